@@ -1,0 +1,4 @@
+//! The filesystem core (being built).
+
+pub mod config;
+pub use config::FsConfig;

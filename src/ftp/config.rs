@@ -1,0 +1,103 @@
+//! Connection settings for the FTP client, filled in by the CLI.
+
+use std::time::Duration;
+
+/// How the data channel is opened.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum DataMode {
+    /// EPSV, falling back to PASV (remembered per server) when EPSV is refused.
+    #[default]
+    Passive,
+    /// EPRT, falling back to PORT: the server connects to us.
+    Active,
+}
+
+/// TLS mode for the control and data connections.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum TlsMode {
+    #[default]
+    None,
+    /// `AUTH TLS` after the greeting (ftpes:// or --tls).
+    Explicit,
+    /// TLS from the first byte (ftps://).
+    Implicit,
+}
+
+/// Everything needed to open and log in a control connection.
+#[derive(Clone)]
+pub struct FtpConfig {
+    /// Host name or IP literal (IPv6 without brackets).
+    pub host: String,
+    pub port: u16,
+    /// `None` logs in as `anonymous`.
+    pub user: Option<String>,
+    /// Never printed: `Debug` masks it.
+    pub password: Option<String>,
+    pub data_mode: DataMode,
+    pub tls: TlsMode,
+    /// Skip certificate verification (--insecure).
+    pub insecure: bool,
+    /// Extra CA bundle (PEM) to trust.
+    pub ca_file: Option<std::path::PathBuf>,
+    /// Maximum number of simultaneous control connections.
+    pub max_connections: usize,
+    pub connect_timeout: Duration,
+    /// How long to wait for any single reply line or data progress.
+    pub io_timeout: Duration,
+    /// Connections idle longer than this get a NOOP before reuse.
+    pub idle_check_after: Duration,
+    /// Connections idle longer than this are closed.
+    pub idle_close_after: Duration,
+}
+
+impl FtpConfig {
+    /// Settings with the documented defaults for `host:port`.
+    pub fn new(host: impl Into<String>, port: u16) -> Self {
+        FtpConfig {
+            host: host.into(),
+            port,
+            user: None,
+            password: None,
+            data_mode: DataMode::default(),
+            tls: TlsMode::default(),
+            insecure: false,
+            ca_file: None,
+            max_connections: 4,
+            connect_timeout: Duration::from_secs(10),
+            io_timeout: Duration::from_secs(30),
+            idle_check_after: Duration::from_secs(15),
+            idle_close_after: Duration::from_secs(120),
+        }
+    }
+
+    /// The user name sent with USER.
+    pub fn login_user(&self) -> &str {
+        self.user.as_deref().unwrap_or("anonymous")
+    }
+
+    /// The password sent with PASS (anonymous users get a conventional address).
+    pub fn login_password(&self) -> &str {
+        match (&self.user, &self.password) {
+            (_, Some(p)) => p,
+            (None, None) => "ftpfs@",
+            (Some(_), None) => "",
+        }
+    }
+}
+
+impl std::fmt::Debug for FtpConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FtpConfig")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("user", &self.user)
+            .field("password", &self.password.as_ref().map(|_| "****"))
+            .field("data_mode", &self.data_mode)
+            .field("tls", &self.tls)
+            .field("insecure", &self.insecure)
+            .field("max_connections", &self.max_connections)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("io_timeout", &self.io_timeout)
+            .finish()
+    }
+}

@@ -1,0 +1,1 @@
+//! Listing parsers (being built).

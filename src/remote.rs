@@ -1,0 +1,179 @@
+//! The seam between the filesystem core and the FTP client.
+//!
+//! `fs` and `cache` only ever see this trait, so the core can be unit-tested against an
+//! in-memory implementation and the FTP layer never learns about inodes or FUSE. Remote paths are
+//! absolute `Path`s ("/dir/file") whose bytes go to the server unchanged: names are bytes, not
+//! necessarily UTF-8.
+//!
+//! Errors are classified here into a small set of kinds. The FTP client decides the kind from the
+//! reply code *and* the operation (550 on MKD means "exists", on RETR "not found"); the fs core has
+//! the one table from kind to errno (`fs::error`).
+
+use std::fmt;
+use std::io;
+use std::path::Path;
+use std::time::SystemTime;
+
+/// What a directory entry is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum EntryKind {
+    File,
+    Dir,
+    Symlink,
+}
+
+/// One entry of a remote directory listing (or the result of a stat).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Entry {
+    /// The name inside its directory: never empty, never contains `/`, never `.` or `..`.
+    pub name: std::ffi::OsString,
+    pub kind: EntryKind,
+    /// Size in bytes when the server told us (directories: often meaningless).
+    pub size: Option<u64>,
+    /// Modification time when the server told us.
+    pub mtime: Option<SystemTime>,
+    /// Permission bits (0o7777 mask) when the server told us (UNIX.mode fact or ls -l mode).
+    pub mode: Option<u32>,
+    /// Link target when the listing showed one (`name -> target`).
+    pub link_target: Option<std::ffi::OsString>,
+}
+
+impl Entry {
+    /// A bare entry of the given kind with nothing else known.
+    pub fn new(name: impl Into<std::ffi::OsString>, kind: EntryKind) -> Self {
+        Entry {
+            name: name.into(),
+            kind,
+            size: None,
+            mtime: None,
+            mode: None,
+            link_target: None,
+        }
+    }
+}
+
+/// Why a remote operation failed, as far as the filesystem cares.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RemoteErrorKind {
+    NotFound,
+    AlreadyExists,
+    NotEmpty,
+    NotADirectory,
+    IsADirectory,
+    PermissionDenied,
+    /// A name the server refused, or one we refuse to send (CR, LF, NUL).
+    InvalidName,
+    NoSpace,
+    /// The server does not implement this (500/502/504 with no fallback).
+    Unsupported,
+    TimedOut,
+    /// The connection broke or the server said 421/425/426: possibly transient.
+    Connection,
+    /// Login refused (bad user or password).
+    Auth,
+    /// The server said something we could not make sense of.
+    Protocol,
+    /// Anything else the server refused.
+    Other,
+}
+
+/// A classified remote failure with the server's words for the log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RemoteError {
+    pub kind: RemoteErrorKind,
+    pub message: String,
+}
+
+impl RemoteError {
+    pub fn new(kind: RemoteErrorKind, message: impl Into<String>) -> Self {
+        RemoteError {
+            kind,
+            message: message.into(),
+        }
+    }
+
+    /// Whether retrying the same idempotent operation on a fresh connection may succeed.
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self.kind,
+            RemoteErrorKind::Connection | RemoteErrorKind::TimedOut
+        )
+    }
+
+    /// Wrap into an `io::Error` (for `Read`/`Write` impls) so that the kind survives the trip.
+    pub fn into_io(self) -> io::Error {
+        let io_kind = match self.kind {
+            RemoteErrorKind::TimedOut => io::ErrorKind::TimedOut,
+            RemoteErrorKind::NotFound => io::ErrorKind::NotFound,
+            RemoteErrorKind::PermissionDenied => io::ErrorKind::PermissionDenied,
+            _ => io::ErrorKind::Other,
+        };
+        io::Error::new(io_kind, self)
+    }
+
+    /// Recover a `RemoteError` from an `io::Error` produced by a remote reader or writer;
+    /// a plain I/O error becomes `Connection` (or `TimedOut`).
+    pub fn from_io(err: io::Error) -> Self {
+        let kind = err.kind();
+        match err.into_inner() {
+            Some(inner) => match inner.downcast::<RemoteError>() {
+                Ok(remote) => *remote,
+                Err(other) => RemoteError::new(io_to_kind(kind), other.to_string()),
+            },
+            None => RemoteError::new(io_to_kind(kind), kind.to_string()),
+        }
+    }
+}
+
+fn io_to_kind(kind: io::ErrorKind) -> RemoteErrorKind {
+    match kind {
+        io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => RemoteErrorKind::TimedOut,
+        _ => RemoteErrorKind::Connection,
+    }
+}
+
+impl fmt::Display for RemoteError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}: {}", self.kind, self.message)
+    }
+}
+
+impl std::error::Error for RemoteError {}
+
+pub type RemoteResult<T> = Result<T, RemoteError>;
+
+/// A download in progress. `read` returns `Ok(0)` only once the transfer is complete and the
+/// server confirmed it; a transfer the server reports as failed surfaces as an `Err`. Dropping
+/// the reader early aborts the transfer cleanly.
+pub trait RemoteReader: io::Read + Send {}
+impl<T: io::Read + Send> RemoteReader for T {}
+
+/// An upload in progress. Bytes passed to `write` are on their way to the server; only
+/// `finish` says whether the server accepted the whole file. Dropping without `finish` aborts
+/// the upload (and the partial file may remain on the server).
+pub trait RemoteWriter: io::Write + Send {
+    /// Close the data connection and wait for the server's final reply.
+    fn finish(self: Box<Self>) -> RemoteResult<()>;
+}
+
+/// A remote file tree. Every method is blocking and thread-safe; implementations must time out
+/// rather than hang.
+pub trait Remote: Send + Sync {
+    /// The entries of a directory (without `.` and `..`).
+    fn list(&self, dir: &Path) -> RemoteResult<Vec<Entry>>;
+    /// One entry by path (the root "/" is always a directory).
+    fn stat(&self, path: &Path) -> RemoteResult<Entry>;
+    /// Start downloading `path` from byte `offset`.
+    fn open_read(&self, path: &Path, offset: u64) -> RemoteResult<Box<dyn RemoteReader>>;
+    /// Start uploading `path`, replacing any existing content (STOR).
+    fn create(&self, path: &Path) -> RemoteResult<Box<dyn RemoteWriter>>;
+    /// Start appending to `path` (APPE); creates it when missing.
+    fn append(&self, path: &Path) -> RemoteResult<Box<dyn RemoteWriter>>;
+    fn delete(&self, path: &Path) -> RemoteResult<()>;
+    fn mkdir(&self, path: &Path) -> RemoteResult<()>;
+    fn rmdir(&self, path: &Path) -> RemoteResult<()>;
+    /// Rename `from` to `to`; whether an existing `to` is replaced depends on the server.
+    fn rename(&self, from: &Path, to: &Path) -> RemoteResult<()>;
+    fn set_mtime(&self, path: &Path, mtime: SystemTime) -> RemoteResult<()>;
+    fn chmod(&self, path: &Path, mode: u32) -> RemoteResult<()>;
+}
