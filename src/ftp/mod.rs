@@ -6,3 +6,5 @@ pub mod config;
 pub mod listing;
 
 pub use config::{DataMode, FtpConfig, TlsMode};
+pub mod client;
+pub use client::FtpRemote;
