@@ -3,6 +3,7 @@
 //! Never imports fuser, fs or cache: it implements the `remote::Remote` trait and nothing above.
 
 pub mod config;
+pub mod ftp_time;
 pub mod listing;
 
 pub use config::{DataMode, FtpConfig, TlsMode};
