@@ -1,66 +1,467 @@
-//! `FtpRemote`: the `Remote` trait over a pool of FTP connections (being built; this stub
-//! fixes the public shape so the layers above can be written against it).
+//! `FtpRemote`: the `Remote` trait over a pool of FTP connections.
+//!
+//! Every command uses an absolute path (pooled connections carry no CWD state). Operations that
+//! are idempotent (listing, stat, delete, mkdir, rmdir, set_mtime, chmod, starting a transfer
+//! before any byte moved) are retried on a fresh connection with backoff when the connection
+//! broke or timed out; a running upload and a rename are never replayed blindly. Where a reply
+//! code is ambiguous (550 on MKD or RMD) the client probes the tree for the right error.
 
+use std::io::Read;
+use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
+
+use log::debug;
 
 use super::FtpConfig;
+use super::command::{Arg, Command};
+use super::data::{TransferStart, start_transfer};
+use super::errors::{Op, reply_error};
+use super::features::Features;
+use super::ftp_time::{format_ftp_time, parse_ftp_time};
+use super::listing::{parse_list, parse_mlsd, parse_mlst_line};
+use super::pool::{Lane, Pool, PooledControl};
+use super::reply::Reply;
+use super::transfer::{Download, Upload};
+use super::transport::{Transport, is_timeout};
 use crate::remote::{
-    Entry, Remote, RemoteError, RemoteErrorKind, RemoteReader, RemoteResult, RemoteWriter,
+    Entry, EntryKind, Remote, RemoteError, RemoteErrorKind, RemoteReader, RemoteResult,
+    RemoteWriter,
 };
+
+/// Attempts for an idempotent operation (first try included).
+const ATTEMPTS: u32 = 3;
 
 /// A remote FTP tree reached through a pool of logged-in control connections.
 pub struct FtpRemote {
-    _config: FtpConfig,
+    pool: Pool,
 }
 
-fn todo<T>() -> RemoteResult<T> {
-    Err(RemoteError::new(RemoteErrorKind::Unsupported, "not built yet"))
+fn path_arg(path: &Path) -> RemoteResult<Arg> {
+    Arg::new(path.as_os_str().as_bytes()).map_err(|e| {
+        RemoteError::new(
+            RemoteErrorKind::InvalidName,
+            format!("{}: {e}", path.display()),
+        )
+    })
+}
+
+fn show(path: &Path) -> String {
+    path.display().to_string()
+}
+
+fn is_root(path: &Path) -> bool {
+    path.as_os_str().as_bytes() == b"/"
 }
 
 impl FtpRemote {
     /// Connect and log in once (so a bad host or password fails here, with a clear message),
     /// keeping that connection in the pool.
     pub fn connect(config: FtpConfig) -> RemoteResult<FtpRemote> {
-        Ok(FtpRemote { _config: config })
+        let pool = Pool::new(config);
+        let first = pool.get(Lane::Meta)?;
+        debug!("server features: {:?}", first.features.lines);
+        drop(first);
+        Ok(FtpRemote { pool })
+    }
+
+    /// The pool (for tests and diagnostics).
+    pub fn pool(&self) -> &Pool {
+        &self.pool
     }
 
     /// Say QUIT on every idle pooled connection.
-    pub fn shutdown(&self) {}
+    pub fn shutdown(&self) {
+        self.pool.shutdown();
+    }
+
+    /// What the server advertised in FEAT.
+    pub fn features(&self) -> RemoteResult<Features> {
+        Ok(self.pool.get(Lane::Meta)?.features.clone())
+    }
+
+    /// Run `op` on a pooled connection, retrying on a fresh one when the connection failed.
+    /// `op` receives the attempt number (0-based) so it can treat the aftermath of a cut first
+    /// attempt (e.g. DELE of a file that is then gone) as success.
+    fn retrying<T>(
+        &self,
+        lane: Lane,
+        mut op: impl FnMut(&mut PooledControl, u32) -> RemoteResult<T>,
+    ) -> RemoteResult<T> {
+        let mut attempt = 0;
+        loop {
+            let result = self
+                .pool
+                .get(lane)
+                .and_then(|mut conn| op(&mut conn, attempt));
+            match result {
+                Err(e) if e.is_transient() && attempt + 1 < ATTEMPTS => {
+                    debug!("retrying after transient failure: {e}");
+                    std::thread::sleep(Duration::from_millis(100 * 4u64.pow(attempt)));
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// Send a simple command and expect a 2xx reply.
+    fn simple(conn: &mut PooledControl, cmd: &Command, op: Op, what: &Path) -> RemoteResult<()> {
+        let reply = conn.cmd(cmd)?;
+        if reply.is_success() {
+            Ok(())
+        } else {
+            Err(reply_error(op, &reply, &show(what)))
+        }
+    }
+
+    fn start(
+        &self,
+        conn: &mut PooledControl,
+        rest: Option<u64>,
+        cmd: &Command,
+    ) -> RemoteResult<TransferStart> {
+        let mode = self.pool.config().data_mode;
+        start_transfer(conn, mode, self.pool.quirks(), rest, cmd)
+    }
+
+    /// Run a listing command over a data connection and collect the whole body; `Ok(Err)`
+    /// carries the server's refusal of the command itself.
+    fn fetch_listing(
+        &self,
+        conn: &mut PooledControl,
+        cmd: &Command,
+        dir: &Path,
+    ) -> RemoteResult<Result<Vec<u8>, Reply>> {
+        let mut data = match self.start(conn, None, cmd)? {
+            TransferStart::Started(data) => data,
+            TransferStart::Refused(reply) => return Ok(Err(reply)),
+        };
+        let mut body = Vec::new();
+        if let Err(e) = data.read_to_end(&mut body) {
+            conn.mark_broken();
+            let kind = if is_timeout(&e) {
+                RemoteErrorKind::TimedOut
+            } else {
+                RemoteErrorKind::Connection
+            };
+            return Err(RemoteError::new(
+                kind,
+                format!("listing {}: {e}", show(dir)),
+            ));
+        }
+        drop(data);
+        let reply = conn.read_reply()?;
+        if reply.is_success() {
+            Ok(Ok(body))
+        } else {
+            Err(reply_error(Op::List, &reply, &show(dir)))
+        }
+    }
+
+    fn list_once(&self, conn: &mut PooledControl, dir: &Path) -> RemoteResult<Vec<Entry>> {
+        let arg = path_arg(dir)?;
+        let quirks = self.pool.quirks();
+        if conn.features.mlst && !quirks.mlsd_refused() {
+            match self.fetch_listing(conn, &Command::Mlsd(arg.clone()), dir)? {
+                Ok(body) => return Ok(parse_mlsd(&body)),
+                Err(reply) if matches!(reply.code, 500 | 502) => {
+                    log::info!("server refused MLSD ({reply}); using LIST from now on");
+                    quirks.set_mlsd_refused();
+                }
+                Err(reply) => return Err(reply_error(Op::List, &reply, &show(dir))),
+            }
+        }
+        match self.fetch_listing(conn, &Command::List(arg), dir)? {
+            Ok(body) => Ok(parse_list(&body, SystemTime::now())),
+            Err(reply) => Err(reply_error(Op::List, &reply, &show(dir))),
+        }
+    }
+
+    fn stat_once(&self, conn: &mut PooledControl, path: &Path) -> RemoteResult<Entry> {
+        if is_root(path) {
+            return Ok(Entry::new("/", EntryKind::Dir));
+        }
+        let quirks = self.pool.quirks();
+        if conn.features.mlst && !quirks.mlst_refused() {
+            let reply = conn.cmd(&Command::Mlst(path_arg(path)?))?;
+            if reply.is_success() {
+                let parsed = reply
+                    .inner_lines()
+                    .iter()
+                    .find_map(|line| parse_mlst_line(line));
+                if let Some(mut entry) = parsed {
+                    if let Some(name) = path.file_name() {
+                        entry.name = name.to_os_string();
+                    }
+                    return Ok(entry);
+                }
+                debug!("MLST reply without facts for {}: {reply}", show(path));
+            } else if matches!(reply.code, 500 | 502) {
+                quirks.set_mlst_refused();
+            } else {
+                return Err(reply_error(Op::Stat, &reply, &show(path)));
+            }
+        }
+        // No MLST: find the entry in its parent's listing.
+        let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
+            return Ok(Entry::new("/", EntryKind::Dir));
+        };
+        self.list_once(conn, parent)?
+            .into_iter()
+            .find(|e| e.name == name)
+            .ok_or_else(|| {
+                RemoteError::new(
+                    RemoteErrorKind::NotFound,
+                    format!("{}: not found", show(path)),
+                )
+            })
+    }
+
+    /// Check out a transfer connection and start `cmd`; retried while nothing was transferred.
+    fn open_transfer(
+        &self,
+        path: &Path,
+        rest: Option<u64>,
+        cmd: &Command,
+        op: Op,
+    ) -> RemoteResult<(PooledControl, Transport)> {
+        let mut attempt = 0;
+        loop {
+            let result = self.pool.get(Lane::Transfer).and_then(|mut conn| {
+                match self.start(&mut conn, rest, cmd)? {
+                    TransferStart::Started(data) => Ok((conn, data)),
+                    TransferStart::Refused(reply) => Err(reply_error(op, &reply, &show(path))),
+                }
+            });
+            match result {
+                Err(e) if e.is_transient() && attempt + 1 < ATTEMPTS => {
+                    debug!("retrying transfer start after: {e}");
+                    std::thread::sleep(Duration::from_millis(100 * 4u64.pow(attempt)));
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    fn upload(&self, path: &Path, cmd: Command) -> RemoteResult<Box<dyn RemoteWriter>> {
+        let (conn, data) = self.open_transfer(path, None, &cmd, Op::Store)?;
+        Ok(Box::new(Upload::new(conn, data, show(path))))
+    }
+
+    /// The size of a file by SIZE (RFC 3659), in binary mode.
+    pub fn size(&self, path: &Path) -> RemoteResult<u64> {
+        let cmd = Command::Size(path_arg(path)?);
+        self.retrying(Lane::Meta, |conn, _| {
+            let reply = conn.cmd(&cmd)?;
+            if reply.code != 213 {
+                return Err(reply_error(Op::Stat, &reply, &show(path)));
+            }
+            reply.text().trim().parse::<u64>().map_err(|_| {
+                RemoteError::new(
+                    RemoteErrorKind::Protocol,
+                    format!("bad SIZE reply: {reply}"),
+                )
+            })
+        })
+    }
+
+    /// The modification time of a file by MDTM (RFC 3659, UTC).
+    pub fn modified(&self, path: &Path) -> RemoteResult<SystemTime> {
+        let cmd = Command::Mdtm(path_arg(path)?);
+        self.retrying(Lane::Meta, |conn, _| {
+            let reply = conn.cmd(&cmd)?;
+            if reply.code != 213 {
+                return Err(reply_error(Op::Stat, &reply, &show(path)));
+            }
+            parse_ftp_time(reply.text().trim().as_bytes()).ok_or_else(|| {
+                RemoteError::new(
+                    RemoteErrorKind::Protocol,
+                    format!("bad MDTM reply: {reply}"),
+                )
+            })
+        })
+    }
+
+    /// Whether `path` exists (for disambiguating 550 replies); errors count as "unknown".
+    fn probe(&self, path: &Path) -> Option<Entry> {
+        self.retrying(Lane::Meta, |conn, _| self.stat_once(conn, path))
+            .ok()
+    }
 }
 
 impl Remote for FtpRemote {
-    fn list(&self, _dir: &Path) -> RemoteResult<Vec<Entry>> {
-        todo()
+    fn list(&self, dir: &Path) -> RemoteResult<Vec<Entry>> {
+        self.retrying(Lane::Meta, |conn, _| self.list_once(conn, dir))
     }
-    fn stat(&self, _path: &Path) -> RemoteResult<Entry> {
-        todo()
+
+    fn stat(&self, path: &Path) -> RemoteResult<Entry> {
+        self.retrying(Lane::Meta, |conn, _| self.stat_once(conn, path))
     }
-    fn open_read(&self, _path: &Path, _offset: u64) -> RemoteResult<Box<dyn RemoteReader>> {
-        todo()
+
+    fn open_read(&self, path: &Path, offset: u64) -> RemoteResult<Box<dyn RemoteReader>> {
+        let cmd = Command::Retr(path_arg(path)?);
+        let rest = (offset > 0).then_some(offset);
+        let (conn, data) = self.open_transfer(path, rest, &cmd, Op::Retr)?;
+        Ok(Box::new(Download::new(conn, data, show(path))))
     }
-    fn create(&self, _path: &Path) -> RemoteResult<Box<dyn RemoteWriter>> {
-        todo()
+
+    fn create(&self, path: &Path) -> RemoteResult<Box<dyn RemoteWriter>> {
+        self.upload(path, Command::Stor(path_arg(path)?))
     }
-    fn append(&self, _path: &Path) -> RemoteResult<Box<dyn RemoteWriter>> {
-        todo()
+
+    fn append(&self, path: &Path) -> RemoteResult<Box<dyn RemoteWriter>> {
+        self.upload(path, Command::Appe(path_arg(path)?))
     }
-    fn delete(&self, _path: &Path) -> RemoteResult<()> {
-        todo()
+
+    fn delete(&self, path: &Path) -> RemoteResult<()> {
+        let cmd = Command::Dele(path_arg(path)?);
+        self.retrying(Lane::Meta, |conn, attempt| {
+            match Self::simple(conn, &cmd, Op::Dele, path) {
+                // The first attempt may have deleted it before the connection broke.
+                Err(e) if attempt > 0 && e.kind == RemoteErrorKind::NotFound => Ok(()),
+                other => other,
+            }
+        })
     }
-    fn mkdir(&self, _path: &Path) -> RemoteResult<()> {
-        todo()
+
+    fn mkdir(&self, path: &Path) -> RemoteResult<()> {
+        let cmd = Command::Mkd(path_arg(path)?);
+        let result = self.retrying(Lane::Meta, |conn, attempt| {
+            match Self::simple(conn, &cmd, Op::Mkd, path) {
+                Err(e) if attempt > 0 && e.kind == RemoteErrorKind::AlreadyExists => Ok(()),
+                other => other,
+            }
+        });
+        match result {
+            // 550 is ambiguous: exists, missing parent, or no permission.
+            Err(e) if e.kind == RemoteErrorKind::AlreadyExists => match self.probe(path) {
+                Some(_) => Err(e),
+                None => {
+                    let parent_exists = path.parent().is_none_or(|p| self.probe(p).is_some());
+                    let kind = if parent_exists {
+                        RemoteErrorKind::PermissionDenied
+                    } else {
+                        RemoteErrorKind::NotFound
+                    };
+                    Err(RemoteError::new(kind, e.message))
+                }
+            },
+            other => other,
+        }
     }
-    fn rmdir(&self, _path: &Path) -> RemoteResult<()> {
-        todo()
+
+    fn rmdir(&self, path: &Path) -> RemoteResult<()> {
+        let cmd = Command::Rmd(path_arg(path)?);
+        let result = self.retrying(Lane::Meta, |conn, attempt| {
+            match Self::simple(conn, &cmd, Op::Rmd, path) {
+                Err(e) if attempt > 0 && e.kind == RemoteErrorKind::NotFound => Ok(()),
+                other => other,
+            }
+        });
+        match result {
+            // 550 is ambiguous: not empty, missing, not a directory, or no permission.
+            Err(e) if e.kind == RemoteErrorKind::NotEmpty => match self.probe(path) {
+                None => Err(RemoteError::new(RemoteErrorKind::NotFound, e.message)),
+                Some(entry) if entry.kind != EntryKind::Dir => {
+                    Err(RemoteError::new(RemoteErrorKind::NotADirectory, e.message))
+                }
+                Some(_) => match self.list(path) {
+                    Ok(children) if children.is_empty() => Err(RemoteError::new(
+                        RemoteErrorKind::PermissionDenied,
+                        e.message,
+                    )),
+                    _ => Err(e),
+                },
+            },
+            other => other,
+        }
     }
-    fn rename(&self, _from: &Path, _to: &Path) -> RemoteResult<()> {
-        todo()
+
+    fn rename(&self, from: &Path, to: &Path) -> RemoteResult<()> {
+        let rnfr = Command::Rnfr(path_arg(from)?);
+        let rnto = Command::Rnto(path_arg(to)?);
+        let mut conn = self.pool.get(Lane::Meta)?;
+        let reply = conn.cmd(&rnfr)?;
+        if reply.code != 350 {
+            return Err(reply_error(Op::Rename, &reply, &show(from)));
+        }
+        let reply = conn.cmd(&rnto)?;
+        if reply.is_success() {
+            Ok(())
+        } else {
+            let mut err = reply_error(Op::Rename, &reply, &show(to));
+            if err.kind == RemoteErrorKind::NotFound {
+                // RNFR succeeded, so the source exists: the target's place is the problem.
+                err.kind = RemoteErrorKind::PermissionDenied;
+            }
+            Err(err)
+        }
     }
-    fn set_mtime(&self, _path: &Path, _mtime: SystemTime) -> RemoteResult<()> {
-        todo()
+
+    fn set_mtime(&self, path: &Path, mtime: SystemTime) -> RemoteResult<()> {
+        let stamp = format_ftp_time(mtime);
+        let arg = path_arg(path)?;
+        let quirks = self.pool.quirks();
+        self.retrying(Lane::Meta, |conn, _| {
+            let use_mfmt = conn.features.mfmt && !quirks.mfmt_refused();
+            if use_mfmt {
+                let reply = conn.cmd(&Command::Mfmt(stamp.clone(), arg.clone()))?;
+                if reply.is_success() {
+                    return Ok(());
+                }
+                if !matches!(reply.code, 500 | 502) {
+                    return Err(reply_error(Op::SetMtime, &reply, &show(path)));
+                }
+                quirks.set_mfmt_refused();
+            }
+            if quirks.mdtm_set_refused() {
+                return Err(RemoteError::new(
+                    RemoteErrorKind::Unsupported,
+                    "server cannot set modification times",
+                ));
+            }
+            // vsftpd (mdtm_write) sets the time with `MDTM stamp path`. Other servers read that
+            // as a query for a file named "stamp path" and answer 550, or 213 with a time.
+            let reply = conn.cmd(&Command::MdtmSet(stamp.clone(), arg.clone()))?;
+            let text = reply.text();
+            let was_a_query = parse_ftp_time(text.trim().as_bytes()).is_some();
+            if reply.is_success() && !was_a_query {
+                return Ok(());
+            }
+            if matches!(reply.code, 500 | 501 | 502 | 504) || was_a_query {
+                quirks.set_mdtm_set_refused();
+            }
+            if conn.features.mfmt {
+                return Err(reply_error(Op::SetMtime, &reply, &show(path)));
+            }
+            quirks.set_mdtm_set_refused();
+            Err(RemoteError::new(
+                RemoteErrorKind::Unsupported,
+                format!("server cannot set modification times: {reply}"),
+            ))
+        })
     }
-    fn chmod(&self, _path: &Path, _mode: u32) -> RemoteResult<()> {
-        todo()
+
+    fn chmod(&self, path: &Path, mode: u32) -> RemoteResult<()> {
+        let quirks = self.pool.quirks();
+        if quirks.chmod_refused() {
+            return Err(RemoteError::new(
+                RemoteErrorKind::Unsupported,
+                "server does not support SITE CHMOD",
+            ));
+        }
+        let cmd = Command::SiteChmod(mode, path_arg(path)?);
+        self.retrying(Lane::Meta, |conn, _| {
+            let reply = conn.cmd(&cmd)?;
+            if reply.is_success() {
+                return Ok(());
+            }
+            if matches!(reply.code, 500 | 502 | 504) {
+                quirks.set_chmod_refused();
+            }
+            Err(reply_error(Op::Chmod, &reply, &show(path)))
+        })
     }
 }

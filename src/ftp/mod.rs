@@ -1,11 +1,26 @@
 //! Our FTP client (RFC 959, 2389 FEAT, 2428 EPSV/EPRT, 3659 MLSD/MLST/SIZE/MDTM/REST).
 //!
 //! Never imports fuser, fs or cache: it implements the `remote::Remote` trait and nothing above.
+//! Layout: `command` (what we send) and `reply` (what we read) are pure; `listing` and
+//! `ftp_time` parse what servers list; `transport` is the byte stream; `control` is one
+//! logged-in connection; `data` opens data channels; `transfer` wraps a running RETR/STOR;
+//! `pool` shares connections; `errors` maps replies to error kinds; `client` maps it all onto
+//! `Remote`.
 
+pub mod client;
+pub mod command;
 pub mod config;
+pub mod control;
+pub mod data;
+pub mod errors;
+pub mod features;
 pub mod ftp_time;
 pub mod listing;
+pub mod pool;
+pub mod quirks;
+pub mod reply;
+pub mod transfer;
+pub mod transport;
 
-pub use config::{DataMode, FtpConfig, TlsMode};
-pub mod client;
 pub use client::FtpRemote;
+pub use config::{DataMode, FtpConfig, TlsMode};

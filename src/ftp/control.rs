@@ -1,0 +1,293 @@
+//! One control connection: connect, greeting, login, FEAT, `OPTS UTF8 ON`, `TYPE I`, and then
+//! one command/reply exchange at a time.
+//!
+//! Every read and write is bounded by the socket timeouts set at connect time. Any I/O error,
+//! timeout or unparsable reply marks the connection *broken*: the pool then drops it instead of
+//! handing it to the next user, because we can no longer know where in the reply stream we are.
+//! Control-channel lines are logged at trace level with the password masked.
+
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::time::Duration;
+
+use log::trace;
+
+use super::command::{Arg, Command};
+use super::config::FtpConfig;
+use super::features::Features;
+use super::reply::{Reply, ReplyBuffer, ReplyError};
+use super::transport::{Transport, is_timeout};
+use crate::remote::{RemoteError, RemoteErrorKind};
+
+/// A logged-in control connection.
+pub struct Control {
+    transport: Transport,
+    buffer: ReplyBuffer,
+    peer: SocketAddr,
+    io_timeout: Duration,
+    broken: bool,
+    pub features: Features,
+}
+
+/// A failed connection attempt, saying whether the server turned us away for being full, so the
+/// pool can learn the server's connection limit instead of failing the request.
+#[derive(Debug)]
+pub struct ConnectFailure {
+    pub error: RemoteError,
+    pub server_full: bool,
+}
+
+impl From<RemoteError> for ConnectFailure {
+    fn from(error: RemoteError) -> Self {
+        ConnectFailure {
+            error,
+            server_full: false,
+        }
+    }
+}
+
+/// Resolve host and port into socket addresses (IPv4/IPv6 literals or names).
+pub fn resolve(host: &str, port: u16) -> Result<Vec<SocketAddr>, RemoteError> {
+    let addrs: Vec<SocketAddr> = (host, port)
+        .to_socket_addrs()
+        .map_err(|e| {
+            RemoteError::new(
+                RemoteErrorKind::Connection,
+                format!("cannot resolve host {host}: {e}"),
+            )
+        })?
+        .collect();
+    if addrs.is_empty() {
+        return Err(RemoteError::new(
+            RemoteErrorKind::Connection,
+            format!("host {host} has no address"),
+        ));
+    }
+    Ok(addrs)
+}
+
+/// A server's way of saying "no more connections": 421 at any point of login, or a 530 whose
+/// text talks about too many users/connections (pure-ftpd, proftpd MaxClients).
+fn says_server_full(reply: &Reply) -> bool {
+    if reply.code == 421 {
+        return true;
+    }
+    let text = reply.text().to_ascii_lowercase();
+    reply.code == 530
+        && (text.contains("too many") || text.contains("maximum") || text.contains("limit"))
+}
+
+impl Control {
+    /// Connect, read the greeting, log in and negotiate. Errors carry one clear sentence.
+    pub fn connect(config: &FtpConfig) -> Result<Control, ConnectFailure> {
+        let addrs = resolve(&config.host, config.port)?;
+        let where_ = format!("{}:{}", config.host, config.port);
+        let transport = Transport::connect(&addrs, config.connect_timeout).map_err(|e| {
+            let kind = if is_timeout(&e) {
+                RemoteErrorKind::TimedOut
+            } else {
+                RemoteErrorKind::Connection
+            };
+            RemoteError::new(kind, format!("cannot connect to {where_}: {e}"))
+        })?;
+        let io_err = |e: std::io::Error| {
+            RemoteError::new(RemoteErrorKind::Connection, format!("{where_}: {e}"))
+        };
+        // The greeting must come within the connect timeout.
+        transport
+            .set_timeouts(config.connect_timeout)
+            .map_err(io_err)?;
+        let peer = transport.peer_addr().map_err(io_err)?;
+        let mut control = Control {
+            transport,
+            buffer: ReplyBuffer::new(),
+            peer,
+            io_timeout: config.io_timeout,
+            broken: false,
+            features: Features::default(),
+        };
+        control.greeting(&where_)?;
+        control
+            .transport
+            .set_timeouts(config.io_timeout)
+            .map_err(io_err)?;
+        control.login(config)?;
+        control.negotiate()?;
+        Ok(control)
+    }
+
+    fn greeting(&mut self, where_: &str) -> Result<(), ConnectFailure> {
+        let mut reply = self.read_reply()?;
+        // 120: "service ready in nnn minutes" precedes the real greeting.
+        while reply.code == 120 {
+            reply = self.read_reply()?;
+        }
+        if reply.code == 220 {
+            return Ok(());
+        }
+        Err(ConnectFailure {
+            server_full: says_server_full(&reply),
+            error: RemoteError::new(
+                RemoteErrorKind::Connection,
+                format!("{where_} refused the connection: {reply}"),
+            ),
+        })
+    }
+
+    fn login(&mut self, config: &FtpConfig) -> Result<(), ConnectFailure> {
+        let user = config.login_user();
+        let invalid = |what: &str| {
+            RemoteError::new(
+                RemoteErrorKind::InvalidName,
+                format!("the {what} contains CR, LF or NUL"),
+            )
+        };
+        let user_arg = Arg::new(user).map_err(|_| invalid("user name"))?;
+        let mut reply = self.cmd(&Command::User(user_arg))?;
+        if reply.code == 331 || reply.code == 332 {
+            let password = config.login_password();
+            // An empty password is still sent as an argument some servers accept; we refuse to
+            // send `PASS ` with nothing after it, so use a single space-free placeholder.
+            let pass_arg = Arg::new(if password.is_empty() { "-" } else { password })
+                .map_err(|_| invalid("password"))?;
+            reply = self.cmd(&Command::Pass(pass_arg))?;
+        }
+        if reply.code == 230 || reply.code == 202 {
+            return Ok(());
+        }
+        let server_full = says_server_full(&reply);
+        let kind = if server_full {
+            RemoteErrorKind::Connection
+        } else {
+            RemoteErrorKind::Auth
+        };
+        Err(ConnectFailure {
+            server_full,
+            error: RemoteError::new(kind, format!("login as {user} refused: {reply}")),
+        })
+    }
+
+    fn negotiate(&mut self) -> Result<(), RemoteError> {
+        let feat = self.cmd(&Command::Feat)?;
+        self.features = Features::from_reply(&feat);
+        if self.features.utf8 {
+            // Servers that offer UTF8 mostly have it on already; a refusal changes nothing.
+            let _ = self.cmd(&Command::OptsUtf8On)?;
+        }
+        let reply = self.cmd(&Command::TypeImage)?;
+        if !reply.is_success() {
+            return Err(RemoteError::new(
+                RemoteErrorKind::Protocol,
+                format!("server refused binary mode: {reply}"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The server's address on the control connection: data connections go here, whatever
+    /// address a PASV reply names.
+    pub fn peer_addr(&self) -> SocketAddr {
+        self.peer
+    }
+
+    /// Our address on the control connection (for active mode).
+    pub fn local_addr(&mut self) -> Result<SocketAddr, RemoteError> {
+        let addr = self.transport.local_addr();
+        addr.map_err(|e| self.io_error(e))
+    }
+
+    pub fn io_timeout(&self) -> Duration {
+        self.io_timeout
+    }
+
+    pub fn is_broken(&self) -> bool {
+        self.broken
+    }
+
+    /// Mark this connection unusable (the pool will drop it).
+    pub fn mark_broken(&mut self) {
+        self.broken = true;
+    }
+
+    /// Change how long reply reads may wait (e.g. a short wait after aborting a transfer).
+    pub fn set_reply_timeout(&mut self, timeout: Duration) {
+        if self.transport.set_read_timeout(timeout).is_err() {
+            self.broken = true;
+        }
+    }
+
+    fn io_error(&mut self, e: std::io::Error) -> RemoteError {
+        self.broken = true;
+        let kind = if is_timeout(&e) {
+            RemoteErrorKind::TimedOut
+        } else {
+            RemoteErrorKind::Connection
+        };
+        RemoteError::new(kind, format!("control connection to {}: {e}", self.peer))
+    }
+
+    /// Send one command.
+    pub fn send(&mut self, command: &Command) -> Result<(), RemoteError> {
+        use std::io::Write;
+        if self.broken {
+            return Err(RemoteError::new(
+                RemoteErrorKind::Connection,
+                "connection is broken",
+            ));
+        }
+        trace!("> {command}");
+        let wire = command.wire();
+        self.transport
+            .write_all(&wire)
+            .and_then(|()| self.transport.flush())
+            .map_err(|e| self.io_error(e))
+    }
+
+    /// Read the next reply.
+    pub fn read_reply(&mut self) -> Result<Reply, RemoteError> {
+        match self.buffer.read_reply(&mut self.transport) {
+            Ok(reply) => {
+                trace!("< {reply}");
+                Ok(reply)
+            }
+            Err(ReplyError::Io(e)) => Err(self.io_error(e)),
+            Err(other) => {
+                self.broken = true;
+                let kind = match other {
+                    ReplyError::Closed => RemoteErrorKind::Connection,
+                    _ => RemoteErrorKind::Protocol,
+                };
+                Err(RemoteError::new(kind, format!("{}: {other}", self.peer)))
+            }
+        }
+    }
+
+    /// Send a command and read its (first) reply. A 421 means the server is closing this
+    /// connection: it is marked broken so it is never reused.
+    pub fn cmd(&mut self, command: &Command) -> Result<Reply, RemoteError> {
+        self.send(command)?;
+        let reply = self.read_reply()?;
+        if reply.code == 421 {
+            self.broken = true;
+        }
+        Ok(reply)
+    }
+
+    /// Check the connection still answers (after sitting idle).
+    pub fn is_alive(&mut self) -> bool {
+        if self.buffer.has_pending() {
+            // The server said something unprompted (often 421 idle timeout): not in sync.
+            self.broken = true;
+            return false;
+        }
+        matches!(self.cmd(&Command::Noop), Ok(r) if r.is_success())
+    }
+
+    /// Say goodbye politely; errors are irrelevant at this point.
+    pub fn quit(mut self) {
+        self.set_reply_timeout(Duration::from_secs(1));
+        if self.send(&Command::Quit).is_ok() {
+            let _ = self.read_reply();
+        }
+        self.transport.abort();
+    }
+}

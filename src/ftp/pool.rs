@@ -1,0 +1,338 @@
+//! A pool of logged-in control connections.
+//!
+//! Policy (the one place it is written down):
+//! - At most `cap` connections exist at once (idle + busy + being opened). `cap` starts at
+//!   `FtpConfig::max_connections` and is lowered to what worked when the server turns a login
+//!   away as "full" (421, or 530 "too many"): then we queue instead of failing (rclone #4694).
+//! - One lane is kept for metadata: with `cap > 1`, long transfers (RETR/STOR/APPE, which hold a
+//!   connection for the whole transfer) may use at most `cap - 1` connections, so listings and
+//!   stats never wait behind downloads.
+//! - A connection is returned to the pool by dropping its [`PooledControl`] guard; a connection
+//!   marked broken (I/O error, timeout, lost sync) is closed instead, never handed out again.
+//! - A connection idle longer than `idle_check_after` is checked with NOOP before reuse; one
+//!   idle longer than `idle_close_after` is closed (by the next checkout or by the reaper thread).
+//! - Waiting for a free connection is bounded: `io_timeout` x 2 for metadata, x 10 for
+//!   transfers (which legitimately wait for other transfers to finish).
+//!
+//! Locking: one `parking_lot::Mutex` around the pool state, never held while talking to the
+//! network (connecting, NOOP and QUIT happen after it is released).
+
+use std::ops::{Deref, DerefMut};
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
+
+use log::{debug, warn};
+use parking_lot::{Condvar, Mutex};
+
+use super::config::FtpConfig;
+use super::control::Control;
+use super::quirks::Quirks;
+use crate::remote::{RemoteError, RemoteErrorKind};
+
+/// What a connection is checked out for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lane {
+    /// Short exchanges: listings, stat, delete, rename...
+    Meta,
+    /// A file transfer that holds the connection until it ends.
+    Transfer,
+}
+
+struct Idle {
+    control: Control,
+    since: Instant,
+}
+
+struct State {
+    idle: Vec<Idle>,
+    /// Connections that exist or are being opened.
+    open: usize,
+    /// Of those, checked out for transfers.
+    transfers: usize,
+    cap: usize,
+    closed: bool,
+}
+
+struct Inner {
+    config: FtpConfig,
+    quirks: Quirks,
+    state: Mutex<State>,
+    freed: Condvar,
+}
+
+/// The pool; cheap to clone (shared).
+#[derive(Clone)]
+pub struct Pool {
+    inner: Arc<Inner>,
+}
+
+/// A checked-out connection. Derefs to [`Control`]; dropping it returns it to the pool (or
+/// closes it when broken).
+pub struct PooledControl {
+    control: Option<Control>,
+    lane: Lane,
+    inner: Arc<Inner>,
+}
+
+enum Decision {
+    Reuse(Idle),
+    Open,
+}
+
+impl Pool {
+    /// A pool for `config`, with no connection opened yet.
+    pub fn new(config: FtpConfig) -> Pool {
+        let cap = config.max_connections.max(1);
+        let inner = Arc::new(Inner {
+            config,
+            quirks: Quirks::default(),
+            state: Mutex::new(State {
+                idle: Vec::new(),
+                open: 0,
+                transfers: 0,
+                cap,
+                closed: false,
+            }),
+            freed: Condvar::new(),
+        });
+        spawn_reaper(Arc::downgrade(&inner));
+        Pool { inner }
+    }
+
+    pub fn config(&self) -> &FtpConfig {
+        &self.inner.config
+    }
+
+    pub fn quirks(&self) -> &Quirks {
+        &self.inner.quirks
+    }
+
+    /// The current connection cap (lowered when the server refuses connections).
+    pub fn cap(&self) -> usize {
+        self.inner.state.lock().cap
+    }
+
+    /// Connections currently open (idle or busy).
+    pub fn open_connections(&self) -> usize {
+        self.inner.state.lock().open
+    }
+
+    /// Check out a connection for `lane`, opening one if allowed, else waiting (bounded).
+    pub fn get(&self, lane: Lane) -> Result<PooledControl, RemoteError> {
+        let config = &self.inner.config;
+        let wait_limit = match lane {
+            Lane::Meta => config.io_timeout * 2,
+            Lane::Transfer => config.io_timeout * 10,
+        };
+        let deadline = Instant::now() + wait_limit;
+        loop {
+            match self.decide(lane, deadline)? {
+                Decision::Reuse(idle) => {
+                    if let Some(guard) = self.revalidate(idle, lane) {
+                        return Ok(guard);
+                    }
+                    // It was dead and its slot is released: try again.
+                }
+                Decision::Open => match Control::connect(config) {
+                    Ok(control) => {
+                        debug!("opened FTP connection to {}", control.peer_addr());
+                        return Ok(self.guard(control, lane));
+                    }
+                    Err(failure) => {
+                        let mut state = self.inner.state.lock();
+                        state.open -= 1;
+                        if lane == Lane::Transfer {
+                            state.transfers -= 1;
+                        }
+                        self.inner.freed.notify_all();
+                        if failure.server_full && state.open > 0 {
+                            if state.open < state.cap {
+                                warn!(
+                                    "server refused connection {} ({}); limiting the pool to {}",
+                                    state.open + 1,
+                                    failure.error.message,
+                                    state.open
+                                );
+                                state.cap = state.open;
+                            }
+                            continue;
+                        }
+                        drop(state);
+                        if failure.server_full && Instant::now() < deadline {
+                            // Full even for one connection: someone else holds the slots.
+                            std::thread::sleep(Duration::from_millis(500));
+                            continue;
+                        }
+                        return Err(failure.error);
+                    }
+                },
+            }
+        }
+    }
+
+    /// Under the lock: take an idle connection, reserve a slot to open one, or wait.
+    fn decide(&self, lane: Lane, deadline: Instant) -> Result<Decision, RemoteError> {
+        let mut state = self.inner.state.lock();
+        loop {
+            if state.closed {
+                return Err(RemoteError::new(
+                    RemoteErrorKind::Connection,
+                    "pool is shut down",
+                ));
+            }
+            let transfer_limit = if state.cap > 1 { state.cap - 1 } else { 1 };
+            let lane_ok = lane == Lane::Meta || state.transfers < transfer_limit;
+            if lane_ok {
+                if let Some(idle) = state.idle.pop() {
+                    if lane == Lane::Transfer {
+                        state.transfers += 1;
+                    }
+                    return Ok(Decision::Reuse(idle));
+                }
+                if state.open < state.cap {
+                    state.open += 1;
+                    if lane == Lane::Transfer {
+                        state.transfers += 1;
+                    }
+                    return Ok(Decision::Open);
+                }
+            }
+            if self
+                .inner
+                .freed
+                .wait_until(&mut state, deadline)
+                .timed_out()
+            {
+                return Err(RemoteError::new(
+                    RemoteErrorKind::TimedOut,
+                    "timed out waiting for a free FTP connection",
+                ));
+            }
+        }
+    }
+
+    /// Check an idle connection before reuse; on failure release its slot and return None.
+    fn revalidate(&self, idle: Idle, lane: Lane) -> Option<PooledControl> {
+        let config = &self.inner.config;
+        let idle_for = idle.since.elapsed();
+        let mut control = idle.control;
+        let usable = if idle_for > config.idle_close_after {
+            false
+        } else if idle_for > config.idle_check_after {
+            control.is_alive()
+        } else {
+            !control.is_broken()
+        };
+        if !usable {
+            debug!("dropping a stale idle connection (idle {idle_for:?})");
+            control.mark_broken();
+        }
+        let guard = self.guard(control, lane);
+        // A broken connection's guard releases its slot (and lane) when dropped here.
+        usable.then_some(guard)
+    }
+
+    fn guard(&self, control: Control, lane: Lane) -> PooledControl {
+        PooledControl {
+            control: Some(control),
+            lane,
+            inner: self.inner.clone(),
+        }
+    }
+
+    /// Close every idle connection (QUIT) and refuse new checkouts.
+    pub fn shutdown(&self) {
+        let idle = {
+            let mut state = self.inner.state.lock();
+            state.closed = true;
+            let idle: Vec<Idle> = state.idle.drain(..).collect();
+            state.open -= idle.len();
+            self.inner.freed.notify_all();
+            idle
+        };
+        for conn in idle {
+            conn.control.quit();
+        }
+    }
+}
+
+impl PooledControl {
+    /// Which lane this connection was checked out for.
+    pub fn lane(&self) -> Lane {
+        self.lane
+    }
+}
+
+impl Deref for PooledControl {
+    type Target = Control;
+    fn deref(&self) -> &Control {
+        self.control.as_ref().expect("control present until drop")
+    }
+}
+
+impl DerefMut for PooledControl {
+    fn deref_mut(&mut self) -> &mut Control {
+        self.control.as_mut().expect("control present until drop")
+    }
+}
+
+impl Drop for PooledControl {
+    fn drop(&mut self) {
+        let Some(control) = self.control.take() else {
+            return;
+        };
+        let mut state = self.inner.state.lock();
+        if self.lane == Lane::Transfer {
+            state.transfers = state.transfers.saturating_sub(1);
+        }
+        if control.is_broken() || state.closed {
+            state.open = state.open.saturating_sub(1);
+            self.inner.freed.notify_all();
+            drop(state);
+            drop(control);
+        } else {
+            state.idle.push(Idle {
+                control,
+                since: Instant::now(),
+            });
+            self.inner.freed.notify_all();
+        }
+    }
+}
+
+/// Close connections idle past `idle_close_after`, until the pool is dropped.
+fn spawn_reaper(inner: Weak<Inner>) {
+    let spawned = std::thread::Builder::new()
+        .name("ftp-pool-reaper".into())
+        .spawn(move || {
+            loop {
+                std::thread::sleep(Duration::from_secs(2));
+                let Some(inner) = inner.upgrade() else {
+                    return;
+                };
+                let expired: Vec<Idle> = {
+                    let mut state = inner.state.lock();
+                    if state.closed {
+                        return;
+                    }
+                    let limit = inner.config.idle_close_after;
+                    let (old, keep): (Vec<Idle>, Vec<Idle>) = state
+                        .idle
+                        .drain(..)
+                        .partition(|i| i.since.elapsed() > limit);
+                    state.idle = keep;
+                    state.open -= old.len();
+                    if !old.is_empty() {
+                        inner.freed.notify_all();
+                    }
+                    old
+                };
+                for conn in expired {
+                    conn.control.quit();
+                }
+            }
+        });
+    if let Err(e) = spawned {
+        warn!("could not start the idle-connection reaper: {e}");
+    }
+}

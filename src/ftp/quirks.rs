@@ -1,0 +1,35 @@
+//! What we learned about the server at run time and share across all pooled connections: a
+//! command it advertised (or that we tried) but refused with 500/502 is not tried again.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+macro_rules! quirk_flags {
+    ($($get:ident / $set:ident),* $(,)?) => {
+        /// Flags set once a server refuses an optional command; never cleared.
+        #[derive(Debug, Default)]
+        pub struct Quirks {
+            $($get: AtomicBool,)*
+        }
+
+        impl Quirks {
+            $(
+                pub fn $get(&self) -> bool {
+                    self.$get.load(Ordering::Relaxed)
+                }
+                pub fn $set(&self) {
+                    self.$get.store(true, Ordering::Relaxed)
+                }
+            )*
+        }
+    };
+}
+
+quirk_flags!(
+    epsv_refused / set_epsv_refused,
+    eprt_refused / set_eprt_refused,
+    mlsd_refused / set_mlsd_refused,
+    mlst_refused / set_mlst_refused,
+    mfmt_refused / set_mfmt_refused,
+    mdtm_set_refused / set_mdtm_set_refused,
+    chmod_refused / set_chmod_refused,
+);

@@ -1,0 +1,216 @@
+//! A running download (RETR) or upload (STOR/APPE): a data connection plus the control
+//! connection that owns it, checked out of the pool until the transfer ends.
+//!
+//! End of a download is where the server closes the data connection (never the listed size),
+//! confirmed by the final 226/250 on the control connection: only then does `read` return 0.
+//! Ending a transfer early closes the data socket, reads the server's 426/226 with a short
+//! timeout and resynchronises with NOOP; a connection that misbehaves there is dropped, not
+//! reused.
+
+use std::io::{self, Read, Write};
+use std::time::Duration;
+
+use super::control::Control;
+use super::errors::{Op, reply_error};
+use super::pool::PooledControl;
+use super::transport::{Transport, is_timeout};
+use crate::remote::{RemoteError, RemoteErrorKind, RemoteResult, RemoteWriter};
+
+/// How long we wait for the server's reply after aborting a transfer.
+const ABORT_REPLY_TIMEOUT: Duration = Duration::from_secs(3);
+
+fn data_io_error(control: &mut Control, e: io::Error, what: &str) -> io::Error {
+    control.mark_broken();
+    let kind = if is_timeout(&e) {
+        RemoteErrorKind::TimedOut
+    } else {
+        RemoteErrorKind::Connection
+    };
+    RemoteError::new(kind, format!("data connection for {what}: {e}")).into_io()
+}
+
+/// After the data connection was closed early: read whatever final reply the transfer gets
+/// (426 or 226), then make sure the next reply we read belongs to the next command, using NOOP
+/// as a marker. Anything unexpected marks the connection broken.
+fn resync_after_abort(control: &mut Control) {
+    if control.is_broken() {
+        return;
+    }
+    control.set_reply_timeout(ABORT_REPLY_TIMEOUT);
+    let mut settled = false;
+    for _ in 0..3 {
+        match control.read_reply() {
+            Ok(reply) if reply.is_preliminary() => continue,
+            Ok(_) => {
+                settled = true;
+                break;
+            }
+            Err(_) => break,
+        }
+    }
+    if settled && control.send(&super::command::Command::Noop).is_ok() {
+        settled = false;
+        for _ in 0..3 {
+            match control.read_reply() {
+                Ok(reply) if reply.code == 200 => {
+                    settled = true;
+                    break;
+                }
+                Ok(_) => continue,
+                Err(_) => break,
+            }
+        }
+    }
+    if settled {
+        let timeout = control.io_timeout();
+        control.set_reply_timeout(timeout);
+    } else {
+        control.mark_broken();
+    }
+}
+
+/// A download in progress.
+pub struct Download {
+    control: PooledControl,
+    data: Option<Transport>,
+    what: String,
+    done: bool,
+}
+
+impl Download {
+    pub fn new(control: PooledControl, data: Transport, what: String) -> Download {
+        Download {
+            control,
+            data: Some(data),
+            what,
+            done: false,
+        }
+    }
+
+    fn finish(&mut self) -> io::Result<usize> {
+        self.data = None;
+        let reply = self.control.read_reply().map_err(RemoteError::into_io)?;
+        self.done = true;
+        if reply.is_success() {
+            Ok(0)
+        } else {
+            Err(reply_error(Op::Retr, &reply, &self.what).into_io())
+        }
+    }
+}
+
+impl Read for Download {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.done || buf.is_empty() {
+            return Ok(0);
+        }
+        let Some(data) = self.data.as_mut() else {
+            return self.finish();
+        };
+        loop {
+            match data.read(buf) {
+                Ok(0) => return self.finish(),
+                Ok(n) => return Ok(n),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    self.done = true;
+                    return Err(data_io_error(&mut self.control, e, &self.what));
+                }
+            }
+        }
+    }
+}
+
+impl Drop for Download {
+    fn drop(&mut self) {
+        if self.done {
+            return;
+        }
+        if let Some(data) = self.data.take() {
+            data.abort();
+        }
+        resync_after_abort(&mut self.control);
+    }
+}
+
+/// An upload in progress.
+pub struct Upload {
+    control: PooledControl,
+    data: Option<Transport>,
+    what: String,
+    finished: bool,
+}
+
+impl Upload {
+    pub fn new(control: PooledControl, data: Transport, what: String) -> Upload {
+        Upload {
+            control,
+            data: Some(data),
+            what,
+            finished: false,
+        }
+    }
+}
+
+impl Write for Upload {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let Some(data) = self.data.as_mut() else {
+            return Err(
+                RemoteError::new(RemoteErrorKind::Connection, "upload already ended").into_io(),
+            );
+        };
+        match data.write(buf) {
+            Ok(n) => Ok(n),
+            Err(e) => {
+                self.data = None;
+                Err(data_io_error(&mut self.control, e, &self.what))
+            }
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self.data.as_mut() {
+            Some(data) => data.flush(),
+            None => Ok(()),
+        }
+    }
+}
+
+impl RemoteWriter for Upload {
+    fn finish(mut self: Box<Self>) -> RemoteResult<()> {
+        self.finished = true;
+        let Some(mut data) = self.data.take() else {
+            return Err(RemoteError::new(
+                RemoteErrorKind::Connection,
+                format!("upload of {} was interrupted", self.what),
+            ));
+        };
+        if let Err(e) = data.finish_sending() {
+            self.control.mark_broken();
+            return Err(RemoteError::from_io(data_io_error(
+                &mut self.control,
+                e,
+                &self.what,
+            )));
+        }
+        drop(data);
+        let reply = self.control.read_reply()?;
+        if reply.is_success() {
+            Ok(())
+        } else {
+            Err(reply_error(Op::Store, &reply, &self.what))
+        }
+    }
+}
+
+impl Drop for Upload {
+    fn drop(&mut self) {
+        if self.finished {
+            return;
+        }
+        if let Some(data) = self.data.take() {
+            data.abort();
+        }
+        resync_after_abort(&mut self.control);
+    }
+}
