@@ -177,3 +177,101 @@ pub trait Remote: Send + Sync {
     fn set_mtime(&self, path: &Path, mtime: SystemTime) -> RemoteResult<()>;
     fn chmod(&self, path: &Path, mode: u32) -> RemoteResult<()>;
 }
+
+/// A `Remote` seen from a sub-directory: the mount's root is `root` on the server (the path
+/// part of `ftp://host/some/dir`). Paths from the fs core ("/x") become "root/x".
+pub struct Rooted<R> {
+    inner: R,
+    root: std::path::PathBuf,
+}
+
+impl<R> Rooted<R> {
+    /// `root` must be absolute; "/" makes this a transparent wrapper.
+    pub fn new(inner: R, root: impl Into<std::path::PathBuf>) -> Self {
+        Rooted {
+            inner,
+            root: root.into(),
+        }
+    }
+
+    pub fn inner(&self) -> &R {
+        &self.inner
+    }
+
+    fn on_server(&self, path: &Path) -> std::path::PathBuf {
+        let relative = path.strip_prefix("/").unwrap_or(path);
+        if relative.as_os_str().is_empty() {
+            self.root.clone()
+        } else {
+            self.root.join(relative)
+        }
+    }
+}
+
+impl<R: Remote> Remote for Rooted<R> {
+    fn list(&self, dir: &Path) -> RemoteResult<Vec<Entry>> {
+        self.inner.list(&self.on_server(dir))
+    }
+    fn stat(&self, path: &Path) -> RemoteResult<Entry> {
+        let mut entry = self.inner.stat(&self.on_server(path))?;
+        if path == Path::new("/") {
+            entry.name = "/".into();
+        }
+        Ok(entry)
+    }
+    fn open_read(&self, path: &Path, offset: u64) -> RemoteResult<Box<dyn RemoteReader>> {
+        self.inner.open_read(&self.on_server(path), offset)
+    }
+    fn create(&self, path: &Path) -> RemoteResult<Box<dyn RemoteWriter>> {
+        self.inner.create(&self.on_server(path))
+    }
+    fn append(&self, path: &Path) -> RemoteResult<Box<dyn RemoteWriter>> {
+        self.inner.append(&self.on_server(path))
+    }
+    fn delete(&self, path: &Path) -> RemoteResult<()> {
+        self.inner.delete(&self.on_server(path))
+    }
+    fn mkdir(&self, path: &Path) -> RemoteResult<()> {
+        self.inner.mkdir(&self.on_server(path))
+    }
+    fn rmdir(&self, path: &Path) -> RemoteResult<()> {
+        self.inner.rmdir(&self.on_server(path))
+    }
+    fn rename(&self, from: &Path, to: &Path) -> RemoteResult<()> {
+        self.inner
+            .rename(&self.on_server(from), &self.on_server(to))
+    }
+    fn set_mtime(&self, path: &Path, mtime: SystemTime) -> RemoteResult<()> {
+        self.inner.set_mtime(&self.on_server(path), mtime)
+    }
+    fn chmod(&self, path: &Path, mode: u32) -> RemoteResult<()> {
+        self.inner.chmod(&self.on_server(path), mode)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn remote_error_survives_a_trip_through_io_error() {
+        let err = RemoteError::new(RemoteErrorKind::NoSpace, "disk full");
+        let back = RemoteError::from_io(err.clone().into_io());
+        assert_eq!(back, err);
+        let plain = io::Error::new(io::ErrorKind::WouldBlock, "slow");
+        assert_eq!(RemoteError::from_io(plain).kind, RemoteErrorKind::TimedOut);
+    }
+
+    #[test]
+    fn rooted_paths_are_joined_under_the_root() {
+        struct Dummy;
+        let rooted = Rooted::new(Dummy, "/srv/data");
+        assert_eq!(rooted.on_server(Path::new("/")), Path::new("/srv/data"));
+        assert_eq!(
+            rooted.on_server(Path::new("/a/b")),
+            Path::new("/srv/data/a/b")
+        );
+        let plain = Rooted::new(Dummy, "/");
+        assert_eq!(plain.on_server(Path::new("/a")), Path::new("/a"));
+    }
+}
