@@ -50,6 +50,7 @@ pub fn run(action: Action) -> Result<(), MountError> {
 }
 
 fn run_daemon_child() -> Result<(), MountError> {
+    daemon::detach_from_caller();
     let readiness = Readiness::from_stdout();
     let config = match daemon::read_config_from_stdin() {
         Ok(config) => config,
@@ -61,7 +62,6 @@ fn run_daemon_child() -> Result<(), MountError> {
             });
         }
     };
-    daemon::detach_from_caller();
     // `serve` consumes the readiness on success; keep it reachable for reporting a failure.
     let mut pending = Some(readiness);
     let result = serve(config, || match pending.take() {

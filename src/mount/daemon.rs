@@ -17,6 +17,7 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::fd::AsRawFd;
+use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 
 use super::{MountConfig, MountError, wire};
@@ -30,6 +31,8 @@ const ERROR_PREFIX: &str = "error ";
 /// Parent side: start the background child and wait until it is serving or has failed.
 pub fn spawn_and_wait(config: &MountConfig) -> Result<(), MountError> {
     let mut command = Command::new("/proc/self/exe");
+    // Readable in `ps`; the real binary is still /proc/self/exe.
+    command.arg0("ftpfs");
     // Same verbosity as ours; RUST_LOG is inherited through the environment anyway.
     match log::max_level() {
         log::LevelFilter::Info => command.arg("-v"),
@@ -99,11 +102,14 @@ pub fn read_config_from_stdin() -> Result<MountConfig, MountError> {
     wire::decode(&bytes).map_err(MountError::new)
 }
 
-/// Child side: leave the terminal's session and the caller's directory.
+/// Child side: leave the terminal's session and the caller's directory, and close descriptors
+/// inherited by accident (a long-lived daemon holding the write end of someone's pipe would
+/// keep that reader waiting forever). Call first, before anything else opens a descriptor.
 pub fn detach_from_caller() {
-    // SAFETY: setsid/chdir have no memory-safety preconditions; failure is harmless here
-    // (setsid only fails when we already lead a process group).
+    // SAFETY: setsid/chdir/close_range have no memory-safety preconditions; failure is harmless
+    // (setsid only fails when we already lead a process group). Nothing of ours is open above 2.
     unsafe {
+        libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32);
         libc::setsid();
         libc::chdir(c"/".as_ptr());
     }

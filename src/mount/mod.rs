@@ -81,7 +81,10 @@ pub fn check_mountpoint(path: &Path) -> Result<(), MountError> {
 pub fn fuser_config(config: &MountConfig) -> fuser::Config {
     let mut options = vec![
         MountOption::FSName(config.fs_name()),
-        MountOption::Subtype("ftpfs".into()),
+        // Not MountOption::Subtype: fuser's direct mount(2) path (used as root) drops it, while
+        // the kernel and fusermount3 both understand the plain option; mountinfo then shows
+        // "fuse.ftpfs", which `ftpfs umount` relies on.
+        MountOption::CUSTOM("subtype=ftpfs".into()),
         // Files from a network server must never grant privileges or act as devices.
         MountOption::NoSuid,
         MountOption::NoDev,
@@ -154,10 +157,16 @@ where
     }
     match stop {
         StopReason::Signal(_) => unmount_session(session, mountpoint),
+        StopReason::SessionEnded if umount::is_mounted(mountpoint) => {
+            // The serving threads died while the kernel still has us mounted.
+            log::error!("the FUSE session ended unexpectedly; unmounting");
+            unmount_session(session, mountpoint);
+        }
         StopReason::SessionEnded => {
-            if let Err(e) = session.join() {
-                log::warn!("FUSE session ended with an error: {e}");
-            }
+            // Already unmounted and its thread is finished. Dropping it would make fuser try
+            // to unmount again and log a misleading EINVAL warning; we exit right after, so
+            // leaking the closed session is harmless.
+            std::mem::forget(session);
         }
     }
     shutdown.map_err(|message| MountError::new(format!("unclean shutdown: {message}")))

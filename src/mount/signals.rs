@@ -52,3 +52,19 @@ pub fn signal_name(signal: i32) -> &'static str {
         _ => "signal",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_blocked_signal_is_picked_up_by_wait() {
+        // Runs in its own test thread: the block and the signal stay in this thread.
+        let signals = ShutdownSignals::block().unwrap();
+        assert_eq!(signals.wait(Duration::ZERO), None);
+        // SAFETY: signalling our own thread; SIGHUP is blocked here so it stays pending.
+        unsafe { libc::pthread_kill(libc::pthread_self(), libc::SIGHUP) };
+        assert_eq!(signals.wait(Duration::from_secs(5)), Some(libc::SIGHUP));
+        assert_eq!(signal_name(libc::SIGHUP), "SIGHUP");
+    }
+}

@@ -85,16 +85,27 @@ pub fn resolve_without_touching(path: &Path) -> Result<PathBuf, MountError> {
     }
 }
 
+/// The topmost mount on `target` (an absolute, resolved path), if any.
+fn find_mount(target: &Path) -> Result<Option<MountInfo>, MountError> {
+    let mountinfo = std::fs::read("/proc/self/mountinfo")
+        .map_err(|e| MountError::new(format!("cannot read /proc/self/mountinfo: {e}")))?;
+    Ok(parse_mountinfo(&mountinfo)
+        .into_iter()
+        .rev()
+        .find(|m| m.mount_point == target))
+}
+
+/// Whether an ftpfs mount is still on `path` (false when that cannot be determined).
+pub fn is_mounted(path: &Path) -> bool {
+    resolve_without_touching(path)
+        .and_then(|target| find_mount(&target))
+        .is_ok_and(|mount| mount.is_some_and(|m| m.fs_type == FS_TYPE))
+}
+
 /// Unmount an ftpfs mount; the serving process notices and exits.
 pub fn unmount(path: &Path) -> Result<(), MountError> {
     let target = resolve_without_touching(path)?;
-    let mountinfo = std::fs::read("/proc/self/mountinfo")
-        .map_err(|e| MountError::new(format!("cannot read /proc/self/mountinfo: {e}")))?;
-    let Some(mount) = parse_mountinfo(&mountinfo)
-        .into_iter()
-        .rev()
-        .find(|m| m.mount_point == target)
-    else {
+    let Some(mount) = find_mount(&target)? else {
         return Err(MountError::new(format!(
             "{} is not mounted",
             target.display()
