@@ -54,6 +54,13 @@ impl std::error::Error for MountError {}
 
 /// Fail early and clearly when the mountpoint cannot be used.
 pub fn check_mountpoint(path: &Path) -> Result<(), MountError> {
+    if umount::is_mounted(path) {
+        return Err(MountError::new(format!(
+            "{} is already an ftpfs mount; run: ftpfs umount {}",
+            path.display(),
+            path.display()
+        )));
+    }
     match std::fs::metadata(path) {
         Ok(meta) if meta.is_dir() => Ok(()),
         Ok(_) => Err(MountError::new(format!(
