@@ -3,6 +3,9 @@
 //! Layers, dependencies pointing one way only:
 //! `cli` -> `mount` -> `fuse` (the only user of `fuser::Reply*`) -> `fs` core -> `cache` ->
 //! `remote` trait <- `ftp` client. `ftp` never imports fuser, fs or cache.
+//!
+//! `run` below is the composition root: the only place that knows every layer, builds them from
+//! a `MountConfig` and hands the result to `mount::serve`.
 
 pub mod cache;
 pub mod cli;
@@ -11,3 +14,115 @@ pub mod ftp;
 pub mod fuse;
 pub mod mount;
 pub mod remote;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+pub use mount::{MountConfig, MountError};
+
+use ftp::FtpRemote;
+use mount::ShutdownSignals;
+use mount::daemon::{self, Readiness};
+
+/// What the command line asked for.
+#[derive(Debug)]
+pub enum Action {
+    /// Mount; in the background unless `config.foreground`.
+    Mount(Box<MountConfig>),
+    /// Unmount an ftpfs mount.
+    Unmount(PathBuf),
+    /// Be the background process of a `Mount`: config on stdin, readiness on stdout.
+    DaemonChild,
+}
+
+/// Do it. On `Err`, print `ftpfs: <error>` unless `error.reported`, and exit 1.
+pub fn run(action: Action) -> Result<(), MountError> {
+    match action {
+        Action::Mount(config) if config.foreground => serve(*config, || Ok(())),
+        Action::Mount(config) => {
+            // Checked here too so the common mistake fails without starting a process.
+            mount::check_mountpoint(&config.mountpoint)?;
+            daemon::spawn_and_wait(&config)
+        }
+        Action::Unmount(mountpoint) => mount::unmount(&mountpoint),
+        Action::DaemonChild => run_daemon_child(),
+    }
+}
+
+fn run_daemon_child() -> Result<(), MountError> {
+    daemon::detach_from_caller();
+    let readiness = Readiness::from_stdout();
+    let config = match daemon::read_config_from_stdin() {
+        Ok(config) => config,
+        Err(e) => {
+            readiness.failed(&e.message);
+            return Err(MountError {
+                reported: true,
+                ..e
+            });
+        }
+    };
+    // `serve` consumes the readiness on success; keep it reachable for reporting a failure.
+    let mut pending = Some(readiness);
+    let result = serve(config, || match pending.take() {
+        Some(readiness) => readiness.ready(),
+        None => Ok(()),
+    });
+    match (result, pending) {
+        (Err(e), Some(readiness)) => {
+            readiness.failed(&e.message);
+            Err(MountError {
+                reported: true,
+                ..e
+            })
+        }
+        (result, _) => result,
+    }
+}
+
+/// Connect, build the layers, mount and serve until told to stop.
+fn serve(
+    config: MountConfig,
+    on_ready: impl FnOnce() -> Result<(), String>,
+) -> Result<(), MountError> {
+    mount::check_mountpoint(&config.mountpoint)?;
+    // Before any thread exists, so all of them inherit the block (see mount::signals).
+    let signals = ShutdownSignals::block()
+        .map_err(|e| MountError::new(format!("cannot block signals: {e}")))?;
+    log::debug!("connecting with {:?}", config.ftp);
+    let remote = FtpRemote::connect(config.ftp.clone()).map_err(|e| {
+        MountError::new(format!(
+            "{}:{}: {}",
+            config.ftp.host, config.ftp.port, e.message
+        ))
+    })?;
+    let remote = Arc::new(remote);
+    if let Some(signal) = signals.wait(std::time::Duration::ZERO) {
+        remote.shutdown();
+        return Err(MountError::new(format!(
+            "interrupted by {}",
+            mount::signals::signal_name(signal)
+        )));
+    }
+
+    // ---- LEAD: wire the real filesystem here (replace the two placeholder lines) ----
+    // let rooted: Arc<dyn remote::Remote> = /* remote prefixed with */ config.remote_root ...;
+    // let filesystem = Arc::new(fs::Filesystem::new(rooted, config.fs.clone()));
+    // let fuse_fs = fuse::FuseAdapter::new(filesystem.clone());
+    // let shutdown_fs = move || filesystem.shutdown().map_err(|e| e.message);
+    let fuse_fs = placeholder::NotWiredYet;
+    let shutdown_fs = || Ok(());
+    // ---- end LEAD ----
+
+    let result = mount::serve(fuse_fs, &config, &signals, on_ready, shutdown_fs);
+    remote.shutdown();
+    result
+}
+
+// LEAD: delete this module once `serve` builds the real filesystem.
+mod placeholder {
+    /// Mounts an empty filesystem (every request answers ENOSYS) so the mount lifecycle can
+    /// be exercised before the fs core exists.
+    pub struct NotWiredYet;
+    impl fuser::Filesystem for NotWiredYet {}
+}

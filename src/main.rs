@@ -1,1 +1,42 @@
-fn main() {}
+//! The `ftpfs` binary: parse arguments, set up logging, run, map the outcome to an exit status
+//! (0 ok, 1 runtime or mount error, 2 usage error).
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = ftpfs::cli::Cli::parse();
+    init_logging(cli.verbose);
+    let action = match ftpfs::cli::translate(cli) {
+        Ok(action) => action,
+        Err(e) => {
+            eprintln!("ftpfs: {e}");
+            return ExitCode::from(e.exit_code);
+        }
+    };
+    match ftpfs::run(action) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            if !e.reported {
+                eprintln!("ftpfs: {e}");
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Warnings by default, more with each -v; RUST_LOG, when set, wins.
+fn init_logging(verbosity: u8) {
+    let level = match verbosity {
+        0 => log::LevelFilter::Warn,
+        1 => log::LevelFilter::Info,
+        2 => log::LevelFilter::Debug,
+        _ => log::LevelFilter::Trace,
+    };
+    env_logger::Builder::new()
+        .filter_level(level)
+        .parse_env("RUST_LOG")
+        .format_timestamp_millis()
+        .init();
+}
