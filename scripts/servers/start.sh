@@ -96,6 +96,7 @@ append_extra() {
 # up when several tests start vsftpd at the same moment.
 ensure_system_user() {
     local user="$1" password="$2"
+    mkdir -p /run/lock
     exec 9>/run/lock/ftpfs-test-users.lock
     flock 9
     if ! id -u "$user" >/dev/null 2>&1; then
@@ -344,6 +345,30 @@ PY
     exec "$python" -u "$script" "$ROOT" "$PORT" "$PASV_LO" "$PASV_HI" "$FTP_USER" \
         "$FTP_PASSWORD" "$STATEDIR" "$EXTRA"
 }
+
+# With FTPFS_STOP_WITH_PID set (the Rust harness sets its own pid), a watchdog kills this
+# server's process group once that process is gone, so a test run killed by Ctrl-C or a
+# timeout leaves no servers behind. It is double-forked: its parent is not the server (vsftpd
+# would reap it as if it were a session), but it stays in the server's process group so
+# stopping the server stops it too. $$ stays the server's pid across `exec`.
+start_watchdog() {
+    local watched="${FTPFS_STOP_WITH_PID:-}"
+    [[ "$watched" =~ ^[0-9]+$ ]] || return 0
+    local server_pid=$$
+    (
+        (
+            exec </dev/null >/dev/null 2>&1
+            while kill -0 "$watched" 2>/dev/null && kill -0 "$server_pid" 2>/dev/null; do
+                sleep 1
+            done
+            if kill -0 "$server_pid" 2>/dev/null; then
+                kill -KILL -- "-$(ps -o pgid= -p "$server_pid" | tr -d ' ')" 2>/dev/null ||
+                    kill -KILL "$server_pid"
+            fi
+        ) &
+    )
+}
+start_watchdog
 
 case "$KIND" in
 vsftpd) start_vsftpd ;;

@@ -14,7 +14,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::net::{Ipv4Addr, TcpListener};
 use std::os::fd::AsRawFd;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use super::tempdir::random_u64;
@@ -66,8 +66,8 @@ fn process_alive(pid: u32) -> bool {
     PathBuf::from(format!("/proc/{pid}")).exists()
 }
 
-/// Tries to reserve the slot starting at `base`: true when the reservation file is ours.
-fn try_reserve(path: &PathBuf) -> bool {
+/// Tries to create the reservation file `path`: true when it is ours.
+fn try_reserve(path: &Path) -> bool {
     match OpenOptions::new().write(true).create_new(true).open(path) {
         Ok(mut file) => {
             let _ = write!(file, "{}", std::process::id());
@@ -104,7 +104,7 @@ struct CrossProcessLock {
     _file: File,
 }
 
-fn lock_across_processes(dir: &PathBuf) -> CrossProcessLock {
+fn lock_across_processes(dir: &Path) -> CrossProcessLock {
     let file = OpenOptions::new()
         .create(true)
         .truncate(false)

@@ -396,6 +396,7 @@ impl TestServer {
             command.arg(extra);
         }
         command
+            .env("FTPFS_STOP_WITH_PID", std::process::id().to_string())
             .stdin(Stdio::null())
             .stdout(Stdio::from(log))
             .stderr(Stdio::from(log_for_stderr))
@@ -419,10 +420,10 @@ impl TestServer {
         let deadline = Instant::now() + READY_TIMEOUT;
         let mut last_problem = String::from("no attempt");
         while Instant::now() < deadline {
-            if let Some(child) = self.child.as_mut() {
-                if let Ok(Some(status)) = child.try_wait() {
-                    return Err(format!("server exited early with {status}"));
-                }
+            if let Some(child) = self.child.as_mut()
+                && let Ok(Some(status)) = child.try_wait()
+            {
+                return Err(format!("server exited early with {status}"));
             }
             match read_greeting(self.addr()) {
                 Ok(()) => {

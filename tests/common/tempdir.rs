@@ -31,10 +31,10 @@ impl AsRef<Path> for TempDir {
 
 impl Drop for TempDir {
     fn drop(&mut self) {
-        if let Err(error) = std::fs::remove_dir_all(&self.path) {
-            if error.kind() != std::io::ErrorKind::NotFound {
-                eprintln!("could not remove temp dir {}: {error}", self.path.display());
-            }
+        if let Err(error) = std::fs::remove_dir_all(&self.path)
+            && error.kind() != std::io::ErrorKind::NotFound
+        {
+            eprintln!("could not remove temp dir {}: {error}", self.path.display());
         }
     }
 }
