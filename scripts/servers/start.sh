@@ -4,8 +4,10 @@
 #   start.sh KIND ROOT PORT PASV_LO PASV_HI USER PASSWORD STATEDIR [EXTRA_CONFIG_FILE]
 #
 # KIND is vsftpd | proftpd | pureftpd | pyftpdlib. The script writes the server's config into
-# STATEDIR and then `exec`s the server, so the PID of this script IS the server's PID and killing
-# its process group stops every session process too. Run scripts/servers/install.sh first.
+# STATEDIR and then `exec`s the server, so the PID of this script IS the server's PID. Start it
+# in its own process group and SIGKILL that group to stop it: proftpd/pure-ftpd sessions are in
+# the group; vsftpd sessions call setsid() but die with their parent (the Rust harness also
+# kills them by pid). Run scripts/servers/install.sh first.
 #
 # Every kind gives the same picture to a client:
 # - control on 127.0.0.1:PORT, passive data ports PASV_LO..PASV_HI advertised as 127.0.0.1;
@@ -35,7 +37,8 @@
 #   mod_tls (that is in proftpd-mod-crypto), so TLS tests should use vsftpd or pure-ftpd.
 # - pureftpd: extra command-line options, one per line (e.g. `-C 2`, `--tls=1`), added after
 #   the defaults (pure-ftpd also takes the last value).
-# - pyftpdlib: Python statements run after the defaults and before serving; `handler`
+# - pyftpdlib: the wrong-password delay is cut from 3 s to 0.2 s to keep tests fast.
+#   EXTRA: Python statements run after the defaults and before serving; `handler`
 #   (the FTPHandler subclass), `authorizer` and `server` are in scope (e.g.
 #   `handler.max_cons_per_ip = 2` or `server.max_cons_per_ip = 2`).
 #
@@ -44,8 +47,9 @@
 #   seccomp sandbox off, and a secure_chroot_dir that exists.
 # - proftpd: `ListOptions "-A"` (not -a: that puts . and .. into NLST), own PidFile,
 #   ScoreboardFile and DelayTable in STATEDIR; IdentLookups is unknown in this build.
-# - pure-ftpd: -D lists dotfiles but also `.` and `..` in LIST (clients must skip those two
-#   names, which any client has to do anyway); without -D dotfiles would be invisible, which is
+# - pure-ftpd: -D lists dotfiles but also `.` and `..` in LIST and NLST (clients must skip
+#   those two names, which any client has to do anyway; MLSD has them as type=cdir/pdir, as
+#   in proftpd); without -D dotfiles would be invisible, which is
 #   worse for a filesystem. Max clients is silently clamped to half the passive range, so the
 #   range must be at least 2x the clients wanted. -L raised so big directories list fully.
 #   The password hash is SHA-512 crypt (`openssl passwd -6`): the argon2id default of pure-pw
@@ -63,6 +67,7 @@ STATEDIR="$8" EXTRA="${9:-}"
 
 SERVERS_DIR="${FTPFS_SERVERS_DIR:-/var/tmp/ftpfs-servers}"
 FILE_OWNER="${FTPFS_TEST_USER:-ftpfs-test}"
+# Cap on pure-ftpd's clients (total and per IP); the others run without a limit.
 MAX_CONNECTIONS=32
 
 log() { echo "[servers/start $KIND:$PORT] $*" >&2; }
