@@ -37,8 +37,7 @@
 #   mod_tls (that is in proftpd-mod-crypto), so TLS tests should use vsftpd or pure-ftpd.
 # - pureftpd: extra command-line options, one per line (e.g. `-C 2`, `--tls=1`), added after
 #   the defaults (pure-ftpd also takes the last value).
-# - pyftpdlib: the wrong-password delay is cut from 3 s to 0.2 s to keep tests fast.
-#   EXTRA: Python statements run after the defaults and before serving; `handler`
+# - pyftpdlib: Python statements run after the defaults and before serving; `handler`
 #   (the FTPHandler subclass), `authorizer` and `server` are in scope (e.g.
 #   `handler.max_cons_per_ip = 2` or `server.max_cons_per_ip = 2`).
 #
@@ -54,6 +53,7 @@
 #   range must be at least 2x the clients wanted. -L raised so big directories list fully.
 #   The password hash is SHA-512 crypt (`openssl passwd -6`): the argon2id default of pure-pw
 #   costs ~3 s per login here.
+# - pyftpdlib: the wrong-password delay is cut from 3 s to 0.2 s to keep tests fast.
 set -euo pipefail
 
 usage() {
