@@ -207,7 +207,8 @@ impl FtpRemote {
         let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
             return Ok(Entry::new("/", EntryKind::Dir));
         };
-        self.list_once(conn, parent)?
+        let mut entry = self
+            .list_once(conn, parent)?
             .into_iter()
             .find(|e| e.name == name)
             .ok_or_else(|| {
@@ -215,7 +216,18 @@ impl FtpRemote {
                     RemoteErrorKind::NotFound,
                     format!("{}: not found", show(path)),
                 )
-            })
+            })?;
+        // LIST shows only the day for older files; MDTM has the exact time.
+        if entry.kind == EntryKind::File && conn.features.mdtm {
+            let reply = conn.cmd(&Command::Mdtm(path_arg(path)?))?;
+            let exact = (reply.code == 213)
+                .then(|| parse_ftp_time(reply.text().trim().as_bytes()))
+                .flatten();
+            if exact.is_some() {
+                entry.mtime = exact;
+            }
+        }
+        Ok(entry)
     }
 
     /// Check out a transfer connection and start `cmd`; retried while nothing was transferred.
