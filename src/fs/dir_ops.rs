@@ -194,11 +194,15 @@ impl Filesystem {
                 "RENAME_EXCHANGE is not possible over FTP",
             ));
         }
-        if flags & RENAME_NOREPLACE != 0 && self.find_entry(&to)?.is_some() {
-            return Err(FsError::new(
-                libc::EEXIST,
-                format!("{} exists", to.display()),
-            ));
+        if flags & RENAME_NOREPLACE != 0 {
+            // Ask the server, not a listing that may be seconds old.
+            self.dirs.invalidate(&to_parent);
+            if self.find_entry(&to)?.is_some() {
+                return Err(FsError::new(
+                    libc::EEXIST,
+                    format!("{} exists", to.display()),
+                ));
+            }
         }
         if from == to {
             return Ok(());

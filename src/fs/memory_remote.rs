@@ -425,29 +425,34 @@ impl RemoteWriter for MemoryWriter {
 impl Remote for MemoryRemote {
     fn list(&self, dir: &Path) -> RemoteResult<Vec<Entry>> {
         self.shared.counters.list.fetch_add(1, Ordering::Relaxed);
+        self.check_path(dir)?;
+        let entries = {
+            let tree = self.shared.tree.lock();
+            match tree.get(dir) {
+                Some(Node::Dir { .. }) => {}
+                Some(_) => {
+                    return Err(RemoteError::new(
+                        RemoteErrorKind::NotADirectory,
+                        "550 not a directory",
+                    ));
+                }
+                None => return Err(not_found(dir)),
+            }
+            Self::children(&tree, dir)
+                .into_iter()
+                .filter_map(|(path, node)| {
+                    let name = path.file_name()?.to_os_string();
+                    Some(Self::entry_of(name, &node))
+                })
+                .collect()
+        };
+        // The listing is taken first and answered late: what a slow server's reply looks like
+        // to a client racing with its own mutations.
         let delay = self.shared.faults.lock().list_delay;
         if !delay.is_zero() {
             std::thread::sleep(delay);
         }
-        self.check_path(dir)?;
-        let tree = self.shared.tree.lock();
-        match tree.get(dir) {
-            Some(Node::Dir { .. }) => {}
-            Some(_) => {
-                return Err(RemoteError::new(
-                    RemoteErrorKind::NotADirectory,
-                    "550 not a directory",
-                ));
-            }
-            None => return Err(not_found(dir)),
-        }
-        Ok(Self::children(&tree, dir)
-            .into_iter()
-            .filter_map(|(path, node)| {
-                let name = path.file_name()?.to_os_string();
-                Some(Self::entry_of(name, &node))
-            })
-            .collect())
+        Ok(entries)
     }
 
     fn stat(&self, path: &Path) -> RemoteResult<Entry> {
