@@ -257,11 +257,27 @@ impl OpenWrites {
             .map(|(_, progress)| progress.clone())
     }
 
-    /// Follow a rename so sizes keep showing under the new name.
+    /// Follow a rename (of the file or a directory above it) so sizes keep showing under the
+    /// new name.
     pub fn renamed(&self, from: &Path, to: &Path) {
         let mut paths = self.paths.lock();
-        if let Some(slot) = paths.remove(from) {
-            paths.insert(to.to_path_buf(), slot);
+        let moved: Vec<PathBuf> = paths
+            .keys()
+            .filter(|path| path.starts_with(from))
+            .cloned()
+            .collect();
+        for old in moved {
+            let Ok(suffix) = old.strip_prefix(from) else {
+                continue;
+            };
+            let new = if suffix.as_os_str().is_empty() {
+                to.to_path_buf()
+            } else {
+                to.join(suffix)
+            };
+            if let Some(slot) = paths.remove(&old) {
+                paths.insert(new, slot);
+            }
         }
     }
 }
@@ -311,6 +327,9 @@ mod tests {
         progress.grow_to(7);
         writes.renamed(Path::new("/a"), Path::new("/b"));
         assert_eq!(writes.get(Path::new("/b")).unwrap().size(), 9);
+        writes.register(Path::new("/d/f"), 4);
+        writes.renamed(Path::new("/d"), Path::new("/e"));
+        assert_eq!(writes.get(Path::new("/e/f")).unwrap().size(), 4);
         writes.unregister(Path::new("/b"));
         assert!(writes.get(Path::new("/b")).is_some());
         writes.unregister(Path::new("/b"));
