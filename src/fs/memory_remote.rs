@@ -58,6 +58,10 @@ struct Faults {
     list_delay: Duration,
     /// Largest slice one reader `read` returns (networks deliver in pieces).
     read_piece: Option<usize>,
+    /// The next download breaks (Connection) once this many bytes were delivered.
+    break_next_download_after: Option<usize>,
+    /// The next upload's data connection breaks once this many bytes were written.
+    break_next_upload_after: Option<usize>,
 }
 
 #[derive(Debug, Default)]
@@ -245,6 +249,16 @@ impl MemoryRemote {
         self.shared.faults.lock().read_piece = Some(piece.max(1));
     }
 
+    /// The next download delivers `bytes` bytes, then fails like a dropped data connection.
+    pub fn break_next_download_after(&self, bytes: usize) {
+        self.shared.faults.lock().break_next_download_after = Some(bytes);
+    }
+
+    /// The next upload accepts `bytes` bytes, then fails like a dropped data connection.
+    pub fn break_next_upload_after(&self, bytes: usize) {
+        self.shared.faults.lock().break_next_upload_after = Some(bytes);
+    }
+
     pub fn list_calls(&self) -> u64 {
         self.shared.counters.list.load(Ordering::Relaxed)
     }
@@ -346,9 +360,11 @@ impl MemoryRemote {
                 );
             }
         }
+        let break_after = self.shared.faults.lock().break_next_upload_after.take();
         Ok(Box::new(MemoryWriter {
             shared: self.shared.clone(),
             path: path.to_path_buf(),
+            break_after,
         }))
     }
 }
@@ -357,6 +373,16 @@ struct MemoryReader {
     data: Arc<[u8]>,
     position: usize,
     piece: Option<usize>,
+    /// Absolute position at which this download breaks.
+    break_at: Option<usize>,
+}
+
+fn broken_connection() -> io::Error {
+    RemoteError::new(
+        RemoteErrorKind::Connection,
+        "426 connection closed; transfer aborted",
+    )
+    .into_io()
 }
 
 impl io::Read for MemoryReader {
@@ -365,6 +391,12 @@ impl io::Read for MemoryReader {
         let mut take = rest.len().min(buf.len());
         if let Some(piece) = self.piece {
             take = take.min(piece);
+        }
+        if let Some(break_at) = self.break_at {
+            if self.position >= break_at {
+                return Err(broken_connection());
+            }
+            take = take.min(break_at - self.position);
         }
         buf[..take].copy_from_slice(&rest[..take]);
         self.position += take;
@@ -375,10 +407,19 @@ impl io::Read for MemoryReader {
 struct MemoryWriter {
     shared: Arc<Shared>,
     path: PathBuf,
+    /// Bytes this upload still accepts before its connection breaks.
+    break_after: Option<usize>,
 }
 
 impl io::Write for MemoryWriter {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+    fn write(&mut self, mut buf: &[u8]) -> io::Result<usize> {
+        if let Some(remaining) = self.break_after.as_mut() {
+            if *remaining == 0 {
+                return Err(broken_connection());
+            }
+            buf = &buf[..buf.len().min(*remaining)];
+            *remaining -= buf.len();
+        }
         let mut tree = self.shared.tree.lock();
         match tree.get_mut(&self.path) {
             Some(Node::File { data, mtime, .. }) => {
@@ -472,13 +513,21 @@ impl Remote for MemoryRemote {
             .open_read
             .fetch_add(1, Ordering::Relaxed);
         self.check_path(path)?;
-        let piece = self.shared.faults.lock().read_piece;
+        let (piece, break_after) = {
+            let mut faults = self.shared.faults.lock();
+            (faults.read_piece, faults.break_next_download_after.take())
+        };
         let tree = self.shared.tree.lock();
         match tree.get(path) {
             Some(Node::File { data, .. }) => Ok(Box::new(MemoryReader {
                 data: data.clone().into(),
                 position: usize::try_from(offset).unwrap_or(usize::MAX),
                 piece,
+                break_at: break_after.map(|bytes| {
+                    usize::try_from(offset)
+                        .unwrap_or(usize::MAX)
+                        .saturating_add(bytes)
+                }),
             })),
             Some(_) => Err(RemoteError::new(
                 RemoteErrorKind::IsADirectory,

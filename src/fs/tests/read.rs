@@ -122,3 +122,15 @@ fn read_errors_carry_the_errno() {
     assert_eq!(fs.read(fh, 0, 10).unwrap_err().errno, libc::EACCES);
     assert_eq!(fs.read(999, 0, 10).unwrap_err().errno, libc::EBADF);
 }
+
+#[test]
+fn a_download_broken_midway_resumes_where_it_stopped() {
+    let remote = MemoryRemote::new();
+    let content = pattern(700 * 1024);
+    remote.add_file("/f", content.clone());
+    remote.break_next_download_after(300 * 1024 + 5);
+    let fs = mount(&remote);
+    let fh = fs.open(ino(&fs, "/f"), libc::O_RDONLY).unwrap();
+    assert_eq!(read_all(&fs, fh, 128 * KIB), content);
+    assert_eq!(remote.open_read_calls(), 2, "one resume at the break");
+}

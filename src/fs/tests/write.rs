@@ -292,3 +292,23 @@ fn write_on_a_read_only_handle_is_ebadf() {
     let fh = fs.open(ino(&fs, "/f"), libc::O_RDONLY).unwrap();
     assert_eq!(fs.write(fh, 0, b"y").unwrap_err().errno, libc::EBADF);
 }
+
+#[test]
+fn an_upload_broken_while_streaming_fails_writes_and_close() {
+    let remote = MemoryRemote::new();
+    let fs = mount(&remote);
+    remote.break_next_upload_after(1000);
+    let (_, fh) = fs.create(ROOT_INO, name("f"), libc::O_WRONLY).unwrap();
+    let piece = vec![7u8; 256 * 1024];
+    let mut first_error = None;
+    for index in 0..40u64 {
+        if let Err(err) = fs.write(fh, index * piece.len() as u64, &piece) {
+            first_error = Some(err);
+            break;
+        }
+    }
+    let err = first_error.expect("a write must fail once the uploader died");
+    assert_eq!(err.errno, libc::EIO);
+    assert_eq!(fs.flush(fh).unwrap_err().errno, libc::EIO);
+    assert_eq!(fs.release(fh).unwrap_err().errno, libc::EIO);
+}
