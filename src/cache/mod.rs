@@ -1,1 +1,10 @@
-//! (being built)
+//! Caches between the filesystem core and the remote: directory listings and file chunks.
+//!
+//! Both are plain data structures with short internal locks; they never call the remote
+//! themselves, so no lock here is ever held across network I/O.
+
+pub mod chunks;
+pub mod dir;
+
+pub use chunks::{CHUNK_SIZE, ChunkCache, FileVersion};
+pub use dir::{CachedLookup, DirCache};

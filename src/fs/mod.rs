@@ -1,4 +1,288 @@
-//! The filesystem core (being built).
+//! The filesystem core: inode numbers and handles in, remote operations out.
+//!
+//! Everything here is testable without the kernel (see `tests` and `memory_remote`); the FUSE
+//! adapter (`crate::fuse`) only converts types and replies. Methods take inode numbers and handle
+//! numbers and return `Result<_, FsError>` whose errno comes from the one table in `error`.
+//!
+//! # Lock order
+//! 1. a file handle's own mutex (`handle::OpenFile`): may be held across that handle's network
+//!    I/O (its download, its upload), which only serialises operations on that one handle;
+//! 2. leaf locks, each taken alone and never across network I/O: the handle table, the inode
+//!    table, the listing cache, the chunk cache, the open-writes registry.
+//!
+//! A leaf lock is never held while taking another lock, and no handle mutex is taken while a
+//! leaf lock is held, so no cycle is possible.
+//!
+//! # Semantics worth knowing
+//! - chmod on a server without SITE CHMOD, and utimens on a server without MFMT, succeed with a
+//!   warning logged once: failing would make `cp -p`/`rsync -a` abort on servers that simply
+//!   cannot store these attributes, while the file data (what matters) is intact.
+//! - chown/chgrp to anything but the configured owner: EPERM.
+//! - New files and directories get the server's default permissions (the create mode is not
+//!   sent); an explicit chmod afterwards is.
+//! - Symlinks are shown (readlink works) but cannot be created: EPERM. Hard links: EPERM.
 
+pub mod attr;
 pub mod config;
+pub mod error;
+pub mod handle;
+pub mod inode;
+pub mod memory_remote;
+pub mod names;
+pub mod read;
+pub mod spool;
+pub mod write;
+
+mod dir_ops;
+mod file_ops;
+mod setattr;
+
+#[cfg(test)]
+mod tests;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::SystemTime;
+
+pub use attr::Attr;
 pub use config::FsConfig;
+pub use error::FsError;
+pub use handle::DirEntryOut;
+pub use inode::ROOT_INO;
+pub use setattr::SetAttrRequest;
+
+use crate::cache::{CachedLookup, ChunkCache, DirCache};
+use crate::remote::{Entry, EntryKind, Remote};
+use handle::{Handle, HandleTable, WriteState};
+use inode::InodeTable;
+use write::OpenWrites;
+
+/// Numbers statfs reports: FTP cannot tell free space, so we claim plenty rather than zero
+/// (zero makes file managers refuse to copy).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StatFs {
+    pub blocks: u64,
+    pub bfree: u64,
+    pub bavail: u64,
+    pub files: u64,
+    pub ffree: u64,
+    pub bsize: u32,
+    pub namelen: u32,
+    pub frsize: u32,
+}
+
+/// Warnings we log once per mount instead of on every call.
+#[derive(Debug, Default)]
+struct WarnedOnce {
+    set_mtime_unsupported: AtomicBool,
+    chmod_unsupported: AtomicBool,
+}
+
+fn warn_once(flag: &AtomicBool, message: &str) {
+    if !flag.swap(true, Ordering::Relaxed) {
+        log::warn!("{message}");
+    }
+}
+
+/// The mounted tree. Thread-safe: the FUSE adapter calls it from several threads.
+pub struct Filesystem {
+    remote: Arc<dyn Remote>,
+    config: FsConfig,
+    inodes: InodeTable,
+    dirs: DirCache,
+    chunks: ChunkCache,
+    handles: HandleTable,
+    open_writes: OpenWrites,
+    warned: WarnedOnce,
+    mounted_at: SystemTime,
+}
+
+impl Filesystem {
+    pub fn new(remote: Arc<dyn Remote>, config: FsConfig) -> Self {
+        Filesystem {
+            dirs: DirCache::new(config.dir_cache_ttl),
+            chunks: ChunkCache::new(config.cache_size),
+            remote,
+            config,
+            inodes: InodeTable::new(),
+            handles: HandleTable::default(),
+            open_writes: OpenWrites::default(),
+            warned: WarnedOnce::default(),
+            mounted_at: SystemTime::now(),
+        }
+    }
+
+    pub fn config(&self) -> &FsConfig {
+        &self.config
+    }
+
+    /// Finish (or loudly fail) every upload in flight; called on unmount/SIGTERM.
+    /// Returns the first failure; every failure is logged with its path.
+    pub fn shutdown(&self) -> Result<(), FsError> {
+        let mut first_error = None;
+        for handle in self.handles.all() {
+            let Handle::File(file) = &*handle else {
+                continue;
+            };
+            let mut file = file.lock();
+            if matches!(file.write, WriteState::Clean { .. }) {
+                continue;
+            }
+            if let Err(err) = self.settle(&mut file) {
+                log::error!(
+                    "at shutdown, {} could not be saved: {err}",
+                    file.path.display()
+                );
+                first_error.get_or_insert(err);
+            }
+        }
+        match first_error {
+            Some(err) => Err(err),
+            None => Ok(()),
+        }
+    }
+
+    /// Hits and misses of the chunk cache (diagnostics and tests).
+    pub fn chunk_cache_stats(&self) -> (u64, u64) {
+        (self.chunks.hits(), self.chunks.misses())
+    }
+
+    fn check_writable(&self) -> Result<(), FsError> {
+        if self.config.read_only {
+            Err(FsError::read_only())
+        } else {
+            Ok(())
+        }
+    }
+
+    fn path_of(&self, ino: u64) -> Result<PathBuf, FsError> {
+        self.inodes
+            .path(ino)
+            .ok_or_else(|| FsError::new(libc::ESTALE, format!("unknown inode {ino}")))
+    }
+
+    fn root_entry(&self) -> Entry {
+        Entry {
+            mtime: Some(self.mounted_at),
+            ..Entry::new("/", EntryKind::Dir)
+        }
+    }
+
+    /// The entries of `dir`, from the cache or the remote.
+    fn listing(&self, dir: &Path) -> Result<Arc<[Entry]>, FsError> {
+        if let Some(entries) = self.dirs.entries(dir) {
+            return Ok(entries);
+        }
+        let generation = self.dirs.generation();
+        let entries = self
+            .remote
+            .list(dir)
+            .map_err(|err| FsError::remote(format!("list {}", dir.display()), &err))?;
+        self.dirs.insert(dir, &entries, generation);
+        Ok(entries.into())
+    }
+
+    /// What is at `path`, answered from the parent's listing (a stat only when the parent cannot
+    /// be listed), with the sizes of files we are writing laid over it.
+    fn find_entry(&self, path: &Path) -> Result<Option<Entry>, FsError> {
+        let Some((parent, name)) = names::split(path) else {
+            return Ok(Some(self.root_entry()));
+        };
+        let listed = match self.dirs.lookup(parent, name) {
+            CachedLookup::Found(entry) => Some(entry),
+            CachedLookup::Absent => None,
+            CachedLookup::Unknown => match self.listing(parent) {
+                Ok(entries) => entries.iter().find(|entry| entry.name == name).cloned(),
+                Err(err) if err.errno == libc::ENOENT || err.errno == libc::ENOTDIR => None,
+                Err(err) => {
+                    log::debug!("{err}; trying a stat of {}", path.display());
+                    match self.remote.stat(path) {
+                        Ok(entry) => Some(entry),
+                        Err(stat_err)
+                            if stat_err.kind == crate::remote::RemoteErrorKind::NotFound =>
+                        {
+                            None
+                        }
+                        Err(_) => return Err(err),
+                    }
+                }
+            },
+        };
+        Ok(self.overlay_writes(path, name, listed))
+    }
+
+    fn overlay_writes(
+        &self,
+        path: &Path,
+        name: &std::ffi::OsStr,
+        listed: Option<Entry>,
+    ) -> Option<Entry> {
+        let Some(progress) = self.open_writes.get(path) else {
+            return listed;
+        };
+        let mut entry = listed.unwrap_or_else(|| Entry {
+            mtime: Some(SystemTime::now()),
+            ..Entry::new(name, EntryKind::File)
+        });
+        if entry.kind == EntryKind::File {
+            entry.size = Some(progress.size());
+            if let Some(mtime) = progress.pending_mtime() {
+                entry.mtime = Some(mtime);
+            }
+        }
+        Some(entry)
+    }
+
+    fn attr(&self, ino: u64, entry: &Entry) -> Attr {
+        Attr::from_entry(ino, entry, &self.config)
+    }
+
+    /// Our own change made `path` a file of `size` bytes modified at `mtime`.
+    fn record_file(&self, path: &Path, size: u64, mtime: SystemTime) {
+        let Some((parent, name)) = names::split(path) else {
+            return;
+        };
+        let entry = match self.dirs.lookup(parent, name) {
+            CachedLookup::Found(entry) => Entry {
+                size: Some(size),
+                mtime: Some(mtime),
+                ..entry
+            },
+            CachedLookup::Absent => Entry {
+                size: Some(size),
+                mtime: Some(mtime),
+                ..Entry::new(name, EntryKind::File)
+            },
+            CachedLookup::Unknown => {
+                self.dirs.invalidate(parent);
+                return;
+            }
+        };
+        self.dirs.upsert_entry(parent, entry);
+    }
+
+    /// Apply an mtime the remote may not support; Unsupported is logged once and ignored.
+    fn apply_mtime(&self, path: &Path, mtime: SystemTime) -> Result<(), FsError> {
+        match self.remote.set_mtime(path, mtime) {
+            Ok(()) => {
+                if let Some((parent, name)) = names::split(path) {
+                    self.dirs
+                        .modify_entry(parent, name, |entry| entry.mtime = Some(mtime));
+                }
+                Ok(())
+            }
+            Err(err) if err.kind == crate::remote::RemoteErrorKind::Unsupported => {
+                warn_once(
+                    &self.warned.set_mtime_unsupported,
+                    &format!("the server cannot set modification times ({err}); ignoring"),
+                );
+                Ok(())
+            }
+            Err(err) => Err(FsError::remote(
+                format!("set mtime of {}", path.display()),
+                &err,
+            )),
+        }
+    }
+}

@@ -1,0 +1,334 @@
+//! Namespace operations: lookup, getattr, readdir, mkdir, rmdir, unlink, rename, readlink,
+//! statfs, access. Each validates names first, calls the remote, then updates the caches so our
+//! own changes are visible at once.
+
+use std::ffi::{OsStr, OsString};
+use std::path::Path;
+use std::time::SystemTime;
+
+use super::handle::{DirEntryOut, Handle};
+use super::{Attr, Filesystem, FsError, StatFs, names};
+use crate::cache::CachedLookup;
+use crate::remote::{Entry, EntryKind, RemoteErrorKind};
+
+/// `rename(2)` flags (Linux values).
+const RENAME_NOREPLACE: u32 = 1;
+const RENAME_EXCHANGE: u32 = 2;
+
+impl Filesystem {
+    /// Find `name` in directory `parent`; counts one kernel lookup on success.
+    pub fn lookup(&self, parent: u64, name: &OsStr) -> Result<Attr, FsError> {
+        let path = names::child_path(&self.path_of(parent)?, name)?;
+        let entry = self
+            .find_entry(&path)?
+            .ok_or_else(|| FsError::not_found(path.display()))?;
+        let ino = self.inodes.lookup(&path);
+        Ok(self.attr(ino, &entry))
+    }
+
+    /// The kernel dropped `count` lookups of `ino`.
+    pub fn forget(&self, ino: u64, count: u64) {
+        self.inodes.forget(ino, count);
+    }
+
+    pub fn getattr(&self, ino: u64) -> Result<Attr, FsError> {
+        let path = self.path_of(ino)?;
+        let entry = self
+            .find_entry(&path)?
+            .ok_or_else(|| FsError::not_found(path.display()))?;
+        Ok(self.attr(ino, &entry))
+    }
+
+    pub fn readlink(&self, ino: u64) -> Result<OsString, FsError> {
+        let path = self.path_of(ino)?;
+        match self.find_entry(&path)? {
+            Some(Entry {
+                kind: EntryKind::Symlink,
+                link_target: Some(target),
+                ..
+            }) => Ok(target),
+            Some(_) => Err(FsError::new(
+                libc::EINVAL,
+                format!("{} is not a symlink", path.display()),
+            )),
+            None => Err(FsError::not_found(path.display())),
+        }
+    }
+
+    /// Take a snapshot of the directory for readdir.
+    pub fn opendir(&self, ino: u64) -> Result<u64, FsError> {
+        let path = self.path_of(ino)?;
+        let entries = self.listing(&path)?;
+        let parent_ino = match path.parent() {
+            Some(parent) => self.inodes.readdir_ino(parent),
+            None => ino,
+        };
+        let mut snapshot = Vec::with_capacity(entries.len() + 2);
+        for (name, entry_ino, kind) in [
+            (".", ino, EntryKind::Dir),
+            ("..", parent_ino, EntryKind::Dir),
+        ] {
+            snapshot.push(DirEntryOut {
+                ino: entry_ino,
+                offset: snapshot.len() as u64 + 1,
+                kind,
+                name: name.into(),
+            });
+        }
+        for entry in entries.iter() {
+            snapshot.push(DirEntryOut {
+                ino: self.inodes.readdir_ino(&path.join(&entry.name)),
+                offset: snapshot.len() as u64 + 1,
+                kind: entry.kind,
+                name: entry.name.clone(),
+            });
+        }
+        Ok(self.handles.insert(Handle::Dir(snapshot.into())))
+    }
+
+    /// Hand entries from `offset` on to `add` until it returns true (buffer full).
+    pub fn readdir(
+        &self,
+        fh: u64,
+        offset: u64,
+        mut add: impl FnMut(&DirEntryOut) -> bool,
+    ) -> Result<(), FsError> {
+        let handle = self.handles.get(fh)?;
+        let Handle::Dir(snapshot) = &*handle else {
+            return Err(FsError::new(libc::ENOTDIR, "readdir on a file handle"));
+        };
+        let start = usize::try_from(offset).unwrap_or(usize::MAX);
+        for entry in snapshot.iter().skip(start) {
+            if add(entry) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    pub fn releasedir(&self, fh: u64) -> Result<(), FsError> {
+        self.handles.remove(fh).map(drop)
+    }
+
+    pub fn mkdir(&self, parent: u64, name: &OsStr) -> Result<Attr, FsError> {
+        self.check_writable()?;
+        let parent_path = self.path_of(parent)?;
+        let path = names::child_path(&parent_path, name)?;
+        self.remote
+            .mkdir(&path)
+            .map_err(|err| FsError::remote(format!("mkdir {}", path.display()), &err))?;
+        let entry = Entry {
+            mtime: Some(SystemTime::now()),
+            ..Entry::new(name, EntryKind::Dir)
+        };
+        self.dirs.upsert_entry(&parent_path, entry.clone());
+        // A directory we just made is empty: no need to list it.
+        let generation = self.dirs.generation();
+        self.dirs.insert(&path, &[], generation);
+        let ino = self.inodes.lookup(&path);
+        Ok(self.attr(ino, &entry))
+    }
+
+    pub fn rmdir(&self, parent: u64, name: &OsStr) -> Result<(), FsError> {
+        self.check_writable()?;
+        let parent_path = self.path_of(parent)?;
+        let path = names::child_path(&parent_path, name)?;
+        let not_empty =
+            || FsError::new(libc::ENOTEMPTY, format!("{} is not empty", path.display()));
+        if self
+            .dirs
+            .entries(&path)
+            .is_some_and(|entries| !entries.is_empty())
+        {
+            return Err(not_empty());
+        }
+        if let Err(err) = self.remote.rmdir(&path) {
+            let fs_err = FsError::remote(format!("rmdir {}", path.display()), &err);
+            return Err(match err.kind {
+                RemoteErrorKind::NotEmpty => not_empty(),
+                RemoteErrorKind::NotFound | RemoteErrorKind::NotADirectory => fs_err,
+                // Servers often answer a bare 550: find out whether emptiness was the reason.
+                _ => match self.remote.list(&path) {
+                    Ok(entries) if !entries.is_empty() => not_empty(),
+                    _ => fs_err,
+                },
+            });
+        }
+        self.dirs.remove_entry(&parent_path, name);
+        self.dirs.invalidate_tree(&path);
+        self.inodes.unlinked(&path);
+        Ok(())
+    }
+
+    pub fn unlink(&self, parent: u64, name: &OsStr) -> Result<(), FsError> {
+        self.check_writable()?;
+        let parent_path = self.path_of(parent)?;
+        let path = names::child_path(&parent_path, name)?;
+        self.remote
+            .delete(&path)
+            .map_err(|err| FsError::remote(format!("delete {}", path.display()), &err))?;
+        self.dirs.remove_entry(&parent_path, name);
+        self.inodes.unlinked(&path);
+        self.chunks.invalidate_path(&path);
+        Ok(())
+    }
+
+    /// Rename, replacing an existing target like rename(2) does even when the server refuses
+    /// to (then the target is deleted first: not atomic, but what FTP allows).
+    pub fn rename(
+        &self,
+        parent: u64,
+        name: &OsStr,
+        new_parent: u64,
+        new_name: &OsStr,
+        flags: u32,
+    ) -> Result<(), FsError> {
+        self.check_writable()?;
+        let from_parent = self.path_of(parent)?;
+        let to_parent = self.path_of(new_parent)?;
+        let from = names::child_path(&from_parent, name)?;
+        let to = names::child_path(&to_parent, new_name)?;
+        if flags & RENAME_EXCHANGE != 0 {
+            return Err(FsError::new(
+                libc::EINVAL,
+                "RENAME_EXCHANGE is not possible over FTP",
+            ));
+        }
+        if flags & RENAME_NOREPLACE != 0 {
+            // Ask the server, not a listing that may be seconds old.
+            self.dirs.invalidate(&to_parent);
+            if self.find_entry(&to)?.is_some() {
+                return Err(FsError::new(
+                    libc::EEXIST,
+                    format!("{} exists", to.display()),
+                ));
+            }
+        }
+        if from == to {
+            return Ok(());
+        }
+        let context = || format!("rename {} to {}", from.display(), to.display());
+        if let Err(err) = self.remote.rename(&from, &to) {
+            if err.kind == RemoteErrorKind::NotFound {
+                return Err(FsError::remote(context(), &err));
+            }
+            self.replace_target_and_retry(&from, &to, &to_parent, new_name)
+                .map_err(|retry_err| match retry_err {
+                    Some(retry_err) => retry_err,
+                    None => FsError::remote(context(), &err),
+                })?;
+        }
+        self.after_rename(&from_parent, name, &from, &to_parent, new_name, &to);
+        Ok(())
+    }
+
+    /// The server refused the rename: if the target exists, remove it and try once more.
+    /// `Err(None)` means there was no target to blame (report the original error).
+    fn replace_target_and_retry(
+        &self,
+        from: &Path,
+        to: &Path,
+        to_parent: &Path,
+        new_name: &OsStr,
+    ) -> Result<(), Option<FsError>> {
+        self.dirs.invalidate(to_parent);
+        let target = self.find_entry(to).map_err(Some)?.ok_or(None)?;
+        let source_is_dir = self
+            .find_entry(from)
+            .map_err(Some)?
+            .is_some_and(|entry| entry.kind == EntryKind::Dir);
+        match (source_is_dir, target.kind == EntryKind::Dir) {
+            (false, true) => {
+                return Err(Some(FsError::new(
+                    libc::EISDIR,
+                    format!("{} is a directory", to.display()),
+                )));
+            }
+            (true, false) => {
+                return Err(Some(FsError::new(
+                    libc::ENOTDIR,
+                    format!("{} is not a directory", to.display()),
+                )));
+            }
+            _ => {}
+        }
+        let removed = if target.kind == EntryKind::Dir {
+            self.remote.rmdir(to).map_err(|err| match err.kind {
+                RemoteErrorKind::NotEmpty | RemoteErrorKind::Other => {
+                    FsError::new(libc::ENOTEMPTY, format!("{} is not empty", to.display()))
+                }
+                _ => FsError::remote(format!("rmdir {}", to.display()), &err),
+            })
+        } else {
+            self.remote
+                .delete(to)
+                .map_err(|err| FsError::remote(format!("delete {}", to.display()), &err))
+        };
+        removed.map_err(Some)?;
+        log::debug!("removed {} so the rename can replace it", to.display());
+        self.dirs.remove_entry(to_parent, new_name);
+        self.inodes.unlinked(to);
+        self.remote.rename(from, to).map_err(|err| {
+            Some(FsError::remote(
+                format!("rename {} to {}", from.display(), to.display()),
+                &err,
+            ))
+        })
+    }
+
+    fn after_rename(
+        &self,
+        from_parent: &Path,
+        name: &OsStr,
+        from: &Path,
+        to_parent: &Path,
+        new_name: &OsStr,
+        to: &Path,
+    ) {
+        let moved = match self.dirs.lookup(from_parent, name) {
+            CachedLookup::Found(entry) => Some(entry),
+            _ => None,
+        };
+        self.dirs.remove_entry(from_parent, name);
+        match moved {
+            Some(entry) => self.dirs.upsert_entry(
+                to_parent,
+                Entry {
+                    name: new_name.to_os_string(),
+                    ..entry
+                },
+            ),
+            None => self.dirs.invalidate(to_parent),
+        }
+        self.dirs.invalidate_tree(from);
+        self.dirs.invalidate_tree(to);
+        self.inodes.renamed(from, to);
+        self.open_writes.renamed(from, to);
+        self.chunks.invalidate_path(from);
+        self.chunks.invalidate_path(to);
+    }
+
+    pub fn statfs(&self) -> StatFs {
+        const BLOCKS: u64 = 1 << 32; // 16 TiB of 4 KiB blocks
+        StatFs {
+            blocks: BLOCKS,
+            bfree: BLOCKS,
+            bavail: BLOCKS,
+            files: 1 << 24,
+            ffree: 1 << 24,
+            bsize: super::attr::BLOCK_SIZE,
+            namelen: names::MAX_NAME_LEN as u32,
+            frsize: super::attr::BLOCK_SIZE,
+        }
+    }
+
+    /// access(2): the inode must exist; writing needs a writable mount. The server decides
+    /// real permissions when we act.
+    pub fn access(&self, ino: u64, mask: i32) -> Result<(), FsError> {
+        self.getattr(ino)?;
+        if mask & libc::W_OK != 0 {
+            self.check_writable()?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,104 @@
+//! The table of open file and directory handles.
+//!
+//! A file handle carries its own download stream and upload state behind its own mutex, so two
+//! handles never wait for each other's network I/O. A directory handle is an immutable snapshot
+//! taken at opendir: readdir offsets index into it, so entries never shift under a reader even
+//! when the directory changes meanwhile.
+//!
+//! Locking: the table mutex is held only to insert/look up/remove an `Arc`; a handle's mutex is
+//! taken after the table lock has been released (never both at once).
+
+use std::collections::HashMap;
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use parking_lot::Mutex;
+
+use super::error::FsError;
+use super::read::ReadStream;
+use super::spool::Spool;
+use super::write::{Upload, WriteProgress};
+use crate::cache::FileVersion;
+use crate::remote::EntryKind;
+
+/// One entry of a directory snapshot, as readdir hands it out.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DirEntryOut {
+    pub ino: u64,
+    /// The offset of the *next* entry (what the kernel passes back to continue).
+    pub offset: u64,
+    pub kind: EntryKind,
+    pub name: OsString,
+}
+
+/// Where a writable handle's data stands.
+pub enum WriteState {
+    /// Nothing pending: the remote file has `size` bytes as far as we know.
+    Clean { size: u64 },
+    /// A STOR/APPE stream is open.
+    Streaming(Upload),
+    /// Data lives in a local spool file, uploaded whole on flush/close.
+    Spooled(Spool),
+    /// An upload failed: reported again to every later write, flush and close.
+    Failed(FsError),
+}
+
+/// An open file.
+pub struct OpenFile {
+    pub ino: u64,
+    /// The path at open, refreshed from the inode table before each operation.
+    pub path: PathBuf,
+    pub writable: bool,
+    /// Opened with O_APPEND: every write goes to the end (APPE).
+    pub append: bool,
+    /// The cached-chunk key while we have not changed the file through this handle.
+    pub version: Option<FileVersion>,
+    pub reader: ReadStream,
+    pub write: WriteState,
+    /// Shared size/mtime progress for getattr while this handle writes.
+    pub progress: Option<Arc<WriteProgress>>,
+}
+
+// Handles live behind an Arc already; boxing the file variant would only add an indirection.
+#[allow(clippy::large_enum_variant)]
+pub enum Handle {
+    File(Mutex<OpenFile>),
+    Dir(Arc<[DirEntryOut]>),
+}
+
+/// Protects: the map from handle numbers to handles.
+#[derive(Default)]
+pub struct HandleTable {
+    next: AtomicU64,
+    handles: Mutex<HashMap<u64, Arc<Handle>>>,
+}
+
+impl HandleTable {
+    pub fn insert(&self, handle: Handle) -> u64 {
+        let fh = self.next.fetch_add(1, Ordering::Relaxed) + 1;
+        self.handles.lock().insert(fh, Arc::new(handle));
+        fh
+    }
+
+    pub fn get(&self, fh: u64) -> Result<Arc<Handle>, FsError> {
+        self.handles
+            .lock()
+            .get(&fh)
+            .cloned()
+            .ok_or_else(|| FsError::bad_handle(fh))
+    }
+
+    pub fn remove(&self, fh: u64) -> Result<Arc<Handle>, FsError> {
+        self.handles
+            .lock()
+            .remove(&fh)
+            .ok_or_else(|| FsError::bad_handle(fh))
+    }
+
+    /// Every open handle (for shutdown).
+    pub fn all(&self) -> Vec<Arc<Handle>> {
+        self.handles.lock().values().cloned().collect()
+    }
+}

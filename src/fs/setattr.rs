@@ -1,0 +1,136 @@
+//! setattr: truncate, chmod, chown, utimens.
+
+use std::path::Path;
+use std::time::SystemTime;
+
+use super::handle::{Handle, WriteState};
+use super::spool::Spool;
+use super::write::{Upload, UploadKind};
+use super::{Attr, Filesystem, FsError, names, warn_once};
+use crate::remote::RemoteErrorKind;
+
+/// The attribute changes of one setattr call (`None`: leave as is).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SetAttrRequest {
+    pub mode: Option<u32>,
+    pub uid: Option<u32>,
+    pub gid: Option<u32>,
+    pub size: Option<u64>,
+    pub mtime: Option<SystemTime>,
+}
+
+impl Filesystem {
+    /// Apply `changes` to `ino` (through open handle `fh` when the kernel names one).
+    pub fn setattr(
+        &self,
+        ino: u64,
+        fh: Option<u64>,
+        changes: &SetAttrRequest,
+    ) -> Result<Attr, FsError> {
+        let path = self.path_of(ino)?;
+        if changes != &SetAttrRequest::default() {
+            self.check_writable()?;
+        }
+        let foreign_owner = changes.uid.is_some_and(|uid| uid != self.config.uid)
+            || changes.gid.is_some_and(|gid| gid != self.config.gid);
+        if foreign_owner {
+            return Err(FsError::new(
+                libc::EPERM,
+                "FTP files cannot change owner or group",
+            ));
+        }
+        if let Some(size) = changes.size {
+            self.truncate(&path, fh, size)?;
+        }
+        if let Some(mode) = changes.mode {
+            self.chmod(&path, mode)?;
+        }
+        if let Some(mtime) = changes.mtime {
+            match self.open_writes.get(&path) {
+                // Applied when the upload ends, or the server's end-of-transfer mtime wins.
+                Some(progress) => progress.set_pending_mtime(mtime),
+                None => self.apply_mtime(&path, mtime)?,
+            }
+        }
+        self.getattr(ino)
+    }
+
+    fn chmod(&self, path: &Path, mode: u32) -> Result<(), FsError> {
+        match self.remote.chmod(path, mode & 0o7777) {
+            Ok(()) => {
+                if let Some((parent, name)) = names::split(path) {
+                    self.dirs
+                        .modify_entry(parent, name, |entry| entry.mode = Some(mode & 0o7777));
+                }
+                Ok(())
+            }
+            Err(err) if err.kind == RemoteErrorKind::Unsupported => {
+                warn_once(
+                    &self.warned.chmod_unsupported,
+                    &format!("the server cannot change permissions ({err}); ignoring chmod"),
+                );
+                Ok(())
+            }
+            Err(err) => Err(FsError::remote(format!("chmod {}", path.display()), &err)),
+        }
+    }
+
+    fn truncate(&self, path: &Path, fh: Option<u64>, size: u64) -> Result<(), FsError> {
+        if let Some(fh) = fh
+            && let Ok(handle) = self.handles.get(fh)
+            && let Handle::File(file) = &*handle
+        {
+            let mut file = file.lock();
+            if file.writable {
+                return self.truncate_handle(&mut file, size);
+            }
+        }
+        self.chunks.invalidate_path(path);
+        if size == 0 {
+            Upload::start(&*self.remote, path, UploadKind::Replace, 0)?.finish()?;
+        } else {
+            let mut spool = Spool::download(&self.config.spool_dir, &*self.remote, path)?;
+            if spool.len() == size {
+                return Ok(());
+            }
+            spool.set_len(size)?;
+            spool.upload(&*self.remote, path)?;
+        }
+        self.record_file(path, size, SystemTime::now());
+        if let Some(progress) = self.open_writes.get(path) {
+            progress.set_size(size);
+        }
+        Ok(())
+    }
+
+    /// ftruncate on a handle we write through.
+    fn truncate_handle(
+        &self,
+        file: &mut super::handle::OpenFile,
+        size: u64,
+    ) -> Result<(), FsError> {
+        let current = match &file.write {
+            WriteState::Clean { size } => Some(*size),
+            WriteState::Streaming(upload) => Some(upload.end()),
+            WriteState::Spooled(spool) => Some(spool.len()),
+            WriteState::Failed(err) => return Err(err.clone()),
+        };
+        if current == Some(size) {
+            return Ok(());
+        }
+        file.version = None;
+        self.chunks.invalidate_path(&file.path);
+        if size == 0 && !matches!(file.write, WriteState::Spooled(_)) {
+            // Start over with a fresh STOR: cheaper than a spool.
+            self.settle(file)?;
+            let upload = Upload::start(&*self.remote, &file.path, UploadKind::Replace, 0)?;
+            file.write = WriteState::Streaming(upload);
+        } else {
+            self.spool(file)?.set_len(size)?;
+        }
+        if let Some(progress) = &file.progress {
+            progress.set_size(size);
+        }
+        Ok(())
+    }
+}

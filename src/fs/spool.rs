@@ -1,0 +1,179 @@
+//! Spool files: local copies for writes FTP cannot stream.
+//!
+//! FTP can only replace a file (STOR) or append to it (APPE). Writes at arbitrary offsets,
+//! read-modify-write through O_RDWR and truncation to a non-zero size therefore work on a local
+//! copy in `FsConfig::spool_dir`, uploaded whole on flush/close. The copy is unlinked right after
+//! creation, so a crash leaves nothing behind in the spool directory.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use super::error::FsError;
+use crate::remote::{Remote, RemoteError, RemoteErrorKind};
+
+static SPOOL_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// A local, anonymous copy of one remote file.
+#[derive(Debug)]
+pub struct Spool {
+    file: File,
+    len: u64,
+    /// Changed since the last upload.
+    dirty: bool,
+}
+
+impl Spool {
+    /// An empty spool in `dir`.
+    pub fn create(dir: &Path) -> Result<Spool, FsError> {
+        let name = format!(
+            ".ftpfs-spool-{}-{}",
+            std::process::id(),
+            SPOOL_COUNTER.fetch_add(1, Ordering::Relaxed)
+        );
+        let path = dir.join(name);
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .map_err(|err| FsError::io(format!("create spool file {}", path.display()), &err))?;
+        if let Err(err) = std::fs::remove_file(&path) {
+            log::warn!("could not unlink spool file {}: {err}", path.display());
+        }
+        Ok(Spool {
+            file,
+            len: 0,
+            dirty: false,
+        })
+    }
+
+    /// A spool holding the current remote content of `path` (empty when it does not exist).
+    pub fn download(dir: &Path, remote: &dyn Remote, path: &Path) -> Result<Spool, FsError> {
+        let mut spool = Spool::create(dir)?;
+        let context = || format!("download {} for local editing", path.display());
+        let mut reader = match remote.open_read(path, 0) {
+            Ok(reader) => reader,
+            Err(err) if err.kind == RemoteErrorKind::NotFound => return Ok(spool),
+            Err(err) => return Err(FsError::remote(context(), &err)),
+        };
+        spool
+            .file
+            .seek(SeekFrom::Start(0))
+            .map_err(|e| FsError::io(context(), &e))?;
+        let copied = io::copy(&mut reader, &mut spool.file)
+            .map_err(|err| FsError::remote(context(), &RemoteError::from_io(err)))?;
+        spool.len = copied;
+        Ok(spool)
+    }
+
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    pub fn is_dirty(&self) -> bool {
+        self.dirty
+    }
+
+    /// Mark as changed (e.g. a fresh spool standing for a truncated file).
+    pub fn mark_dirty(&mut self) {
+        self.dirty = true;
+    }
+
+    pub fn read_at(&self, offset: u64, size: usize) -> Result<Vec<u8>, FsError> {
+        let available = self.len.saturating_sub(offset).min(size as u64) as usize;
+        let mut data = vec![0u8; available];
+        self.file
+            .read_exact_at(&mut data, offset)
+            .map_err(|err| FsError::io("read spool file", &err))?;
+        Ok(data)
+    }
+
+    pub fn write_at(&mut self, offset: u64, data: &[u8]) -> Result<(), FsError> {
+        self.file
+            .write_all_at(data, offset)
+            .map_err(|err| FsError::io("write spool file", &err))?;
+        self.len = self.len.max(offset + data.len() as u64);
+        self.dirty = true;
+        Ok(())
+    }
+
+    pub fn set_len(&mut self, len: u64) -> Result<(), FsError> {
+        self.file
+            .set_len(len)
+            .map_err(|err| FsError::io("truncate spool file", &err))?;
+        self.len = len;
+        self.dirty = true;
+        Ok(())
+    }
+
+    /// Replace the remote file with the spool's content and wait for the server's verdict.
+    pub fn upload(&mut self, remote: &dyn Remote, path: &Path) -> Result<(), FsError> {
+        let context = || format!("upload {}", path.display());
+        let mut writer = remote
+            .create(path)
+            .map_err(|err| FsError::remote(context(), &err))?;
+        let mut source = (&self.file).take(self.len);
+        (&self.file)
+            .seek(SeekFrom::Start(0))
+            .map_err(|e| FsError::io(context(), &e))?;
+        let copied = io::copy(&mut source, &mut writer);
+        let flushed = copied.and_then(|_| writer.flush());
+        if let Err(err) = flushed {
+            // The data did not all go out; still collect the reply, then report the failure.
+            let _ = writer.finish();
+            return Err(FsError::remote(context(), &RemoteError::from_io(err)));
+        }
+        writer
+            .finish()
+            .map_err(|err| FsError::remote(context(), &err))?;
+        self.dirty = false;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fs::memory_remote::MemoryRemote;
+
+    #[test]
+    fn download_edit_upload_round_trip() {
+        let remote = MemoryRemote::new();
+        remote.add_file("/f", b"hello world".to_vec());
+        let dir = std::env::temp_dir();
+        let mut spool = Spool::download(&dir, &remote, Path::new("/f")).unwrap();
+        assert_eq!(spool.len(), 11);
+        assert!(!spool.is_dirty());
+        spool.write_at(6, b"WORLD!").unwrap();
+        assert_eq!(spool.read_at(0, 100).unwrap(), b"hello WORLD!");
+        spool.set_len(5).unwrap();
+        spool.upload(&remote, Path::new("/f")).unwrap();
+        assert_eq!(remote.file("/f").unwrap(), b"hello");
+        assert!(!spool.is_dirty());
+    }
+
+    #[test]
+    fn missing_remote_file_gives_empty_spool() {
+        let remote = MemoryRemote::new();
+        let spool = Spool::download(&std::env::temp_dir(), &remote, Path::new("/nope")).unwrap();
+        assert!(spool.is_empty());
+    }
+
+    #[test]
+    fn failed_upload_keeps_the_spool_dirty() {
+        let remote = MemoryRemote::new();
+        let mut spool = Spool::create(&std::env::temp_dir()).unwrap();
+        spool.write_at(0, b"x").unwrap();
+        remote.fail_next_finishes(1, RemoteErrorKind::NoSpace);
+        let err = spool.upload(&remote, Path::new("/f")).unwrap_err();
+        assert_eq!(err.errno, libc::ENOSPC);
+        assert!(spool.is_dirty());
+    }
+}

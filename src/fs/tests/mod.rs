@@ -1,0 +1,62 @@
+//! Tests of the filesystem core against `MemoryRemote` (no kernel, no FTP).
+
+mod namespace;
+mod read;
+mod write;
+
+use std::ffi::OsStr;
+use std::path::{Component, Path};
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::memory_remote::MemoryRemote;
+use super::{Filesystem, FsConfig, ROOT_INO};
+
+fn config() -> FsConfig {
+    FsConfig {
+        uid: 1234,
+        gid: 5678,
+        dir_cache_ttl: Duration::from_secs(60),
+        ..FsConfig::default()
+    }
+}
+
+fn mount(remote: &MemoryRemote) -> Filesystem {
+    Filesystem::new(Arc::new(remote.clone()), config())
+}
+
+fn mount_with(remote: &MemoryRemote, config: FsConfig) -> Filesystem {
+    Filesystem::new(Arc::new(remote.clone()), config)
+}
+
+/// The inode of an absolute path, looked up component by component like the kernel does.
+fn ino(fs: &Filesystem, path: &str) -> u64 {
+    let mut ino = ROOT_INO;
+    for component in Path::new(path).components() {
+        if let Component::Normal(name) = component {
+            ino = fs.lookup(ino, name).unwrap().ino;
+        }
+    }
+    ino
+}
+
+fn name(text: &str) -> &OsStr {
+    OsStr::new(text)
+}
+
+/// Read a handle to its end in `piece`-sized reads.
+fn read_all(fs: &Filesystem, fh: u64, piece: u32) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let data = fs.read(fh, out.len() as u64, piece).unwrap();
+        if data.is_empty() {
+            return out;
+        }
+        out.extend_from_slice(&data);
+    }
+}
+
+/// Deterministic test content.
+fn pattern(len: usize) -> Vec<u8> {
+    (0..len).map(|i| (i * 7 % 251) as u8).collect()
+}

@@ -1,0 +1,136 @@
+use super::*;
+use crate::cache::CHUNK_SIZE;
+
+const KIB: u32 = 1024;
+
+#[test]
+fn sequential_reads_ride_one_download() {
+    let remote = MemoryRemote::new();
+    let content = pattern(3 * 1024 * 1024 + 17);
+    remote.add_file("/big", content.clone());
+    remote.set_read_piece(10_000);
+    let fs = mount(&remote);
+    let fh = fs.open(ino(&fs, "/big"), libc::O_RDONLY).unwrap();
+    assert_eq!(read_all(&fs, fh, 128 * KIB), content);
+    assert_eq!(remote.open_read_calls(), 1);
+    fs.release(fh).unwrap();
+}
+
+#[test]
+fn short_skips_and_slightly_reordered_reads_keep_the_stream() {
+    let remote = MemoryRemote::new();
+    let content = pattern(1024 * 1024);
+    remote.add_file("/f", content.clone());
+    let fs = mount(&remote);
+    let fh = fs.open(ino(&fs, "/f"), libc::O_RDONLY).unwrap();
+    let piece = 128 * KIB as usize;
+    let at = |i: usize| &content[i * piece..(i + 1) * piece];
+    assert_eq!(fs.read(fh, 0, 128 * KIB).unwrap(), at(0));
+    // readahead on another thread came first: skip forward...
+    assert_eq!(fs.read(fh, 2 * piece as u64, 128 * KIB).unwrap(), at(2));
+    // ...then the read in between is served from the recent window.
+    assert_eq!(fs.read(fh, piece as u64, 128 * KIB).unwrap(), at(1));
+    assert_eq!(fs.read(fh, 3 * piece as u64, 128 * KIB).unwrap(), at(3));
+    assert_eq!(remote.open_read_calls(), 1);
+}
+
+#[test]
+fn far_and_backward_seeks_reopen_at_the_offset() {
+    let remote = MemoryRemote::new();
+    let content = pattern(8 * 1024 * 1024);
+    remote.add_file("/f", content.clone());
+    let fs = mount_with(
+        &remote,
+        FsConfig {
+            cache_size: 0,
+            ..config()
+        },
+    );
+    let fh = fs.open(ino(&fs, "/f"), libc::O_RDONLY).unwrap();
+    assert_eq!(fs.read(fh, 0, 4096).unwrap(), &content[..4096]);
+    let far = 6 * 1024 * 1024;
+    assert_eq!(
+        fs.read(fh, far, 4096).unwrap(),
+        &content[far as usize..far as usize + 4096]
+    );
+    assert_eq!(remote.open_read_calls(), 2);
+    // Back to the start: outside the 2 MiB window, so a new download.
+    assert_eq!(fs.read(fh, 100, 10).unwrap(), &content[100..110]);
+    assert_eq!(remote.open_read_calls(), 3);
+}
+
+#[test]
+fn end_of_file_is_where_the_download_ends_not_the_listed_size() {
+    let remote = MemoryRemote::new();
+    remote.add_file("/virtual", b"".to_vec());
+    let fs = mount(&remote);
+    let f = ino(&fs, "/virtual");
+    assert_eq!(fs.getattr(f).unwrap().size, 0, "listing says empty");
+    remote.add_file("/virtual", b"generated content".to_vec());
+    let fh = fs.open(f, libc::O_RDONLY).unwrap();
+    assert_eq!(read_all(&fs, fh, 4), b"generated content");
+}
+
+#[test]
+fn rereads_are_served_from_the_chunk_cache() {
+    let remote = MemoryRemote::new();
+    let content = pattern(CHUNK_SIZE as usize * 2 + 100);
+    remote.add_file("/f", content.clone());
+    let fs = mount(&remote);
+    let f = ino(&fs, "/f");
+    let fh = fs.open(f, libc::O_RDONLY).unwrap();
+    assert_eq!(read_all(&fs, fh, 64 * KIB), content);
+    fs.release(fh).unwrap();
+    assert_eq!(remote.open_read_calls(), 1);
+
+    let fh = fs.open(f, libc::O_RDONLY).unwrap();
+    let (hits_before, _) = fs.chunk_cache_stats();
+    assert_eq!(fs.read(fh, 10, 100).unwrap(), &content[10..110]);
+    assert_eq!(read_all(&fs, fh, 64 * KIB), content);
+    assert_eq!(remote.open_read_calls(), 1, "no new download");
+    assert!(fs.chunk_cache_stats().0 > hits_before);
+}
+
+#[test]
+fn a_changed_file_is_not_served_stale_chunks() {
+    let remote = MemoryRemote::new();
+    remote.add_file("/f", b"version one".to_vec());
+    let fs = mount_with(
+        &remote,
+        FsConfig {
+            dir_cache_ttl: Duration::ZERO,
+            ..config()
+        },
+    );
+    let f = ino(&fs, "/f");
+    let fh = fs.open(f, libc::O_RDONLY).unwrap();
+    assert_eq!(read_all(&fs, fh, 4096), b"version one");
+    fs.release(fh).unwrap();
+    std::thread::sleep(Duration::from_millis(5));
+    remote.add_file("/f", b"version two!".to_vec());
+    let fh = fs.open(f, libc::O_RDONLY).unwrap();
+    assert_eq!(read_all(&fs, fh, 4096), b"version two!");
+}
+
+#[test]
+fn read_errors_carry_the_errno() {
+    let remote = MemoryRemote::new();
+    remote.add_file("/f", b"x".to_vec());
+    let fs = mount(&remote);
+    let fh = fs.open(ino(&fs, "/f"), libc::O_RDONLY).unwrap();
+    remote.fail_path("/f", crate::remote::RemoteErrorKind::PermissionDenied);
+    assert_eq!(fs.read(fh, 0, 10).unwrap_err().errno, libc::EACCES);
+    assert_eq!(fs.read(999, 0, 10).unwrap_err().errno, libc::EBADF);
+}
+
+#[test]
+fn a_download_broken_midway_resumes_where_it_stopped() {
+    let remote = MemoryRemote::new();
+    let content = pattern(700 * 1024);
+    remote.add_file("/f", content.clone());
+    remote.break_next_download_after(300 * 1024 + 5);
+    let fs = mount(&remote);
+    let fh = fs.open(ino(&fs, "/f"), libc::O_RDONLY).unwrap();
+    assert_eq!(read_all(&fs, fh, 128 * KIB), content);
+    assert_eq!(remote.open_read_calls(), 2, "one resume at the break");
+}

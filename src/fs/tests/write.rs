@@ -1,0 +1,314 @@
+use std::time::{Duration, UNIX_EPOCH};
+
+use super::*;
+use crate::fs::SetAttrRequest;
+use crate::remote::RemoteErrorKind;
+
+const WRONLY_TRUNC: i32 = libc::O_WRONLY | libc::O_TRUNC;
+
+fn write_in_pieces(fs: &Filesystem, fh: u64, data: &[u8], piece: usize) {
+    for (index, chunk) in data.chunks(piece).enumerate() {
+        let written = fs.write(fh, (index * piece) as u64, chunk).unwrap();
+        assert_eq!(written as usize, chunk.len());
+    }
+}
+
+#[test]
+fn sequential_writes_stream_into_one_upload() {
+    let remote = MemoryRemote::new();
+    let fs = mount(&remote);
+    let content = pattern(3 * 1024 * 1024 + 5);
+    let (attr, fh) = fs.create(ROOT_INO, name("new"), libc::O_WRONLY).unwrap();
+    assert!(
+        remote.exists("/new"),
+        "the file exists as soon as it is created"
+    );
+    write_in_pieces(&fs, fh, &content, 128 * 1024);
+    assert_eq!(fs.getattr(attr.ino).unwrap().size, content.len() as u64);
+    fs.flush(fh).unwrap();
+    assert_eq!(remote.file("/new").unwrap(), content);
+    fs.release(fh).unwrap();
+    assert_eq!(remote.create_calls(), 1);
+    assert_eq!(remote.append_calls(), 0);
+    assert_eq!(
+        fs.lookup(ROOT_INO, name("new")).unwrap().size,
+        content.len() as u64
+    );
+}
+
+#[test]
+fn fsync_finishes_and_later_writes_append() {
+    let remote = MemoryRemote::new();
+    let fs = mount(&remote);
+    let (_, fh) = fs.create(ROOT_INO, name("log"), libc::O_WRONLY).unwrap();
+    fs.write(fh, 0, b"abc").unwrap();
+    fs.fsync(fh).unwrap();
+    assert_eq!(remote.file("/log").unwrap(), b"abc");
+    fs.write(fh, 3, b"def").unwrap();
+    fs.release(fh).unwrap();
+    assert_eq!(remote.file("/log").unwrap(), b"abcdef");
+    assert_eq!((remote.create_calls(), remote.append_calls()), (1, 1));
+}
+
+#[test]
+fn append_after_fsync_refuses_when_the_server_lost_bytes() {
+    let remote = MemoryRemote::new();
+    let fs = mount(&remote);
+    let (_, fh) = fs.create(ROOT_INO, name("f"), libc::O_WRONLY).unwrap();
+    fs.write(fh, 0, b"abc").unwrap();
+    fs.fsync(fh).unwrap();
+    remote.add_file("/f", b"ab".to_vec());
+    assert_eq!(fs.write(fh, 3, b"d").unwrap_err().errno, libc::EIO);
+    fs.release(fh).unwrap();
+    assert_eq!(remote.file("/f").unwrap(), b"ab");
+}
+
+#[test]
+fn o_append_uses_appe() {
+    let remote = MemoryRemote::new();
+    remote.add_file("/f", b"123".to_vec());
+    let fs = mount(&remote);
+    let fh = fs
+        .open(ino(&fs, "/f"), libc::O_WRONLY | libc::O_APPEND)
+        .unwrap();
+    fs.write(fh, 3, b"45").unwrap();
+    fs.write(fh, 5, b"6").unwrap();
+    fs.release(fh).unwrap();
+    assert_eq!(remote.file("/f").unwrap(), b"123456");
+    assert_eq!((remote.create_calls(), remote.append_calls()), (0, 1));
+}
+
+#[test]
+fn o_trunc_replaces_the_content() {
+    let remote = MemoryRemote::new();
+    remote.add_file("/f", b"old content".to_vec());
+    let fs = mount(&remote);
+    let f = ino(&fs, "/f");
+    let fh = fs.open(f, WRONLY_TRUNC).unwrap();
+    assert_eq!(fs.getattr(f).unwrap().size, 0);
+    fs.write(fh, 0, b"new").unwrap();
+    fs.release(fh).unwrap();
+    assert_eq!(remote.file("/f").unwrap(), b"new");
+}
+
+#[test]
+fn random_writes_switch_to_a_spool() {
+    let remote = MemoryRemote::new();
+    remote.add_file("/f", b"hello world".to_vec());
+    let fs = mount(&remote);
+    let fh = fs.open(ino(&fs, "/f"), libc::O_WRONLY).unwrap();
+    fs.write(fh, 6, b"WORLD").unwrap();
+    fs.write(fh, 0, b"J").unwrap();
+    assert_eq!(
+        remote.file("/f").unwrap(),
+        b"hello world",
+        "nothing sent before close"
+    );
+    fs.release(fh).unwrap();
+    assert_eq!(remote.file("/f").unwrap(), b"Jello WORLD");
+    assert_eq!(remote.create_calls(), 1);
+}
+
+#[test]
+fn streaming_then_seeking_back_keeps_everything() {
+    let remote = MemoryRemote::new();
+    let fs = mount(&remote);
+    let (_, fh) = fs
+        .create(ROOT_INO, name("archive"), libc::O_WRONLY)
+        .unwrap();
+    fs.write(fh, 0, b"HEADER??").unwrap();
+    fs.write(fh, 8, b"body").unwrap();
+    fs.write(fh, 6, b"OK").unwrap(); // patch the header afterwards, like zip writers do
+    fs.release(fh).unwrap();
+    assert_eq!(remote.file("/archive").unwrap(), b"HEADEROKbody");
+}
+
+#[test]
+fn rdwr_read_modify_write() {
+    let remote = MemoryRemote::new();
+    remote.add_file("/db", b"aaaa bbbb".to_vec());
+    let fs = mount(&remote);
+    let fh = fs.open(ino(&fs, "/db"), libc::O_RDWR).unwrap();
+    assert_eq!(fs.read(fh, 5, 4).unwrap(), b"bbbb");
+    fs.write(fh, 0, b"AA").unwrap();
+    assert_eq!(fs.read(fh, 0, 100).unwrap(), b"AAaa bbbb");
+    fs.flush(fh).unwrap();
+    assert_eq!(remote.file("/db").unwrap(), b"AAaa bbbb");
+    fs.write(fh, 9, b"!").unwrap();
+    fs.release(fh).unwrap();
+    assert_eq!(remote.file("/db").unwrap(), b"AAaa bbbb!");
+}
+
+#[test]
+fn reading_back_what_was_just_streamed() {
+    let remote = MemoryRemote::new();
+    let fs = mount(&remote);
+    let (_, fh) = fs.create(ROOT_INO, name("f"), libc::O_RDWR).unwrap();
+    fs.write(fh, 0, b"written").unwrap();
+    assert_eq!(fs.read(fh, 0, 100).unwrap(), b"written");
+    fs.write(fh, 7, b" more").unwrap();
+    fs.release(fh).unwrap();
+    assert_eq!(remote.file("/f").unwrap(), b"written more");
+}
+
+#[test]
+fn truncate_through_setattr() {
+    let remote = MemoryRemote::new();
+    remote.add_file("/f", b"0123456789".to_vec());
+    let fs = mount(&remote);
+    let f = ino(&fs, "/f");
+    let size = |size| SetAttrRequest {
+        size: Some(size),
+        ..SetAttrRequest::default()
+    };
+    assert_eq!(fs.setattr(f, None, &size(4)).unwrap().size, 4);
+    assert_eq!(remote.file("/f").unwrap(), b"0123");
+    fs.setattr(f, None, &size(6)).unwrap();
+    assert_eq!(remote.file("/f").unwrap(), b"0123\0\0");
+    fs.setattr(f, None, &size(0)).unwrap();
+    assert_eq!(remote.file("/f").unwrap(), b"");
+    assert_eq!(fs.getattr(f).unwrap().size, 0);
+}
+
+#[test]
+fn ftruncate_on_a_writing_handle() {
+    let remote = MemoryRemote::new();
+    let fs = mount(&remote);
+    let (attr, fh) = fs.create(ROOT_INO, name("f"), libc::O_WRONLY).unwrap();
+    fs.write(fh, 0, b"abcdef").unwrap();
+    let shrink = SetAttrRequest {
+        size: Some(3),
+        ..SetAttrRequest::default()
+    };
+    assert_eq!(fs.setattr(attr.ino, Some(fh), &shrink).unwrap().size, 3);
+    fs.write(fh, 3, b"XY").unwrap();
+    fs.release(fh).unwrap();
+    assert_eq!(remote.file("/f").unwrap(), b"abcXY");
+}
+
+#[test]
+fn o_excl_create_of_an_existing_file_is_eexist() {
+    let remote = MemoryRemote::new();
+    remote.add_file("/f", b"keep".to_vec());
+    let fs = mount(&remote);
+    let err = fs
+        .create(
+            ROOT_INO,
+            name("f"),
+            libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL,
+        )
+        .err()
+        .unwrap();
+    assert_eq!(err.errno, libc::EEXIST);
+    assert_eq!(remote.file("/f").unwrap(), b"keep");
+}
+
+#[test]
+fn failed_upload_is_reported_by_flush_and_release() {
+    let remote = MemoryRemote::new();
+    let fs = mount(&remote);
+    let (_, fh) = fs.create(ROOT_INO, name("f"), libc::O_WRONLY).unwrap();
+    fs.write(fh, 0, b"precious").unwrap();
+    remote.fail_next_finishes(1, RemoteErrorKind::NoSpace);
+    assert_eq!(fs.flush(fh).unwrap_err().errno, libc::ENOSPC);
+    assert_eq!(
+        fs.flush(fh).unwrap_err().errno,
+        libc::ENOSPC,
+        "a dup'd fd sees it too"
+    );
+    assert_eq!(fs.write(fh, 8, b"x").unwrap_err().errno, libc::ENOSPC);
+    assert_eq!(fs.release(fh).unwrap_err().errno, libc::ENOSPC);
+}
+
+#[test]
+fn failed_spool_upload_is_retried_at_release() {
+    let remote = MemoryRemote::new();
+    remote.add_file("/f", b"hello".to_vec());
+    let fs = mount(&remote);
+    let fh = fs.open(ino(&fs, "/f"), libc::O_WRONLY).unwrap();
+    fs.write(fh, 1, b"E").unwrap();
+    remote.fail_next_finishes(1, RemoteErrorKind::Connection);
+    assert_eq!(fs.flush(fh).unwrap_err().errno, libc::EIO);
+    fs.release(fh).unwrap();
+    assert_eq!(remote.file("/f").unwrap(), b"hEllo");
+}
+
+#[test]
+fn refused_create_fails_at_open() {
+    let remote = MemoryRemote::new();
+    remote.fail_path("/locked", RemoteErrorKind::PermissionDenied);
+    let fs = mount(&remote);
+    let err = fs
+        .create(ROOT_INO, name("locked"), libc::O_WRONLY)
+        .err()
+        .unwrap();
+    assert_eq!(err.errno, libc::EACCES);
+    assert_eq!(
+        fs.lookup(ROOT_INO, name("locked")).unwrap_err().errno,
+        libc::ENOENT
+    );
+}
+
+#[test]
+fn mtime_set_while_writing_survives_the_upload() {
+    let remote = MemoryRemote::new();
+    let fs = mount(&remote);
+    let (attr, fh) = fs.create(ROOT_INO, name("f"), libc::O_WRONLY).unwrap();
+    fs.write(fh, 0, b"data").unwrap();
+    let when = UNIX_EPOCH + Duration::from_secs(1_000_000_000);
+    let set = SetAttrRequest {
+        mtime: Some(when),
+        ..SetAttrRequest::default()
+    };
+    assert_eq!(fs.setattr(attr.ino, Some(fh), &set).unwrap().mtime, when);
+    fs.release(fh).unwrap();
+    assert_eq!(remote.mtime("/f").unwrap(), when);
+    assert_eq!(fs.getattr(attr.ino).unwrap().mtime, when);
+}
+
+#[test]
+fn shutdown_finishes_uploads_in_flight() {
+    let remote = MemoryRemote::new();
+    let fs = mount(&remote);
+    let (_, fh) = fs.create(ROOT_INO, name("a"), libc::O_WRONLY).unwrap();
+    fs.write(fh, 0, b"first").unwrap();
+    let (_, spooled) = fs.create(ROOT_INO, name("b"), libc::O_WRONLY).unwrap();
+    fs.write(spooled, 3, b"x").unwrap();
+    fs.shutdown().unwrap();
+    assert_eq!(remote.file("/a").unwrap(), b"first");
+    assert_eq!(remote.file("/b").unwrap(), b"\0\0\0x");
+
+    let (_, failing) = fs.create(ROOT_INO, name("c"), libc::O_WRONLY).unwrap();
+    fs.write(failing, 0, b"lost?").unwrap();
+    remote.fail_next_finishes(1, RemoteErrorKind::NoSpace);
+    assert_eq!(fs.shutdown().unwrap_err().errno, libc::ENOSPC);
+}
+
+#[test]
+fn write_on_a_read_only_handle_is_ebadf() {
+    let remote = MemoryRemote::new();
+    remote.add_file("/f", b"x".to_vec());
+    let fs = mount(&remote);
+    let fh = fs.open(ino(&fs, "/f"), libc::O_RDONLY).unwrap();
+    assert_eq!(fs.write(fh, 0, b"y").unwrap_err().errno, libc::EBADF);
+}
+
+#[test]
+fn an_upload_broken_while_streaming_fails_writes_and_close() {
+    let remote = MemoryRemote::new();
+    let fs = mount(&remote);
+    remote.break_next_upload_after(1000);
+    let (_, fh) = fs.create(ROOT_INO, name("f"), libc::O_WRONLY).unwrap();
+    let piece = vec![7u8; 256 * 1024];
+    let mut first_error = None;
+    for index in 0..40u64 {
+        if let Err(err) = fs.write(fh, index * piece.len() as u64, &piece) {
+            first_error = Some(err);
+            break;
+        }
+    }
+    let err = first_error.expect("a write must fail once the uploader died");
+    assert_eq!(err.errno, libc::EIO);
+    assert_eq!(fs.flush(fh).unwrap_err().errno, libc::EIO);
+    assert_eq!(fs.release(fh).unwrap_err().errno, libc::EIO);
+}

@@ -1,0 +1,338 @@
+//! The streaming upload of one open file, and the registry of files being written.
+//!
+//! Sequential writes (the overwhelming case: cp, rsync, tar, editors saving) go straight into
+//! one STOR (or APPE) data connection: no local spool, no second copy on disk. write() only
+//! queues the bytes: a background thread per upload feeds the data connection through a bounded
+//! queue (`QUEUE_DEPTH` batches of about `BATCH_SIZE`), so memory stays bounded and a slow server
+//! slows the writer down instead of filling RAM.
+//!
+//! The rule is "no silent data loss": only the server's final reply says the file is complete,
+//! so `Upload::finish` waits for it and its error is what flush/close return. A failure while
+//! streaming shows up at the next write (the queue is closed by the dying uploader) with the
+//! server's error.
+//!
+//! `OpenWrites` remembers which paths have writers and how big they are so far, because the
+//! server's listing lags behind (and the kernel computes O_APPEND offsets from our size).
+//!
+//! Locking: an `Upload` lives inside its handle's mutex. `OpenWrites` has its own short mutex and
+//! atomics; none is held across network I/O.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{SyncSender, sync_channel};
+use std::thread::JoinHandle;
+use std::time::SystemTime;
+
+use parking_lot::Mutex;
+
+use super::error::FsError;
+use crate::remote::{Remote, RemoteError, RemoteErrorKind, RemoteResult, RemoteWriter};
+
+/// Bytes collected before a batch is handed to the uploader thread.
+pub const BATCH_SIZE: usize = 1024 * 1024;
+/// Batches that may wait in the queue (memory bound: about (QUEUE_DEPTH + 2) x BATCH_SIZE).
+pub const QUEUE_DEPTH: usize = 8;
+
+/// Which command the upload uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UploadKind {
+    /// STOR: replaces the file, starts at offset 0.
+    Replace,
+    /// APPE: continues at the file's current end.
+    Append,
+}
+
+/// One upload in flight.
+pub struct Upload {
+    path: PathBuf,
+    /// File offset just after the last byte accepted by `push`.
+    end: u64,
+    pending: Vec<u8>,
+    sender: Option<SyncSender<Vec<u8>>>,
+    worker: Option<JoinHandle<RemoteResult<()>>>,
+}
+
+impl Upload {
+    /// Open the data connection (so refusals show up at open/create) and start the uploader.
+    /// `start` is the file offset the first pushed byte lands at (0 for `Replace`).
+    pub fn start(
+        remote: &dyn Remote,
+        path: &Path,
+        kind: UploadKind,
+        start: u64,
+    ) -> Result<Upload, FsError> {
+        let writer = match kind {
+            UploadKind::Replace => remote.create(path),
+            UploadKind::Append => remote.append(path),
+        }
+        .map_err(|err| FsError::remote(format!("upload {}", path.display()), &err))?;
+        let (sender, receiver) = sync_channel::<Vec<u8>>(QUEUE_DEPTH);
+        let thread_path = path.to_path_buf();
+        let worker = std::thread::Builder::new()
+            .name("ftpfs-upload".into())
+            .spawn(move || feed(writer, receiver, &thread_path))
+            .map_err(|err| FsError::io("start upload thread", &err))?;
+        Ok(Upload {
+            path: path.to_path_buf(),
+            end: start,
+            pending: Vec::new(),
+            sender: Some(sender),
+            worker: Some(worker),
+        })
+    }
+
+    /// The offset the next sequential write must have.
+    pub fn end(&self) -> u64 {
+        self.end
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Queue bytes for the server; blocks only while the queue is full.
+    pub fn push(&mut self, data: &[u8]) -> Result<(), FsError> {
+        self.pending.extend_from_slice(data);
+        self.end += data.len() as u64;
+        if self.pending.len() >= BATCH_SIZE {
+            self.send_pending()?;
+        }
+        Ok(())
+    }
+
+    fn send_pending(&mut self) -> Result<(), FsError> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let batch = std::mem::take(&mut self.pending);
+        let sent = match &self.sender {
+            Some(sender) => sender.send(batch).is_ok(),
+            None => false,
+        };
+        if sent {
+            return Ok(());
+        }
+        // The uploader stopped early: its result says why.
+        self.sender = None;
+        Err(match self.join_worker() {
+            Err(err) => err,
+            Ok(()) => FsError::new(
+                libc::EIO,
+                format!("upload of {} stopped early", self.path.display()),
+            ),
+        })
+    }
+
+    fn join_worker(&mut self) -> Result<(), FsError> {
+        let Some(worker) = self.worker.take() else {
+            return Err(FsError::new(
+                libc::EIO,
+                format!("upload of {} already ended", self.path.display()),
+            ));
+        };
+        let result = worker.join().unwrap_or_else(|_| {
+            Err(RemoteError::new(
+                RemoteErrorKind::Other,
+                "upload thread panicked",
+            ))
+        });
+        result.map_err(|err| FsError::remote(format!("upload {}", self.path.display()), &err))
+    }
+
+    /// Send what is left, close the data connection and wait for the server's verdict.
+    /// Returns the file size the upload leaves behind.
+    pub fn finish(mut self) -> Result<u64, FsError> {
+        self.send_pending()?;
+        self.sender = None;
+        self.join_worker()?;
+        Ok(self.end)
+    }
+}
+
+impl Drop for Upload {
+    fn drop(&mut self) {
+        if self.worker.is_some() {
+            // Every path of the core finishes its uploads; reaching this is a bug, so say so.
+            log::error!(
+                "upload of {} dropped without finish; the server may keep a partial file",
+                self.path.display()
+            );
+        }
+    }
+}
+
+/// The uploader thread: write batches until the queue closes, then collect the final reply.
+fn feed(
+    mut writer: Box<dyn RemoteWriter>,
+    receiver: std::sync::mpsc::Receiver<Vec<u8>>,
+    path: &Path,
+) -> RemoteResult<()> {
+    for batch in receiver {
+        if let Err(err) = writer.write_all(&batch) {
+            let err = RemoteError::from_io(err);
+            log::warn!("upload of {} failed: {err}", path.display());
+            return Err(err);
+        }
+    }
+    writer.finish()
+}
+
+/// Progress of the writers of one path.
+#[derive(Debug)]
+pub struct WriteProgress {
+    size: AtomicU64,
+    /// An mtime set (utimens) while writing: applied after the upload, or the server's own
+    /// "modified now" at the end of the transfer would overwrite it.
+    pending_mtime: Mutex<Option<SystemTime>>,
+}
+
+impl WriteProgress {
+    pub fn size(&self) -> u64 {
+        self.size.load(Ordering::Relaxed)
+    }
+
+    pub fn set_size(&self, size: u64) {
+        self.size.store(size, Ordering::Relaxed);
+    }
+
+    /// Grow to at least `end` (a write ended there).
+    pub fn grow_to(&self, end: u64) {
+        self.size.fetch_max(end, Ordering::Relaxed);
+    }
+
+    pub fn set_pending_mtime(&self, mtime: SystemTime) {
+        *self.pending_mtime.lock() = Some(mtime);
+    }
+
+    pub fn take_pending_mtime(&self) -> Option<SystemTime> {
+        self.pending_mtime.lock().take()
+    }
+
+    pub fn pending_mtime(&self) -> Option<SystemTime> {
+        *self.pending_mtime.lock()
+    }
+}
+
+/// Paths with open writers. Protects: the map (the progress values are atomics).
+#[derive(Debug, Default)]
+pub struct OpenWrites {
+    paths: Mutex<HashMap<PathBuf, (usize, Arc<WriteProgress>)>>,
+}
+
+impl OpenWrites {
+    /// A writer opened `path` whose size is `size` now.
+    pub fn register(&self, path: &Path, size: u64) -> Arc<WriteProgress> {
+        let mut paths = self.paths.lock();
+        let slot = paths.entry(path.to_path_buf()).or_insert_with(|| {
+            (
+                0,
+                Arc::new(WriteProgress {
+                    size: AtomicU64::new(size),
+                    pending_mtime: Mutex::new(None),
+                }),
+            )
+        });
+        slot.0 += 1;
+        slot.1.clone()
+    }
+
+    /// A writer of `path` was released.
+    pub fn unregister(&self, path: &Path) {
+        let mut paths = self.paths.lock();
+        if let Some(slot) = paths.get_mut(path) {
+            slot.0 -= 1;
+            if slot.0 == 0 {
+                paths.remove(path);
+            }
+        }
+    }
+
+    pub fn get(&self, path: &Path) -> Option<Arc<WriteProgress>> {
+        self.paths
+            .lock()
+            .get(path)
+            .map(|(_, progress)| progress.clone())
+    }
+
+    /// Follow a rename (of the file or a directory above it) so sizes keep showing under the
+    /// new name.
+    pub fn renamed(&self, from: &Path, to: &Path) {
+        let mut paths = self.paths.lock();
+        let moved: Vec<PathBuf> = paths
+            .keys()
+            .filter(|path| path.starts_with(from))
+            .cloned()
+            .collect();
+        for old in moved {
+            let Ok(suffix) = old.strip_prefix(from) else {
+                continue;
+            };
+            let new = if suffix.as_os_str().is_empty() {
+                to.to_path_buf()
+            } else {
+                to.join(suffix)
+            };
+            if let Some(slot) = paths.remove(&old) {
+                paths.insert(new, slot);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fs::memory_remote::MemoryRemote;
+
+    #[test]
+    fn pushed_bytes_reach_the_server_and_finish_reports_size() {
+        let remote = MemoryRemote::new();
+        let mut upload = Upload::start(&remote, Path::new("/f"), UploadKind::Replace, 0).unwrap();
+        upload.push(b"hello ").unwrap();
+        upload.push(&vec![b'x'; BATCH_SIZE]).unwrap();
+        upload.push(b"end").unwrap();
+        assert_eq!(upload.finish().unwrap(), 6 + BATCH_SIZE as u64 + 3);
+        let data = remote.file("/f").unwrap();
+        assert!(data.starts_with(b"hello x") && data.ends_with(b"xend"));
+    }
+
+    #[test]
+    fn failed_final_reply_is_returned_by_finish() {
+        let remote = MemoryRemote::new();
+        let mut upload = Upload::start(&remote, Path::new("/f"), UploadKind::Replace, 0).unwrap();
+        upload.push(b"data").unwrap();
+        remote.fail_next_finishes(1, RemoteErrorKind::NoSpace);
+        assert_eq!(upload.finish().unwrap_err().errno, libc::ENOSPC);
+    }
+
+    #[test]
+    fn refused_upload_fails_at_start() {
+        let remote = MemoryRemote::new();
+        remote.fail_path("/f", RemoteErrorKind::PermissionDenied);
+        let err = Upload::start(&remote, Path::new("/f"), UploadKind::Replace, 0)
+            .err()
+            .unwrap();
+        assert_eq!(err.errno, libc::EACCES);
+    }
+
+    #[test]
+    fn open_writes_count_writers_and_follow_renames() {
+        let writes = OpenWrites::default();
+        let progress = writes.register(Path::new("/a"), 5);
+        writes.register(Path::new("/a"), 0);
+        progress.grow_to(9);
+        progress.grow_to(7);
+        writes.renamed(Path::new("/a"), Path::new("/b"));
+        assert_eq!(writes.get(Path::new("/b")).unwrap().size(), 9);
+        writes.register(Path::new("/d/f"), 4);
+        writes.renamed(Path::new("/d"), Path::new("/e"));
+        assert_eq!(writes.get(Path::new("/e/f")).unwrap().size(), 4);
+        writes.unregister(Path::new("/b"));
+        assert!(writes.get(Path::new("/b")).is_some());
+        writes.unregister(Path::new("/b"));
+        assert!(writes.get(Path::new("/b")).is_none());
+    }
+}
