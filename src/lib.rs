@@ -105,24 +105,15 @@ fn serve(
         )));
     }
 
-    // ---- LEAD: wire the real filesystem here (replace the two placeholder lines) ----
-    // let rooted: Arc<dyn remote::Remote> = /* remote prefixed with */ config.remote_root ...;
-    // let filesystem = Arc::new(fs::Filesystem::new(rooted, config.fs.clone()));
-    // let fuse_fs = fuse::FuseAdapter::new(filesystem.clone());
-    // let shutdown_fs = move || filesystem.shutdown().map_err(|e| e.message);
-    let fuse_fs = placeholder::NotWiredYet;
-    let shutdown_fs = || Ok(());
-    // ---- end LEAD ----
+    let rooted: Arc<dyn remote::Remote> = Arc::new(remote::Rooted::new(
+        remote.clone(),
+        config.remote_root.clone(),
+    ));
+    let filesystem = Arc::new(fs::Filesystem::new(rooted, config.fs.clone()));
+    let fuse_fs = fuse::FuseAdapter::new(filesystem.clone());
+    let shutdown_fs = move || filesystem.shutdown().map_err(|e| e.message);
 
     let result = mount::serve(fuse_fs, &config, &signals, on_ready, shutdown_fs);
     remote.shutdown();
     result
-}
-
-// LEAD: delete this module once `serve` builds the real filesystem.
-mod placeholder {
-    /// Mounts an empty filesystem (every request answers ENOSYS) so the mount lifecycle can
-    /// be exercised before the fs core exists.
-    pub struct NotWiredYet;
-    impl fuser::Filesystem for NotWiredYet {}
 }

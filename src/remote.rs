@@ -178,6 +178,43 @@ pub trait Remote: Send + Sync {
     fn chmod(&self, path: &Path, mode: u32) -> RemoteResult<()>;
 }
 
+/// A shared remote is a remote (so one `Arc<FtpRemote>` can serve the fs core and shutdown).
+impl<R: Remote + ?Sized> Remote for std::sync::Arc<R> {
+    fn list(&self, dir: &Path) -> RemoteResult<Vec<Entry>> {
+        (**self).list(dir)
+    }
+    fn stat(&self, path: &Path) -> RemoteResult<Entry> {
+        (**self).stat(path)
+    }
+    fn open_read(&self, path: &Path, offset: u64) -> RemoteResult<Box<dyn RemoteReader>> {
+        (**self).open_read(path, offset)
+    }
+    fn create(&self, path: &Path) -> RemoteResult<Box<dyn RemoteWriter>> {
+        (**self).create(path)
+    }
+    fn append(&self, path: &Path) -> RemoteResult<Box<dyn RemoteWriter>> {
+        (**self).append(path)
+    }
+    fn delete(&self, path: &Path) -> RemoteResult<()> {
+        (**self).delete(path)
+    }
+    fn mkdir(&self, path: &Path) -> RemoteResult<()> {
+        (**self).mkdir(path)
+    }
+    fn rmdir(&self, path: &Path) -> RemoteResult<()> {
+        (**self).rmdir(path)
+    }
+    fn rename(&self, from: &Path, to: &Path) -> RemoteResult<()> {
+        (**self).rename(from, to)
+    }
+    fn set_mtime(&self, path: &Path, mtime: SystemTime) -> RemoteResult<()> {
+        (**self).set_mtime(path, mtime)
+    }
+    fn chmod(&self, path: &Path, mode: u32) -> RemoteResult<()> {
+        (**self).chmod(path, mode)
+    }
+}
+
 /// A `Remote` seen from a sub-directory: the mount's root is `root` on the server (the path
 /// part of `ftp://host/some/dir`). Paths from the fs core ("/x") become "root/x".
 pub struct Rooted<R> {

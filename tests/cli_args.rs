@@ -395,16 +395,12 @@ fn assert_connection_refused_fails_fast(foreground: bool) {
     assert!(!is_mounted(dir.path()), "nothing may be mounted");
 }
 
-// enable when FtpRemote lands: the stub's connect always succeeds.
 #[test]
-#[ignore]
 fn closed_port_fails_fast_in_the_foreground_and_nothing_is_mounted() {
     assert_connection_refused_fails_fast(true);
 }
 
-// enable when FtpRemote lands: the stub's connect always succeeds.
 #[test]
-#[ignore]
 fn closed_port_fails_fast_through_the_daemon_and_nothing_is_mounted() {
     assert_connection_refused_fails_fast(false);
 }
