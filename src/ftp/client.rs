@@ -257,9 +257,15 @@ impl FtpRemote {
         }
     }
 
-    fn upload(&self, path: &Path, cmd: Command) -> RemoteResult<Box<dyn RemoteWriter>> {
+    fn upload(&self, path: &Path, replaces: bool) -> RemoteResult<Box<dyn RemoteWriter>> {
+        let arg = path_arg(path)?;
+        let cmd = if replaces {
+            Command::Stor(arg.clone())
+        } else {
+            Command::Appe(arg.clone())
+        };
         let (conn, data) = self.open_transfer(path, None, &cmd, Op::Store)?;
-        Ok(Box::new(Upload::new(conn, data, show(path))))
+        Ok(Box::new(Upload::new(conn, data, arg, replaces, show(path))))
     }
 
     /// The size of a file by SIZE (RFC 3659), in binary mode.
@@ -320,11 +326,11 @@ impl Remote for FtpRemote {
     }
 
     fn create(&self, path: &Path) -> RemoteResult<Box<dyn RemoteWriter>> {
-        self.upload(path, Command::Stor(path_arg(path)?))
+        self.upload(path, true)
     }
 
     fn append(&self, path: &Path) -> RemoteResult<Box<dyn RemoteWriter>> {
-        self.upload(path, Command::Appe(path_arg(path)?))
+        self.upload(path, false)
     }
 
     fn delete(&self, path: &Path) -> RemoteResult<()> {

@@ -261,6 +261,13 @@ impl PooledControl {
     pub fn lane(&self) -> Lane {
         self.lane
     }
+
+    /// The pool this connection belongs to (to ask something on a second connection).
+    pub fn pool(&self) -> Pool {
+        Pool {
+            inner: self.inner.clone(),
+        }
+    }
 }
 
 impl Deref for PooledControl {

@@ -10,9 +10,10 @@
 use std::io::{self, Read, Write};
 use std::time::Duration;
 
+use super::command::{Arg, Command};
 use super::control::Control;
 use super::errors::{Op, reply_error};
-use super::pool::PooledControl;
+use super::pool::{Lane, PooledControl};
 use super::transport::{Transport, is_timeout};
 use crate::remote::{RemoteError, RemoteErrorKind, RemoteResult, RemoteWriter};
 
@@ -48,7 +49,7 @@ fn resync_after_abort(control: &mut Control) {
             Err(_) => break,
         }
     }
-    if settled && control.send(&super::command::Command::Noop).is_ok() {
+    if settled && control.send(&Command::Noop).is_ok() {
         settled = false;
         for _ in 0..3 {
             match control.read_reply() {
@@ -138,16 +139,64 @@ pub struct Upload {
     control: PooledControl,
     data: Option<Transport>,
     what: String,
+    /// The remote path as a command argument, for the SIZE check after a lost final reply.
+    path: Arg,
+    /// Bytes accepted by the data connection so far.
+    sent: u64,
+    /// STOR (the file is exactly what we sent) as opposed to APPE.
+    replaces: bool,
     finished: bool,
 }
 
 impl Upload {
-    pub fn new(control: PooledControl, data: Transport, what: String) -> Upload {
+    pub fn new(
+        control: PooledControl,
+        data: Transport,
+        path: Arg,
+        replaces: bool,
+        what: String,
+    ) -> Upload {
         Upload {
             control,
             data: Some(data),
             what,
+            path,
+            sent: 0,
+            replaces,
             finished: false,
+        }
+    }
+
+    /// All data went out but the server's final reply never came: the file may well be
+    /// complete. Ask SIZE on another connection rather than failing (and never delete it):
+    /// a STOR whose size matches what we sent is a success.
+    fn verify_after_lost_reply(&self, lost: RemoteError) -> RemoteResult<()> {
+        if !self.replaces {
+            return Err(lost);
+        }
+        let checked = self.control.pool().get(Lane::Meta).and_then(|mut conn| {
+            let reply = conn.cmd(&Command::Size(self.path.clone()))?;
+            Ok((reply.code == 213)
+                .then(|| reply.text().trim().parse::<u64>().ok())
+                .flatten())
+        });
+        match checked {
+            Ok(Some(size)) if size == self.sent => {
+                log::warn!(
+                    "final reply for {} was lost, but SIZE shows all {} bytes arrived",
+                    self.what,
+                    self.sent
+                );
+                Ok(())
+            }
+            Ok(size) => Err(RemoteError::new(
+                lost.kind,
+                format!(
+                    "{} (server has {size:?} bytes of {} sent)",
+                    lost.message, self.sent
+                ),
+            )),
+            Err(_) => Err(lost),
         }
     }
 }
@@ -160,7 +209,10 @@ impl Write for Upload {
             );
         };
         match data.write(buf) {
-            Ok(n) => Ok(n),
+            Ok(n) => {
+                self.sent += n as u64;
+                Ok(n)
+            }
             Err(e) => {
                 self.data = None;
                 Err(data_io_error(&mut self.control, e, &self.what))
@@ -194,7 +246,11 @@ impl RemoteWriter for Upload {
             )));
         }
         drop(data);
-        let reply = self.control.read_reply()?;
+        let reply = match self.control.read_reply() {
+            Ok(reply) => reply,
+            Err(lost) if lost.is_transient() => return self.verify_after_lost_reply(lost),
+            Err(other) => return Err(other),
+        };
         if reply.is_success() {
             Ok(())
         } else {
