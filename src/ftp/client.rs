@@ -46,6 +46,12 @@ fn path_arg(path: &Path) -> RemoteResult<Arg> {
     })
 }
 
+/// A broken connection is worth another try on a fresh one; a server that stayed silent for the
+/// whole timeout is not (retrying would multiply the wait the user sees).
+fn worth_retrying(error: &RemoteError) -> bool {
+    error.kind == RemoteErrorKind::Connection
+}
+
 fn show(path: &Path) -> String {
     path.display().to_string()
 }
@@ -86,16 +92,13 @@ impl FtpRemote {
     fn retrying<T>(
         &self,
         lane: Lane,
-        mut op: impl FnMut(&mut PooledControl, u32) -> RemoteResult<T>,
+        mut op: impl FnMut(PooledControl, u32) -> RemoteResult<T>,
     ) -> RemoteResult<T> {
         let mut attempt = 0;
         loop {
-            let result = self
-                .pool
-                .get(lane)
-                .and_then(|mut conn| op(&mut conn, attempt));
+            let result = self.pool.get(lane).and_then(|conn| op(conn, attempt));
             match result {
-                Err(e) if e.is_transient() && attempt + 1 < ATTEMPTS => {
+                Err(e) if worth_retrying(&e) && attempt + 1 < ATTEMPTS => {
                     debug!("retrying after transient failure: {e}");
                     std::thread::sleep(Duration::from_millis(100 * 4u64.pow(attempt)));
                     attempt += 1;
@@ -238,23 +241,12 @@ impl FtpRemote {
         cmd: &Command,
         op: Op,
     ) -> RemoteResult<(PooledControl, Transport)> {
-        let mut attempt = 0;
-        loop {
-            let result = self.pool.get(Lane::Transfer).and_then(|mut conn| {
-                match self.start(&mut conn, rest, cmd)? {
-                    TransferStart::Started(data) => Ok((conn, data)),
-                    TransferStart::Refused(reply) => Err(reply_error(op, &reply, &show(path))),
-                }
-            });
-            match result {
-                Err(e) if e.is_transient() && attempt + 1 < ATTEMPTS => {
-                    debug!("retrying transfer start after: {e}");
-                    std::thread::sleep(Duration::from_millis(100 * 4u64.pow(attempt)));
-                    attempt += 1;
-                }
-                other => return other,
+        self.retrying(Lane::Transfer, |mut conn, _| {
+            match self.start(&mut conn, rest, cmd)? {
+                TransferStart::Started(data) => Ok((conn, data)),
+                TransferStart::Refused(reply) => Err(reply_error(op, &reply, &show(path))),
             }
-        }
+        })
     }
 
     fn upload(&self, path: &Path, replaces: bool) -> RemoteResult<Box<dyn RemoteWriter>> {
@@ -271,7 +263,7 @@ impl FtpRemote {
     /// The size of a file by SIZE (RFC 3659), in binary mode.
     pub fn size(&self, path: &Path) -> RemoteResult<u64> {
         let cmd = Command::Size(path_arg(path)?);
-        self.retrying(Lane::Meta, |conn, _| {
+        self.retrying(Lane::Meta, |mut conn, _| {
             let reply = conn.cmd(&cmd)?;
             if reply.code != 213 {
                 return Err(reply_error(Op::Stat, &reply, &show(path)));
@@ -288,7 +280,7 @@ impl FtpRemote {
     /// The modification time of a file by MDTM (RFC 3659, UTC).
     pub fn modified(&self, path: &Path) -> RemoteResult<SystemTime> {
         let cmd = Command::Mdtm(path_arg(path)?);
-        self.retrying(Lane::Meta, |conn, _| {
+        self.retrying(Lane::Meta, |mut conn, _| {
             let reply = conn.cmd(&cmd)?;
             if reply.code != 213 {
                 return Err(reply_error(Op::Stat, &reply, &show(path)));
@@ -304,18 +296,18 @@ impl FtpRemote {
 
     /// Whether `path` exists (for disambiguating 550 replies); errors count as "unknown".
     fn probe(&self, path: &Path) -> Option<Entry> {
-        self.retrying(Lane::Meta, |conn, _| self.stat_once(conn, path))
+        self.retrying(Lane::Meta, |mut conn, _| self.stat_once(&mut conn, path))
             .ok()
     }
 }
 
 impl Remote for FtpRemote {
     fn list(&self, dir: &Path) -> RemoteResult<Vec<Entry>> {
-        self.retrying(Lane::Meta, |conn, _| self.list_once(conn, dir))
+        self.retrying(Lane::Meta, |mut conn, _| self.list_once(&mut conn, dir))
     }
 
     fn stat(&self, path: &Path) -> RemoteResult<Entry> {
-        self.retrying(Lane::Meta, |conn, _| self.stat_once(conn, path))
+        self.retrying(Lane::Meta, |mut conn, _| self.stat_once(&mut conn, path))
     }
 
     fn open_read(&self, path: &Path, offset: u64) -> RemoteResult<Box<dyn RemoteReader>> {
@@ -335,8 +327,8 @@ impl Remote for FtpRemote {
 
     fn delete(&self, path: &Path) -> RemoteResult<()> {
         let cmd = Command::Dele(path_arg(path)?);
-        self.retrying(Lane::Meta, |conn, attempt| {
-            match Self::simple(conn, &cmd, Op::Dele, path) {
+        self.retrying(Lane::Meta, |mut conn, attempt| {
+            match Self::simple(&mut conn, &cmd, Op::Dele, path) {
                 // The first attempt may have deleted it before the connection broke.
                 Err(e) if attempt > 0 && e.kind == RemoteErrorKind::NotFound => Ok(()),
                 other => other,
@@ -346,8 +338,8 @@ impl Remote for FtpRemote {
 
     fn mkdir(&self, path: &Path) -> RemoteResult<()> {
         let cmd = Command::Mkd(path_arg(path)?);
-        let result = self.retrying(Lane::Meta, |conn, attempt| {
-            match Self::simple(conn, &cmd, Op::Mkd, path) {
+        let result = self.retrying(Lane::Meta, |mut conn, attempt| {
+            match Self::simple(&mut conn, &cmd, Op::Mkd, path) {
                 Err(e) if attempt > 0 && e.kind == RemoteErrorKind::AlreadyExists => Ok(()),
                 other => other,
             }
@@ -372,8 +364,8 @@ impl Remote for FtpRemote {
 
     fn rmdir(&self, path: &Path) -> RemoteResult<()> {
         let cmd = Command::Rmd(path_arg(path)?);
-        let result = self.retrying(Lane::Meta, |conn, attempt| {
-            match Self::simple(conn, &cmd, Op::Rmd, path) {
+        let result = self.retrying(Lane::Meta, |mut conn, attempt| {
+            match Self::simple(&mut conn, &cmd, Op::Rmd, path) {
                 Err(e) if attempt > 0 && e.kind == RemoteErrorKind::NotFound => Ok(()),
                 other => other,
             }
@@ -422,7 +414,7 @@ impl Remote for FtpRemote {
         let stamp = format_ftp_time(mtime);
         let arg = path_arg(path)?;
         let quirks = self.pool.quirks();
-        self.retrying(Lane::Meta, |conn, _| {
+        self.retrying(Lane::Meta, |mut conn, _| {
             let use_mfmt = conn.features.mfmt && !quirks.mfmt_refused();
             if use_mfmt {
                 let reply = conn.cmd(&Command::Mfmt(stamp.clone(), arg.clone()))?;
@@ -471,7 +463,7 @@ impl Remote for FtpRemote {
             ));
         }
         let cmd = Command::SiteChmod(mode, path_arg(path)?);
-        self.retrying(Lane::Meta, |conn, _| {
+        self.retrying(Lane::Meta, |mut conn, _| {
             let reply = conn.cmd(&cmd)?;
             if reply.is_success() {
                 return Ok(());
