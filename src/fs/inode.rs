@@ -155,13 +155,8 @@ impl InodeTable {
             .map(|(path, &ino)| (path.clone(), ino))
             .collect();
         for (old_path, ino) in moved {
-            let Ok(suffix) = old_path.strip_prefix(from) else {
+            let Some(new_path) = super::names::rebase(&old_path, from, to) else {
                 continue;
-            };
-            let new_path = if suffix.as_os_str().is_empty() {
-                to.to_path_buf()
-            } else {
-                to.join(suffix)
             };
             table.by_path.remove(&old_path);
             table.by_path.insert(new_path.clone(), ino);

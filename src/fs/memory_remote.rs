@@ -642,13 +642,8 @@ impl Remote for MemoryRemote {
             .map(|(path, _)| path.clone())
             .collect();
         for old in moved {
-            let Ok(suffix) = old.strip_prefix(from) else {
+            let Some(new) = super::names::rebase(&old, from, to) else {
                 continue;
-            };
-            let new = if suffix.as_os_str().is_empty() {
-                to.to_path_buf()
-            } else {
-                to.join(suffix)
             };
             if let Some(node) = tree.remove(&old) {
                 tree.insert(new, node);

@@ -48,6 +48,17 @@ pub fn split(path: &Path) -> Option<(&Path, &OsStr)> {
     Some((path.parent()?, path.file_name()?))
 }
 
+/// Where `path` ends up when `from` (itself or an ancestor of `path`) is renamed to `to`;
+/// `None` when `path` is not inside `from`.
+pub fn rebase(path: &Path, from: &Path, to: &Path) -> Option<PathBuf> {
+    let suffix = path.strip_prefix(from).ok()?;
+    Some(if suffix.as_os_str().is_empty() {
+        to.to_path_buf()
+    } else {
+        to.join(suffix)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

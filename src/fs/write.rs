@@ -267,13 +267,8 @@ impl OpenWrites {
             .cloned()
             .collect();
         for old in moved {
-            let Ok(suffix) = old.strip_prefix(from) else {
+            let Some(new) = super::names::rebase(&old, from, to) else {
                 continue;
-            };
-            let new = if suffix.as_os_str().is_empty() {
-                to.to_path_buf()
-            } else {
-                to.join(suffix)
             };
             if let Some(slot) = paths.remove(&old) {
                 paths.insert(new, slot);
