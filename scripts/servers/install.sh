@@ -1,0 +1,130 @@
+#!/usr/bin/env bash
+# Installs everything the ftpfs tests need on a Debian 12 machine, as root, from apt only.
+#
+# Why this shape:
+# - vsftpd, proftpd-core and pure-ftpd all Conflict on `ftp-server`, so only vsftpd is installed
+#   as a package; proftpd and pure-ftpd are `apt-get download`ed and unpacked with `dpkg -x` into
+#   a private directory (FTPFS_SERVERS_DIR, default /var/tmp/ftpfs-servers) and run from there.
+# - It must be cheap to run before every test run: every step checks first and does nothing
+#   when its result is already present. `apt-get update` runs at most once, and only when a
+#   package is actually missing.
+# - vsftpd logs in real system users through PAM, so a test user with a known password and an
+#   existing home is created here (start.sh re-sets the password every time it starts vsftpd).
+set -euo pipefail
+
+SERVERS_DIR="${FTPFS_SERVERS_DIR:-/var/tmp/ftpfs-servers}"
+TEST_USER="${FTPFS_TEST_USER:-ftpfs-test}"
+TEST_PASSWORD="${FTPFS_TEST_PASSWORD:-ftpfs-test-pw}"
+
+export DEBIAN_FRONTEND=noninteractive
+
+log() { echo "[servers/install] $*" >&2; }
+
+if [[ "$(id -u)" != 0 ]]; then
+    log "must run as root (installs packages and a system user)"
+    exit 1
+fi
+
+apt_updated=0
+apt_update_once() {
+    if [[ "$apt_updated" == 0 ]]; then
+        log "apt-get update"
+        apt-get update -qq
+        apt_updated=1
+    fi
+}
+
+package_installed() {
+    [[ "$(dpkg-query -W -f='${db:Status-Status}' "$1" 2>/dev/null)" == "installed" ]]
+}
+
+# Installs the named packages that are not installed yet. Updates the package lists first
+# when they are missing (fresh machine) or once more when installing fails (stale lists).
+ensure_packages() {
+    local missing=()
+    local package
+    for package in "$@"; do
+        package_installed "$package" || missing+=("$package")
+    done
+    [[ ${#missing[@]} == 0 ]] && return 0
+    log "installing: ${missing[*]}"
+    if ! compgen -G '/var/lib/apt/lists/*_Packages*' >/dev/null; then
+        apt_update_once
+    fi
+    if ! apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null; then
+        apt_update_once
+        apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    fi
+}
+
+# Runtime libraries of the unpacked proftpd-core (the memcache/redis/pcre2-posix ones are
+# not on a minimal system) and pure-ftpd (libsodium) are installed above from their Depends.
+
+# Binaries whose shared libraries all resolve (the unpacked servers only work with their libs).
+binaries_resolve() {
+    local binary
+    for binary in "$@"; do
+        [[ -x "$binary" ]] || return 1
+        if ldd "$binary" 2>/dev/null | grep -q 'not found'; then
+            return 1
+        fi
+    done
+}
+
+# Downloads PACKAGE's .deb with apt and unpacks it into DEST (no dpkg database entry, so it
+# does not conflict with the installed vsftpd).
+unpack_package() {
+    local package="$1" dest="$2"
+    local download_dir
+    download_dir="$(mktemp -d)"
+    chmod 755 "$download_dir"
+    log "downloading and unpacking $package into $dest"
+    if ! (cd "$download_dir" && apt-get download -qq "$package" 2>/dev/null); then
+        apt_update_once
+        (cd "$download_dir" && apt-get download -qq "$package")
+    fi
+    mkdir -p "$dest"
+    local deb
+    for deb in "$download_dir"/*.deb; do
+        dpkg -x "$deb" "$dest"
+    done
+    rm -rf "$download_dir"
+}
+
+ensure_packages vsftpd fuse3 rsync curl openssl iproute2 python3 python3-pyftpdlib passwd \
+    libhiredis0.14 libmemcached11 libmemcachedutil2 libhashkit2 libpcre2-posix3 libidn2-0 \
+    libssl3 libsodium23
+
+PROFTPD_ROOT="$SERVERS_DIR/proftpd"
+PUREFTPD_ROOT="$SERVERS_DIR/pure-ftpd"
+if ! binaries_resolve "$PROFTPD_ROOT/usr/sbin/proftpd"; then
+    unpack_package proftpd-core "$PROFTPD_ROOT"
+fi
+if ! binaries_resolve "$PUREFTPD_ROOT/usr/sbin/pure-ftpd" "$PUREFTPD_ROOT/usr/bin/pure-pw"; then
+    unpack_package pure-ftpd "$PUREFTPD_ROOT"
+fi
+for binary in "$PROFTPD_ROOT/usr/sbin/proftpd" "$PUREFTPD_ROOT/usr/sbin/pure-ftpd" \
+    "$PUREFTPD_ROOT/usr/bin/pure-pw"; do
+    if ! binaries_resolve "$binary"; then
+        log "$binary is missing or has unresolved libraries:"
+        ldd "$binary" >&2 || true
+        exit 1
+    fi
+done
+
+# vsftpd's chroot jail for its unprivileged helper; it refuses to start without it.
+mkdir -p /var/run/vsftpd/empty
+
+if ! id -u "$TEST_USER" >/dev/null 2>&1; then
+    log "creating system user $TEST_USER"
+    useradd --system --create-home --home-dir "/var/tmp/$TEST_USER-home" --shell /bin/bash \
+        "$TEST_USER"
+    echo "$TEST_USER:$TEST_PASSWORD" | chpasswd
+fi
+home_dir="$(getent passwd "$TEST_USER" | cut -d: -f6)"
+if [[ ! -d "$home_dir" ]]; then
+    mkdir -p "$home_dir"
+    chown "$TEST_USER:" "$home_dir"
+fi
+
+log "ready (servers in $SERVERS_DIR, vsftpd user $TEST_USER)"
