@@ -5,6 +5,11 @@
 //! timeout or unparsable reply marks the connection *broken*: the pool then drops it instead of
 //! handing it to the next user, because we can no longer know where in the reply stream we are.
 //! Control-channel lines are logged at trace level with the password masked.
+//!
+//! TLS (see `tls`): implicit TLS handshakes before the greeting; explicit TLS sends `AUTH TLS`
+//! right after it and fails the connection when the server refuses, never falling back to a
+//! clear-text login. Both then say `PBSZ 0` and `PROT P` after login, so data connections are
+//! TLS too (they resume this connection's session, held in `tls`).
 
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::time::Duration;
@@ -12,9 +17,10 @@ use std::time::Duration;
 use log::trace;
 
 use super::command::{Arg, Command};
-use super::config::FtpConfig;
+use super::config::{FtpConfig, TlsMode};
 use super::features::Features;
 use super::reply::{Reply, ReplyBuffer, ReplyError};
+use super::tls::{TlsContext, TlsSession, handshake_error};
 use super::transport::{Transport, is_timeout};
 use crate::remote::{RemoteError, RemoteErrorKind};
 
@@ -26,6 +32,8 @@ pub struct Control {
     io_timeout: Duration,
     broken: bool,
     pub features: Features,
+    /// This connection's TLS session, which its data connections resume (None: plain FTP).
+    tls: Option<TlsSession>,
 }
 
 /// A failed connection attempt, saying whether the server turned us away for being full, so the
@@ -78,7 +86,8 @@ fn says_server_full(reply: &Reply) -> bool {
 
 impl Control {
     /// Connect, read the greeting, log in and negotiate. Errors carry one clear sentence.
-    pub fn connect(config: &FtpConfig) -> Result<Control, ConnectFailure> {
+    pub fn connect(config: &FtpConfig, tls: &TlsContext) -> Result<Control, ConnectFailure> {
+        let tls = tls.new_session()?;
         let addrs = resolve(&config.host, config.port)?;
         let where_ = format!("{}:{}", config.host, config.port);
         let transport = Transport::connect(&addrs, config.connect_timeout).map_err(|e| {
@@ -104,13 +113,23 @@ impl Control {
             io_timeout: config.io_timeout,
             broken: false,
             features: Features::default(),
+            tls,
         };
+        if control.tls_mode() == TlsMode::Implicit {
+            control.start_tls(&where_)?;
+        }
         control.greeting(&where_)?;
         control
             .transport
             .set_timeouts(config.io_timeout)
             .map_err(io_err)?;
+        if control.tls_mode() == TlsMode::Explicit {
+            control.auth_tls(&where_)?;
+        }
         control.login(config)?;
+        if control.tls.is_some() {
+            control.protect_data(&where_)?;
+        }
         control.negotiate()?;
         Ok(control)
     }
@@ -164,6 +183,71 @@ impl Control {
             server_full,
             error: RemoteError::new(kind, format!("login as {user} refused: {reply}")),
         })
+    }
+
+    fn tls_mode(&self) -> TlsMode {
+        self.tls.as_ref().map_or(TlsMode::None, TlsSession::mode)
+    }
+
+    fn start_tls(&mut self, where_: &str) -> Result<(), RemoteError> {
+        let Some(session) = &self.tls else {
+            return Ok(());
+        };
+        let started = self.transport.start_tls(session, false);
+        started.map_err(|e| {
+            self.broken = true;
+            handshake_error(where_, &e)
+        })
+    }
+
+    /// `AUTH TLS` and the handshake. A refusal fails the connection: the user asked for TLS, so
+    /// the password must not go out in clear.
+    fn auth_tls(&mut self, where_: &str) -> Result<(), ConnectFailure> {
+        let reply = self.cmd(&Command::AuthTls)?;
+        if reply.code != 234 {
+            self.broken = true;
+            return Err(ConnectFailure {
+                server_full: says_server_full(&reply),
+                error: RemoteError::new(
+                    RemoteErrorKind::Protocol,
+                    format!("{where_} does not support TLS (AUTH TLS answered: {reply})"),
+                ),
+            });
+        }
+        if self.buffer.has_pending() {
+            // Bytes sent before the handshake would be read as if they came through TLS
+            // (the STARTTLS command-injection attack): refuse.
+            self.broken = true;
+            return Err(RemoteError::new(
+                RemoteErrorKind::Protocol,
+                format!("{where_} sent unexpected data after AUTH TLS"),
+            )
+            .into());
+        }
+        Ok(self.start_tls(where_)?)
+    }
+
+    /// `PBSZ 0` and `PROT P`: data connections run TLS too. A refusal fails the connection
+    /// rather than moving file contents in clear.
+    fn protect_data(&mut self, where_: &str) -> Result<(), RemoteError> {
+        for command in [Command::Pbsz0, Command::ProtPrivate] {
+            let reply = self.cmd(&command)?;
+            if !reply.is_success() {
+                self.broken = true;
+                return Err(RemoteError::new(
+                    RemoteErrorKind::Protocol,
+                    format!(
+                        "{where_} refused {command} (needed for TLS data connections): {reply}"
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The TLS session data connections must run under (resuming it), or None for plain FTP.
+    pub fn tls_session(&self) -> Option<&TlsSession> {
+        self.tls.as_ref()
     }
 
     fn negotiate(&mut self) -> Result<(), RemoteError> {

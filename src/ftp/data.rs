@@ -6,6 +6,8 @@
 //! for the whole pool (`Quirks::epsv_refused`) and go straight to PASV afterwards.
 //! In active mode we listen on the control connection's local address and accept only a
 //! connection coming from the server's address.
+//! Under FTPS (`PROT P`) the data connection runs a TLS client handshake (in both modes, as
+//! RFC 4217 says) after the server's 125/150, resuming the control connection's TLS session.
 
 use std::net::{IpAddr, SocketAddr, SocketAddrV4, TcpListener};
 use std::time::{Duration, Instant};
@@ -61,13 +63,23 @@ pub fn start_transfer(
         }
         return Ok(TransferStart::Refused(reply));
     }
-    let transport = match prepared {
+    let mut transport = match prepared {
         Prepared::Connected(t) => t,
         Prepared::Listening(listener) => accept_from_server(control, &listener)?,
     };
     transport
         .set_timeouts(control.io_timeout())
         .map_err(|e| data_error(control, e))?;
+    if let Some(session) = control.tls_session() {
+        // The server starts TLS only after sending 150, so the handshake comes now.
+        let secured = transport.start_tls(session, true);
+        if let Err(e) = secured {
+            transport.abort();
+            control.mark_broken();
+            let peer = control.peer_addr();
+            return Err(super::tls::handshake_error(&format!("{peer} (data)"), &e));
+        }
+    }
     Ok(TransferStart::Started(transport))
 }
 

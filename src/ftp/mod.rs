@@ -19,6 +19,7 @@ pub mod listing;
 pub mod pool;
 pub mod quirks;
 pub mod reply;
+pub mod tls;
 pub mod transfer;
 pub mod transport;
 

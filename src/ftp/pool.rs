@@ -27,6 +27,7 @@ use parking_lot::{Condvar, Mutex};
 use super::config::FtpConfig;
 use super::control::Control;
 use super::quirks::Quirks;
+use super::tls::TlsContext;
 use crate::remote::{RemoteError, RemoteErrorKind};
 
 /// What a connection is checked out for.
@@ -56,6 +57,8 @@ struct State {
 struct Inner {
     config: FtpConfig,
     quirks: Quirks,
+    /// Built once: roots and verifier are shared by every connection (see `tls`).
+    tls: TlsContext,
     state: Mutex<State>,
     freed: Condvar,
 }
@@ -84,6 +87,7 @@ impl Pool {
     pub fn new(config: FtpConfig) -> Pool {
         let cap = config.max_connections.max(1);
         let inner = Arc::new(Inner {
+            tls: TlsContext::for_config(&config),
             config,
             quirks: Quirks::default(),
             state: Mutex::new(State {
@@ -133,7 +137,7 @@ impl Pool {
                     }
                     // It was dead and its slot is released: try again.
                 }
-                Decision::Open => match Control::connect(config) {
+                Decision::Open => match Control::connect(config, &self.inner.tls) {
                     Ok(control) => {
                         debug!("opened FTP connection to {}", control.peer_addr());
                         return Ok(self.guard(control, lane));

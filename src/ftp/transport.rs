@@ -1,16 +1,23 @@
 //! The byte stream under a control or data connection.
 //!
-//! Plain TCP today; TLS (AUTH TLS / implicit FTPS) slots in as another variant so the rest of the
-//! client never cares which one it talks through. Timeouts are socket options, set once, so every
-//! read and write is bounded.
+//! Plain TCP or TLS over TCP (AUTH TLS / implicit FTPS, see `tls`): the rest of the client never
+//! cares which one it talks through. Timeouts are socket options on the TCP socket, set once, so
+//! every read and write is bounded, under rustls too (it reads and writes that same socket).
+//!
+//! A TLS peer that closes without close_notify reads as end of stream, not as an error: the
+//! outcome of a transfer is decided by the final reply on the (TLS-protected) control
+//! connection, and several servers end data connections that way.
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::time::Duration;
 
+use super::tls::{TlsSession, TlsStream};
+
 /// A connected stream with read and write timeouts.
 pub enum Transport {
     Plain(TcpStream),
+    Tls(Box<TlsStream>),
 }
 
 impl Transport {
@@ -37,7 +44,25 @@ impl Transport {
     pub fn tcp(&self) -> &TcpStream {
         match self {
             Transport::Plain(s) => s,
+            Transport::Tls(s) => &s.sock,
         }
+    }
+
+    pub fn is_tls(&self) -> bool {
+        matches!(self, Transport::Tls(_))
+    }
+
+    /// Run the TLS client handshake over this (plain) connection and continue through TLS.
+    /// `data` says whether this is a data connection (which must resume the control session).
+    pub fn start_tls(&mut self, session: &TlsSession, data: bool) -> io::Result<()> {
+        if self.is_tls() {
+            return Err(io::Error::other("the connection already runs TLS"));
+        }
+        // The socket is shared by fd duplication; the plain handle is dropped when replaced.
+        let tcp = self.tcp().try_clone()?;
+        let stream = session.handshake(tcp, data)?;
+        *self = Transport::Tls(Box::new(stream));
+        Ok(())
     }
 
     pub fn set_timeouts(&self, timeout: Duration) -> io::Result<()> {
@@ -63,6 +88,15 @@ impl Transport {
         self.flush()?;
         match self {
             Transport::Plain(s) => s.shutdown(Shutdown::Write),
+            Transport::Tls(s) => {
+                // close_notify tells a TLS server the upload is complete, not truncated
+                // (vsftpd logs an unclean shutdown otherwise).
+                s.conn.send_close_notify();
+                s.flush()?;
+                s.sock.shutdown(Shutdown::Write)?;
+                drain_until_closed(s);
+                Ok(())
+            }
         }
     }
 
@@ -76,6 +110,19 @@ impl Read for Transport {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match self {
             Transport::Plain(s) => s.read(buf),
+            Transport::Tls(s) => match s.read(buf) {
+                Ok(0) if !buf.is_empty() => {
+                    // The peer said close_notify: answer in kind, for a clean shutdown.
+                    s.conn.send_close_notify();
+                    let _ = s.flush();
+                    Ok(0)
+                }
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
+                    log::debug!("TLS peer closed without close_notify; taken as end of stream");
+                    Ok(0)
+                }
+                other => other,
+            },
         }
     }
 }
@@ -84,12 +131,34 @@ impl Write for Transport {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         match self {
             Transport::Plain(s) => s.write(buf),
+            Transport::Tls(s) => s.write(buf),
         }
     }
 
     fn flush(&mut self) -> io::Result<()> {
         match self {
             Transport::Plain(s) => s.flush(),
+            Transport::Tls(s) => s.flush(),
+        }
+    }
+}
+
+/// After an upload, read (and discard) what the server still sends until it closes: its
+/// close_notify, or TLS 1.3 session tickets. Closing a socket with unread received data makes
+/// Linux send RST instead of FIN, and a server that gets RST may lose the end of the upload
+/// still in its receive buffer (vsftpd: "426 Failure reading network stream"). Bounded by the
+/// socket's read timeout; failures only matter to the log, the final reply decides.
+fn drain_until_closed(stream: &mut TlsStream) {
+    let mut scratch = [0u8; 4096];
+    loop {
+        match stream.read(&mut scratch) {
+            Ok(0) => return,
+            Ok(n) => log::debug!("discarded {n} bytes the server sent after an upload"),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => {
+                log::debug!("after an upload: {e}");
+                return;
+            }
         }
     }
 }
