@@ -100,6 +100,7 @@ impl Filesystem {
             ..Entry::new(name, EntryKind::File)
         };
         self.dirs.upsert_entry(&parent_path, entry.clone());
+        self.directory_changed(&parent_path);
         self.chunks.invalidate_path(&path);
         let progress = self.open_writes.register(&path, 0);
         progress.set_size(0);
@@ -141,6 +142,7 @@ impl Filesystem {
             ..Entry::new(name, EntryKind::File)
         };
         self.dirs.upsert_entry(&parent_path, entry.clone());
+        self.directory_changed(&parent_path);
         let ino = self.inodes.lookup(&path);
         Ok(self.attr(ino, &entry))
     }

@@ -332,6 +332,16 @@ impl MemoryRemote {
         }
     }
 
+    /// Like a POSIX server's disk: adding, removing or renaming an entry moves the mtime of the
+    /// directory that holds it.
+    fn parent_changed(tree: &mut BTreeMap<PathBuf, Node>, path: &Path) {
+        if let Some(parent) = path.parent()
+            && let Some(Node::Dir { mtime, .. }) = tree.get_mut(parent)
+        {
+            *mtime = SystemTime::now();
+        }
+    }
+
     fn start_upload(&self, path: &Path, truncate: bool) -> RemoteResult<Box<dyn RemoteWriter>> {
         self.check_path(path)?;
         let mut tree = self.shared.tree.lock();
@@ -358,6 +368,7 @@ impl MemoryRemote {
                         mode: None,
                     },
                 );
+                Self::parent_changed(&mut tree, path);
             }
         }
         let break_after = self.shared.faults.lock().break_next_upload_after.take();
@@ -554,6 +565,7 @@ impl Remote for MemoryRemote {
         match tree.get(path) {
             Some(Node::File { .. }) | Some(Node::Symlink { .. }) => {
                 tree.remove(path);
+                Self::parent_changed(&mut tree, path);
                 Ok(())
             }
             Some(Node::Dir { .. }) => Err(RemoteError::new(
@@ -581,6 +593,7 @@ impl Remote for MemoryRemote {
                 mode: None,
             },
         );
+        Self::parent_changed(&mut tree, path);
         Ok(())
     }
 
@@ -607,6 +620,7 @@ impl Remote for MemoryRemote {
             return Err(RemoteError::new(kind, "550 cannot remove directory"));
         }
         tree.remove(path);
+        Self::parent_changed(&mut tree, path);
         Ok(())
     }
 
@@ -654,6 +668,8 @@ impl Remote for MemoryRemote {
                 tree.insert(new, node);
             }
         }
+        Self::parent_changed(&mut tree, from);
+        Self::parent_changed(&mut tree, to);
         Ok(())
     }
 

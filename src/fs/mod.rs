@@ -262,6 +262,17 @@ impl Filesystem {
         self.dirs.upsert_entry(parent, entry);
     }
 
+    /// An entry was created, removed or renamed in `dir`: the server moved the directory's own
+    /// mtime to "now", so show that too instead of a cached older time. Tools that restore
+    /// directory times after filling them (rsync -a, tar, cp -a) stat the directory first and
+    /// re-apply the time only when it differs; a stale cached mtime made them skip that.
+    fn directory_changed(&self, dir: &Path) {
+        if let Some((parent, name)) = names::split(dir) {
+            self.dirs
+                .modify_entry(parent, name, |entry| entry.mtime = Some(SystemTime::now()));
+        }
+    }
+
     /// Apply an mtime the remote may not support; Unsupported is logged once and ignored.
     fn apply_mtime(&self, path: &Path, mtime: SystemTime) -> Result<(), FsError> {
         match self.remote.set_mtime(path, mtime) {

@@ -380,3 +380,66 @@ fn forget_releases_inodes() {
     let stats = fs.statfs();
     assert!(stats.bavail > 0 && stats.namelen == 255);
 }
+
+#[test]
+fn changing_a_directorys_entries_moves_its_cached_mtime_like_the_server_does() {
+    // rsync -a sets a new directory's time, fills it, then re-applies the time only if a stat
+    // shows it changed: the cached time must not stay at the value it set.
+    let remote = MemoryRemote::new();
+    remote.add_dir("/d");
+    remote.add_file("/d/old", b"o".to_vec());
+    let fs = mount(&remote);
+    let d = ino(&fs, "/d");
+    let past = UNIX_EPOCH + Duration::from_secs(1_600_000_000);
+    let set_past = || {
+        fs.setattr(
+            d,
+            None,
+            &SetAttrRequest {
+                mtime: Some(past),
+                ..SetAttrRequest::default()
+            },
+        )
+        .unwrap()
+    };
+    type Change<'a> = Box<dyn Fn() + 'a>;
+    let changes: Vec<(&str, Change)> = vec![
+        (
+            "create",
+            Box::new(|| {
+                let (_, fh) = fs.create(d, name("new"), libc::O_WRONLY).unwrap();
+                fs.release(fh).unwrap();
+            }),
+        ),
+        (
+            "mkdir",
+            Box::new(|| {
+                fs.mkdir(d, name("sub")).unwrap();
+            }),
+        ),
+        ("rmdir", Box::new(|| fs.rmdir(d, name("sub")).unwrap())),
+        (
+            "rename",
+            Box::new(|| {
+                fs.rename(d, name("old"), ROOT_INO, name("moved"), 0)
+                    .unwrap()
+            }),
+        ),
+        (
+            "rename back",
+            Box::new(|| {
+                fs.rename(ROOT_INO, name("moved"), d, name("old"), 0)
+                    .unwrap()
+            }),
+        ),
+        ("unlink", Box::new(|| fs.unlink(d, name("old")).unwrap())),
+    ];
+    for (what, change) in changes {
+        assert_eq!(set_past().mtime, past);
+        change();
+        assert!(
+            fs.getattr(d).unwrap().mtime > past,
+            "{what} left the cached mtime of /d in the past"
+        );
+    }
+}
