@@ -366,12 +366,16 @@ impl Filesystem {
         if let Some(path) = self.inodes.path(file.ino) {
             file.path = path;
         }
-        let result = self.settle(&mut file);
+        let mut result = self.settle(&mut file);
         if let Err(err) = &result {
             log::error!("{} was not saved on close: {err}", file.path.display());
         }
-        if file.progress.take().is_some() {
-            self.open_writes.unregister(&file.path);
+        if file.progress.take().is_some()
+            && let Some(mtime) = self.open_writes.unregister(&file.path)
+            && result.is_ok()
+        {
+            // utimens arrived after settle looked for it (RELEASE is asynchronous).
+            result = self.apply_mtime(&file.path, mtime);
         }
         result
     }

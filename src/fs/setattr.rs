@@ -45,12 +45,10 @@ impl Filesystem {
         if let Some(mode) = changes.mode {
             self.chmod(&path, mode)?;
         }
-        if let Some(mtime) = changes.mtime {
-            match self.open_writes.get(&path) {
-                // Applied when the upload ends, or the server's end-of-transfer mtime wins.
-                Some(progress) => progress.set_pending_mtime(mtime),
-                None => self.apply_mtime(&path, mtime)?,
-            }
+        if let Some(mtime) = changes.mtime
+            && !self.open_writes.defer_mtime(&path, mtime)
+        {
+            self.apply_mtime(&path, mtime)?;
         }
         self.getattr(ino)
     }
