@@ -53,6 +53,8 @@ struct Faults {
     /// Servers whose RMD failure on a non-empty directory says nothing specific.
     rmdir_vague: bool,
     set_mtime_unsupported: bool,
+    /// Servers that set file times only (vsftpd, pyftpdlib: 550 for a directory).
+    dir_mtime_refused: bool,
     chmod_unsupported: bool,
     /// Delay before each `list` answers (slow servers, races).
     list_delay: Duration,
@@ -234,6 +236,10 @@ impl MemoryRemote {
 
     pub fn set_mtime_unsupported(&self, unsupported: bool) {
         self.shared.faults.lock().set_mtime_unsupported = unsupported;
+    }
+
+    pub fn set_dir_mtime_refused(&self, refused: bool) {
+        self.shared.faults.lock().dir_mtime_refused = refused;
     }
 
     pub fn set_chmod_unsupported(&self, unsupported: bool) {
@@ -681,7 +687,12 @@ impl Remote for MemoryRemote {
                 "502 MFMT not implemented",
             ));
         }
+        let dir_refused = self.shared.faults.lock().dir_mtime_refused;
         match self.shared.tree.lock().get_mut(path) {
+            Some(Node::Dir { .. }) if dir_refused => Err(RemoteError::new(
+                RemoteErrorKind::PermissionDenied,
+                "550 Could not set file modification time.",
+            )),
             Some(Node::File { mtime, .. }) | Some(Node::Dir { mtime, .. }) => {
                 *mtime = new_mtime;
                 Ok(())

@@ -443,3 +443,31 @@ fn changing_a_directorys_entries_moves_its_cached_mtime_like_the_server_does() {
         );
     }
 }
+
+#[test]
+fn a_server_refusing_directory_times_does_not_fail_utimens_on_directories() {
+    // vsftpd and pyftpdlib answer 550 to MFMT/MDTM on a directory; tar -x and rsync -a set
+    // directory times and would abort on EACCES.
+    let remote = MemoryRemote::new();
+    remote.add_dir("/d");
+    remote.add_file("/f", b"1".to_vec());
+    remote.set_dir_mtime_refused(true);
+    let fs = mount(&remote);
+    let when = UNIX_EPOCH + Duration::from_secs(1_600_000_000);
+    let set_time = SetAttrRequest {
+        mtime: Some(when),
+        ..SetAttrRequest::default()
+    };
+    fs.setattr(ino(&fs, "/d"), None, &set_time).unwrap();
+    fs.setattr(ino(&fs, "/f"), None, &set_time).unwrap();
+    assert_eq!(
+        remote.mtime("/f").unwrap(),
+        when,
+        "files still get their time"
+    );
+
+    // A file's refusal is still an error.
+    remote.fail_path("/f", RemoteErrorKind::PermissionDenied);
+    let err = fs.setattr(ino(&fs, "/f"), None, &set_time).unwrap_err();
+    assert_eq!(err.errno, libc::EACCES);
+}
