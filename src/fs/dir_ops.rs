@@ -122,6 +122,7 @@ impl Filesystem {
             ..Entry::new(name, EntryKind::Dir)
         };
         self.dirs.upsert_entry(&parent_path, entry.clone());
+        self.directory_changed(&parent_path);
         // A directory we just made is empty: no need to list it.
         let generation = self.dirs.generation();
         self.dirs.insert(&path, &[], generation);
@@ -155,6 +156,7 @@ impl Filesystem {
             });
         }
         self.dirs.remove_entry(&parent_path, name);
+        self.directory_changed(&parent_path);
         self.dirs.invalidate_tree(&path);
         self.inodes.unlinked(&path);
         Ok(())
@@ -168,6 +170,7 @@ impl Filesystem {
             .delete(&path)
             .map_err(|err| FsError::remote(format!("delete {}", path.display()), &err))?;
         self.dirs.remove_entry(&parent_path, name);
+        self.directory_changed(&parent_path);
         self.inodes.unlinked(&path);
         self.chunks.invalidate_path(&path);
         Ok(())
@@ -300,6 +303,8 @@ impl Filesystem {
             ),
             None => self.dirs.invalidate(to_parent),
         }
+        self.directory_changed(from_parent);
+        self.directory_changed(to_parent);
         self.dirs.invalidate_tree(from);
         self.dirs.invalidate_tree(to);
         self.inodes.renamed(from, to);

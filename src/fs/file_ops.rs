@@ -100,6 +100,7 @@ impl Filesystem {
             ..Entry::new(name, EntryKind::File)
         };
         self.dirs.upsert_entry(&parent_path, entry.clone());
+        self.directory_changed(&parent_path);
         self.chunks.invalidate_path(&path);
         let progress = self.open_writes.register(&path, 0);
         progress.set_size(0);
@@ -141,6 +142,7 @@ impl Filesystem {
             ..Entry::new(name, EntryKind::File)
         };
         self.dirs.upsert_entry(&parent_path, entry.clone());
+        self.directory_changed(&parent_path);
         let ino = self.inodes.lookup(&path);
         Ok(self.attr(ino, &entry))
     }
@@ -364,12 +366,16 @@ impl Filesystem {
         if let Some(path) = self.inodes.path(file.ino) {
             file.path = path;
         }
-        let result = self.settle(&mut file);
+        let mut result = self.settle(&mut file);
         if let Err(err) = &result {
             log::error!("{} was not saved on close: {err}", file.path.display());
         }
-        if file.progress.take().is_some() {
-            self.open_writes.unregister(&file.path);
+        if file.progress.take().is_some()
+            && let Some(mtime) = self.open_writes.unregister(&file.path)
+            && result.is_ok()
+        {
+            // utimens arrived after settle looked for it (RELEASE is asynchronous).
+            result = self.apply_mtime(&file.path, mtime);
         }
         result
     }

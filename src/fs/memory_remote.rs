@@ -53,6 +53,8 @@ struct Faults {
     /// Servers whose RMD failure on a non-empty directory says nothing specific.
     rmdir_vague: bool,
     set_mtime_unsupported: bool,
+    /// Servers that set file times only (vsftpd, pyftpdlib: 550 for a directory).
+    dir_mtime_refused: bool,
     chmod_unsupported: bool,
     /// Delay before each `list` answers (slow servers, races).
     list_delay: Duration,
@@ -236,6 +238,10 @@ impl MemoryRemote {
         self.shared.faults.lock().set_mtime_unsupported = unsupported;
     }
 
+    pub fn set_dir_mtime_refused(&self, refused: bool) {
+        self.shared.faults.lock().dir_mtime_refused = refused;
+    }
+
     pub fn set_chmod_unsupported(&self, unsupported: bool) {
         self.shared.faults.lock().chmod_unsupported = unsupported;
     }
@@ -332,6 +338,16 @@ impl MemoryRemote {
         }
     }
 
+    /// Like a POSIX server's disk: adding, removing or renaming an entry moves the mtime of the
+    /// directory that holds it.
+    fn parent_changed(tree: &mut BTreeMap<PathBuf, Node>, path: &Path) {
+        if let Some(parent) = path.parent()
+            && let Some(Node::Dir { mtime, .. }) = tree.get_mut(parent)
+        {
+            *mtime = SystemTime::now();
+        }
+    }
+
     fn start_upload(&self, path: &Path, truncate: bool) -> RemoteResult<Box<dyn RemoteWriter>> {
         self.check_path(path)?;
         let mut tree = self.shared.tree.lock();
@@ -358,6 +374,7 @@ impl MemoryRemote {
                         mode: None,
                     },
                 );
+                Self::parent_changed(&mut tree, path);
             }
         }
         let break_after = self.shared.faults.lock().break_next_upload_after.take();
@@ -554,6 +571,7 @@ impl Remote for MemoryRemote {
         match tree.get(path) {
             Some(Node::File { .. }) | Some(Node::Symlink { .. }) => {
                 tree.remove(path);
+                Self::parent_changed(&mut tree, path);
                 Ok(())
             }
             Some(Node::Dir { .. }) => Err(RemoteError::new(
@@ -581,6 +599,7 @@ impl Remote for MemoryRemote {
                 mode: None,
             },
         );
+        Self::parent_changed(&mut tree, path);
         Ok(())
     }
 
@@ -607,6 +626,7 @@ impl Remote for MemoryRemote {
             return Err(RemoteError::new(kind, "550 cannot remove directory"));
         }
         tree.remove(path);
+        Self::parent_changed(&mut tree, path);
         Ok(())
     }
 
@@ -649,6 +669,8 @@ impl Remote for MemoryRemote {
                 tree.insert(new, node);
             }
         }
+        Self::parent_changed(&mut tree, from);
+        Self::parent_changed(&mut tree, to);
         Ok(())
     }
 
@@ -660,7 +682,12 @@ impl Remote for MemoryRemote {
                 "502 MFMT not implemented",
             ));
         }
+        let dir_refused = self.shared.faults.lock().dir_mtime_refused;
         match self.shared.tree.lock().get_mut(path) {
+            Some(Node::Dir { .. }) if dir_refused => Err(RemoteError::new(
+                RemoteErrorKind::PermissionDenied,
+                "550 Could not set file modification time.",
+            )),
             Some(Node::File { mtime, .. }) | Some(Node::Dir { mtime, .. }) => {
                 *mtime = new_mtime;
                 Ok(())

@@ -17,6 +17,7 @@
 //! - chmod on a server without SITE CHMOD, and utimens on a server without MFMT, succeed with a
 //!   warning logged once: failing would make `cp -p`/`rsync -a` abort on servers that simply
 //!   cannot store these attributes, while the file data (what matters) is intact.
+//!   Likewise a refused utimens on a directory (vsftpd and pyftpdlib set file times only).
 //! - chown/chgrp to anything but the configured owner: EPERM.
 //! - New files and directories get the server's default permissions (the create mode is not
 //!   sent); an explicit chmod afterwards is.
@@ -76,6 +77,7 @@ pub struct StatFs {
 #[derive(Debug, Default)]
 struct WarnedOnce {
     set_mtime_unsupported: AtomicBool,
+    dir_mtime_refused: AtomicBool,
     chmod_unsupported: AtomicBool,
 }
 
@@ -262,6 +264,28 @@ impl Filesystem {
         self.dirs.upsert_entry(parent, entry);
     }
 
+    /// An entry was created, removed or renamed in `dir`: the server moved the directory's own
+    /// mtime to "now", so show that too instead of a cached older time. Tools that restore
+    /// directory times after filling them (rsync -a, tar, cp -a) stat the directory first and
+    /// re-apply the time only when it differs; a stale cached mtime made them skip that.
+    fn directory_changed(&self, dir: &Path) {
+        if let Some((parent, name)) = names::split(dir) {
+            self.dirs
+                .modify_entry(parent, name, |entry| entry.mtime = Some(SystemTime::now()));
+        }
+    }
+
+    /// Whether `path` is a directory (from the cache, else its parent's listing).
+    fn is_dir(&self, path: &Path) -> bool {
+        matches!(
+            self.find_entry(path),
+            Ok(Some(Entry {
+                kind: EntryKind::Dir,
+                ..
+            }))
+        )
+    }
+
     /// Apply an mtime the remote may not support; Unsupported is logged once and ignored.
     fn apply_mtime(&self, path: &Path, mtime: SystemTime) -> Result<(), FsError> {
         match self.remote.set_mtime(path, mtime) {
@@ -276,6 +300,19 @@ impl Filesystem {
                 warn_once(
                     &self.warned.set_mtime_unsupported,
                     &format!("the server cannot set modification times ({err}); ignoring"),
+                );
+                Ok(())
+            }
+            Err(err) if !err.is_transient() && self.is_dir(path) => {
+                // Many servers set file times only (vsftpd, pyftpdlib answer 550 for a
+                // directory): failing would abort tar -x and rsync -a, like a missing MFMT.
+                warn_once(
+                    &self.warned.dir_mtime_refused,
+                    &format!(
+                        "the server refused to set the time of directory {} ({err}); \
+                         ignoring this for directories",
+                        path.display()
+                    ),
                 );
                 Ok(())
             }

@@ -46,13 +46,33 @@ impl Filesystem {
             self.chmod(&path, mode)?;
         }
         if let Some(mtime) = changes.mtime {
-            match self.open_writes.get(&path) {
-                // Applied when the upload ends, or the server's end-of-transfer mtime wins.
-                Some(progress) => progress.set_pending_mtime(mtime),
-                None => self.apply_mtime(&path, mtime)?,
+            // Deferred only while an upload is unfinished: its end would overwrite the time.
+            // Otherwise (the usual cp -p/rsync/tar order: write, close, utimens, rename) it is
+            // applied now, before the application renames the file: a deferred time applied
+            // by the asynchronous RELEASE would race that rename and hit the old name.
+            let deferred = self.upload_in_flight(ino) && self.open_writes.defer_mtime(&path, mtime);
+            if !deferred {
+                self.apply_mtime(&path, mtime)?;
             }
         }
         self.getattr(ino)
+    }
+
+    /// Whether a handle of `ino` holds written data the server does not have yet. Takes each
+    /// file handle's mutex in turn (lock order level 1, nothing else held).
+    fn upload_in_flight(&self, ino: u64) -> bool {
+        self.handles.all().iter().any(|handle| match &**handle {
+            Handle::File(file) => {
+                let file = file.lock();
+                file.ino == ino
+                    && match &file.write {
+                        WriteState::Streaming(_) => true,
+                        WriteState::Spooled(spool) => spool.is_dirty(),
+                        WriteState::Clean { .. } | WriteState::Failed(_) => false,
+                    }
+            }
+            _ => false,
+        })
     }
 
     fn chmod(&self, path: &Path, mode: u32) -> Result<(), FsError> {

@@ -239,14 +239,31 @@ impl OpenWrites {
         slot.1.clone()
     }
 
-    /// A writer of `path` was released.
-    pub fn unregister(&self, path: &Path) {
+    /// A writer of `path` was released. When it was the last one, returns an mtime that was
+    /// deferred to it and not yet applied: the caller must apply it now.
+    pub fn unregister(&self, path: &Path) -> Option<SystemTime> {
         let mut paths = self.paths.lock();
-        if let Some(slot) = paths.get_mut(path) {
-            slot.0 -= 1;
-            if slot.0 == 0 {
-                paths.remove(path);
+        let slot = paths.get_mut(path)?;
+        slot.0 -= 1;
+        if slot.0 > 0 {
+            return None;
+        }
+        let (_, progress) = paths.remove(path)?;
+        progress.take_pending_mtime()
+    }
+
+    /// Defer `mtime` to the writers of `path` (applied after their upload, or the server's
+    /// end-of-transfer "modified now" would overwrite it). Returns false when nobody writes
+    /// `path`: the caller applies it itself. Checked and set under the map lock, so it cannot
+    /// slip in between the last writer's final check and its `unregister`: the kernel sends
+    /// RELEASE asynchronously, and `rsync`'s utimens often races with it.
+    pub fn defer_mtime(&self, path: &Path, mtime: SystemTime) -> bool {
+        match self.paths.lock().get(path) {
+            Some((_, progress)) => {
+                progress.set_pending_mtime(mtime);
+                true
             }
+            None => false,
         }
     }
 
@@ -329,5 +346,18 @@ mod tests {
         assert!(writes.get(Path::new("/b")).is_some());
         writes.unregister(Path::new("/b"));
         assert!(writes.get(Path::new("/b")).is_none());
+    }
+
+    #[test]
+    fn an_mtime_deferred_to_the_last_writer_comes_back_from_unregister() {
+        let writes = OpenWrites::default();
+        let when = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_600_000_000);
+        assert!(!writes.defer_mtime(Path::new("/f"), when), "no writer");
+        writes.register(Path::new("/f"), 0);
+        writes.register(Path::new("/f"), 0);
+        assert!(writes.defer_mtime(Path::new("/f"), when));
+        assert_eq!(writes.unregister(Path::new("/f")), None, "one writer left");
+        assert_eq!(writes.unregister(Path::new("/f")), Some(when));
+        assert!(!writes.defer_mtime(Path::new("/f"), when));
     }
 }

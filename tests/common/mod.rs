@@ -9,6 +9,7 @@
 //!   server is a skip note locally and a panic in CI (env CI=true): tests must run there.
 #![allow(dead_code)]
 
+pub mod mount;
 mod ports;
 mod server;
 mod tempdir;

@@ -380,3 +380,94 @@ fn forget_releases_inodes() {
     let stats = fs.statfs();
     assert!(stats.bavail > 0 && stats.namelen == 255);
 }
+
+#[test]
+fn changing_a_directorys_entries_moves_its_cached_mtime_like_the_server_does() {
+    // rsync -a sets a new directory's time, fills it, then re-applies the time only if a stat
+    // shows it changed: the cached time must not stay at the value it set.
+    let remote = MemoryRemote::new();
+    remote.add_dir("/d");
+    remote.add_file("/d/old", b"o".to_vec());
+    let fs = mount(&remote);
+    let d = ino(&fs, "/d");
+    let past = UNIX_EPOCH + Duration::from_secs(1_600_000_000);
+    let set_past = || {
+        fs.setattr(
+            d,
+            None,
+            &SetAttrRequest {
+                mtime: Some(past),
+                ..SetAttrRequest::default()
+            },
+        )
+        .unwrap()
+    };
+    type Change<'a> = Box<dyn Fn() + 'a>;
+    let changes: Vec<(&str, Change)> = vec![
+        (
+            "create",
+            Box::new(|| {
+                let (_, fh) = fs.create(d, name("new"), libc::O_WRONLY).unwrap();
+                fs.release(fh).unwrap();
+            }),
+        ),
+        (
+            "mkdir",
+            Box::new(|| {
+                fs.mkdir(d, name("sub")).unwrap();
+            }),
+        ),
+        ("rmdir", Box::new(|| fs.rmdir(d, name("sub")).unwrap())),
+        (
+            "rename",
+            Box::new(|| {
+                fs.rename(d, name("old"), ROOT_INO, name("moved"), 0)
+                    .unwrap()
+            }),
+        ),
+        (
+            "rename back",
+            Box::new(|| {
+                fs.rename(ROOT_INO, name("moved"), d, name("old"), 0)
+                    .unwrap()
+            }),
+        ),
+        ("unlink", Box::new(|| fs.unlink(d, name("old")).unwrap())),
+    ];
+    for (what, change) in changes {
+        assert_eq!(set_past().mtime, past);
+        change();
+        assert!(
+            fs.getattr(d).unwrap().mtime > past,
+            "{what} left the cached mtime of /d in the past"
+        );
+    }
+}
+
+#[test]
+fn a_server_refusing_directory_times_does_not_fail_utimens_on_directories() {
+    // vsftpd and pyftpdlib answer 550 to MFMT/MDTM on a directory; tar -x and rsync -a set
+    // directory times and would abort on EACCES.
+    let remote = MemoryRemote::new();
+    remote.add_dir("/d");
+    remote.add_file("/f", b"1".to_vec());
+    remote.set_dir_mtime_refused(true);
+    let fs = mount(&remote);
+    let when = UNIX_EPOCH + Duration::from_secs(1_600_000_000);
+    let set_time = SetAttrRequest {
+        mtime: Some(when),
+        ..SetAttrRequest::default()
+    };
+    fs.setattr(ino(&fs, "/d"), None, &set_time).unwrap();
+    fs.setattr(ino(&fs, "/f"), None, &set_time).unwrap();
+    assert_eq!(
+        remote.mtime("/f").unwrap(),
+        when,
+        "files still get their time"
+    );
+
+    // A file's refusal is still an error.
+    remote.fail_path("/f", RemoteErrorKind::PermissionDenied);
+    let err = fs.setattr(ino(&fs, "/f"), None, &set_time).unwrap_err();
+    assert_eq!(err.errno, libc::EACCES);
+}

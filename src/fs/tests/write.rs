@@ -267,6 +267,34 @@ fn mtime_set_while_writing_survives_the_upload() {
 }
 
 #[test]
+fn mtime_set_after_close_is_applied_at_once_not_at_the_asynchronous_release() {
+    // rsync: write, close (flush), utimens, rename, while the kernel's RELEASE of the closed
+    // descriptor arrives whenever it likes. Deferring the time to that RELEASE made it race
+    // the rename and hit the old name (550 No such file) on a real pure-ftpd mount.
+    let remote = MemoryRemote::new();
+    let fs = mount(&remote);
+    let (attr, fh) = fs.create(ROOT_INO, name(".f.tmp"), libc::O_WRONLY).unwrap();
+    fs.write(fh, 0, b"data").unwrap();
+    fs.flush(fh).unwrap();
+    let when = UNIX_EPOCH + Duration::from_secs(1_600_000_000);
+    let set = SetAttrRequest {
+        mtime: Some(when),
+        ..SetAttrRequest::default()
+    };
+    fs.setattr(attr.ino, None, &set).unwrap();
+    assert_eq!(
+        remote.mtime("/.f.tmp").unwrap(),
+        when,
+        "applied by setattr itself"
+    );
+    fs.rename(ROOT_INO, name(".f.tmp"), ROOT_INO, name("f"), 0)
+        .unwrap();
+    fs.release(fh).unwrap();
+    assert_eq!(remote.mtime("/f").unwrap(), when);
+    assert_eq!(remote.file("/f").unwrap(), b"data");
+}
+
+#[test]
 fn shutdown_finishes_uploads_in_flight() {
     let remote = MemoryRemote::new();
     let fs = mount(&remote);
