@@ -10,6 +10,7 @@
 #![allow(dead_code)]
 
 mod ports;
+pub mod proxy;
 mod server;
 mod tempdir;
 
