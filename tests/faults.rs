@@ -22,7 +22,7 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::proxy::{Channel, CutRule, Direction, FaultProxy, Garbage};
+use common::proxy::{Channel, CutRule, CutStyle, Direction, FaultProxy, Garbage};
 use common::{ServerKind, TestServer};
 use ftpfs::ftp::{FtpConfig, FtpRemote};
 use ftpfs::remote::{Remote, RemoteErrorKind};
@@ -450,6 +450,44 @@ fn ftp_remote_reader_gets_every_byte_once_or_an_error() {
         "each cut surfaced as an error ({errors} for {cuts} cuts)"
     );
     eprintln!("48 MiB via FtpRemote through {cuts} cuts in {took:?}");
+}
+
+#[test]
+fn download_ended_by_a_clean_eof_midway_is_an_error_not_a_short_file() {
+    let server = vsftpd();
+    let expected = content(32 * MIB, 8);
+    server.seed_file("f.bin", &expected);
+    let proxy = FaultProxy::start(server.addr());
+    let remote = remote_via(&server, &proxy);
+    // The client sees a normal end of the data stream after 3 MiB; only the server knows.
+    proxy.add_cut(CutRule::download_after(Channel::Data, 3 * MIB as u64, 1).clean_to_client());
+    let (outcome, _) = within(Duration::from_secs(30), "clean-EOF cut", move || {
+        read_from(&remote, "/f.bin", 0)
+    });
+    assert_eq!(proxy.cuts_fired(), 1);
+    match outcome {
+        Ok(data) => assert_same(&data, &expected, "a download reported as complete"),
+        Err(e) => eprintln!("clean-EOF cut: {e}"),
+    }
+}
+
+#[test]
+fn mount_read_with_clean_eof_cuts_is_byte_exact() {
+    let server = vsftpd();
+    let expected = content(32 * MIB, 18);
+    server.seed_file("f.bin", &expected);
+    let proxy = FaultProxy::start(server.addr());
+    let mount = Mount::start(&server, proxy.port, &["--timeout", "10"]);
+    proxy.add_cut(CutRule::download_after(Channel::Data, 4 * MIB as u64, 3).clean_to_client());
+    let path = mount.path("f.bin");
+    let (outcome, _) = within(
+        Duration::from_secs(60),
+        "clean-EOF cuts via mount",
+        move || fs::read(&path),
+    );
+    let got = outcome.unwrap_or_else(|e| panic!("{e}\n{}", mount.logs()));
+    assert_same(&got, &expected, "read through clean-EOF cuts");
+    assert_eq!(proxy.cuts_fired(), 3);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -927,6 +965,7 @@ fn control_cut_after_n_bytes_and_data_cut_mid_listing_are_retried() {
         when: common::proxy::CutWhen::AfterBytes(300),
         every: 1,
         times: 1,
+        style: CutStyle::Reset,
     });
     let fresh = Arc::new(remote_via(&server, &proxy));
     for _ in 0..3 {

@@ -9,9 +9,10 @@
 //!
 //! Faults are switched at run time through the [`FaultProxy`] handle (atomics and a mutex shared
 //! with the forwarding threads):
-//! - [`CutRule`]: reset a connection (control or data, either direction) after N bytes or at a
+//! - [`CutRule`]: cut a connection (control or data, either direction) after N bytes or at a
 //!   given reply, on every K-th new connection, a bounded number of times. A cut is a TCP reset
-//!   (SO_LINGER 0) on both sides, like a broken path, never a clean end of stream.
+//!   (SO_LINGER 0) on both sides, like a broken path, or ([`CutStyle::CleanToClient`]) a clean
+//!   EOF towards the client, the case where only the final reply tells a short transfer.
 //! - stall: stop forwarding (sockets stay open, nothing moves), new connections included.
 //! - rate limit in bytes per second per direction and connection.
 //! - refuse: close new control connections as soon as they are accepted.
@@ -64,6 +65,17 @@ pub enum CutWhen {
     BeforeLine(String),
 }
 
+/// How a cut ends the connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum CutStyle {
+    /// TCP reset on both sides: a broken path.
+    #[default]
+    Reset,
+    /// A clean end of stream (FIN) towards the client and a reset towards the server: the
+    /// client sees a normal EOF and only the server's final reply can tell it was cut short.
+    CleanToClient,
+}
+
 /// Cut connections of `channel` in `direction`: the rule arms every `every`-th new connection
 /// of that channel (1 = all) and fires at most `times` times; arming costs nothing, so short
 /// connections that never reach the cut point do not use up the rule.
@@ -74,9 +86,16 @@ pub struct CutRule {
     pub when: CutWhen,
     pub every: usize,
     pub times: usize,
+    pub style: CutStyle,
 }
 
 impl CutRule {
+    /// The same rule, ending connections with a clean EOF towards the client.
+    pub fn clean_to_client(mut self) -> CutRule {
+        self.style = CutStyle::CleanToClient;
+        self
+    }
+
     /// Cut the next `times` connections of `channel` after `bytes` bytes towards the client.
     pub fn download_after(channel: Channel, bytes: u64, times: usize) -> CutRule {
         CutRule {
@@ -85,6 +104,7 @@ impl CutRule {
             when: CutWhen::AfterBytes(bytes),
             every: 1,
             times,
+            style: CutStyle::Reset,
         }
     }
 
@@ -96,6 +116,7 @@ impl CutRule {
             when: CutWhen::AfterBytes(bytes),
             every: 1,
             times,
+            style: CutStyle::Reset,
         }
     }
 
@@ -111,6 +132,7 @@ impl CutRule {
             },
             every: 1,
             times,
+            style: CutStyle::Reset,
         }
     }
 }
@@ -297,9 +319,18 @@ impl Conn {
     /// Reset both sides: SO_LINGER 0 makes the final close send RST instead of FIN, and
     /// SHUT_RD wakes the threads blocked reading (on Linux it sends nothing).
     fn cut(&self) {
+        self.cut_as(CutStyle::Reset);
+    }
+
+    fn cut_as(&self, style: CutStyle) {
         self.dead.store(true, Ordering::SeqCst);
+        set_linger_zero(&self.server);
+        if style == CutStyle::Reset {
+            set_linger_zero(&self.client);
+        } else {
+            let _ = self.client.shutdown(Shutdown::Write);
+        }
         for stream in [&self.client, &self.server] {
-            set_linger_zero(stream);
             let _ = stream.shutdown(Shutdown::Read);
         }
     }
@@ -355,8 +386,17 @@ fn accept_control(listener: TcpListener, shared: Arc<Shared>) {
     }
 }
 
+/// A cut point a connection is armed with: the rule's index, its condition and style.
+#[derive(Clone)]
+struct Armed {
+    rule: usize,
+    direction: Direction,
+    when: CutWhen,
+    style: CutStyle,
+}
+
 /// The cut points this new connection is armed with, one per direction at most.
-fn arm(shared: &Shared, channel: Channel) -> Vec<(usize, Direction, CutWhen)> {
+fn arm(shared: &Shared, channel: Channel) -> Vec<Armed> {
     let mut rules = shared.rules.lock().unwrap();
     let mut armed = Vec::new();
     for (index, state) in rules.iter_mut().enumerate() {
@@ -366,7 +406,12 @@ fn arm(shared: &Shared, channel: Channel) -> Vec<(usize, Direction, CutWhen)> {
         state.seen += 1;
         let every = state.rule.every.max(1);
         if state.remaining > 0 && state.seen % every == 0 {
-            armed.push((index, state.rule.direction, state.rule.when.clone()));
+            armed.push(Armed {
+                rule: index,
+                direction: state.rule.direction,
+                when: state.rule.when.clone(),
+                style: state.rule.style,
+            });
         }
     }
     armed
@@ -403,10 +448,7 @@ fn spawn_connection(shared: &Arc<Shared>, channel: Channel, client: TcpStream, s
         .push(Arc::downgrade(&conn));
     let armed = arm(shared, channel);
     for direction in [Direction::ToClient, Direction::ToServer] {
-        let cut = armed
-            .iter()
-            .find(|(_, d, _)| *d == direction)
-            .map(|(index, _, when)| (*index, when.clone()));
+        let cut = armed.iter().find(|a| a.direction == direction).cloned();
         let leg = Leg {
             shared: shared.clone(),
             conn: conn.clone(),
@@ -437,7 +479,7 @@ struct Leg {
     channel: Channel,
     direction: Direction,
     forwarded: u64,
-    cut: Option<(usize, CutWhen)>,
+    cut: Option<Armed>,
 }
 
 impl Leg {
@@ -505,23 +547,35 @@ impl Leg {
         while !bytes.is_empty() {
             self.wait_while_stalled()?;
             let mut take = bytes.len().min(self.rate_chunk());
-            let mut cut_now = None;
-            if let Some((index, CutWhen::AfterBytes(limit))) = &self.cut {
+            let mut cut_now = false;
+            if let Some(Armed {
+                when: CutWhen::AfterBytes(limit),
+                ..
+            }) = &self.cut
+            {
                 let left = limit.saturating_sub(self.forwarded);
                 if left <= take as u64 {
                     take = left as usize;
-                    cut_now = Some(*index);
+                    cut_now = true;
                 }
             }
             self.write_out(&bytes[..take])?;
             bytes = &bytes[take..];
-            if let Some(index) = cut_now {
-                if fire(&self.shared, index) {
-                    self.conn.cut();
-                    return Err(Stop::Cut);
-                }
-                self.cut = None;
+            if cut_now {
+                self.fire_cut()?;
             }
+        }
+        Ok(())
+    }
+
+    /// Cut the connection if the armed rule still has cuts left (else disarm and go on).
+    fn fire_cut(&mut self) -> Result<(), Stop> {
+        let Some(armed) = self.cut.take() else {
+            return Ok(());
+        };
+        if fire(&self.shared, armed.rule) {
+            self.conn.cut_as(armed.style);
+            return Err(Stop::Cut);
         }
         Ok(())
     }
@@ -602,32 +656,17 @@ impl Leg {
             return self.send_garbage(garbage);
         }
         let line = self.rewrite_passive(line);
-        let cut_line = match &self.cut {
-            Some((index, CutWhen::AfterLine(prefix))) if line.starts_with(prefix.as_bytes()) => {
-                Some((*index, true))
-            }
-            Some((index, CutWhen::BeforeLine(prefix))) if line.starts_with(prefix.as_bytes()) => {
-                Some((*index, false))
-            }
-            _ => None,
+        let forward_first = match self.cut.as_ref().map(|armed| &armed.when) {
+            Some(CutWhen::AfterLine(prefix)) if line.starts_with(prefix.as_bytes()) => true,
+            Some(CutWhen::BeforeLine(prefix)) if line.starts_with(prefix.as_bytes()) => false,
+            _ => return self.send(&line),
         };
-        match cut_line {
-            Some((index, forward_first)) => {
-                if forward_first {
-                    self.send(&line)?;
-                }
-                if fire(&self.shared, index) {
-                    self.conn.cut();
-                    return Err(Stop::Cut);
-                }
-                self.cut = None;
-                if forward_first {
-                    return Ok(());
-                }
-                self.send(&line)
-            }
-            None => self.send(&line),
+        if forward_first {
+            self.send(&line)?;
+            return self.fire_cut();
         }
+        self.fire_cut()?;
+        self.send(&line)
     }
 
     fn send_garbage(&mut self, garbage: Garbage) -> Result<(), Stop> {
