@@ -11,6 +11,7 @@
 
 pub mod mount;
 mod ports;
+pub mod proxy;
 mod server;
 mod tempdir;
 
