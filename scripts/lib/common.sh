@@ -170,29 +170,55 @@ wait_for_mount() {
 
 # Mounts $1 (URL) on $2 in the FOREGROUND mode as a background job, so the script knows the
 # ftpfs PID (for RSS sampling) and its log ($3); remaining args go to `ftpfs mount`.
-# Sets FTPFS_PID. The EXIT trap unmounts and waits for it.
+# Sets FTPFS_PID. One job at a time: stop it with stop_foreground_job (the EXIT trap does too).
+FTPFS_PID=""
+FTPFS_JOB_MOUNTPOINT=""
+_ftpfs_job_cleanup_registered=0
 mount_foreground_job() {
     local url="$1" mountpoint="$2" log_file="$3"
     shift 3
+    [[ -z "$FTPFS_PID" ]] || die "an ftpfs job (pid $FTPFS_PID) is still running"
+    if [[ "$_ftpfs_job_cleanup_registered" == 0 ]]; then
+        on_exit "stop_foreground_job"
+        _ftpfs_job_cleanup_registered=1
+    fi
+    FTPFS_JOB_MOUNTPOINT="$mountpoint"
     "$FTPFS_BIN" mount -f "$@" "$url/" "$mountpoint" >"$log_file" 2>&1 &
     FTPFS_PID=$!
-    on_exit "unmount_quietly '$mountpoint'; wait_for_exit $FTPFS_PID"
     if ! wait_for_mount "$mountpoint" 15; then
         cat "$log_file" >&2
         die "ftpfs did not mount $mountpoint"
     fi
 }
 
-# Waits up to 10 s for PID $1 to exit, then kills it (only ever a PID this script started).
+# Unmounts the job's mount and waits for the ftpfs process to end. The PID is forgotten once
+# reaped, so a later call can never signal a recycled PID.
+stop_foreground_job() {
+    [[ -n "$FTPFS_PID" ]] || return 0
+    unmount_quietly "$FTPFS_JOB_MOUNTPOINT"
+    wait_for_exit "$FTPFS_PID"
+    FTPFS_PID=""
+}
+
+# True while child PID $1 runs; an exited child that is not reaped yet is a zombie, which
+# `kill -0` would still report as alive.
+_child_running() {
+    local state
+    state="$(awk '{ print $3 }' "/proc/$1/stat" 2>/dev/null)" || return 1
+    [[ -n "$state" && "$state" != Z ]]
+}
+
+# Waits up to 10 s for child PID $1 to exit, then kills it, and reaps it (only ever a PID this
+# script started and has not reaped yet, so it cannot have been recycled).
 wait_for_exit() {
     local pid="$1" i
     for i in $(seq 1 100); do
-        kill -0 "$pid" 2>/dev/null || {
-            wait "$pid" 2>/dev/null || true
-            return 0
-        }
+        _child_running "$pid" || break
         sleep 0.1
     done
-    kill -KILL "$pid" 2>/dev/null || true
+    if _child_running "$pid"; then
+        echo "warning: pid $pid did not exit within 10 s; killing it" >&2
+        kill -KILL "$pid" 2>/dev/null || true
+    fi
     wait "$pid" 2>/dev/null || true
 }
