@@ -11,7 +11,9 @@
 #   LIST of the same directory as reference;
 # - `tar -x` of many small files into the mount, with curl uploading the same files over one
 #   connection as reference;
-# - peak RSS (VmHWM) of the ftpfs process during the big write.
+# - peak RSS (VmHWM) of the ftpfs process during the big write;
+# - CPU seconds per GiB (ftpfs process + dd vs curl): the cost per byte, which stays meaningful
+#   when other jobs share the CPUs and make the wall-clock throughput noisy.
 # Targets (issue): read and write >= 80 % of curl's throughput; peak RSS < 100 MiB on the write.
 #
 # Env knobs: BENCH_SIZE_MIB (default 1024) size of the big file; BENCH_RUNS (default 3) runs of
@@ -42,6 +44,33 @@ percent() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.0f", (b > 0 ? 100 * a / b
 # Larger / smaller of two numbers.
 max_of() { awk -v a="$1" -v b="$2" 'BEGIN { print (a > b ? a : b) }'; }
 min_of() { awk -v a="$1" -v b="$2" 'BEGIN { print (a < b ? a : b) }'; }
+add() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a + b }'; }
+# CPU seconds per GiB moved.
+cpu_per_gib() { awk -v s="$1" -v mib="$SIZE_MIB" 'BEGIN { printf "%.2f", s * 1024 / mib }'; }
+
+# Runs "$@" (stdout dropped, stderr kept); sets RUN_WALL and RUN_CPU (user + system seconds of
+# the command and its children). CPU time shows the cost per byte even when other jobs share
+# the machine and make wall-clock figures noisy.
+timed() {
+    local time_file="$work/time.out" TIMEFORMAT='%R %U %S' user system
+    { time "$@" >/dev/null 2>&4; } 4>&2 2>"$time_file"
+    read -r RUN_WALL user system <"$time_file"
+    RUN_CPU="$(add "$user" "$system")"
+}
+
+# User + system CPU seconds process $1 has used so far (not its children).
+process_cpu() {
+    awk -v hz="$(getconf CLK_TCK)" '{ sub(/^.*\) /, ""); printf "%.2f", ($12 + $13) / hz }' \
+        "/proc/$1/stat"
+}
+
+# Warns when other jobs compete for the CPUs: wall-clock figures are then unreliable.
+report_load() {
+    local load
+    load="$(cut -d' ' -f1 /proc/loadavg)"
+    note "load average now: $load on $(nproc) CPUs$(awk -v l="$load" -v n="$(nproc)" \
+        'BEGIN { if (l > n) print " (BUSY: other jobs compete, wall-clock figures are noisy)" }')"
+}
 
 heading "Setup"
 build_release
@@ -89,40 +118,45 @@ unmount_now() {
 heading "Sequential read of $SIZE_MIB MiB"
 best_curl_read=0
 best_ftpfs_read=0
+best_curl_read_cpu=999999
+best_ftpfs_read_cpu=999999
 for ((run = 1; run <= RUNS; run++)); do
-    start="$(now)"
-    curl -s -S -o /dev/null "$URL/big.bin"
-    seconds="$(elapsed "$start" "$(now)")"
-    rate="$(mib_per_s "$SIZE_MIB" "$seconds")"
+    timed curl -s -S -o /dev/null "$URL/big.bin"
+    rate="$(mib_per_s "$SIZE_MIB" "$RUN_WALL")"
     best_curl_read="$(max_of "$best_curl_read" "$rate")"
-    note "run $run  curl:  ${seconds}s  $rate MiB/s"
+    best_curl_read_cpu="$(min_of "$best_curl_read_cpu" "$RUN_CPU")"
+    note "run $run  curl:  ${RUN_WALL}s  $rate MiB/s  (cpu: curl ${RUN_CPU}s)"
 
     # Fresh mount each run so neither the kernel page cache nor ftpfs' chunk cache serves it.
     fresh_mount
-    start="$(now)"
-    dd if="$mnt/big.bin" of=/dev/null bs=1M status=none
-    seconds="$(elapsed "$start" "$(now)")"
-    rate="$(mib_per_s "$SIZE_MIB" "$seconds")"
+    cpu_before="$(process_cpu "$FTPFS_PID")"
+    timed dd if="$mnt/big.bin" of=/dev/null bs=1M status=none
+    ftpfs_cpu="$(awk -v a="$cpu_before" -v b="$(process_cpu "$FTPFS_PID")" \
+        'BEGIN { printf "%.2f", b - a }')"
+    rate="$(mib_per_s "$SIZE_MIB" "$RUN_WALL")"
     best_ftpfs_read="$(max_of "$best_ftpfs_read" "$rate")"
-    note "run $run  ftpfs: ${seconds}s  $rate MiB/s"
+    best_ftpfs_read_cpu="$(min_of "$best_ftpfs_read_cpu" "$(add "$ftpfs_cpu" "$RUN_CPU")")"
+    note "run $run  ftpfs: ${RUN_WALL}s  $rate MiB/s  (cpu: ftpfs ${ftpfs_cpu}s + dd ${RUN_CPU}s)"
     unmount_now
 done
 note "best: ftpfs $best_ftpfs_read MiB/s, curl $best_curl_read MiB/s," \
     "ratio $(percent "$best_ftpfs_read" "$best_curl_read") %"
+report_load
 
 # ---------------------------------------------------------------- sequential write + RSS
 heading "Sequential write of $SIZE_MIB MiB (source in $BENCH_PARENT)"
 best_curl_write=0
 best_ftpfs_write=0
+best_curl_write_cpu=999999
+best_ftpfs_write_cpu=999999
 worst_hwm_kib=0
 for ((run = 1; run <= RUNS; run++)); do
     rm -f "$root/curl-upload.bin"
-    start="$(now)"
-    curl -s -S -T "$work/source.bin" "$URL/curl-upload.bin"
-    seconds="$(elapsed "$start" "$(now)")"
-    rate="$(mib_per_s "$SIZE_MIB" "$seconds")"
+    timed curl -s -S -T "$work/source.bin" "$URL/curl-upload.bin"
+    rate="$(mib_per_s "$SIZE_MIB" "$RUN_WALL")"
     best_curl_write="$(max_of "$best_curl_write" "$rate")"
-    note "run $run  curl:  ${seconds}s  $rate MiB/s"
+    best_curl_write_cpu="$(min_of "$best_curl_write_cpu" "$RUN_CPU")"
+    note "run $run  curl:  ${RUN_WALL}s  $rate MiB/s  (cpu: curl ${RUN_CPU}s)"
     rm -f "$root/curl-upload.bin"
 
     rm -f "$root/upload.bin"
@@ -130,15 +164,18 @@ for ((run = 1; run <= RUNS; run++)); do
     # Peak RSS of this process from now on: clear_refs 5 resets VmHWM to the current RSS.
     echo 5 >"/proc/$FTPFS_PID/clear_refs"
     rss_before_kib="$(awk '/^VmRSS:/ { print $2 }' "/proc/$FTPFS_PID/status")"
-    start="$(now)"
-    dd if="$work/source.bin" of="$mnt/upload.bin" bs=1M status=none
-    seconds="$(elapsed "$start" "$(now)")"
+    cpu_before="$(process_cpu "$FTPFS_PID")"
+    # Timed until dd returns: its close() waits for the server's 226, so the upload is done.
+    timed dd if="$work/source.bin" of="$mnt/upload.bin" bs=1M status=none
     hwm_kib="$(awk '/^VmHWM:/ { print $2 }' "/proc/$FTPFS_PID/status")"
-    rate="$(mib_per_s "$SIZE_MIB" "$seconds")"
+    ftpfs_cpu="$(awk -v a="$cpu_before" -v b="$(process_cpu "$FTPFS_PID")" \
+        'BEGIN { printf "%.2f", b - a }')"
+    rate="$(mib_per_s "$SIZE_MIB" "$RUN_WALL")"
     best_ftpfs_write="$(max_of "$best_ftpfs_write" "$rate")"
+    best_ftpfs_write_cpu="$(min_of "$best_ftpfs_write_cpu" "$(add "$ftpfs_cpu" "$RUN_CPU")")"
     worst_hwm_kib="$(max_of "$worst_hwm_kib" "$hwm_kib")"
-    note "run $run  ftpfs: ${seconds}s  $rate MiB/s  (RSS before $((rss_before_kib / 1024)) MiB," \
-        "peak during write $((hwm_kib / 1024)) MiB)"
+    note "run $run  ftpfs: ${RUN_WALL}s  $rate MiB/s  (cpu: ftpfs ${ftpfs_cpu}s + dd ${RUN_CPU}s;" \
+        "RSS before $((rss_before_kib / 1024)) MiB, peak during write $((hwm_kib / 1024)) MiB)"
     unmount_now
     if ! cmp -s "$work/source.bin" "$root/upload.bin"; then
         die "the file uploaded through ftpfs differs from the source"
@@ -148,6 +185,7 @@ rm -f "$root/upload.bin"
 note "best: ftpfs $best_ftpfs_write MiB/s, curl $best_curl_write MiB/s," \
     "ratio $(percent "$best_ftpfs_write" "$best_curl_write") %;" \
     "peak RSS $((worst_hwm_kib / 1024)) MiB"
+report_load
 
 # ---------------------------------------------------------------- ls -l
 heading "ls -l of a directory of $LS_FILES files"
@@ -220,9 +258,16 @@ heading "Summary (best of $RUNS; $SIZE_MIB MiB file; vsftpd on loopback)"
         "$best_curl_write MiB/s" "$write_pct %" ">= 80 % $(verdict "$((write_pct >= 80))")"
     printf '%s\t%s\t%s\t%s\t%s\n' "peak RSS during write" "$hwm_mib MiB" "-" "-" \
         "< 100 MiB $(verdict "$((hwm_mib < 100))")"
+    printf '%s\t%s\t%s\t%s\t%s\n' "read CPU s/GiB" \
+        "$(cpu_per_gib "$best_ftpfs_read_cpu") (ftpfs+dd)" "$(cpu_per_gib "$best_curl_read_cpu")" \
+        "$(percent "$best_ftpfs_read_cpu" "$best_curl_read_cpu") %" "-"
+    printf '%s\t%s\t%s\t%s\t%s\n' "write CPU s/GiB" \
+        "$(cpu_per_gib "$best_ftpfs_write_cpu") (ftpfs+dd)" "$(cpu_per_gib "$best_curl_write_cpu")" \
+        "$(percent "$best_ftpfs_write_cpu" "$best_curl_write_cpu") %" "-"
     printf '%s\t%s\t%s\t%s\t%s\n' "ls -l $LS_FILES files, cold" "${best_ls_cold}s" \
         "${best_curl_list}s (LIST)" "-" "-"
     printf '%s\t%s\t%s\t%s\t%s\n' "ls -l $LS_FILES files, warm" "${best_ls_warm}s" "-" "-" "-"
     printf '%s\t%s\t%s\t%s\t%s\n' "tar -x $TAR_FILES x 4 KiB" "${best_tar}s" \
         "${best_curl_tar}s (uploads)" "-" "-"
 } | column -t -s $'\t'
+report_load
