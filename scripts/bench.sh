@@ -249,25 +249,25 @@ read_pct="$(percent "$best_ftpfs_read" "$best_curl_read")"
 write_pct="$(percent "$best_ftpfs_write" "$best_curl_write")"
 hwm_mib="$((worst_hwm_kib / 1024))"
 
+# One summary line; fixed widths (column(1) is not on a minimal Debian).
+row() { printf '%-26s %-18s %-20s %-11s %s\n' "$@"; }
 heading "Summary (best of $RUNS; $SIZE_MIB MiB file; vsftpd on loopback)"
-{
-    printf '%s\t%s\t%s\t%s\t%s\n' "test" "ftpfs" "curl" "ftpfs/curl" "target"
-    printf '%s\t%s\t%s\t%s\t%s\n' "sequential read" "$best_ftpfs_read MiB/s" \
-        "$best_curl_read MiB/s" "$read_pct %" ">= 80 % $(verdict "$((read_pct >= 80))")"
-    printf '%s\t%s\t%s\t%s\t%s\n' "sequential write" "$best_ftpfs_write MiB/s" \
-        "$best_curl_write MiB/s" "$write_pct %" ">= 80 % $(verdict "$((write_pct >= 80))")"
-    printf '%s\t%s\t%s\t%s\t%s\n' "peak RSS during write" "$hwm_mib MiB" "-" "-" \
-        "< 100 MiB $(verdict "$((hwm_mib < 100))")"
-    printf '%s\t%s\t%s\t%s\t%s\n' "read CPU s/GiB" \
-        "$(cpu_per_gib "$best_ftpfs_read_cpu") (ftpfs+dd)" "$(cpu_per_gib "$best_curl_read_cpu")" \
-        "$(percent "$best_ftpfs_read_cpu" "$best_curl_read_cpu") %" "-"
-    printf '%s\t%s\t%s\t%s\t%s\n' "write CPU s/GiB" \
-        "$(cpu_per_gib "$best_ftpfs_write_cpu") (ftpfs+dd)" "$(cpu_per_gib "$best_curl_write_cpu")" \
-        "$(percent "$best_ftpfs_write_cpu" "$best_curl_write_cpu") %" "-"
-    printf '%s\t%s\t%s\t%s\t%s\n' "ls -l $LS_FILES files, cold" "${best_ls_cold}s" \
-        "${best_curl_list}s (LIST)" "-" "-"
-    printf '%s\t%s\t%s\t%s\t%s\n' "ls -l $LS_FILES files, warm" "${best_ls_warm}s" "-" "-" "-"
-    printf '%s\t%s\t%s\t%s\t%s\n' "tar -x $TAR_FILES x 4 KiB" "${best_tar}s" \
-        "${best_curl_tar}s (uploads)" "-" "-"
-} | column -t -s $'\t'
+row "test" "ftpfs" "curl" "ftpfs/curl" "target"
+row "sequential read" "$best_ftpfs_read MiB/s" \
+    "$best_curl_read MiB/s" "$read_pct %" ">= 80 % $(verdict "$((read_pct >= 80))")"
+row "sequential write" "$best_ftpfs_write MiB/s" \
+    "$best_curl_write MiB/s" "$write_pct %" ">= 80 % $(verdict "$((write_pct >= 80))")"
+row "peak RSS during write" "$hwm_mib MiB" "-" "-" \
+    "< 100 MiB $(verdict "$((hwm_mib < 100))")"
+row "read CPU s/GiB" \
+    "$(cpu_per_gib "$best_ftpfs_read_cpu") (ftpfs+dd)" "$(cpu_per_gib "$best_curl_read_cpu")" \
+    "$(percent "$best_ftpfs_read_cpu" "$best_curl_read_cpu") %" "-"
+row "write CPU s/GiB" \
+    "$(cpu_per_gib "$best_ftpfs_write_cpu") (ftpfs+dd)" "$(cpu_per_gib "$best_curl_write_cpu")" \
+    "$(percent "$best_ftpfs_write_cpu" "$best_curl_write_cpu") %" "-"
+row "ls -l $LS_FILES files, cold" "${best_ls_cold}s" \
+    "${best_curl_list}s (LIST)" "-" "-"
+row "ls -l $LS_FILES files, warm" "${best_ls_warm}s" "-" "-" "-"
+row "tar -x $TAR_FILES x 4 KiB" "${best_tar}s" \
+    "${best_curl_tar}s (uploads)" "-" "-"
 report_load
