@@ -39,7 +39,7 @@ impl ChoppedStream<'_> {
 impl Read for ChoppedStream<'_> {
     fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
         let random = self.next_random();
-        if random % 16 == 0 {
+        if random.is_multiple_of(16) {
             return Err(io::Error::from(io::ErrorKind::Interrupted));
         }
         let wanted = 1 + (random as usize >> 4) % self.max_read;
