@@ -441,16 +441,15 @@ impl Remote for FtpRemote {
                 return Ok(());
             }
             if matches!(reply.code, 500 | 501 | 502 | 504) || was_a_query {
+                // The server does not know this form at all: stop trying it.
                 quirks.set_mdtm_set_refused();
+                return Err(RemoteError::new(
+                    RemoteErrorKind::Unsupported,
+                    format!("server cannot set modification times: {reply}"),
+                ));
             }
-            if conn.features.mfmt {
-                return Err(reply_error(Op::SetMtime, &reply, &show(path)));
-            }
-            quirks.set_mdtm_set_refused();
-            Err(RemoteError::new(
-                RemoteErrorKind::Unsupported,
-                format!("server cannot set modification times: {reply}"),
-            ))
+            // A refusal for this path only (vsftpd: 550 on a directory).
+            Err(reply_error(Op::SetMtime, &reply, &show(path)))
         })
     }
 

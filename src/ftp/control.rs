@@ -101,9 +101,10 @@ impl Control {
         let io_err = |e: std::io::Error| {
             RemoteError::new(RemoteErrorKind::Connection, format!("{where_}: {e}"))
         };
-        // The greeting must come within the connect timeout.
+        // The greeting must come within the shorter of the two timeouts: a server that
+        // accepts but stays silent must not cost more than the user's --timeout.
         transport
-            .set_timeouts(config.connect_timeout)
+            .set_timeouts(config.connect_timeout.min(config.io_timeout))
             .map_err(io_err)?;
         let peer = transport.peer_addr().map_err(io_err)?;
         let mut control = Control {
