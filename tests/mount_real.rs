@@ -604,8 +604,6 @@ fn vsftpd_rsync_a_twice_finds_no_file_to_copy() {
 }
 
 #[test]
-#[ignore = "vsftpd: a 550 on `MDTM stamp DIR` sets the session-wide 'cannot set mtimes' quirk in \
-            src/ftp/client.rs set_mtime, so later touch -d on files is silently ignored"]
 fn vsftpd_file_mtimes_are_still_set_after_a_directory_mtime_fails() {
     let Some(server) = TestServer::try_start(ServerKind::Vsftpd) else {
         return;
