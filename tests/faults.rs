@@ -1069,10 +1069,11 @@ fn queued_transfers_wait_for_slow_transfers_ahead_of_them() {
         server.seed_file(&format!("f{i}.bin"), &content(2 * MIB, 50 + i as u8));
     }
     let proxy = FaultProxy::start(server.addr());
-    // 1 s io timeout: one wait for a free connection is bounded by 10 s. Each transfer takes
+    // 3 s io timeout: one wait for a free connection is bounded by 30 s. Each transfer takes
     // ~2 s at 1 MiB/s and max_per_ip=2 leaves one transfer lane, so the last reader queues for
-    // about 12 s behind transfers that are all moving: it must wait, not fail.
-    let mut config = config_for(&server, proxy.port, Duration::from_secs(1));
+    // about 14 s (more on a loaded 2-core CI machine) behind transfers that are all moving: it
+    // must wait, not fail.
+    let mut config = config_for(&server, proxy.port, Duration::from_secs(3));
     config.max_connections = 4;
     let remote = Arc::new(FtpRemote::connect(config).expect("login"));
     proxy.set_rate_limit(Some(MIB as u64));
