@@ -8,7 +8,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use common::{ServerKind, TestServer};
+use common::{ServerKind, TestServer, pattern};
 use ftpfs::ftp::{DataMode, FtpConfig, FtpRemote};
 use ftpfs::remote::{EntryKind, Remote, RemoteErrorKind};
 
@@ -22,22 +22,6 @@ fn config(server: &TestServer) -> FtpConfig {
 
 fn connect(server: &TestServer) -> FtpRemote {
     FtpRemote::connect(config(server)).expect("login")
-}
-
-/// Deterministic pseudo-random bytes, so corruption anywhere is visible.
-fn pattern(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed
-        .wrapping_mul(6364136223846793005)
-        .wrapping_add(1442695040888963407)
-        | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 24) as u8
-        })
-        .collect()
 }
 
 fn read_all(remote: &FtpRemote, path: &str, offset: u64) -> Vec<u8> {

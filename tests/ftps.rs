@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{ServerKind, TempDir, TestServer, repo_root, temp_dir};
+use common::{ServerKind, TempDir, TestServer, pattern, repo_root, temp_dir};
 use ftpfs::ftp::{FtpConfig, FtpRemote, TlsMode};
 use ftpfs::remote::{Remote, RemoteErrorKind};
 
@@ -142,22 +142,6 @@ fn tls_config(port: u16, mode: TlsMode) -> FtpConfig {
     config.io_timeout = Duration::from_secs(10);
     config.connect_timeout = Duration::from_secs(10);
     config
-}
-
-/// Deterministic pseudo-random bytes, so corruption anywhere is visible.
-fn pattern(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed
-        .wrapping_mul(6364136223846793005)
-        .wrapping_add(1442695040888963407)
-        | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 24) as u8
-        })
-        .collect()
 }
 
 fn read_all(remote: &FtpRemote, path: &str) -> Vec<u8> {
