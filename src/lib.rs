@@ -110,7 +110,7 @@ fn serve(
         config.remote_root.clone(),
     ));
     let filesystem = Arc::new(fs::Filesystem::new(rooted, config.fs.clone()));
-    let fuse_fs = fuse::FuseAdapter::new(filesystem.clone());
+    let fuse_fs = fuse::FuseAdapter::new(filesystem.clone(), config.page_cache);
     let shutdown_fs = move || filesystem.shutdown().map_err(|e| e.message);
 
     let result = mount::serve(fuse_fs, &config, &signals, on_ready, shutdown_fs);

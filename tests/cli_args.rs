@@ -140,8 +140,16 @@ fn mount_options_table() {
             gid: Some(100),
             umask: Some(0o027),
             default_permissions: false,
+            page_cache: false,
         }
     );
+    assert!(parse_mount_options(&["page_cache"]).unwrap().page_cache);
+    assert!(
+        !parse_mount_options(&["page_cache,direct_io"])
+            .unwrap()
+            .page_cache
+    );
+    assert!(parse_mount_options(&["page_cache=1"]).is_err());
     let later_wins = parse_mount_options(&["ro", "rw,allow_root,default_permissions"]).unwrap();
     assert_eq!(later_wins.read_only, Some(false));
     assert_eq!(later_wins.access, Some(Access::OwnerAndRoot));

@@ -49,7 +49,7 @@ impl Mounted {
             fuser::MountOption::Subtype("ftpfs-test".into()),
         ];
         options.n_threads = Some(4);
-        let session = fuser::spawn_mount(FuseAdapter::new(core), &dir, &options).unwrap();
+        let session = fuser::spawn_mount(FuseAdapter::new(core, false), &dir, &options).unwrap();
         Mounted {
             remote,
             dir,

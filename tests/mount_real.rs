@@ -264,6 +264,60 @@ fn cp_of_64_mib_in_and_out_is_byte_exact() {
     });
 }
 
+/// Maps `path` privately and copies the mapping out (what exec and many readers do).
+fn mmap_contents(path: &Path) -> Vec<u8> {
+    use std::os::fd::AsRawFd;
+    let file = File::open(path).unwrap();
+    let len = file.metadata().unwrap().len() as usize;
+    // SAFETY: a fresh read-only private mapping of `len` bytes of an open file, unmapped below;
+    // the slice does not outlive it.
+    unsafe {
+        let address = libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            libc::PROT_READ,
+            libc::MAP_PRIVATE,
+            file.as_raw_fd(),
+            0,
+        );
+        assert_ne!(address, libc::MAP_FAILED, "mmap {}", path.display());
+        let copy = std::slice::from_raw_parts(address.cast::<u8>(), len).to_vec();
+        libc::munmap(address, len);
+        copy
+    }
+}
+
+#[test]
+fn direct_io_default_and_page_cache_option_read_the_same_bytes() {
+    let content = pattern(3 * 1024 * 1024 + 4321, 7);
+    for args in [&[][..], &["-o", "page_cache"][..]] {
+        each_mounted_server_with(args, |server, mount| {
+            server.seed_file("data.bin", &content);
+            let label = format!("{} {args:?}", server.kind);
+            assert!(
+                fs::read(mount.path("data.bin")).unwrap() == content,
+                "{label}: read"
+            );
+            assert!(
+                mmap_contents(&mount.path("data.bin")) == content,
+                "{label}: mmap"
+            );
+            let sums = sh_ok(
+                "sha256sum < \"$1\" && cat \"$1\" | sha256sum",
+                &[mount.path("data.bin").as_os_str()],
+            );
+            let lines: Vec<&str> = sums.lines().collect();
+            assert_eq!(lines.len(), 2, "{label}: {sums}");
+            assert_eq!(lines[0], lines[1], "{label}: sha256sum vs cat");
+            // Large reads: we advertise a 1 MiB preferred I/O size.
+            let blksize = std::os::unix::fs::MetadataExt::blksize(
+                &fs::metadata(mount.path("data.bin")).unwrap(),
+            );
+            assert_eq!(blksize, 1024 * 1024, "{label}");
+        });
+    }
+}
+
 #[test]
 fn mkdir_p_mv_and_rm_r() {
     each_mounted_server(|server, mount| {

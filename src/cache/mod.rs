@@ -4,7 +4,9 @@
 //! themselves, so no lock here is ever held across network I/O.
 
 pub mod chunks;
+pub mod data;
 pub mod dir;
 
 pub use chunks::{CHUNK_SIZE, ChunkCache, FileVersion};
+pub use data::{Chunk, ReadData};
 pub use dir::{CachedLookup, DirCache};

@@ -56,7 +56,7 @@ pub struct MountArgs {
     /// Existing directory to mount on.
     pub mountpoint: PathBuf,
     /// Mount options, comma-separated: ro, rw, allow_other, allow_root, default_permissions,
-    /// uid=N, gid=N, umask=OCTAL.
+    /// page_cache (kernel caches file data; default is direct I/O), uid=N, gid=N, umask=OCTAL.
     #[arg(short = 'o', value_name = "OPTIONS", action = ArgAction::Append)]
     pub options: Vec<String>,
     /// Maximum simultaneous FTP connections.
@@ -193,6 +193,7 @@ pub fn config_without_login(args: &MountArgs) -> Result<(MountConfig, source::So
         foreground: args.foreground,
         // Twice the connections: metadata requests keep flowing while transfers block threads.
         fuse_threads: (usize::from(args.connections) * 2).clamp(4, 32),
+        page_cache: options.page_cache,
     };
     Ok((config, source))
 }

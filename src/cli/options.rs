@@ -16,6 +16,8 @@ pub struct MountOptions {
     pub gid: Option<u32>,
     pub umask: Option<u32>,
     pub default_permissions: bool,
+    /// Cache file data in the kernel page cache instead of direct I/O.
+    pub page_cache: bool,
 }
 
 /// Parse every `-o` value in order; later options win.
@@ -37,19 +39,30 @@ pub fn parse_mount_options<S: AsRef<str>>(values: &[S]) -> Result<MountOptions, 
             ("allow_other", None) => options.access = Some(Access::AllUsers),
             ("allow_root", None) => options.access = Some(Access::OwnerAndRoot),
             ("default_permissions", None) => options.default_permissions = true,
+            ("page_cache", None) => options.page_cache = true,
+            ("direct_io", None) => options.page_cache = false,
             ("uid", Some(v)) => options.uid = Some(parse_id(name, v)?),
             ("gid", Some(v)) => options.gid = Some(parse_id(name, v)?),
             ("umask", Some(v)) => options.umask = Some(parse_umask(v)?),
             ("uid" | "gid" | "umask", None) => {
                 return Err(format!("mount option {name} needs a value ({name}=...)"));
             }
-            ("ro" | "rw" | "allow_other" | "allow_root" | "default_permissions", Some(_)) => {
+            (
+                "ro"
+                | "rw"
+                | "allow_other"
+                | "allow_root"
+                | "default_permissions"
+                | "page_cache"
+                | "direct_io",
+                Some(_),
+            ) => {
                 return Err(format!("mount option {name} takes no value"));
             }
             _ => {
                 return Err(format!(
                     "unknown mount option {option:?} (known: ro, rw, allow_other, allow_root, \
-                     default_permissions, uid=N, gid=N, umask=OCTAL)"
+                     default_permissions, page_cache, direct_io, uid=N, gid=N, umask=OCTAL)"
                 ));
             }
         }

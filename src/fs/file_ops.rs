@@ -22,7 +22,7 @@ use super::read::{ReadStream, ReadTarget};
 use super::spool::Spool;
 use super::write::{Upload, UploadKind};
 use super::{Attr, Filesystem, FsError, names};
-use crate::cache::FileVersion;
+use crate::cache::{FileVersion, ReadData};
 use crate::remote::{Entry, EntryKind};
 
 impl Filesystem {
@@ -167,10 +167,10 @@ impl Filesystem {
     }
 
     /// Read up to `size` bytes at `offset`; fewer only at end of file.
-    pub fn read(&self, fh: u64, offset: u64, size: u32) -> Result<Vec<u8>, FsError> {
+    pub fn read(&self, fh: u64, offset: u64, size: u32) -> Result<ReadData, FsError> {
         self.with_file(fh, |file| {
             if let WriteState::Spooled(spool) = &file.write {
-                return spool.read_at(offset, size as usize);
+                return spool.read_at(offset, size as usize).map(ReadData::from);
             }
             if matches!(file.write, WriteState::Streaming(_)) {
                 self.settle(file)?;

@@ -8,8 +8,11 @@
 //! (REST). End of file is where the server ends the download, never the listed size, so files
 //! whose listing says 0 bytes (/proc-like virtual files) still read fully.
 //!
-//! Bytes coming off the stream are also assembled into aligned chunks for the shared chunk LRU,
-//! which serves re-reads from any handle without a new download.
+//! Bytes come off the socket straight into chunk-aligned buffers (`Block`s). A completed block
+//! is, without copying, at once part of the window, an entry of the shared chunk LRU (which
+//! serves re-reads from any handle without a new download) and the reply to a kernel read
+//! that falls inside it. That keeps the user-space cost of a streamed byte at one copy (socket to
+//! block); the earlier design copied each byte about six times and could not keep up with curl.
 //!
 //! Locking: a `ReadStream` lives inside its handle's mutex, which the caller holds for the whole
 //! read, network included; that only serialises reads of this handle. The chunk cache lock is
@@ -21,11 +24,11 @@ use std::path::Path;
 use std::sync::Arc;
 
 use super::error::FsError;
-use crate::cache::{CHUNK_SIZE, ChunkCache, FileVersion};
+use crate::cache::{CHUNK_SIZE, Chunk, ChunkCache, FileVersion, ReadData};
 use crate::remote::{Remote, RemoteError, RemoteReader};
 
 /// Bytes kept behind the stream position for slightly reordered reads.
-const WINDOW: usize = 2 * 1024 * 1024;
+const WINDOW: u64 = 2 * 1024 * 1024;
 /// Largest forward gap bridged by reading and discarding instead of reopening.
 const SKIP_LIMIT: u64 = 1024 * 1024;
 /// Reopen attempts after a transient failure in the middle of a stream.
@@ -40,6 +43,26 @@ pub struct ReadTarget<'a> {
     pub chunks: &'a ChunkCache,
 }
 
+/// Received bytes of the stream from file offset `start`. Blocks end on chunk boundaries, so a
+/// block that starts on one and is complete is exactly a cacheable chunk.
+struct Block {
+    start: u64,
+    data: Chunk,
+}
+
+impl Block {
+    fn end(&self) -> u64 {
+        self.start + self.data.len() as u64
+    }
+}
+
+/// The block the socket is writing into: `buffer[..filled]` holds data from `start`.
+struct Filling {
+    start: u64,
+    buffer: Vec<u8>,
+    filled: usize,
+}
+
 /// One handle's download state.
 #[derive(Default)]
 pub struct ReadStream {
@@ -48,10 +71,10 @@ pub struct ReadStream {
     position: u64,
     /// The download ended at `position`.
     at_eof: bool,
-    /// The bytes just before `position`.
-    recent: VecDeque<u8>,
-    /// A chunk being assembled: its index and the bytes so far (starting at its boundary).
-    assembling: Option<(u64, Vec<u8>)>,
+    /// Completed blocks just behind the stream, oldest first, at most about `WINDOW` bytes.
+    behind: VecDeque<Block>,
+    /// The partly received block ending at `position`, if any.
+    filling: Option<Filling>,
 }
 
 impl ReadStream {
@@ -65,30 +88,66 @@ impl ReadStream {
         target: &ReadTarget<'_>,
         offset: u64,
         size: usize,
-    ) -> Result<Vec<u8>, FsError> {
+    ) -> Result<ReadData, FsError> {
         if size == 0 {
-            return Ok(Vec::new());
+            return Ok(ReadData::default());
         }
         if let Some(version) = target.version
             && let Some(data) = target.chunks.read(version, offset, size)
         {
             return Ok(data);
         }
-        let mut out = Vec::with_capacity(size);
-        let window_start = self.position - self.recent.len() as u64;
-        let mut wanted_from = offset;
-        if offset >= window_start && offset < self.position {
-            let skip = (offset - window_start) as usize;
-            let take = (self.recent.len() - skip).min(size);
-            out.extend(self.recent.range(skip..skip + take));
-            wanted_from = offset + take as u64;
-            if out.len() == size {
-                return Ok(out);
-            }
+        let end = offset.saturating_add(size as u64);
+        if !(self.window_start() <= offset && offset < self.position) {
+            self.seek(target, offset)?;
         }
-        self.seek(target, wanted_from)?;
-        self.fill(target, &mut out, size)?;
-        Ok(out)
+        while self.position < end && self.pull(target)? > 0 {}
+        Ok(self.copy_out(offset, end.min(self.position)))
+    }
+
+    /// The first offset still held in memory (equal to `position` when nothing is).
+    fn window_start(&self) -> u64 {
+        match (self.behind.front(), &self.filling) {
+            (Some(block), _) => block.start,
+            (None, Some(filling)) => filling.start,
+            (None, None) => self.position,
+        }
+    }
+
+    /// The held bytes `[offset, end)`: shared when one completed block has them all.
+    fn copy_out(&self, offset: u64, end: u64) -> ReadData {
+        if end <= offset {
+            return ReadData::default();
+        }
+        if let Some(block) = self
+            .behind
+            .iter()
+            .find(|block| block.start <= offset && end <= block.end())
+        {
+            let from = (offset - block.start) as usize;
+            let to = (end - block.start) as usize;
+            return ReadData::shared(Arc::clone(&block.data), from..to);
+        }
+        let mut out = Vec::with_capacity((end - offset) as usize);
+        let pieces = self
+            .behind
+            .iter()
+            .map(|block| (block.start, block.data.as_slice()))
+            .chain(
+                self.filling
+                    .iter()
+                    .map(|filling| (filling.start, &filling.buffer[..filling.filled])),
+            );
+        for (start, bytes) in pieces {
+            let piece_end = start + bytes.len() as u64;
+            if piece_end <= offset || start >= end {
+                continue;
+            }
+            let from = offset.max(start) - start;
+            let to = end.min(piece_end) - start;
+            out.extend_from_slice(&bytes[from as usize..to as usize]);
+        }
+        ReadData::Owned(out)
     }
 
     /// Bring the stream to `offset`: continue, skip forward, or reopen.
@@ -98,16 +157,8 @@ impl ReadStream {
             return Ok(());
         }
         if self.reader.is_some() && offset > self.position && offset - self.position <= SKIP_LIMIT {
-            let mut gap = (offset - self.position) as usize;
-            let mut sink = vec![0u8; gap.min(64 * 1024)];
-            while gap > 0 {
-                let want = gap.min(sink.len());
-                let got = self.pull(target, &mut sink[..want])?;
-                if got == 0 {
-                    return Ok(()); // EOF before the offset: the read returns nothing
-                }
-                gap -= got;
-            }
+            // The skipped bytes go through the blocks too, so they end up in the cache.
+            while self.position < offset && self.pull(target)? > 0 {}
             return Ok(());
         }
         if self.at_eof && offset >= self.position {
@@ -117,6 +168,15 @@ impl ReadStream {
     }
 
     fn reopen(&mut self, target: &ReadTarget<'_>, offset: u64) -> Result<(), FsError> {
+        for block in self.behind.drain(..) {
+            target.chunks.recycle(block.data);
+        }
+        self.filling = None;
+        self.connect(target, offset)
+    }
+
+    /// Start a download at `offset`, keeping what is held in memory.
+    fn connect(&mut self, target: &ReadTarget<'_>, offset: u64) -> Result<(), FsError> {
         log::debug!("RETR {} from {offset}", target.path.display());
         self.reader = None;
         let reader = target
@@ -126,46 +186,39 @@ impl ReadStream {
         self.reader = Some(reader);
         self.position = offset;
         self.at_eof = false;
-        self.recent.clear();
-        self.assembling = None;
         Ok(())
     }
 
-    /// Read from the stream into `out` until it holds `size` bytes or the download ends.
-    fn fill(
-        &mut self,
-        target: &ReadTarget<'_>,
-        out: &mut Vec<u8>,
-        size: usize,
-    ) -> Result<(), FsError> {
-        let mut buffer = vec![0u8; (size - out.len()).min(1024 * 1024)];
-        while out.len() < size {
-            let want = (size - out.len()).min(buffer.len());
-            let got = self.pull(target, &mut buffer[..want])?;
-            if got == 0 {
-                break;
-            }
-            out.extend_from_slice(&buffer[..got]);
-        }
-        Ok(())
-    }
-
-    /// One read from the stream (reopening once after a transient failure); records the bytes.
-    fn pull(&mut self, target: &ReadTarget<'_>, buffer: &mut [u8]) -> Result<usize, FsError> {
+    /// One read from the stream into the filling block (reopening once after a transient
+    /// failure). Returns the bytes received, 0 at end of file.
+    fn pull(&mut self, target: &ReadTarget<'_>) -> Result<usize, FsError> {
         let mut retries = 0;
         loop {
             let Some(reader) = self.reader.as_mut() else {
                 return Ok(0); // at EOF
             };
-            match reader.read(buffer) {
+            let position = self.position;
+            let filling = self.filling.get_or_insert_with(|| {
+                let block_end = (position / CHUNK_SIZE + 1) * CHUNK_SIZE;
+                Filling {
+                    start: position,
+                    buffer: target.chunks.buffer((block_end - position) as usize),
+                    filled: 0,
+                }
+            });
+            match reader.read(&mut filling.buffer[filling.filled..]) {
                 Ok(0) => {
                     self.reader = None;
                     self.at_eof = true;
-                    self.finish_assembly(target, true);
+                    self.complete_block(target);
                     return Ok(0);
                 }
                 Ok(got) => {
-                    self.record(target, &buffer[..got]);
+                    filling.filled += got;
+                    self.position += got as u64;
+                    if filling.filled == filling.buffer.len() {
+                        self.complete_block(target);
+                    }
                     return Ok(got);
                 }
                 Err(err) if err.kind() == std::io::ErrorKind::Interrupted => continue,
@@ -178,12 +231,7 @@ impl ReadStream {
                             target.path.display(),
                             self.position
                         );
-                        let resume_at = self.position;
-                        let recent = std::mem::take(&mut self.recent);
-                        let assembling = self.assembling.take();
-                        self.reopen(target, resume_at)?;
-                        self.recent = recent;
-                        self.assembling = assembling;
+                        self.connect(target, self.position)?;
                         continue;
                     }
                     self.reader = None;
@@ -196,63 +244,52 @@ impl ReadStream {
         }
     }
 
-    /// Account bytes that just came off the stream at `position`.
-    fn record(&mut self, target: &ReadTarget<'_>, mut data: &[u8]) {
-        self.recent.extend(data);
-        if self.recent.len() > WINDOW {
-            let excess = self.recent.len() - WINDOW;
-            self.recent.drain(..excess);
-        }
-        let mut position = self.position;
-        self.position += data.len() as u64;
-        if target.version.is_none() {
-            return;
-        }
-        while !data.is_empty() {
-            match self.assembling.as_mut() {
-                Some((_, bytes)) => {
-                    let take = data.len().min(CHUNK_SIZE as usize - bytes.len());
-                    bytes.extend_from_slice(&data[..take]);
-                    data = &data[take..];
-                    position += take as u64;
-                    if bytes.len() as u64 == CHUNK_SIZE {
-                        self.finish_assembly(target, false);
-                    }
-                }
-                None => {
-                    let next_boundary = position.div_ceil(CHUNK_SIZE) * CHUNK_SIZE;
-                    let skip = (next_boundary - position) as usize;
-                    if skip > data.len() {
-                        return;
-                    }
-                    data = &data[skip..];
-                    position = next_boundary;
-                    self.assembling = Some((next_boundary / CHUNK_SIZE, Vec::new()));
+    /// Move the filling block behind the stream (at EOF even when short or empty) and offer it
+    /// to the cache when it is a whole chunk or the file's last one.
+    fn complete_block(&mut self, target: &ReadTarget<'_>) {
+        let block = match self.filling.take() {
+            Some(Filling {
+                start,
+                mut buffer,
+                filled,
+            }) => {
+                buffer.truncate(filled);
+                Block {
+                    start,
+                    data: Arc::new(buffer),
                 }
             }
-        }
-    }
-
-    /// Hand the chunk being assembled to the cache (at EOF even when short or empty).
-    fn finish_assembly(&mut self, target: &ReadTarget<'_>, at_eof: bool) {
-        let Some(version) = target.version else {
-            self.assembling = None;
-            return;
+            // At EOF with nothing pending: an empty block records where the file ends.
+            None => Block {
+                start: self.position,
+                data: Arc::new(Vec::new()),
+            },
         };
-        let Some((index, bytes)) = self.assembling.take() else {
-            if at_eof && self.position.is_multiple_of(CHUNK_SIZE) {
-                // The file ends exactly on a boundary: remember that with an empty chunk.
-                target
-                    .chunks
-                    .insert(version, self.position / CHUNK_SIZE, Arc::from(Vec::new()));
+        if let Some(version) = target.version
+            && block.start.is_multiple_of(CHUNK_SIZE)
+            && (block.data.len() as u64 == CHUNK_SIZE || self.at_eof)
+        {
+            target
+                .chunks
+                .insert(version, block.start / CHUNK_SIZE, Arc::clone(&block.data));
+        }
+        if block.data.is_empty() {
+            return;
+        }
+        self.behind.push_back(block);
+        let mut held: u64 = self
+            .behind
+            .iter()
+            .map(|block| block.data.len() as u64)
+            .sum();
+        while held > WINDOW {
+            match self.behind.pop_front() {
+                Some(oldest) => {
+                    held -= oldest.data.len() as u64;
+                    target.chunks.recycle(oldest.data);
+                }
+                None => break,
             }
-            return;
-        };
-        if bytes.len() as u64 == CHUNK_SIZE || at_eof {
-            target.chunks.insert(version, index, Arc::from(bytes));
-        }
-        if !at_eof {
-            self.assembling = Some((index + 1, Vec::new()));
         }
     }
 }

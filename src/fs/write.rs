@@ -6,6 +6,10 @@
 //! queue (`QUEUE_DEPTH` batches of about `BATCH_SIZE`), so memory stays bounded and a slow server
 //! slows the writer down instead of filling RAM.
 //!
+//! Batch buffers travel in a loop: the uploader hands each emptied buffer back (`recycled`),
+//! so a long upload reuses the same few megabytes instead of allocating, page-faulting and
+//! freeing a fresh megabyte per batch (that churn cost more CPU than the copy itself).
+//!
 //! The rule is "no silent data loss": only the server's final reply says the file is complete,
 //! so `Upload::finish` waits for it and its error is what flush/close return. A failure while
 //! streaming shows up at the next write (the queue is closed by the dying uploader) with the
@@ -22,7 +26,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{SyncSender, sync_channel};
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::thread::JoinHandle;
 use std::time::SystemTime;
 
@@ -52,6 +56,8 @@ pub struct Upload {
     end: u64,
     pending: Vec<u8>,
     sender: Option<SyncSender<Vec<u8>>>,
+    /// Emptied batch buffers coming back from the uploader.
+    recycled: Receiver<Vec<u8>>,
     worker: Option<JoinHandle<RemoteResult<()>>>,
 }
 
@@ -70,16 +76,18 @@ impl Upload {
         }
         .map_err(|err| FsError::remote(format!("upload {}", path.display()), &err))?;
         let (sender, receiver) = sync_channel::<Vec<u8>>(QUEUE_DEPTH);
+        let (give_back, recycled) = sync_channel::<Vec<u8>>(QUEUE_DEPTH + 2);
         let thread_path = path.to_path_buf();
         let worker = std::thread::Builder::new()
             .name("ftpfs-upload".into())
-            .spawn(move || feed(writer, receiver, &thread_path))
+            .spawn(move || feed(writer, receiver, give_back, &thread_path))
             .map_err(|err| FsError::io("start upload thread", &err))?;
         Ok(Upload {
             path: path.to_path_buf(),
             end: start,
             pending: Vec::new(),
             sender: Some(sender),
+            recycled,
             worker: Some(worker),
         })
     }
@@ -95,6 +103,12 @@ impl Upload {
 
     /// Queue bytes for the server; blocks only while the queue is full.
     pub fn push(&mut self, data: &[u8]) -> Result<(), FsError> {
+        if self.pending.capacity() == 0 {
+            self.pending = self
+                .recycled
+                .try_recv()
+                .unwrap_or_else(|_| Vec::with_capacity(BATCH_SIZE.max(data.len())));
+        }
         self.pending.extend_from_slice(data);
         self.end += data.len() as u64;
         if self.pending.len() >= BATCH_SIZE {
@@ -167,15 +181,18 @@ impl Drop for Upload {
 /// The uploader thread: write batches until the queue closes, then collect the final reply.
 fn feed(
     mut writer: Box<dyn RemoteWriter>,
-    receiver: std::sync::mpsc::Receiver<Vec<u8>>,
+    receiver: Receiver<Vec<u8>>,
+    give_back: SyncSender<Vec<u8>>,
     path: &Path,
 ) -> RemoteResult<()> {
-    for batch in receiver {
+    for mut batch in receiver {
         if let Err(err) = writer.write_all(&batch) {
             let err = RemoteError::from_io(err);
             log::warn!("upload of {} failed: {err}", path.display());
             return Err(err);
         }
+        batch.clear();
+        let _ = give_back.try_send(batch); // a full return queue just lets this one go
     }
     writer.finish()
 }

@@ -37,6 +37,9 @@ pub struct MountConfig {
     pub foreground: bool,
     /// FUSE worker threads, so one slow transfer never blocks `ls`.
     pub fuse_threads: usize,
+    /// Let the kernel page cache hold file data (`-o page_cache`). Off by default: file I/O
+    /// goes straight to ftpfs (direct I/O) and our chunk LRU is the data cache.
+    pub page_cache: bool,
 }
 
 impl MountConfig {
@@ -96,6 +99,7 @@ mod tests {
             default_permissions: false,
             foreground: true,
             fuse_threads: 8,
+            page_cache: false,
         }
     }
 

@@ -11,6 +11,7 @@
 
 pub mod config;
 pub mod daemon;
+mod readahead;
 pub mod signals;
 pub mod umount;
 pub mod wire;
@@ -26,6 +27,8 @@ pub use umount::unmount;
 
 /// How often the main thread checks whether the kernel ended the session.
 const SESSION_POLL: Duration = Duration::from_millis(200);
+/// Readahead asked of the kernel in page-cache mode (one full FUSE request).
+const PAGE_CACHE_READAHEAD_KIB: u32 = 1024;
 
 /// A failure to report as one line (`ftpfs: <message>`), exit status 1.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -141,6 +144,9 @@ where
     let session = fuser::spawn_mount(filesystem, mountpoint, &fuser_config(config))
         .map_err(|e| MountError::new(format!("cannot mount on {}: {e}", mountpoint.display())))?;
     log::info!("mounted {} on {}", config.fs_name(), mountpoint.display());
+    if config.page_cache {
+        readahead::raise(mountpoint, PAGE_CACHE_READAHEAD_KIB);
+    }
 
     let stop = match on_ready() {
         Ok(()) => wait_for_stop(&session, signals),

@@ -70,6 +70,7 @@ pub fn encode(config: &MountConfig) -> Vec<u8> {
     fields.push(("default_permissions", flag(config.default_permissions)));
     fields.push(("foreground", flag(config.foreground)));
     fields.push(("fuse_threads", number(config.fuse_threads)));
+    fields.push(("page_cache", flag(config.page_cache)));
 
     let mut out = Vec::new();
     for (key, value) in fields {
@@ -91,6 +92,7 @@ pub fn decode(text: &[u8]) -> Result<MountConfig, String> {
     let mut default_permissions = false;
     let mut foreground = false;
     let mut fuse_threads = 8;
+    let mut page_cache = false;
     for line in text.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
         let space = line.iter().position(|b| *b == b' ').unwrap_or(line.len());
         let (key, rest) = line.split_at(space);
@@ -144,6 +146,7 @@ pub fn decode(text: &[u8]) -> Result<MountConfig, String> {
             "default_permissions" => default_permissions = text()? == "1",
             "foreground" => foreground = text()? == "1",
             "fuse_threads" => fuse_threads = parse(&key, &text()?)?,
+            "page_cache" => page_cache = text()? == "1",
             other => return Err(format!("unknown config field {other:?}")),
         }
     }
@@ -159,6 +162,7 @@ pub fn decode(text: &[u8]) -> Result<MountConfig, String> {
         default_permissions,
         foreground,
         fuse_threads,
+        page_cache,
     })
 }
 
@@ -231,6 +235,7 @@ mod tests {
             default_permissions: true,
             foreground: false,
             fuse_threads: 6,
+            page_cache: true,
         };
         let back = decode(&encode(&config)).unwrap();
         assert_eq!(format!("{back:?}"), format!("{config:?}"));

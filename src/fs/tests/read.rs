@@ -134,3 +134,59 @@ fn a_download_broken_midway_resumes_where_it_stopped() {
     assert_eq!(read_all(&fs, fh, 128 * KIB), content);
     assert_eq!(remote.open_read_calls(), 2, "one resume at the break");
 }
+
+#[test]
+fn a_read_inside_one_received_block_shares_it_instead_of_copying() {
+    let remote = MemoryRemote::new();
+    let block = CHUNK_SIZE as usize;
+    let content = pattern(4 * block);
+    remote.add_file("/f", content.clone());
+    let fs = mount(&remote);
+    let fh = fs.open(ino(&fs, "/f"), libc::O_RDONLY).unwrap();
+    // cp and cat read st_blksize (1 MiB = one chunk) at a time.
+    for i in 0..4 {
+        let data = fs.read(fh, (i * block) as u64, block as u32).unwrap();
+        assert_eq!(data, &content[i * block..(i + 1) * block]);
+        assert!(
+            matches!(data, crate::cache::ReadData::Shared { .. }),
+            "read {i} was copied"
+        );
+    }
+}
+
+/// Reads at scattered offsets and sizes, with and without the chunk cache, against a download
+/// delivered in odd-sized pieces: every answer must match the content byte for byte.
+#[test]
+fn scattered_reads_always_return_the_right_bytes() {
+    let content = pattern(3 * CHUNK_SIZE as usize + 12_345);
+    for cache_size in [0, 64 * CHUNK_SIZE] {
+        let remote = MemoryRemote::new();
+        remote.add_file("/f", content.clone());
+        remote.set_read_piece(7_777);
+        let fs = mount_with(
+            &remote,
+            FsConfig {
+                cache_size,
+                ..config()
+            },
+        );
+        let fh = fs.open(ino(&fs, "/f"), libc::O_RDONLY).unwrap();
+        let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let len = content.len() as u64;
+        for _ in 0..400 {
+            let offset = next() % (len + 1000);
+            let size = (next() % (600 * 1024)) as u32 + 1;
+            let data = fs.read(fh, offset, size).unwrap();
+            let from = offset.min(len) as usize;
+            let to = (offset + u64::from(size)).min(len) as usize;
+            assert_eq!(data, &content[from..to], "offset {offset} size {size}");
+        }
+        fs.release(fh).unwrap();
+    }
+}
