@@ -14,6 +14,11 @@
 //! that falls inside it. That keeps the user-space cost of a streamed byte at one copy (socket to
 //! block); the earlier design copied each byte about six times and could not keep up with curl.
 //!
+//! A failed download is remembered for `FAIL_FAST_FOR`: reads of the same handle that need the
+//! network meanwhile fail at once with the same error. With the page cache on, the kernel queues
+//! several readahead requests behind the one that is failing; without this each would wait out
+//! its own timeouts in turn and one read(2) from a dead server would take minutes, not seconds.
+//!
 //! Locking: a `ReadStream` lives inside its handle's mutex, which the caller holds for the whole
 //! read, network included; that only serialises reads of this handle. The chunk cache lock is
 //! taken briefly inside `ChunkCache` methods and never while calling the remote.
@@ -22,6 +27,7 @@ use std::collections::VecDeque;
 use std::io::Read;
 use std::path::Path;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use super::error::FsError;
 use crate::cache::{CHUNK_SIZE, Chunk, ChunkCache, FileVersion, ReadData};
@@ -33,6 +39,8 @@ const WINDOW: u64 = 2 * 1024 * 1024;
 const SKIP_LIMIT: u64 = 1024 * 1024;
 /// Reopen attempts after a transient failure in the middle of a stream.
 const TRANSIENT_RETRIES: u32 = 1;
+/// How long a download failure answers further reads of the handle without a new attempt.
+const FAIL_FAST_FOR: Duration = Duration::from_secs(2);
 
 /// What a read needs to know about the file besides the stream.
 pub struct ReadTarget<'a> {
@@ -75,6 +83,8 @@ pub struct ReadStream {
     behind: VecDeque<Block>,
     /// The partly received block ending at `position`, if any.
     filling: Option<Filling>,
+    /// The last download failure and when it happened.
+    recent_failure: Option<(Instant, FsError)>,
 }
 
 impl ReadStream {
@@ -98,11 +108,35 @@ impl ReadStream {
             return Ok(data);
         }
         let end = offset.saturating_add(size as u64);
-        if !(self.window_start() <= offset && offset < self.position) {
+        let in_window = self.window_start() <= offset && offset < self.position;
+        let needs_stream = !in_window || (self.position < end && self.reader.is_some());
+        if needs_stream {
+            if let Some((when, error)) = &self.recent_failure
+                && when.elapsed() < FAIL_FAST_FOR
+            {
+                return Err(error.clone());
+            }
+            if let Err(error) = self.fetch(target, offset, end, in_window) {
+                self.recent_failure = Some((Instant::now(), error.clone()));
+                return Err(error);
+            }
+        }
+        Ok(self.copy_out(offset, end.min(self.position)))
+    }
+
+    /// Position the stream (unless `offset` is held already) and receive up to `end`.
+    fn fetch(
+        &mut self,
+        target: &ReadTarget<'_>,
+        offset: u64,
+        end: u64,
+        in_window: bool,
+    ) -> Result<(), FsError> {
+        if !in_window {
             self.seek(target, offset)?;
         }
         while self.position < end && self.pull(target)? > 0 {}
-        Ok(self.copy_out(offset, end.min(self.position)))
+        Ok(())
     }
 
     /// The first offset still held in memory (equal to `position` when nothing is).

@@ -190,3 +190,37 @@ fn scattered_reads_always_return_the_right_bytes() {
         fs.release(fh).unwrap();
     }
 }
+
+#[test]
+fn a_failed_download_fails_the_next_reads_at_once_then_is_retried() {
+    let remote = MemoryRemote::new();
+    let content = pattern(4 * CHUNK_SIZE as usize);
+    remote.add_file("/f", content.clone());
+    let fs = mount_with(
+        &remote,
+        FsConfig {
+            cache_size: 0,
+            ..config()
+        },
+    );
+    let fh = fs.open(ino(&fs, "/f"), libc::O_RDONLY).unwrap();
+    assert_eq!(fs.read(fh, 0, 4096).unwrap(), &content[..4096]);
+    remote.fail_path("/f", crate::remote::RemoteErrorKind::TimedOut);
+    let far = 3 * CHUNK_SIZE; // beyond the skip limit: needs a new download
+    assert_eq!(fs.read(fh, far, 10).unwrap_err().errno, libc::ETIMEDOUT);
+    let calls = remote.open_read_calls();
+    assert_eq!(fs.read(fh, far, 10).unwrap_err().errno, libc::ETIMEDOUT);
+    assert_eq!(
+        remote.open_read_calls(),
+        calls,
+        "failed fast, no new attempt"
+    );
+    // Once the failure is old, the next read tries again.
+    remote.heal_path("/f");
+    std::thread::sleep(std::time::Duration::from_millis(2100));
+    let far = far as usize;
+    assert_eq!(
+        fs.read(fh, far as u64, 10).unwrap(),
+        &content[far..far + 10]
+    );
+}
