@@ -3,6 +3,17 @@ use crate::cache::CHUNK_SIZE;
 
 const KIB: u32 = 1024;
 
+/// Every read must come from the stream: nothing is served from the chunk LRU.
+fn mount_without_chunk_cache(remote: &MemoryRemote) -> Filesystem {
+    mount_with(
+        remote,
+        FsConfig {
+            cache_size: 0,
+            ..config()
+        },
+    )
+}
+
 #[test]
 fn sequential_reads_ride_one_download() {
     let remote = MemoryRemote::new();
@@ -39,13 +50,7 @@ fn far_and_backward_seeks_reopen_at_the_offset() {
     let remote = MemoryRemote::new();
     let content = pattern(8 * 1024 * 1024);
     remote.add_file("/f", content.clone());
-    let fs = mount_with(
-        &remote,
-        FsConfig {
-            cache_size: 0,
-            ..config()
-        },
-    );
+    let fs = mount_without_chunk_cache(&remote);
     let fh = fs.open(ino(&fs, "/f"), libc::O_RDONLY).unwrap();
     assert_eq!(fs.read(fh, 0, 4096).unwrap(), &content[..4096]);
     let far = 6 * 1024 * 1024;
@@ -196,13 +201,7 @@ fn a_failed_download_fails_the_next_reads_at_once_then_is_retried() {
     let remote = MemoryRemote::new();
     let content = pattern(4 * CHUNK_SIZE as usize);
     remote.add_file("/f", content.clone());
-    let fs = mount_with(
-        &remote,
-        FsConfig {
-            cache_size: 0,
-            ..config()
-        },
-    );
+    let fs = mount_without_chunk_cache(&remote);
     let fh = fs.open(ino(&fs, "/f"), libc::O_RDONLY).unwrap();
     assert_eq!(fs.read(fh, 0, 4096).unwrap(), &content[..4096]);
     remote.fail_path("/f", crate::remote::RemoteErrorKind::TimedOut);
