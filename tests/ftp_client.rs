@@ -348,3 +348,30 @@ fn active_mode_transfers_work() {
         );
     }
 }
+
+#[test]
+fn a_listing_larger_than_the_limit_is_refused_and_the_client_recovers() {
+    each_server(|server| {
+        for i in 0..200 {
+            server.seed_file(&format!("many/file-{i:04}.txt"), b"x");
+        }
+        server.seed_file("few/one.txt", b"1");
+        let mut small = config(server);
+        small.max_listing_bytes = 2_000; // far below 200 listing lines
+        let remote = FtpRemote::connect(small).expect("login");
+        let err = remote
+            .list(Path::new("/many"))
+            .expect_err("an oversized listing must be refused");
+        assert_eq!(
+            err.kind,
+            RemoteErrorKind::Protocol,
+            "{:?}: {err}",
+            server.kind
+        );
+        assert!(err.message.contains("larger than"), "{}", err.message);
+        // The aborted listing's connection was dropped; the next request works.
+        let few = remote.list(Path::new("/few")).expect("small listing");
+        assert_eq!(few.len(), 1, "{:?}", server.kind);
+        assert_eq!(connect(server).list(Path::new("/many")).unwrap().len(), 200);
+    });
+}

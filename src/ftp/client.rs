@@ -140,8 +140,20 @@ impl FtpRemote {
             TransferStart::Started(data) => data,
             TransferStart::Refused(reply) => return Ok(Err(reply)),
         };
+        let limit = self.pool.config().max_listing_bytes;
         let mut body = Vec::new();
-        if let Err(e) = data.read_to_end(&mut body) {
+        let read = (&mut data)
+            .take(limit.saturating_add(1))
+            .read_to_end(&mut body);
+        if body.len() as u64 > limit {
+            // The server is still sending: this connection cannot be resynchronised.
+            conn.mark_broken();
+            return Err(RemoteError::new(
+                RemoteErrorKind::Protocol,
+                format!("listing {} is larger than {limit} bytes", show(dir)),
+            ));
+        }
+        if let Err(e) = read {
             conn.mark_broken();
             let kind = if is_timeout(&e) {
                 RemoteErrorKind::TimedOut

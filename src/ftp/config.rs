@@ -48,6 +48,10 @@ pub struct FtpConfig {
     pub idle_check_after: Duration,
     /// Connections idle longer than this are closed.
     pub idle_close_after: Duration,
+    /// Largest directory listing we accept (bytes on the data connection). A hostile or broken
+    /// server could otherwise stream an endless listing into memory. The default fits about
+    /// 600,000 LIST lines.
+    pub max_listing_bytes: u64,
 }
 
 impl FtpConfig {
@@ -67,6 +71,7 @@ impl FtpConfig {
             io_timeout: Duration::from_secs(30),
             idle_check_after: Duration::from_secs(15),
             idle_close_after: Duration::from_secs(120),
+            max_listing_bytes: 64 * 1024 * 1024,
         }
     }
 

@@ -373,6 +373,6 @@ impl Control {
         if self.send(&Command::Quit).is_ok() {
             let _ = self.read_reply();
         }
-        self.transport.abort();
+        self.transport.close();
     }
 }

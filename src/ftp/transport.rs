@@ -100,6 +100,16 @@ impl Transport {
         }
     }
 
+    /// Close politely: a TLS connection first says close_notify, so the server can tell our
+    /// goodbye from a cut connection. Errors do not matter any more.
+    pub fn close(mut self) {
+        if let Transport::Tls(s) = &mut self {
+            s.conn.send_close_notify();
+            let _ = s.flush();
+        }
+        self.abort();
+    }
+
     /// Tear the connection down at once in both directions.
     pub fn abort(&self) {
         let _ = self.tcp().shutdown(Shutdown::Both);
