@@ -6,7 +6,9 @@
 pub mod chunks;
 pub mod data;
 pub mod dir;
+pub mod set_times;
 
 pub use chunks::{CHUNK_SIZE, ChunkCache, FileVersion};
 pub use data::{Chunk, ReadData};
 pub use dir::{CachedLookup, DirCache};
+pub use set_times::SetTimes;

@@ -173,6 +173,7 @@ impl Filesystem {
         self.directory_changed(&parent_path);
         self.inodes.unlinked(&path);
         self.chunks.invalidate_path(&path);
+        self.set_times.forget(&path);
         Ok(())
     }
 
@@ -308,6 +309,7 @@ impl Filesystem {
         self.dirs.invalidate_tree(from);
         self.dirs.invalidate_tree(to);
         self.inodes.renamed(from, to);
+        self.set_times.renamed(from, to);
         self.open_writes.renamed(from, to);
         self.chunks.invalidate_path(from);
         self.chunks.invalidate_path(to);

@@ -53,7 +53,7 @@ pub use handle::DirEntryOut;
 pub use inode::ROOT_INO;
 pub use setattr::SetAttrRequest;
 
-use crate::cache::{CachedLookup, ChunkCache, DirCache};
+use crate::cache::{CachedLookup, ChunkCache, DirCache, SetTimes};
 use crate::remote::{Entry, EntryKind, Remote};
 use handle::{Handle, HandleTable, WriteState};
 use inode::InodeTable;
@@ -94,6 +94,7 @@ pub struct Filesystem {
     inodes: InodeTable,
     dirs: DirCache,
     chunks: ChunkCache,
+    set_times: SetTimes,
     handles: HandleTable,
     open_writes: OpenWrites,
     warned: WarnedOnce,
@@ -105,6 +106,7 @@ impl Filesystem {
         Filesystem {
             dirs: DirCache::new(config.dir_cache_ttl),
             chunks: ChunkCache::new(config.cache_size),
+            set_times: SetTimes::default(),
             remote,
             config,
             inodes: InodeTable::new(),
@@ -177,10 +179,11 @@ impl Filesystem {
             return Ok(entries);
         }
         let generation = self.dirs.generation();
-        let entries = self
+        let mut entries = self
             .remote
             .list(dir)
             .map_err(|err| FsError::remote(format!("list {}", dir.display()), &err))?;
+        self.set_times.refine(dir, &mut entries);
         self.dirs.insert(dir, &entries, generation);
         Ok(entries.into())
     }
@@ -242,6 +245,7 @@ impl Filesystem {
 
     /// Our own change made `path` a file of `size` bytes modified at `mtime`.
     fn record_file(&self, path: &Path, size: u64, mtime: SystemTime) {
+        self.set_times.forget(path);
         let Some((parent, name)) = names::split(path) else {
             return;
         };
@@ -290,6 +294,7 @@ impl Filesystem {
     fn apply_mtime(&self, path: &Path, mtime: SystemTime) -> Result<(), FsError> {
         match self.remote.set_mtime(path, mtime) {
             Ok(()) => {
+                self.set_times.remember(path, mtime);
                 if let Some((parent, name)) = names::split(path) {
                     self.dirs
                         .modify_entry(parent, name, |entry| entry.mtime = Some(mtime));

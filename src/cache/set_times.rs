@@ -1,0 +1,171 @@
+//! Modification times we set ourselves, remembered at full precision.
+//!
+//! LIST-only servers (vsftpd) show times to the minute, or only the day for files older than
+//! six months. After `touch -d`, `tar -x` or `rsync -a` set a file's time, the next listing would
+//! show it rounded, and `rsync -a` run again would see every file as changed and copy it again.
+//! So we remember the times we set (per path, bounded LRU) and, when a fresh listing shows a time
+//! that is that exact time rounded to the listing's precision (second, minute or day), show the
+//! exact one. A file changed by someone else gets a new time that does not match, so the listing
+//! wins. The memory lasts as long as the mount (documented in README "Attributes").
+//!
+//! Locking: one mutex, held only for map operations.
+
+use std::num::NonZeroUsize;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use lru::LruCache;
+use parking_lot::Mutex;
+
+use crate::remote::{Entry, EntryKind};
+
+/// Paths remembered at most (about 100 bytes each).
+const CAPACITY: usize = 100_000;
+
+/// Protects: the path -> exact mtime map.
+#[derive(Debug)]
+pub struct SetTimes {
+    times: Mutex<LruCache<PathBuf, SystemTime>>,
+}
+
+impl Default for SetTimes {
+    fn default() -> Self {
+        SetTimes {
+            times: Mutex::new(LruCache::new(
+                NonZeroUsize::new(CAPACITY).unwrap_or(NonZeroUsize::MIN),
+            )),
+        }
+    }
+}
+
+impl SetTimes {
+    /// We set `path`'s mtime to `mtime` on the server.
+    pub fn remember(&self, path: &Path, mtime: SystemTime) {
+        self.times.lock().put(path.to_path_buf(), mtime);
+    }
+
+    /// `path` was rewritten or removed: its set time no longer applies.
+    pub fn forget(&self, path: &Path) {
+        self.times.lock().pop(path);
+    }
+
+    /// `from` (a file, or a directory with everything below it) is now called `to`.
+    pub fn renamed(&self, from: &Path, to: &Path) {
+        let mut times = self.times.lock();
+        let moved: Vec<(PathBuf, PathBuf, SystemTime)> = times
+            .iter()
+            .filter_map(|(path, time)| {
+                let rest = path.strip_prefix(from).ok()?;
+                Some((path.clone(), to.join(rest), *time))
+            })
+            .collect();
+        times.pop(to);
+        for (old, _, _) in &moved {
+            times.pop(old);
+        }
+        for (_, new, time) in moved {
+            times.put(new, time);
+        }
+    }
+
+    /// Replace rounded listing times in `entries` of `dir` by the exact times we set.
+    pub fn refine(&self, dir: &Path, entries: &mut [Entry]) {
+        let mut times = self.times.lock();
+        if times.is_empty() {
+            return;
+        }
+        for entry in entries.iter_mut().filter(|e| e.kind == EntryKind::File) {
+            let Some(listed) = entry.mtime else { continue };
+            if let Some(exact) = times.get(&dir.join(&entry.name))
+                && listed != *exact
+                && is_rounded(listed, *exact)
+            {
+                entry.mtime = Some(*exact);
+            }
+        }
+    }
+}
+
+/// Whether `listed` is `exact` rounded down to a whole second, minute or (UTC) day.
+fn is_rounded(listed: SystemTime, exact: SystemTime) -> bool {
+    let Ok(exact) = exact.duration_since(UNIX_EPOCH) else {
+        return false;
+    };
+    [1, 60, 86_400].into_iter().any(|unit| {
+        let rounded = UNIX_EPOCH + Duration::from_secs(exact.as_secs() / unit * unit);
+        listed == rounded
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(seconds: u64) -> SystemTime {
+        UNIX_EPOCH + Duration::from_secs(seconds)
+    }
+
+    fn file(name: &str, mtime: SystemTime) -> Entry {
+        Entry {
+            mtime: Some(mtime),
+            ..Entry::new(name, EntryKind::File)
+        }
+    }
+
+    const EXACT: u64 = 1_600_000_000; // 2020-09-13 12:26:40 UTC
+
+    #[test]
+    fn rounded_listing_times_are_replaced_by_the_time_we_set() {
+        let times = SetTimes::default();
+        times.remember(Path::new("/d/day"), at(EXACT));
+        times.remember(Path::new("/d/minute"), at(EXACT));
+        times.remember(Path::new("/d/nanos"), at(EXACT) + Duration::from_nanos(5));
+        times.remember(Path::new("/d/changed"), at(EXACT));
+        let mut entries = vec![
+            file("day", at(EXACT / 86_400 * 86_400)),
+            file("minute", at(EXACT / 60 * 60)),
+            file("nanos", at(EXACT)),
+            file("changed", at(EXACT + 3_600)), // someone else wrote it since
+            file("unknown", at(5)),
+        ];
+        times.refine(Path::new("/d"), &mut entries);
+        let shown: Vec<Option<SystemTime>> = entries.iter().map(|e| e.mtime).collect();
+        assert_eq!(
+            shown,
+            [
+                Some(at(EXACT)),
+                Some(at(EXACT)),
+                Some(at(EXACT) + Duration::from_nanos(5)),
+                Some(at(EXACT + 3_600)),
+                Some(at(5)),
+            ]
+        );
+    }
+
+    #[test]
+    fn forget_and_rename_follow_the_file() {
+        let times = SetTimes::default();
+        times.remember(Path::new("/d/.tmp123"), at(EXACT));
+        times.remember(Path::new("/d/sub/inner"), at(EXACT));
+        times.renamed(Path::new("/d/.tmp123"), Path::new("/d/final"));
+        times.renamed(Path::new("/d/sub"), Path::new("/e"));
+        let mut entries = vec![
+            file("final", at(EXACT / 60 * 60)),
+            file(".tmp123", at(EXACT / 60 * 60)),
+        ];
+        times.refine(Path::new("/d"), &mut entries);
+        assert_eq!(entries[0].mtime, Some(at(EXACT)));
+        assert_eq!(
+            entries[1].mtime,
+            Some(at(EXACT / 60 * 60)),
+            "old name forgotten"
+        );
+        let mut inner = vec![file("inner", at(EXACT / 60 * 60))];
+        times.refine(Path::new("/e"), &mut inner);
+        assert_eq!(inner[0].mtime, Some(at(EXACT)));
+        times.forget(Path::new("/d/final"));
+        let mut again = vec![file("final", at(EXACT / 60 * 60))];
+        times.refine(Path::new("/d"), &mut again);
+        assert_eq!(again[0].mtime, Some(at(EXACT / 60 * 60)));
+    }
+}
