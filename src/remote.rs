@@ -176,7 +176,14 @@ pub trait Remote: Send + Sync {
     fn rename(&self, from: &Path, to: &Path) -> RemoteResult<()>;
     fn set_mtime(&self, path: &Path, mtime: SystemTime) -> RemoteResult<()>;
     fn chmod(&self, path: &Path, mode: u32) -> RemoteResult<()>;
+    /// Register what to call while a transfer waits for a connection that other transfers
+    /// hold: the caller can then give back connections it holds without using them (an open
+    /// file nobody reads). Remotes without a connection limit ignore it.
+    fn set_transfer_pressure_hook(&self, _hook: PressureHook) {}
 }
+
+/// See [`Remote::set_transfer_pressure_hook`]. Called without any remote lock held.
+pub type PressureHook = std::sync::Arc<dyn Fn() + Send + Sync>;
 
 /// A shared remote is a remote (so one `Arc<FtpRemote>` can serve the fs core and shutdown).
 impl<R: Remote + ?Sized> Remote for std::sync::Arc<R> {
@@ -212,6 +219,9 @@ impl<R: Remote + ?Sized> Remote for std::sync::Arc<R> {
     }
     fn chmod(&self, path: &Path, mode: u32) -> RemoteResult<()> {
         (**self).chmod(path, mode)
+    }
+    fn set_transfer_pressure_hook(&self, hook: PressureHook) {
+        (**self).set_transfer_pressure_hook(hook)
     }
 }
 
@@ -283,6 +293,9 @@ impl<R: Remote> Remote for Rooted<R> {
     }
     fn chmod(&self, path: &Path, mode: u32) -> RemoteResult<()> {
         self.inner.chmod(&self.on_server(path), mode)
+    }
+    fn set_transfer_pressure_hook(&self, hook: PressureHook) {
+        self.inner.set_transfer_pressure_hook(hook)
     }
 }
 

@@ -865,6 +865,59 @@ fn mount_with_eight_parallel_readers_and_a_two_connection_limit() {
     eprintln!("8 readers over max_per_ip=2 via the mount: {took:?}");
 }
 
+/// Files left open half-read (a pager, a paused copy) hold download connections. With one
+/// transfer connection (`--connections 2`), two such files would make every other read wait
+/// out the pool's bound and fail; instead their idle downloads give the connection back and
+/// resume with REST when read again.
+#[test]
+fn files_left_open_do_not_starve_other_reads() {
+    let server = vsftpd();
+    for (i, name) in ["held-a.bin", "held-b.bin", "other.bin"].iter().enumerate() {
+        server.seed_file(name, &content(4 * MIB, 40 + i as u8));
+    }
+    let mount = Mount::start(
+        &server,
+        server.port,
+        &["--connections", "2", "--timeout", "5"],
+    );
+    let held_a = mount.path("held-a.bin");
+    let held_b = mount.path("held-b.bin");
+    let other = mount.path("other.bin");
+    let (results, took) = within(
+        Duration::from_secs(60),
+        "reads past held files",
+        move || {
+            let mut a = File::open(&held_a).unwrap();
+            let mut b = File::open(&held_b).unwrap();
+            let mut a_data = vec![0u8; MIB];
+            let mut b_data = vec![0u8; MIB];
+            a.read_exact(&mut a_data).unwrap();
+            b.read_exact(&mut b_data).unwrap();
+            let started = Instant::now();
+            let other_data = fs::read(&other);
+            let other_took = started.elapsed();
+            a.read_to_end(&mut a_data).unwrap();
+            b.read_to_end(&mut b_data).unwrap();
+            (other_data, other_took, a_data, b_data)
+        },
+    );
+    let (other_data, other_took, a_data, b_data) = results;
+    let other_data = other_data.unwrap_or_else(|e| panic!("other read: {e}\n{}", mount.logs()));
+    assert_same(
+        &other_data,
+        &content(4 * MIB, 42),
+        "file read while two are held",
+    );
+    assert_same(&a_data, &content(4 * MIB, 40), "held file a, resumed");
+    assert_same(&b_data, &content(4 * MIB, 41), "held file b, resumed");
+    // Bounded by the idle grace (1 s) plus transfer time, far below the pool's 10 x timeout.
+    assert!(
+        other_took < Duration::from_secs(10),
+        "other read took {other_took:?}"
+    );
+    eprintln!("read past two held files in {other_took:?} (all done in {took:?})");
+}
+
 // ---------------------------------------------------------------------------------------------
 // 6) Nothing from a name or a reply steers the client elsewhere.
 

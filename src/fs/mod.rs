@@ -44,7 +44,7 @@ mod tests;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 pub use attr::Attr;
 pub use config::FsConfig;
@@ -58,6 +58,10 @@ use crate::remote::{Entry, EntryKind, Remote};
 use handle::{Handle, HandleTable, WriteState};
 use inode::InodeTable;
 use write::OpenWrites;
+
+/// An open file whose download was not read for this long gives its connection back when
+/// another transfer is waiting for one (it resumes with REST when read again).
+const IDLE_STREAM_GRACE: Duration = Duration::from_secs(1);
 
 /// Numbers statfs reports: FTP cannot tell free space, so we claim plenty rather than zero
 /// (zero makes file managers refuse to copy).
@@ -95,7 +99,7 @@ pub struct Filesystem {
     dirs: DirCache,
     chunks: ChunkCache,
     set_times: SetTimes,
-    handles: HandleTable,
+    handles: Arc<HandleTable>,
     open_writes: OpenWrites,
     warned: WarnedOnce,
     mounted_at: SystemTime,
@@ -103,6 +107,16 @@ pub struct Filesystem {
 
 impl Filesystem {
     pub fn new(remote: Arc<dyn Remote>, config: FsConfig) -> Self {
+        let handles = Arc::new(HandleTable::default());
+        let table = Arc::downgrade(&handles);
+        remote.set_transfer_pressure_hook(Arc::new(move || {
+            if let Some(table) = table.upgrade() {
+                let freed = table.suspend_idle_streams(IDLE_STREAM_GRACE);
+                if freed > 0 {
+                    log::info!("gave back {freed} connection(s) held by idle open files");
+                }
+            }
+        }));
         Filesystem {
             dirs: DirCache::new(config.dir_cache_ttl),
             chunks: ChunkCache::new(config.cache_size),
@@ -110,7 +124,7 @@ impl Filesystem {
             remote,
             config,
             inodes: InodeTable::new(),
-            handles: HandleTable::default(),
+            handles,
             open_writes: OpenWrites::default(),
             warned: WarnedOnce::default(),
             mounted_at: SystemTime::now(),

@@ -19,6 +19,10 @@
 //! several readahead requests behind the one that is failing; without this each would wait out
 //! its own timeouts in turn and one read(2) from a dead server would take minutes, not seconds.
 //!
+//! A stream nobody has read for a while can be suspended (`suspend_if_idle`) when another
+//! transfer waits for a connection: its download is dropped, giving the connection back, and the
+//! next read resumes it with REST at the same offset, keeping the window.
+//!
 //! Locking: a `ReadStream` lives inside its handle's mutex, which the caller holds for the whole
 //! read, network included; that only serialises reads of this handle. The chunk cache lock is
 //! taken briefly inside `ChunkCache` methods and never while calling the remote.
@@ -85,6 +89,10 @@ pub struct ReadStream {
     filling: Option<Filling>,
     /// The last download failure and when it happened.
     recent_failure: Option<(Instant, FsError)>,
+    /// When the last read finished.
+    last_used: Option<Instant>,
+    /// The download was dropped to free its connection; resume at `position` when needed.
+    suspended: bool,
 }
 
 impl ReadStream {
@@ -109,19 +117,34 @@ impl ReadStream {
         }
         let end = offset.saturating_add(size as u64);
         let in_window = self.window_start() <= offset && offset < self.position;
-        let needs_stream = !in_window || (self.position < end && self.reader.is_some());
+        let streaming = self.reader.is_some() || self.suspended;
+        let needs_stream = !in_window || (self.position < end && streaming);
         if needs_stream {
             if let Some((when, error)) = &self.recent_failure
                 && when.elapsed() < FAIL_FAST_FOR
             {
                 return Err(error.clone());
             }
-            if let Err(error) = self.fetch(target, offset, end, in_window) {
+            let fetched = self.fetch(target, offset, end, in_window);
+            self.last_used = Some(Instant::now());
+            if let Err(error) = fetched {
                 self.recent_failure = Some((Instant::now(), error.clone()));
                 return Err(error);
             }
         }
         Ok(self.copy_out(offset, end.min(self.position)))
+    }
+
+    /// Drop the download if it has not been read for `min_idle`, freeing its connection.
+    /// Returns whether it did.
+    pub fn suspend_if_idle(&mut self, min_idle: Duration) -> bool {
+        let idle = self.last_used.is_none_or(|at| at.elapsed() >= min_idle);
+        if self.reader.is_none() || !idle {
+            return false;
+        }
+        self.reader = None;
+        self.suspended = true;
+        true
     }
 
     /// Position the stream (unless `offset` is held already) and receive up to `end`.
@@ -132,6 +155,12 @@ impl ReadStream {
         end: u64,
         in_window: bool,
     ) -> Result<(), FsError> {
+        if std::mem::take(&mut self.suspended)
+            && (in_window || (offset >= self.position && offset - self.position <= SKIP_LIMIT))
+        {
+            log::debug!("resuming suspended download at {}", self.position);
+            self.connect(target, self.position)?;
+        }
         if !in_window {
             self.seek(target, offset)?;
         }

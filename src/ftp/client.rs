@@ -485,4 +485,8 @@ impl Remote for FtpRemote {
             Err(reply_error(Op::Chmod, &reply, &show(path)))
         })
     }
+
+    fn set_transfer_pressure_hook(&self, hook: crate::remote::PressureHook) {
+        self.pool.set_pressure_hook(hook);
+    }
 }

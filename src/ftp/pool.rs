@@ -13,6 +13,10 @@
 //!   idle longer than `idle_close_after` is closed (by the next checkout or by the reaper thread).
 //! - Waiting for a free connection is bounded: `io_timeout` x 2 for metadata, x 10 for
 //!   transfers (which legitimately wait for other transfers to finish).
+//! - A transfer that has to wait calls the pressure hook at once and then every
+//!   `PRESSURE_INTERVAL` while it waits (outside the lock): the filesystem uses it to give back
+//!   connections held by open files nobody is reading, so a few files left open (a pager, a
+//!   paused copy) cannot starve every other transfer until the wait times out.
 //!
 //! Locking: one `parking_lot::Mutex` around the pool state, never held while talking to the
 //! network (connecting, NOOP and QUIT happen after it is released).
@@ -28,7 +32,10 @@ use super::config::FtpConfig;
 use super::control::Control;
 use super::quirks::Quirks;
 use super::tls::TlsContext;
-use crate::remote::{RemoteError, RemoteErrorKind};
+use crate::remote::{PressureHook, RemoteError, RemoteErrorKind};
+
+/// How often a waiting transfer calls the pressure hook again.
+const PRESSURE_INTERVAL: Duration = Duration::from_millis(500);
 
 /// What a connection is checked out for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -61,6 +68,7 @@ struct Inner {
     tls: TlsContext,
     state: Mutex<State>,
     freed: Condvar,
+    pressure_hook: Mutex<Option<PressureHook>>,
 }
 
 /// The pool; cheap to clone (shared).
@@ -98,6 +106,7 @@ impl Pool {
                 closed: false,
             }),
             freed: Condvar::new(),
+            pressure_hook: Mutex::new(None),
         });
         spawn_reaper(Arc::downgrade(&inner));
         Pool { inner }
@@ -109,6 +118,11 @@ impl Pool {
 
     pub fn quirks(&self) -> &Quirks {
         &self.inner.quirks
+    }
+
+    /// Set what a waiting transfer calls (see the module doc).
+    pub fn set_pressure_hook(&self, hook: PressureHook) {
+        *self.inner.pressure_hook.lock() = Some(hook);
     }
 
     /// The current connection cap (lowered when the server refuses connections).
@@ -177,6 +191,7 @@ impl Pool {
     /// Under the lock: take an idle connection, reserve a slot to open one, or wait.
     fn decide(&self, lane: Lane, deadline: Instant) -> Result<Decision, RemoteError> {
         let mut state = self.inner.state.lock();
+        let mut next_hook = Instant::now();
         loop {
             if state.closed {
                 return Err(RemoteError::new(
@@ -201,11 +216,20 @@ impl Pool {
                     return Ok(Decision::Open);
                 }
             }
-            if self
-                .inner
-                .freed
-                .wait_until(&mut state, deadline)
-                .timed_out()
+            if lane == Lane::Transfer && Instant::now() >= next_hook {
+                next_hook = Instant::now() + PRESSURE_INTERVAL;
+                let hook = self.inner.pressure_hook.lock().clone();
+                if let Some(hook) = hook {
+                    parking_lot::MutexGuard::unlocked(&mut state, || hook());
+                    continue; // it may have freed a connection
+                }
+            }
+            let wake_at = match lane {
+                Lane::Transfer => deadline.min(next_hook),
+                Lane::Meta => deadline,
+            };
+            if self.inner.freed.wait_until(&mut state, wake_at).timed_out()
+                && Instant::now() >= deadline
             {
                 return Err(RemoteError::new(
                     RemoteErrorKind::TimedOut,

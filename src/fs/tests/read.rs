@@ -223,3 +223,38 @@ fn a_failed_download_fails_the_next_reads_at_once_then_is_retried() {
         &content[far..far + 10]
     );
 }
+
+#[test]
+fn an_idle_download_can_be_suspended_and_resumes_where_it_was() {
+    let remote = MemoryRemote::new();
+    let content = pattern(3 * CHUNK_SIZE as usize);
+    remote.add_file("/f", content.clone());
+    let fs = mount_without_chunk_cache(&remote);
+    let fh = fs.open(ino(&fs, "/f"), libc::O_RDONLY).unwrap();
+    let block = 64 * KIB as usize;
+    assert_eq!(fs.read(fh, 0, 64 * KIB).unwrap(), &content[..block]);
+    assert_eq!(
+        fs.handles.suspend_idle_streams(Duration::from_secs(60)),
+        0,
+        "recently used"
+    );
+    assert_eq!(fs.handles.suspend_idle_streams(Duration::ZERO), 1);
+    assert_eq!(
+        fs.handles.suspend_idle_streams(Duration::ZERO),
+        0,
+        "nothing left to give"
+    );
+    let calls = remote.open_read_calls();
+    // Behind the position: still in the window, no download needed.
+    assert_eq!(fs.read(fh, 10, 100).unwrap(), &content[10..110]);
+    assert_eq!(remote.open_read_calls(), calls);
+    // Onward: one new download from where the old one stopped, then it streams on.
+    let mut offset = block;
+    while offset < content.len() {
+        let data = fs.read(fh, offset as u64, 256 * KIB).unwrap();
+        assert_eq!(data, &content[offset..offset + data.len()]);
+        offset += data.len();
+    }
+    assert_eq!(remote.open_read_calls(), calls + 1);
+    fs.release(fh).unwrap();
+}
