@@ -21,8 +21,8 @@ use std::time::{Duration, SystemTime};
 use fuser::{
     AccessFlags, BsdFileFlags, Errno, FileAttr, FileHandle, FileType, FopenFlags, Generation,
     INodeNo, InitFlags, KernelConfig, LockOwner, OpenFlags, RenameFlags, ReplyAttr, ReplyCreate,
-    ReplyData, ReplyDirectory, ReplyEmpty, ReplyEntry, ReplyOpen, ReplyStatfs, ReplyWrite, Request,
-    TimeOrNow, WriteFlags,
+    ReplyData, ReplyDirectory, ReplyDirectoryPlus, ReplyEmpty, ReplyEntry, ReplyOpen, ReplyStatfs,
+    ReplyWrite, Request, TimeOrNow, WriteFlags,
 };
 
 use crate::fs::{Attr, Filesystem, FsError, SetAttrRequest};
@@ -141,6 +141,13 @@ impl fuser::Filesystem for FuseAdapter {
             .is_err()
         {
             log::debug!("kernel lacks FUSE_ATOMIC_O_TRUNC");
+        }
+        // Attributes with the listing: `ls -l` of a big directory needs no lookup per name.
+        if config
+            .add_capabilities(InitFlags::FUSE_DO_READDIRPLUS | InitFlags::FUSE_READDIRPLUS_AUTO)
+            .is_err()
+        {
+            log::debug!("kernel lacks READDIRPLUS");
         }
         // Shared mmap of direct-I/O files (older kernels refuse it with ENODEV).
         if self.file_open_flags.contains(FopenFlags::FOPEN_DIRECT_IO)
@@ -379,6 +386,31 @@ impl fuser::Filesystem for FuseAdapter {
         match result {
             Ok(()) => reply.ok(),
             Err(err) => reply.error(failed("readdir", &err)),
+        }
+    }
+
+    fn readdirplus(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        fh: FileHandle,
+        offset: u64,
+        mut reply: ReplyDirectoryPlus,
+    ) {
+        log::debug!("readdirplus {ino} fh={fh} offset={offset}");
+        let result = self.fs.readdirplus(ino.0, fh.0, offset, |entry, attr| {
+            reply.add(
+                INodeNo(attr.ino),
+                entry.offset,
+                &entry.name,
+                &TTL,
+                &file_attr(attr),
+                Generation(0),
+            )
+        });
+        match result {
+            Ok(()) => reply.ok(),
+            Err(err) => reply.error(failed("readdirplus", &err)),
         }
     }
 

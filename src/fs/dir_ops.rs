@@ -73,6 +73,7 @@ impl Filesystem {
                 offset: snapshot.len() as u64 + 1,
                 kind,
                 name: name.into(),
+                listed: None,
             });
         }
         for entry in entries.iter() {
@@ -81,6 +82,7 @@ impl Filesystem {
                 offset: snapshot.len() as u64 + 1,
                 kind: entry.kind,
                 name: entry.name.clone(),
+                listed: Some(entry.clone()),
             });
         }
         Ok(self.handles.insert(Handle::Dir(snapshot.into())))
@@ -100,6 +102,44 @@ impl Filesystem {
         let start = usize::try_from(offset).unwrap_or(usize::MAX);
         for entry in snapshot.iter().skip(start) {
             if add(entry) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Like `readdir`, with each entry's attributes, so `ls -l` needs no lookup per name. The
+    /// kernel keeps every entry it accepts (`add` returned false) as a lookup it will forget
+    /// later, so those are counted like `lookup`; "." and ".." are not (the kernel skips them).
+    pub fn readdirplus(
+        &self,
+        dir: u64,
+        fh: u64,
+        offset: u64,
+        mut add: impl FnMut(&DirEntryOut, &Attr) -> bool,
+    ) -> Result<(), FsError> {
+        // `attr.ino` is the inode to reply (counted for listed entries), not `out.ino`.
+        let handle = self.handles.get(fh)?;
+        let Handle::Dir(snapshot) = &*handle else {
+            return Err(FsError::new(libc::ENOTDIR, "readdir on a file handle"));
+        };
+        let dir_path = self.path_of(dir)?;
+        let start = usize::try_from(offset).unwrap_or(usize::MAX);
+        for out in snapshot.iter().skip(start) {
+            let Some(listed) = &out.listed else {
+                let dot = Entry::new(out.name.clone(), EntryKind::Dir);
+                if add(out, &self.attr(out.ino, &dot)) {
+                    break;
+                }
+                continue;
+            };
+            let path = dir_path.join(&out.name);
+            let entry = self
+                .overlay_writes(&path, &out.name, Some(listed.clone()))
+                .unwrap_or_else(|| listed.clone());
+            let ino = self.inodes.lookup(&path);
+            if add(out, &self.attr(ino, &entry)) {
+                self.inodes.forget(ino, 1); // not handed out after all
                 break;
             }
         }

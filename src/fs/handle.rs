@@ -21,7 +21,7 @@ use super::read::ReadStream;
 use super::spool::Spool;
 use super::write::{Upload, WriteProgress};
 use crate::cache::FileVersion;
-use crate::remote::EntryKind;
+use crate::remote::{Entry, EntryKind};
 
 /// One entry of a directory snapshot, as readdir hands it out.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -31,6 +31,8 @@ pub struct DirEntryOut {
     pub offset: u64,
     pub kind: EntryKind,
     pub name: OsString,
+    /// The listing's entry (None for "." and ".."), for readdirplus attributes.
+    pub listed: Option<Entry>,
 }
 
 /// Where a writable handle's data stands.

@@ -1,4 +1,4 @@
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, UNIX_EPOCH};
 
 use super::*;
@@ -87,6 +87,47 @@ fn readdir_is_a_stable_snapshot_with_dots() {
         "a new opendir sees our own create without relisting"
     );
     assert_eq!(remote.list_calls(), 2);
+}
+
+#[test]
+fn readdirplus_gives_attributes_and_counts_each_entry_handed_out() {
+    let remote = MemoryRemote::new();
+    remote.add_file("/d/one", b"1".to_vec());
+    remote.add_file("/d/three", b"333".to_vec());
+    remote.add_dir("/d/two");
+    let fs = mount(&remote);
+    let d = ino(&fs, "/d");
+    let fh = fs.opendir(d).unwrap();
+    let lists = remote.list_calls();
+    let mut handed_out = Vec::new();
+    let mut offered = 0;
+    fs.readdirplus(d, fh, 0, |entry, attr| {
+        offered += 1;
+        if offered == 5 {
+            return true; // the buffer is full: this one was not handed out
+        }
+        handed_out.push((entry.name.clone(), attr.clone()));
+        false
+    })
+    .unwrap();
+    let by_name: BTreeMap<_, _> = handed_out.into_iter().collect();
+    assert_eq!(by_name.len(), 4, "., .., and two of the three entries");
+    assert_eq!(by_name[OsStr::new(".")].ino, d);
+    let listed: Vec<_> = by_name
+        .iter()
+        .filter(|(name, _)| !name.to_string_lossy().starts_with('.'))
+        .collect();
+    for (name, attr) in &listed {
+        // The same inode as a lookup, with the listing's attributes.
+        let looked_up = fs.lookup(d, name).unwrap();
+        assert_eq!(looked_up.ino, attr.ino, "{name:?}");
+        assert_eq!(looked_up.size, attr.size, "{name:?}");
+        // Two lookups now (readdirplus + lookup): forgetting both releases the inode.
+        fs.forget(attr.ino, 2);
+        assert!(fs.getattr(attr.ino).is_err(), "{name:?} forgotten");
+    }
+    assert_eq!(remote.list_calls(), lists, "attributes come from the snapshot's listing");
+    fs.releasedir(fh).unwrap();
 }
 
 #[test]
