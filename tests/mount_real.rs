@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use std::ffi::OsStr;
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
-use std::os::unix::fs::FileExt;
+use std::os::unix::fs::{FileExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
@@ -898,4 +898,105 @@ fn names_with_cr_or_lf_are_refused() {
         );
         assert_eq!(names(&server.root), ["plain", "victim"], "{}", server.kind);
     });
+}
+
+/// Where the password may come from besides the URL.
+#[derive(Clone, Copy, Debug)]
+enum PasswordSource {
+    Env,
+    File,
+    Netrc,
+}
+
+/// With the password from the environment, a file or ~/.netrc, it must not show in the logs
+/// (even at trace level, where every control line is logged) nor in the background process's
+/// command line or environment (what `ps` and `ps e` show).
+#[test]
+fn password_never_shows_in_logs_or_ps() {
+    let Some(server) = TestServer::try_start(common::ServerKind::Vsftpd) else {
+        return;
+    };
+    let secret = server.password.clone();
+    let home = temp_dir("ftpfs-password-home");
+    for source in [
+        PasswordSource::Env,
+        PasswordSource::File,
+        PasswordSource::Netrc,
+    ] {
+        let dir = fresh_mountpoint();
+        let url = format!("ftp://{}@127.0.0.1:{}/", server.user, server.port);
+        let mut command = Command::new(common::mount::ftpfs_binary());
+        command
+            .args(["-vvv", "mount", &url])
+            .arg(&dir)
+            .env_remove("FTPFS_PASSWORD")
+            .env_remove("RUST_LOG")
+            .env("HOME", home.path())
+            .stdin(Stdio::null());
+        let netrc = home.path().join(".netrc");
+        let _ = fs::remove_file(&netrc);
+        match source {
+            PasswordSource::Env => {
+                command.env("FTPFS_PASSWORD", &secret);
+            }
+            PasswordSource::File => {
+                let file = home.path().join("password");
+                fs::write(&file, format!("{secret}\n")).unwrap();
+                command.arg("--password-file").arg(&file);
+            }
+            PasswordSource::Netrc => {
+                fs::write(
+                    &netrc,
+                    format!(
+                        "machine 127.0.0.1 login {} password {secret}\n",
+                        server.user
+                    ),
+                )
+                .unwrap();
+                fs::set_permissions(&netrc, fs::Permissions::from_mode(0o600)).unwrap();
+            }
+        }
+        let output = command.output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        assert!(
+            output.status.success(),
+            "{source:?}: mount failed: {stderr}"
+        );
+        // Look first, unmount, then judge: a failed check must not leave the mount behind.
+        let pid = stderr
+            .split("background process ")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|pid| pid.parse::<u32>().ok());
+        let shown: Vec<(String, Vec<u8>)> = ["cmdline", "environ"]
+            .iter()
+            .filter_map(|what| {
+                let file = format!("/proc/{}/{what}", pid?);
+                Some((file.clone(), fs::read(file).ok()?))
+            })
+            .collect();
+        let usable = fs::read_dir(&dir).is_ok();
+        let umount = run_ftpfs(&["umount".as_ref(), dir.as_os_str()]);
+        assert!(umount.status.success(), "{source:?}: umount failed");
+        assert!(!is_mounted(&dir));
+
+        assert!(usable, "{source:?}: mount not usable");
+        assert!(
+            !stderr.contains(&secret),
+            "{source:?}: password in the log:\n{stderr}"
+        );
+        assert!(
+            stderr.contains("PASS ****"),
+            "{source:?}: trace log expected:\n{stderr}"
+        );
+        assert!(pid.is_some(), "{source:?}: no daemon pid in:\n{stderr}");
+        assert_eq!(shown.len(), 2, "{source:?}: /proc files of the daemon");
+        for (file, bytes) in shown {
+            assert!(
+                !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+                "{source:?}: password in {file}"
+            );
+        }
+        let _ = fs::remove_dir(&dir);
+    }
 }

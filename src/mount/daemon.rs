@@ -40,6 +40,9 @@ pub fn spawn_and_wait(config: &MountConfig) -> Result<(), MountError> {
         log::LevelFilter::Trace => command.arg("-vvv"),
         _ => &mut command,
     };
+    // The password travels over the pipe; keep it out of the child's /proc/PID/environ too
+    // (`ps e` shows it there for as long as the mount lives).
+    command.env_remove("FTPFS_PASSWORD");
     command
         .arg(DAEMON_SUBCOMMAND)
         .stdin(Stdio::piped())

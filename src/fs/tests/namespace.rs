@@ -126,7 +126,11 @@ fn readdirplus_gives_attributes_and_counts_each_entry_handed_out() {
         fs.forget(attr.ino, 2);
         assert!(fs.getattr(attr.ino).is_err(), "{name:?} forgotten");
     }
-    assert_eq!(remote.list_calls(), lists, "attributes come from the snapshot's listing");
+    assert_eq!(
+        remote.list_calls(),
+        lists,
+        "attributes come from the snapshot's listing"
+    );
     fs.releasedir(fh).unwrap();
 }
 
