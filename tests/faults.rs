@@ -684,6 +684,59 @@ fn stalled_upload_through_the_mount_fails_in_bounded_time() {
     );
 }
 
+/// SIGTERM while an upload is in flight and the server has stopped answering: the process
+/// must fail the upload loudly, unmount and exit within a few timeouts, not hang.
+#[test]
+fn sigterm_with_a_stalled_server_and_an_upload_in_flight_unmounts_in_bounded_time() {
+    let server = vsftpd();
+    let proxy = Arc::new(FaultProxy::start(server.addr()));
+    let mut mount = Mount::start(
+        &server,
+        proxy.port,
+        &["--timeout", "3", "--connect-timeout", "3"],
+    );
+    assert_eq!(fs::read_dir(mount.path("")).unwrap().count(), 0);
+    let mut file = File::create(mount.path("in-flight.bin")).unwrap();
+    file.write_all(&content(2 * MIB, 3)).unwrap();
+    proxy.set_stalled(true);
+    let started = Instant::now();
+    // SAFETY: signalling our own child process by its PID.
+    assert_eq!(
+        unsafe { libc::kill(mount.child.id() as i32, libc::SIGTERM) },
+        0
+    );
+    let deadline = started + Duration::from_secs(60);
+    let status = loop {
+        if let Ok(Some(status)) = mount.child.try_wait() {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "still running after 60 s:\n{}",
+            mount.logs()
+        );
+        thread::sleep(Duration::from_millis(50));
+    };
+    let took = started.elapsed();
+    proxy.set_stalled(false);
+    drop(file); // the mount is gone: closing just fails
+    let logs = mount.logs();
+    eprintln!("SIGTERM with a stalled server: exit {status} after {took:?}");
+    assert!(!mount.is_mounted(), "still mounted:\n{logs}");
+    assert!(
+        !status.success(),
+        "a lost upload must make the exit status say so:\n{logs}"
+    );
+    assert!(
+        logs.contains("in-flight.bin"),
+        "the lost upload must be named:\n{logs}"
+    );
+    assert!(
+        took <= Duration::from_secs(3 * 3 + 5),
+        "took {took:?}:\n{logs}"
+    );
+}
+
 /// Reads 1 MiB of a big file, stalls the server, reads on; returns how long the failing read
 /// took after the stall.
 fn read_while_stalled(mount_args: &[&str], limit: Duration) -> Duration {
