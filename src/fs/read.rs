@@ -117,8 +117,9 @@ impl ReadStream {
         }
         let end = offset.saturating_add(size as u64);
         let in_window = self.window_start() <= offset && offset < self.position;
-        let streaming = self.reader.is_some() || self.suspended;
-        let needs_stream = !in_window || (self.position < end && streaming);
+        // Fewer bytes than asked means end of file (the page cache even shrinks the file to
+        // it), so a read may stop short of `end` only when the download really ended there.
+        let needs_stream = !in_window || (self.position < end && !self.at_eof);
         if needs_stream {
             if let Some((when, error)) = &self.recent_failure
                 && when.elapsed() < FAIL_FAST_FOR
@@ -155,10 +156,15 @@ impl ReadStream {
         end: u64,
         in_window: bool,
     ) -> Result<(), FsError> {
-        if std::mem::take(&mut self.suspended)
+        // A download that was suspended, or failed, continues where it stopped when the read
+        // is in or just after the window (keeping the window); farther reads reopen anyway.
+        let resumable = self.reader.is_none()
+            && !self.at_eof
+            && (std::mem::take(&mut self.suspended) || self.position > 0);
+        if resumable
             && (in_window || (offset >= self.position && offset - self.position <= SKIP_LIMIT))
         {
-            log::debug!("resuming suspended download at {}", self.position);
+            log::debug!("resuming the download at {}", self.position);
             self.connect(target, self.position)?;
         }
         if !in_window {
@@ -258,7 +264,14 @@ impl ReadStream {
         let mut retries = 0;
         loop {
             let Some(reader) = self.reader.as_mut() else {
-                return Ok(0); // at EOF
+                if self.at_eof {
+                    return Ok(0);
+                }
+                // Never report "end of file" for a download that is merely not running.
+                return Err(FsError::new(
+                    libc::EIO,
+                    format!("read {}: no download in progress", target.path.display()),
+                ));
             };
             let position = self.position;
             let filling = self.filling.get_or_insert_with(|| {

@@ -258,3 +258,35 @@ fn an_idle_download_can_be_suspended_and_resumes_where_it_was() {
     assert_eq!(remote.open_read_calls(), calls + 1);
     fs.release(fh).unwrap();
 }
+
+/// A short answer is end of file to the kernel (with the page cache it even shrinks the file),
+/// so after a failed download a read reaching past what arrived must fail or be complete.
+#[test]
+fn after_a_failed_download_reads_past_the_received_bytes_are_never_short() {
+    let remote = MemoryRemote::new();
+    let content = pattern(4 * CHUNK_SIZE as usize);
+    remote.add_file("/f", content.clone());
+    remote.set_read_piece(64 * 1024);
+    remote.break_next_download_after(300 * 1024);
+    let fs = mount_without_chunk_cache(&remote);
+    let fh = fs.open(ino(&fs, "/f"), libc::O_RDONLY).unwrap();
+    assert_eq!(fs.read(fh, 0, 128 * KIB).unwrap(), &content[..128 * 1024]);
+    remote.fail_path("/f", crate::remote::RemoteErrorKind::Connection);
+    // The download breaks at 300 KiB and cannot be reopened.
+    assert!(fs.read(fh, 128 * 1024, 256 * KIB).is_err());
+    remote.heal_path("/f");
+    let (offset, size) = (200 * 1024, 256 * 1024);
+    let expected = &content[offset..offset + size];
+    match fs.read(fh, offset as u64, size as u32) {
+        Ok(data) => {
+            assert_eq!(data.len(), size, "a short read would mean end of file");
+            assert!(data == expected);
+        }
+        Err(err) => assert_ne!(err.errno, 0, "an error, not a short read: fine"),
+    }
+    std::thread::sleep(std::time::Duration::from_millis(2100));
+    let again = fs.read(fh, offset as u64, size as u32).unwrap();
+    assert_eq!(again.len(), size);
+    assert!(again == expected);
+    fs.release(fh).unwrap();
+}
