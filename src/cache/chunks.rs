@@ -76,6 +76,11 @@ impl ChunkCache {
         }
     }
 
+    /// Bytes the cache may hold.
+    pub fn budget(&self) -> u64 {
+        self.budget
+    }
+
     /// Store chunk `index` of `version`; `data` shorter than `CHUNK_SIZE` marks the end of file.
     pub fn insert(&self, version: &FileVersion, index: u64, data: Chunk) {
         let cost = data.len() as u64 + CHUNK_OVERHEAD;

@@ -290,3 +290,42 @@ fn after_a_failed_download_reads_past_the_received_bytes_are_never_short() {
     assert!(again == expected);
     fs.release(fh).unwrap();
 }
+
+/// One long read may fill only a share of the chunk cache (plus its last chunk), so a big copy
+/// does not evict everything else and its buffers are recycled instead.
+#[test]
+fn a_long_sequential_read_fills_only_its_share_of_the_chunk_cache() {
+    let remote = MemoryRemote::new();
+    let chunk = CHUNK_SIZE as usize;
+    let content = pattern(6 * chunk + 100);
+    remote.add_file("/big", content.clone());
+    let fs = mount_with(
+        &remote,
+        FsConfig {
+            cache_size: 8 * (CHUNK_SIZE + 1024),
+            ..config()
+        },
+    );
+    let fh = fs.open(ino(&fs, "/big"), libc::O_RDONLY).unwrap();
+    assert_eq!(read_all(&fs, fh, chunk as u32), content);
+    fs.release(fh).unwrap();
+    let cached = fs.chunks.bytes();
+    assert!(
+        cached <= 3 * CHUNK_SIZE + 100 + 3 * 1024,
+        "{cached} bytes cached: more than a quarter of the budget plus the last chunk"
+    );
+    let downloads = remote.open_read_calls();
+    let fh = fs.open(ino(&fs, "/big"), libc::O_RDONLY).unwrap();
+    // The head and the tail come from the cache, the middle needs a download.
+    assert_eq!(fs.read(fh, 0, 100).unwrap(), &content[..100]);
+    let tail = 6 * chunk;
+    assert_eq!(fs.read(fh, tail as u64, 100).unwrap(), &content[tail..]);
+    assert_eq!(remote.open_read_calls(), downloads);
+    let middle = 4 * chunk;
+    assert_eq!(
+        fs.read(fh, middle as u64, 100).unwrap(),
+        &content[middle..middle + 100]
+    );
+    assert_eq!(remote.open_read_calls(), downloads + 1);
+    fs.release(fh).unwrap();
+}
