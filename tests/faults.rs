@@ -1217,3 +1217,42 @@ fn queued_transfers_wait_for_slow_transfers_ahead_of_them() {
         );
     }
 }
+
+/// A transfer queued behind one that runs longer than the queue bound (10 x io timeout) must
+/// keep waiting while that one moves data, and then run: a long upload or download ahead is
+/// not a reason to fail.
+#[test]
+fn a_transfer_queued_behind_a_long_one_waits_past_the_bound_while_data_moves() {
+    let server = vsftpd();
+    let long_len = 14 * MIB;
+    server.seed_file("long.bin", &content(long_len, 61));
+    server.seed_file("next.bin", &content(MIB, 62));
+    let proxy = FaultProxy::start(server.addr());
+    // 1 s io timeout: the queue bound is 10 s; the long download takes ~14 s at 1 MiB/s.
+    let mut config = config_for(&server, proxy.port, Duration::from_secs(1));
+    config.max_connections = 2; // one transfer lane
+    let remote = Arc::new(FtpRemote::connect(config).expect("login"));
+    proxy.set_rate_limit(Some(MIB as u64));
+    let (results, took) = within(Duration::from_secs(90), "queued behind a long download", {
+        let remote = remote.clone();
+        move || {
+            let long = {
+                let remote = remote.clone();
+                thread::spawn(move || read_from(&remote, "/long.bin", 0))
+            };
+            thread::sleep(Duration::from_millis(500)); // let the long one take the lane
+            let started = Instant::now();
+            let next = read_from(&remote, "/next.bin", 0);
+            (long.join().unwrap(), next, started.elapsed())
+        }
+    });
+    let (long, next, waited) = results;
+    eprintln!("queued transfer finished after {waited:?} ({took:?} in all)");
+    let next = next.unwrap_or_else(|e| panic!("queued transfer failed after {waited:?}: {e}"));
+    assert_same(&next, &content(MIB, 62), "queued transfer");
+    assert_same(&long.unwrap(), &content(long_len, 61), "long transfer");
+    assert!(
+        waited > Duration::from_secs(10),
+        "it did not queue past the bound: {waited:?}"
+    );
+}

@@ -12,7 +12,10 @@
 //! - A connection idle longer than `idle_check_after` is checked with NOOP before reuse; one
 //!   idle longer than `idle_close_after` is closed (by the next checkout or by the reaper thread).
 //! - Waiting for a free connection is bounded: `io_timeout` x 2 for metadata, x 10 for
-//!   transfers (which legitimately wait for other transfers to finish).
+//!   transfers (which legitimately wait for other transfers to finish). A queued transfer waits
+//!   on past its bound while the transfers holding the connections are moving data (some byte
+//!   within the last `io_timeout`): a queue behind long uploads is not a failure, a queue behind
+//!   stuck ones is.
 //! - A transfer that has to wait calls the pressure hook at once and then every
 //!   `PRESSURE_INTERVAL` while it waits (outside the lock): the filesystem uses it to give back
 //!   connections held by open files nobody is reading, so a few files left open (a pager, a
@@ -22,6 +25,7 @@
 //! network (connecting, NOOP and QUIT happen after it is released).
 
 use std::ops::{Deref, DerefMut};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
@@ -69,6 +73,18 @@ struct Inner {
     state: Mutex<State>,
     freed: Condvar,
     pressure_hook: Mutex<Option<PressureHook>>,
+    /// Reference point for `last_progress_ms`.
+    epoch: Instant,
+    /// When a transfer last moved data, in ms since `epoch`.
+    last_progress_ms: AtomicU64,
+}
+
+impl Inner {
+    /// Whether some transfer moved data within `window`.
+    fn progressed_within(&self, window: Duration) -> bool {
+        let last = Duration::from_millis(self.last_progress_ms.load(Ordering::Relaxed));
+        self.epoch.elapsed().saturating_sub(last) < window
+    }
 }
 
 /// The pool; cheap to clone (shared).
@@ -107,6 +123,8 @@ impl Pool {
             }),
             freed: Condvar::new(),
             pressure_hook: Mutex::new(None),
+            epoch: Instant::now(),
+            last_progress_ms: AtomicU64::new(0),
         });
         spawn_reaper(Arc::downgrade(&inner));
         Pool { inner }
@@ -189,7 +207,7 @@ impl Pool {
     }
 
     /// Under the lock: take an idle connection, reserve a slot to open one, or wait.
-    fn decide(&self, lane: Lane, deadline: Instant) -> Result<Decision, RemoteError> {
+    fn decide(&self, lane: Lane, mut deadline: Instant) -> Result<Decision, RemoteError> {
         let mut state = self.inner.state.lock();
         let mut next_hook = Instant::now();
         loop {
@@ -231,6 +249,11 @@ impl Pool {
             if self.inner.freed.wait_until(&mut state, wake_at).timed_out()
                 && Instant::now() >= deadline
             {
+                let io_timeout = self.inner.config.io_timeout;
+                if lane == Lane::Transfer && self.inner.progressed_within(io_timeout) {
+                    deadline = Instant::now() + io_timeout;
+                    continue;
+                }
                 return Err(RemoteError::new(
                     RemoteErrorKind::TimedOut,
                     "timed out waiting for a free FTP connection",
@@ -288,6 +311,12 @@ impl PooledControl {
     /// Which lane this connection was checked out for.
     pub fn lane(&self) -> Lane {
         self.lane
+    }
+
+    /// A transfer on this connection just moved data (see the module doc on queueing).
+    pub fn note_progress(&self) {
+        let now = self.inner.epoch.elapsed().as_millis() as u64;
+        self.inner.last_progress_ms.store(now, Ordering::Relaxed);
     }
 
     /// The pool this connection belongs to (to ask something on a second connection).

@@ -111,7 +111,10 @@ impl Read for Download {
         loop {
             match data.read(buf) {
                 Ok(0) => return self.finish(),
-                Ok(n) => return Ok(n),
+                Ok(n) => {
+                    self.control.note_progress();
+                    return Ok(n);
+                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => {
                     self.done = true;
@@ -210,6 +213,7 @@ impl Write for Upload {
         };
         match data.write(buf) {
             Ok(n) => {
+                self.control.note_progress();
                 self.sent += n as u64;
                 Ok(n)
             }
