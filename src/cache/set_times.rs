@@ -22,10 +22,13 @@ use crate::remote::{Entry, EntryKind};
 /// Paths remembered at most (about 100 bytes each).
 const CAPACITY: usize = 100_000;
 
+/// What we set: the exact time, and the file's size then (when known).
+type SetTime = (SystemTime, Option<u64>);
+
 /// Protects: the path -> exact mtime map.
 #[derive(Debug)]
 pub struct SetTimes {
-    times: Mutex<LruCache<PathBuf, SystemTime>>,
+    times: Mutex<LruCache<PathBuf, SetTime>>,
 }
 
 impl Default for SetTimes {
@@ -39,9 +42,10 @@ impl Default for SetTimes {
 }
 
 impl SetTimes {
-    /// We set `path`'s mtime to `mtime` on the server.
-    pub fn remember(&self, path: &Path, mtime: SystemTime) {
-        self.times.lock().put(path.to_path_buf(), mtime);
+    /// We set `path`'s mtime to `mtime` on the server; `size` is its size then, if known. A
+    /// listing with another size means someone changed the file: the listing wins.
+    pub fn remember(&self, path: &Path, mtime: SystemTime, size: Option<u64>) {
+        self.times.lock().put(path.to_path_buf(), (mtime, size));
     }
 
     /// `path` was rewritten or removed: its set time no longer applies.
@@ -52,7 +56,7 @@ impl SetTimes {
     /// `from` (a file, or a directory with everything below it) is now called `to`.
     pub fn renamed(&self, from: &Path, to: &Path) {
         let mut times = self.times.lock();
-        let moved: Vec<(PathBuf, PathBuf, SystemTime)> = times
+        let moved: Vec<(PathBuf, PathBuf, SetTime)> = times
             .iter()
             .filter_map(|(path, time)| {
                 let rest = path.strip_prefix(from).ok()?;
@@ -76,11 +80,12 @@ impl SetTimes {
         }
         for entry in entries.iter_mut().filter(|e| e.kind == EntryKind::File) {
             let Some(listed) = entry.mtime else { continue };
-            if let Some(exact) = times.get(&dir.join(&entry.name))
-                && listed != *exact
-                && is_rounded(listed, *exact)
+            if let Some(&(exact, size)) = times.get(&dir.join(&entry.name))
+                && listed != exact
+                && is_rounded(listed, exact)
+                && (size.is_none() || entry.size.is_none() || size == entry.size)
             {
-                entry.mtime = Some(*exact);
+                entry.mtime = Some(exact);
             }
         }
     }
@@ -117,16 +122,25 @@ mod tests {
     #[test]
     fn rounded_listing_times_are_replaced_by_the_time_we_set() {
         let times = SetTimes::default();
-        times.remember(Path::new("/d/day"), at(EXACT));
-        times.remember(Path::new("/d/minute"), at(EXACT));
-        times.remember(Path::new("/d/nanos"), at(EXACT) + Duration::from_nanos(5));
-        times.remember(Path::new("/d/changed"), at(EXACT));
+        times.remember(Path::new("/d/day"), at(EXACT), None);
+        times.remember(Path::new("/d/minute"), at(EXACT), Some(1));
+        times.remember(
+            Path::new("/d/nanos"),
+            at(EXACT) + Duration::from_nanos(5),
+            None,
+        );
+        times.remember(Path::new("/d/changed"), at(EXACT), None);
+        times.remember(Path::new("/d/resized"), at(EXACT), Some(2));
         let mut entries = vec![
             file("day", at(EXACT / 86_400 * 86_400)),
             file("minute", at(EXACT / 60 * 60)),
             file("nanos", at(EXACT)),
             file("changed", at(EXACT + 3_600)), // someone else wrote it since
             file("unknown", at(5)),
+            Entry {
+                size: Some(3), // rewritten the same day by someone else
+                ..file("resized", at(EXACT / 86_400 * 86_400))
+            },
         ];
         times.refine(Path::new("/d"), &mut entries);
         let shown: Vec<Option<SystemTime>> = entries.iter().map(|e| e.mtime).collect();
@@ -138,6 +152,7 @@ mod tests {
                 Some(at(EXACT) + Duration::from_nanos(5)),
                 Some(at(EXACT + 3_600)),
                 Some(at(5)),
+                Some(at(EXACT / 86_400 * 86_400)),
             ]
         );
     }
@@ -145,8 +160,8 @@ mod tests {
     #[test]
     fn forget_and_rename_follow_the_file() {
         let times = SetTimes::default();
-        times.remember(Path::new("/d/.tmp123"), at(EXACT));
-        times.remember(Path::new("/d/sub/inner"), at(EXACT));
+        times.remember(Path::new("/d/.tmp123"), at(EXACT), None);
+        times.remember(Path::new("/d/sub/inner"), at(EXACT), None);
         times.renamed(Path::new("/d/.tmp123"), Path::new("/d/final"));
         times.renamed(Path::new("/d/sub"), Path::new("/e"));
         let mut entries = vec![

@@ -134,9 +134,15 @@ impl Filesystem {
                 continue;
             };
             let path = dir_path.join(&out.name);
+            // The listing cache is newer than the snapshot when we changed the file since
+            // opendir; stale attributes here would override fresher ones in the kernel.
+            let current = match self.dirs.lookup(&dir_path, &out.name) {
+                CachedLookup::Found(entry) => entry,
+                _ => listed.clone(),
+            };
             let entry = self
-                .overlay_writes(&path, &out.name, Some(listed.clone()))
-                .unwrap_or_else(|| listed.clone());
+                .overlay_writes(&path, &out.name, Some(current.clone()))
+                .unwrap_or(current);
             let ino = self.inodes.lookup(&path);
             if add(out, &self.attr(ino, &entry)) {
                 self.inodes.forget(ino, 1); // not handed out after all

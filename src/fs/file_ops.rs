@@ -235,6 +235,7 @@ impl Filesystem {
                     }
                     UploadKind::Append
                 };
+                file.drop_download();
                 let mut upload = Upload::start(&*self.remote, &file.path, kind, size)?;
                 let pushed = upload.push(data);
                 let end = upload.end();
@@ -283,6 +284,7 @@ impl Filesystem {
                 return Err(err.clone());
             }
             self.settle(file)?;
+            file.drop_download();
             let spool = Spool::download(&self.config.spool_dir, &*self.remote, &file.path)?;
             file.write = WriteState::Spooled(spool);
         }

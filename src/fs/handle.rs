@@ -63,6 +63,15 @@ pub struct OpenFile {
     pub progress: Option<Arc<WriteProgress>>,
 }
 
+impl OpenFile {
+    /// Forget this handle's download before it changes the file: its window would be stale
+    /// after the change, and its connection would count against the one the upload (or the
+    /// spool's download) is about to wait for, on the same thread, forever.
+    pub fn drop_download(&mut self) {
+        self.reader = ReadStream::new();
+    }
+}
+
 // Handles live behind an Arc already; boxing the file variant would only add an indirection.
 #[allow(clippy::large_enum_variant)]
 pub enum Handle {

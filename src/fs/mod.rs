@@ -308,7 +308,13 @@ impl Filesystem {
     fn apply_mtime(&self, path: &Path, mtime: SystemTime) -> Result<(), FsError> {
         match self.remote.set_mtime(path, mtime) {
             Ok(()) => {
-                self.set_times.remember(path, mtime);
+                let size = names::split(path).and_then(|(parent, name)| {
+                    match self.dirs.lookup(parent, name) {
+                        CachedLookup::Found(entry) => entry.size,
+                        _ => None,
+                    }
+                });
+                self.set_times.remember(path, mtime, size);
                 if let Some((parent, name)) = names::split(path) {
                     self.dirs
                         .modify_entry(parent, name, |entry| entry.mtime = Some(mtime));

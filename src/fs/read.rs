@@ -78,6 +78,9 @@ struct Filling {
     start: u64,
     buffer: Vec<u8>,
     filled: usize,
+    /// Part came from an earlier download: the file may have changed in between, so this
+    /// block is never offered to the cache (a chunk must come from one download).
+    spans_downloads: bool,
 }
 
 /// One handle's download state.
@@ -109,6 +112,30 @@ impl ReadStream {
 
     /// Read up to `size` bytes at `offset`; fewer only at end of file.
     pub fn read(
+        &mut self,
+        target: &ReadTarget<'_>,
+        offset: u64,
+        size: usize,
+    ) -> Result<ReadData, FsError> {
+        // The window is sized for reads of at most one chunk (the kernel asks at most 1 MiB):
+        // anything bigger is served piece by piece so no piece can outgrow the window.
+        if size > CHUNK_SIZE as usize {
+            let mut out = Vec::with_capacity(size);
+            while out.len() < size {
+                let want = (size - out.len()).min(CHUNK_SIZE as usize);
+                let piece = self.read_piece(target, offset + out.len() as u64, want)?;
+                out.extend_from_slice(&piece);
+                if piece.len() < want {
+                    break; // end of file
+                }
+            }
+            return Ok(ReadData::Owned(out));
+        }
+        self.read_piece(target, offset, size)
+    }
+
+    /// `read` for at most one chunk.
+    fn read_piece(
         &mut self,
         target: &ReadTarget<'_>,
         offset: u64,
@@ -195,6 +222,10 @@ impl ReadStream {
         if end <= offset {
             return ReadData::default();
         }
+        debug_assert!(
+            self.window_start() <= offset,
+            "read start fell out of the window"
+        );
         if let Some(block) = self
             .behind
             .iter()
@@ -262,6 +293,11 @@ impl ReadStream {
         self.reader = Some(reader);
         self.position = offset;
         self.at_eof = false;
+        if let Some(filling) = self.filling.as_mut()
+            && filling.filled > 0
+        {
+            filling.spans_downloads = true;
+        }
         Ok(())
     }
 
@@ -287,6 +323,7 @@ impl ReadStream {
                     start: position,
                     buffer: target.chunks.buffer((block_end - position) as usize),
                     filled: 0,
+                    spans_downloads: false,
                 }
             });
             match reader.read(&mut filling.buffer[filling.filled..]) {
@@ -330,29 +367,35 @@ impl ReadStream {
     /// Move the filling block behind the stream (at EOF even when short or empty) and offer it
     /// to the cache when it is a whole chunk or the file's last one.
     fn complete_block(&mut self, target: &ReadTarget<'_>) {
-        let block = match self.filling.take() {
+        let (block, spans_downloads) = match self.filling.take() {
             Some(Filling {
                 start,
                 mut buffer,
                 filled,
+                spans_downloads,
             }) => {
                 buffer.truncate(filled);
-                Block {
-                    start,
-                    data: Arc::new(buffer),
-                }
+                let data = Arc::new(buffer);
+                (Block { start, data }, spans_downloads)
             }
             // At EOF with nothing pending: an empty block records where the file ends.
-            None => Block {
-                start: self.position,
-                data: Arc::new(Vec::new()),
-            },
+            None => {
+                let data = Arc::new(Vec::new());
+                (
+                    Block {
+                        start: self.position,
+                        data,
+                    },
+                    false,
+                )
+            }
         };
         let within_share = self.cached_bytes < target.chunks.budget() / STREAM_CACHE_SHARE;
         if let Some(version) = target.version
             && block.start.is_multiple_of(CHUNK_SIZE)
             && (block.data.len() as u64 == CHUNK_SIZE || self.at_eof)
             && (within_share || self.at_eof)
+            && !spans_downloads
         {
             self.cached_bytes += block.data.len() as u64;
             target

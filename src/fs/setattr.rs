@@ -143,6 +143,7 @@ impl Filesystem {
         if size == 0 && !matches!(file.write, WriteState::Spooled(_)) {
             // Start over with a fresh STOR: cheaper than a spool.
             self.settle(file)?;
+            file.drop_download();
             let upload = Upload::start(&*self.remote, &file.path, UploadKind::Replace, 0)?;
             file.write = WriteState::Streaming(upload);
         } else {

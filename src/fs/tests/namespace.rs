@@ -135,6 +135,32 @@ fn readdirplus_gives_attributes_and_counts_each_entry_handed_out() {
 }
 
 #[test]
+fn readdirplus_shows_changes_made_after_opendir() {
+    let remote = MemoryRemote::new();
+    remote.add_file("/d/grows", b"1".to_vec());
+    let fs = mount(&remote);
+    let d = ino(&fs, "/d");
+    let dir = fs.opendir(d).unwrap();
+    let fh = fs
+        .open(ino(&fs, "/d/grows"), libc::O_WRONLY | libc::O_TRUNC)
+        .unwrap();
+    fs.write(fh, 0, b"now twelve b").unwrap();
+    fs.release(fh).unwrap();
+    let mut sizes = BTreeMap::new();
+    fs.readdirplus(d, dir, 0, |entry, attr| {
+        sizes.insert(entry.name.clone(), attr.size);
+        false
+    })
+    .unwrap();
+    assert_eq!(
+        sizes[OsStr::new("grows")],
+        12,
+        "not the snapshot's stale size"
+    );
+    fs.releasedir(dir).unwrap();
+}
+
+#[test]
 fn names_with_cr_lf_nul_are_refused_before_anything_is_sent() {
     let remote = MemoryRemote::new();
     let fs = mount(&remote);

@@ -340,3 +340,25 @@ fn an_upload_broken_while_streaming_fails_writes_and_close() {
     assert_eq!(fs.flush(fh).unwrap_err().errno, libc::EIO);
     assert_eq!(fs.release(fh).unwrap_err().errno, libc::EIO);
 }
+
+/// A handle that read the old content and then rewrites the file must read back the new
+/// content, not its stale download window; and its own idle download must not hold the
+/// connection its upload needs.
+#[test]
+fn reading_back_after_truncate_and_rewrite_on_the_same_handle_sees_the_new_content() {
+    let remote = MemoryRemote::new();
+    remote.add_file("/f", b"old content, rather long".to_vec());
+    let fs = mount(&remote);
+    let f = ino(&fs, "/f");
+    let fh = fs.open(f, libc::O_RDWR).unwrap();
+    assert_eq!(fs.read(fh, 0, 100).unwrap(), b"old content, rather long");
+    let truncate = SetAttrRequest {
+        size: Some(0),
+        ..SetAttrRequest::default()
+    };
+    fs.setattr(f, Some(fh), &truncate).unwrap();
+    fs.write(fh, 0, b"new").unwrap();
+    assert_eq!(fs.read(fh, 0, 100).unwrap(), b"new");
+    fs.release(fh).unwrap();
+    assert_eq!(remote.file("/f").unwrap(), b"new");
+}
