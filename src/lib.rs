@@ -109,7 +109,7 @@ fn serve(
         remote.clone(),
         config.remote_root.clone(),
     ));
-    let filesystem = Arc::new(fs::Filesystem::new(rooted, config.fs.clone()));
+    let filesystem = fs::Filesystem::new(rooted, config.fs.clone());
     let fuse_fs = fuse::FuseAdapter::new(filesystem.clone(), config.page_cache);
     let shutdown_fs = move || filesystem.shutdown().map_err(|e| e.message);
 

@@ -971,6 +971,58 @@ fn files_left_open_do_not_starve_other_reads() {
     eprintln!("read past two held files in {other_took:?} (all done in {took:?})");
 }
 
+/// The same for a file left open for writing: its idle upload is completed (as by fsync) to
+/// free the connection, and later writes continue with APPE; the file ends up whole.
+#[test]
+fn a_file_left_open_for_writing_does_not_starve_other_uploads() {
+    let server = vsftpd();
+    let mount = Mount::start(
+        &server,
+        server.port,
+        &["--connections", "2", "--timeout", "5"],
+    );
+    let held = mount.path("held.bin");
+    let other = mount.path("other.bin");
+    let held_content = content(3 * MIB, 71);
+    let other_content = content(2 * MIB, 72);
+    let (held_len, other_took) = {
+        let held_content = held_content.clone();
+        let other_content = other_content.clone();
+        let (result, _) = within(
+            Duration::from_secs(60),
+            "writes past a held file",
+            move || {
+                let mut held_file = File::create(&held).unwrap();
+                held_file.write_all(&held_content[..MIB]).unwrap();
+                let started = Instant::now();
+                fs::write(&other, &other_content).unwrap();
+                let other_took = started.elapsed();
+                held_file.write_all(&held_content[MIB..]).unwrap();
+                held_file.sync_all().unwrap();
+                drop(held_file);
+                (fs::metadata(&held).unwrap().len(), other_took)
+            },
+        );
+        result
+    };
+    assert_eq!(held_len, 3 * MIB as u64);
+    assert_same(
+        &fs::read(server.path("held.bin")).unwrap(),
+        &held_content,
+        "held upload",
+    );
+    assert_same(
+        &fs::read(server.path("other.bin")).unwrap(),
+        &other_content,
+        "other upload",
+    );
+    assert!(
+        other_took < Duration::from_secs(10),
+        "other upload took {other_took:?}"
+    );
+    eprintln!("upload past a held writer in {other_took:?}");
+}
+
 // ---------------------------------------------------------------------------------------------
 // 6) Nothing from a name or a reply steers the client elsewhere.
 

@@ -42,7 +42,7 @@ impl Mounted {
             dir_cache_ttl: Duration::from_secs(30),
             ..FsConfig::default()
         };
-        let core = Arc::new(Filesystem::new(Arc::new(remote.clone()), config));
+        let core = Filesystem::new(Arc::new(remote.clone()), config);
         let mut options = fuser::Config::default();
         options.mount_options = vec![
             fuser::MountOption::FSName("memory".into()),

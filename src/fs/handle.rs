@@ -108,22 +108,6 @@ impl HandleTable {
             .ok_or_else(|| FsError::bad_handle(fh))
     }
 
-    /// Suspend the downloads of files not read for `min_idle` (see `ReadStream`), skipping
-    /// handles busy right now. Returns how many were suspended.
-    pub fn suspend_idle_streams(&self, min_idle: std::time::Duration) -> usize {
-        let mut suspended = 0;
-        for handle in self.all() {
-            if let Handle::File(file) = &*handle
-                && let Some(mut file) = file.try_lock()
-                && file.reader.suspend_if_idle(min_idle)
-            {
-                log::debug!("suspended the idle download of {}", file.path.display());
-                suspended += 1;
-            }
-        }
-        suspended
-    }
-
     /// Every open handle (for shutdown).
     pub fn all(&self) -> Vec<Arc<Handle>> {
         self.handles.lock().values().cloned().collect()

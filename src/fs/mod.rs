@@ -99,36 +99,70 @@ pub struct Filesystem {
     dirs: DirCache,
     chunks: ChunkCache,
     set_times: SetTimes,
-    handles: Arc<HandleTable>,
+    handles: HandleTable,
     open_writes: OpenWrites,
     warned: WarnedOnce,
     mounted_at: SystemTime,
 }
 
 impl Filesystem {
-    pub fn new(remote: Arc<dyn Remote>, config: FsConfig) -> Self {
-        let handles = Arc::new(HandleTable::default());
-        let table = Arc::downgrade(&handles);
-        remote.set_transfer_pressure_hook(Arc::new(move || {
-            if let Some(table) = table.upgrade() {
-                let freed = table.suspend_idle_streams(IDLE_STREAM_GRACE);
-                if freed > 0 {
-                    log::info!("gave back {freed} connection(s) held by idle open files");
+    /// The core over `remote`, shared: the remote's pressure hook (see
+    /// `relieve_transfer_pressure`) holds a weak reference to it.
+    pub fn new(remote: Arc<dyn Remote>, config: FsConfig) -> Arc<Self> {
+        Arc::new_cyclic(|this: &std::sync::Weak<Filesystem>| {
+            let this = this.clone();
+            remote.set_transfer_pressure_hook(Arc::new(move || {
+                if let Some(fs) = this.upgrade() {
+                    fs.relieve_transfer_pressure(IDLE_STREAM_GRACE);
+                }
+            }));
+            Filesystem {
+                dirs: DirCache::new(config.dir_cache_ttl),
+                chunks: ChunkCache::new(config.cache_size),
+                set_times: SetTimes::default(),
+                remote,
+                config,
+                inodes: InodeTable::new(),
+                handles: HandleTable::default(),
+                open_writes: OpenWrites::default(),
+                warned: WarnedOnce::default(),
+                mounted_at: SystemTime::now(),
+            }
+        })
+    }
+
+    /// A transfer waits for a connection: give back the ones held by open files unused for
+    /// `min_idle`. An idle download is suspended (it resumes with REST); an idle upload is
+    /// completed like fsync does (later writes continue with APPE after a size check). Handles
+    /// busy right now are skipped (`try_lock`). Returns how many connections were freed.
+    pub fn relieve_transfer_pressure(&self, min_idle: Duration) -> usize {
+        let mut freed = 0;
+        for handle in self.handles.all() {
+            let Handle::File(file) = &*handle else {
+                continue;
+            };
+            let Some(mut file) = file.try_lock() else {
+                continue;
+            };
+            if file.reader.suspend_if_idle(min_idle) {
+                log::debug!("suspended the idle download of {}", file.path.display());
+                freed += 1;
+            }
+            if let WriteState::Streaming(upload) = &file.write
+                && upload.idle_for() >= min_idle
+            {
+                log::debug!("completing the idle upload of {}", file.path.display());
+                match self.settle(&mut file) {
+                    Ok(()) => freed += 1,
+                    // Sticky in the handle: the next write, fsync or close reports it.
+                    Err(err) => log::warn!("completing an idle upload failed: {err}"),
                 }
             }
-        }));
-        Filesystem {
-            dirs: DirCache::new(config.dir_cache_ttl),
-            chunks: ChunkCache::new(config.cache_size),
-            set_times: SetTimes::default(),
-            remote,
-            config,
-            inodes: InodeTable::new(),
-            handles,
-            open_writes: OpenWrites::default(),
-            warned: WarnedOnce::default(),
-            mounted_at: SystemTime::now(),
         }
+        if freed > 0 {
+            log::info!("gave back {freed} connection(s) held by idle open files");
+        }
+        freed
     }
 
     pub fn config(&self) -> &FsConfig {

@@ -54,6 +54,8 @@ pub struct Upload {
     path: PathBuf,
     /// File offset just after the last byte accepted by `push`.
     end: u64,
+    /// When `push` last accepted bytes (or the upload started).
+    last_push: std::time::Instant,
     pending: Vec<u8>,
     sender: Option<SyncSender<Vec<u8>>>,
     /// Emptied batch buffers coming back from the uploader.
@@ -85,6 +87,7 @@ impl Upload {
         Ok(Upload {
             path: path.to_path_buf(),
             end: start,
+            last_push: std::time::Instant::now(),
             pending: Vec::new(),
             sender: Some(sender),
             recycled,
@@ -102,7 +105,13 @@ impl Upload {
     }
 
     /// Queue bytes for the server; blocks only while the queue is full.
+    /// How long nothing was written.
+    pub fn idle_for(&self) -> std::time::Duration {
+        self.last_push.elapsed()
+    }
+
     pub fn push(&mut self, data: &[u8]) -> Result<(), FsError> {
+        self.last_push = std::time::Instant::now();
         if self.pending.capacity() == 0 {
             self.pending = self
                 .recycled

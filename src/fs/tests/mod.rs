@@ -21,11 +21,11 @@ fn config() -> FsConfig {
     }
 }
 
-fn mount(remote: &MemoryRemote) -> Filesystem {
+fn mount(remote: &MemoryRemote) -> Arc<Filesystem> {
     Filesystem::new(Arc::new(remote.clone()), config())
 }
 
-fn mount_with(remote: &MemoryRemote, config: FsConfig) -> Filesystem {
+fn mount_with(remote: &MemoryRemote, config: FsConfig) -> Arc<Filesystem> {
     Filesystem::new(Arc::new(remote.clone()), config)
 }
 

@@ -4,7 +4,7 @@ use crate::cache::CHUNK_SIZE;
 const KIB: u32 = 1024;
 
 /// Every read must come from the stream: nothing is served from the chunk LRU.
-fn mount_without_chunk_cache(remote: &MemoryRemote) -> Filesystem {
+fn mount_without_chunk_cache(remote: &MemoryRemote) -> Arc<Filesystem> {
     mount_with(
         remote,
         FsConfig {
@@ -234,13 +234,13 @@ fn an_idle_download_can_be_suspended_and_resumes_where_it_was() {
     let block = 64 * KIB as usize;
     assert_eq!(fs.read(fh, 0, 64 * KIB).unwrap(), &content[..block]);
     assert_eq!(
-        fs.handles.suspend_idle_streams(Duration::from_secs(60)),
+        fs.relieve_transfer_pressure(Duration::from_secs(60)),
         0,
         "recently used"
     );
-    assert_eq!(fs.handles.suspend_idle_streams(Duration::ZERO), 1);
+    assert_eq!(fs.relieve_transfer_pressure(Duration::ZERO), 1);
     assert_eq!(
-        fs.handles.suspend_idle_streams(Duration::ZERO),
+        fs.relieve_transfer_pressure(Duration::ZERO),
         0,
         "nothing left to give"
     );

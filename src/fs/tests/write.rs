@@ -362,3 +362,28 @@ fn reading_back_after_truncate_and_rewrite_on_the_same_handle_sees_the_new_conte
     fs.release(fh).unwrap();
     assert_eq!(remote.file("/f").unwrap(), b"new");
 }
+
+/// Under connection pressure an idle upload is completed (like fsync) and writing on later
+/// continues with APPE: the file ends up whole.
+#[test]
+fn an_idle_upload_is_completed_under_pressure_and_later_writes_append() {
+    let remote = MemoryRemote::new();
+    let fs = mount(&remote);
+    let root = ino(&fs, "/");
+    let (_, fh) = fs.create(root, name("w"), libc::O_WRONLY).unwrap();
+    fs.write(fh, 0, b"first half, ").unwrap();
+    assert_eq!(
+        fs.relieve_transfer_pressure(Duration::from_secs(60)),
+        0,
+        "not idle yet"
+    );
+    assert_eq!(fs.relieve_transfer_pressure(Duration::ZERO), 1);
+    assert_eq!(
+        remote.file("/w").unwrap(),
+        b"first half, ",
+        "completed on the server"
+    );
+    fs.write(fh, 12, b"second half").unwrap();
+    fs.release(fh).unwrap();
+    assert_eq!(remote.file("/w").unwrap(), b"first half, second half");
+}
