@@ -13,6 +13,11 @@
 //! A leaf lock is never held while taking another lock, and no handle mutex is taken while a
 //! leaf lock is held, so no cycle is possible.
 //!
+//! One place holds one handle's mutex while touching another's: the transfer-pressure hook
+//! (`relieve_transfer_pressure`), which the FTP pool calls on a thread waiting for a connection,
+//! possibly inside an operation on its own handle. It only ever `try_lock`s other handles and
+//! skips the busy ones, so it cannot wait on anybody and cannot deadlock.
+//!
 //! # Semantics worth knowing
 //! - chmod on a server without SITE CHMOD, and utimens on a server without MFMT, succeed with a
 //!   warning logged once: failing would make `cp -p`/`rsync -a` abort on servers that simply
