@@ -4,6 +4,7 @@
 
 use std::ffi::{OsStr, OsString};
 use std::path::Path;
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use super::handle::{DirEntryOut, Handle};
@@ -95,12 +96,8 @@ impl Filesystem {
         offset: u64,
         mut add: impl FnMut(&DirEntryOut) -> bool,
     ) -> Result<(), FsError> {
-        let handle = self.handles.get(fh)?;
-        let Handle::Dir(snapshot) = &*handle else {
-            return Err(FsError::new(libc::ENOTDIR, "readdir on a file handle"));
-        };
-        let start = usize::try_from(offset).unwrap_or(usize::MAX);
-        for entry in snapshot.iter().skip(start) {
+        let snapshot = self.dir_snapshot(fh)?;
+        for entry in snapshot.iter().skip(entry_index(offset)) {
             if add(entry) {
                 break;
             }
@@ -119,13 +116,9 @@ impl Filesystem {
         mut add: impl FnMut(&DirEntryOut, &Attr) -> bool,
     ) -> Result<(), FsError> {
         // `attr.ino` is the inode to reply (counted for listed entries), not `out.ino`.
-        let handle = self.handles.get(fh)?;
-        let Handle::Dir(snapshot) = &*handle else {
-            return Err(FsError::new(libc::ENOTDIR, "readdir on a file handle"));
-        };
+        let snapshot = self.dir_snapshot(fh)?;
         let dir_path = self.path_of(dir)?;
-        let start = usize::try_from(offset).unwrap_or(usize::MAX);
-        for out in snapshot.iter().skip(start) {
+        for out in snapshot.iter().skip(entry_index(offset)) {
             let Some(listed) = &out.listed else {
                 let dot = Entry::new(out.name.clone(), EntryKind::Dir);
                 if add(out, &self.attr(out.ino, &dot)) {
@@ -140,9 +133,10 @@ impl Filesystem {
                 CachedLookup::Found(entry) => entry,
                 _ => listed.clone(),
             };
-            let entry = self
-                .overlay_writes(&path, &out.name, Some(current.clone()))
-                .unwrap_or(current);
+            // The overlay of an entry is always an entry.
+            let Some(entry) = self.overlay_writes(&path, &out.name, Some(current)) else {
+                continue;
+            };
             let ino = self.inodes.lookup(&path);
             if add(out, &self.attr(ino, &entry)) {
                 self.inodes.forget(ino, 1); // not handed out after all
@@ -150,6 +144,14 @@ impl Filesystem {
             }
         }
         Ok(())
+    }
+
+    /// The snapshot of the open directory `fh`.
+    fn dir_snapshot(&self, fh: u64) -> Result<Arc<[DirEntryOut]>, FsError> {
+        match &*self.handles.get(fh)? {
+            Handle::Dir(snapshot) => Ok(Arc::clone(snapshot)),
+            Handle::File(_) => Err(FsError::new(libc::ENOTDIR, "readdir on a file handle")),
+        }
     }
 
     pub fn releasedir(&self, fh: u64) -> Result<(), FsError> {
@@ -384,4 +386,9 @@ impl Filesystem {
         }
         Ok(())
     }
+}
+
+/// The snapshot index a readdir offset (the kernel's cookie) starts at.
+fn entry_index(offset: u64) -> usize {
+    usize::try_from(offset).unwrap_or(usize::MAX)
 }

@@ -99,8 +99,6 @@ pub struct ReadStream {
     recent_failure: Option<(Instant, FsError)>,
     /// When the last read finished.
     last_used: Option<Instant>,
-    /// The download was dropped to free its connection; resume at `position` when needed.
-    suspended: bool,
     /// Bytes this handle has put into the chunk cache.
     cached_bytes: u64,
 }
@@ -177,8 +175,7 @@ impl ReadStream {
         if self.reader.is_none() || !idle {
             return false;
         }
-        self.reader = None;
-        self.suspended = true;
+        self.reader = None; // `fetch` resumes at `position` when needed
         true
     }
 
@@ -192,9 +189,7 @@ impl ReadStream {
     ) -> Result<(), FsError> {
         // A download that was suspended, or failed, continues where it stopped when the read
         // is in or just after the window (keeping the window); farther reads reopen anyway.
-        let resumable = self.reader.is_none()
-            && !self.at_eof
-            && (std::mem::take(&mut self.suspended) || self.position > 0);
+        let resumable = self.reader.is_none() && !self.at_eof && self.position > 0;
         if resumable
             && (in_window || (offset >= self.position && offset - self.position <= SKIP_LIMIT))
         {
