@@ -8,11 +8,20 @@
 //! Errors are classified here into a small set of kinds. The FTP client decides the kind from the
 //! reply code *and* the operation (550 on MKD means "exists", on RETR "not found"); the fs core has
 //! the one table from kind to errno (`fs::error`).
+//!
+//! Test doubles live below this module, compiled only for unit tests and with the `testing`
+//! feature (which the integration tests switch on): `memory::MemoryRemote`, a tree in memory,
+//! and `faulty::FaultyRemote`, which wraps any `Remote` to inject failures and count calls.
 
 use std::fmt;
 use std::io;
 use std::path::Path;
 use std::time::SystemTime;
+
+#[cfg(any(test, feature = "testing"))]
+pub mod faulty;
+#[cfg(any(test, feature = "testing"))]
+pub mod memory;
 
 /// What a directory entry is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -14,10 +14,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use ftpfs::fs::memory_remote::MemoryRemote;
 use ftpfs::fs::{Filesystem, FsConfig};
 use ftpfs::fuse::FuseAdapter;
 use ftpfs::remote::RemoteErrorKind;
+use ftpfs::remote::faulty::TestRemote as MemoryRemote;
 
 static MOUNT_COUNTER: AtomicU32 = AtomicU32::new(0);
 

@@ -1,6 +1,6 @@
 //! The filesystem core: inode numbers and handles in, remote operations out.
 //!
-//! Everything here is testable without the kernel (see `tests` and `memory_remote`); the FUSE
+//! Everything here is testable without the kernel (see `tests` and `crate::remote::memory`); the FUSE
 //! adapter (`crate::fuse`) only converts types and replies. Methods take inode numbers and handle
 //! numbers and return `Result<_, FsError>` whose errno comes from the one table in `error`.
 //!
@@ -33,7 +33,6 @@ pub mod config;
 pub mod error;
 pub mod handle;
 pub mod inode;
-pub mod memory_remote;
 pub mod names;
 pub mod read;
 pub mod spool;

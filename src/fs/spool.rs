@@ -141,11 +141,11 @@ impl Spool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fs::memory_remote::MemoryRemote;
+    use crate::remote::faulty::TestRemote;
 
     #[test]
     fn download_edit_upload_round_trip() {
-        let remote = MemoryRemote::new();
+        let remote = TestRemote::new();
         remote.add_file("/f", b"hello world".to_vec());
         let dir = std::env::temp_dir();
         let mut spool = Spool::download(&dir, &remote, Path::new("/f")).unwrap();
@@ -161,14 +161,14 @@ mod tests {
 
     #[test]
     fn missing_remote_file_gives_empty_spool() {
-        let remote = MemoryRemote::new();
+        let remote = TestRemote::new();
         let spool = Spool::download(&std::env::temp_dir(), &remote, Path::new("/nope")).unwrap();
         assert!(spool.is_empty());
     }
 
     #[test]
     fn failed_upload_keeps_the_spool_dirty() {
-        let remote = MemoryRemote::new();
+        let remote = TestRemote::new();
         let mut spool = Spool::create(&std::env::temp_dir()).unwrap();
         spool.write_at(0, b"x").unwrap();
         remote.fail_next_finishes(1, RemoteErrorKind::NoSpace);

@@ -323,11 +323,11 @@ impl OpenWrites {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fs::memory_remote::MemoryRemote;
+    use crate::remote::faulty::TestRemote;
 
     #[test]
     fn pushed_bytes_reach_the_server_and_finish_reports_size() {
-        let remote = MemoryRemote::new();
+        let remote = TestRemote::new();
         let mut upload = Upload::start(&remote, Path::new("/f"), UploadKind::Replace, 0).unwrap();
         upload.push(b"hello ").unwrap();
         upload.push(&vec![b'x'; BATCH_SIZE]).unwrap();
@@ -339,7 +339,7 @@ mod tests {
 
     #[test]
     fn failed_final_reply_is_returned_by_finish() {
-        let remote = MemoryRemote::new();
+        let remote = TestRemote::new();
         let mut upload = Upload::start(&remote, Path::new("/f"), UploadKind::Replace, 0).unwrap();
         upload.push(b"data").unwrap();
         remote.fail_next_finishes(1, RemoteErrorKind::NoSpace);
@@ -348,7 +348,7 @@ mod tests {
 
     #[test]
     fn refused_upload_fails_at_start() {
-        let remote = MemoryRemote::new();
+        let remote = TestRemote::new();
         remote.fail_path("/f", RemoteErrorKind::PermissionDenied);
         let err = Upload::start(&remote, Path::new("/f"), UploadKind::Replace, 0)
             .err()
