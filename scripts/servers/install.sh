@@ -8,6 +8,10 @@
 # - It must be cheap to run before every test run: every step checks first and does nothing
 #   when its result is already present. `apt-get update` runs at most once, and only when a
 #   package is actually missing.
+# - libunftp has no Debian package: its server `unftp` is built from crates.io with
+#   `cargo install --locked` (pinned version, only the JSON-file authenticator: no cloud
+#   backends, a third of the crates) into SERVERS_DIR/unftp. That takes a few minutes on two
+#   cores the first time and is skipped when the pinned version is already there.
 # - vsftpd logs in real system users through PAM, so a test user with a known password and an
 #   existing home is created here (start.sh re-sets the password every time it starts vsftpd).
 set -euo pipefail
@@ -111,6 +115,17 @@ for binary in "$PROFTPD_ROOT/usr/sbin/proftpd" "$PUREFTPD_ROOT/usr/sbin/pure-ftp
         exit 1
     fi
 done
+
+UNFTP_VERSION=0.16.0
+UNFTP_ROOT="$SERVERS_DIR/unftp"
+if [[ "$("$UNFTP_ROOT/bin/unftp" --version 2>/dev/null)" != *"$UNFTP_VERSION"* ]]; then
+    command -v cargo >/dev/null || { log "cargo is needed to build unftp"; exit 1; }
+    log "building unftp $UNFTP_VERSION from crates.io into $UNFTP_ROOT (a few minutes)"
+    started=$SECONDS
+    cargo install --quiet --locked --no-default-features --features auth_jsonfile \
+        --root "$UNFTP_ROOT" --version "$UNFTP_VERSION" unftp
+    log "unftp built in $((SECONDS - started)) s"
+fi
 
 # vsftpd's chroot jail for its unprivileged helper; it refuses to start without it.
 mkdir -p /var/run/vsftpd/empty

@@ -1,4 +1,4 @@
-//! Real FTP servers (vsftpd, proftpd, pure-ftpd, pyftpdlib) started on 127.0.0.1 for a test.
+//! Real FTP servers (vsftpd, proftpd, pure-ftpd, pyftpdlib, libunftp) started on 127.0.0.1.
 //!
 //! Each `TestServer` runs `scripts/servers/start.sh` (which writes the config and `exec`s the
 //! server in the foreground) in its own process group, so stopping it kills every session
@@ -6,6 +6,9 @@
 //! state directory (config, logs) and a reserved port slot (see `ports`), all released on drop.
 //! `start` returns only once the 220 greeting has been read, and panics with the server's logs
 //! when that does not happen within `READY_TIMEOUT`.
+//!
+//! What each kind cannot do is in ONE table, `LIMITATIONS` (mirrored in the README's server
+//! table): tests ask `kind.lacks(Feature::X)` and skip that part with the reason from there.
 
 use std::fmt;
 use std::fs::{self, OpenOptions};
@@ -19,6 +22,7 @@ use std::time::{Duration, Instant};
 
 use super::ports::{PortSlot, reserve_slot};
 use super::repo_root;
+use super::skip::{current_test, is_root, unavailable};
 use super::tempdir::{TempDir, temp_dir};
 
 /// The login every test server accepts. For vsftpd it is a system account (made by
@@ -35,15 +39,111 @@ pub enum ServerKind {
     Proftpd,
     PureFtpd,
     Pyftpdlib,
+    /// libunftp's `unftp` server (Rust, async), built by install.sh.
+    Unftp,
 }
 
+/// Something a test may need from a server that not every server does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Feature {
+    /// Anonymous read-only login on the same root.
+    Anonymous,
+    /// MLSD/MLST (exact times in listings).
+    Mlsd,
+    /// Setting a file's mtime (MFMT or vsftpd's MDTM-set).
+    SetFileTime,
+    /// Setting a directory's mtime.
+    SetDirTime,
+    /// SITE CHMOD.
+    Chmod,
+    /// A configurable limit of simultaneous clients per IP address.
+    ConnectionLimit,
+}
+
+/// What each server cannot do, with the reason: the one table the tests skip by (the README's
+/// server table says the same).
+pub const LIMITATIONS: &[(ServerKind, Feature, &str)] = &[
+    (
+        ServerKind::Vsftpd,
+        Feature::Mlsd,
+        "vsftpd has LIST only (times to the minute or day)",
+    ),
+    (
+        ServerKind::Vsftpd,
+        Feature::SetDirTime,
+        "vsftpd's MDTM-set refuses directories (550)",
+    ),
+    (
+        ServerKind::PureFtpd,
+        Feature::Anonymous,
+        "pure-ftpd's anonymous root is the home of the system user ftp, so it is off",
+    ),
+    (
+        ServerKind::Pyftpdlib,
+        Feature::SetDirTime,
+        "pyftpdlib's MFMT refuses directories (550)",
+    ),
+    (
+        ServerKind::Unftp,
+        Feature::Anonymous,
+        "unftp's JSON-file authenticator has no anonymous login",
+    ),
+    (
+        ServerKind::Unftp,
+        Feature::SetFileTime,
+        "libunftp has no MFMT and no MDTM-set",
+    ),
+    (
+        ServerKind::Unftp,
+        Feature::SetDirTime,
+        "libunftp has no MFMT and no MDTM-set",
+    ),
+    (
+        ServerKind::Unftp,
+        Feature::Chmod,
+        "libunftp has no SITE CHMOD",
+    ),
+    (
+        ServerKind::Unftp,
+        Feature::ConnectionLimit,
+        "unftp has no per-client connection limit",
+    ),
+];
+
 impl ServerKind {
-    pub const ALL: [ServerKind; 4] = [
+    pub const ALL: [ServerKind; 5] = [
         ServerKind::Vsftpd,
         ServerKind::Proftpd,
         ServerKind::PureFtpd,
         ServerKind::Pyftpdlib,
+        ServerKind::Unftp,
     ];
+
+    /// Why this server cannot do `feature` (from `LIMITATIONS`), or None when it can.
+    pub fn lacks(self, feature: Feature) -> Option<&'static str> {
+        LIMITATIONS
+            .iter()
+            .find(|(kind, lacking, _)| *kind == self && *lacking == feature)
+            .map(|(_, _, reason)| *reason)
+    }
+
+    /// Whether the server can do `feature`.
+    pub fn can(self, feature: Feature) -> bool {
+        self.lacks(feature).is_none()
+    }
+
+    /// True when the server can do `feature`; otherwise prints why the test (or the part of
+    /// it that needs the feature) is skipped and returns false. A limitation is not a missing
+    /// tool: this is a skip in CI too.
+    pub fn can_or_skip(self, feature: Feature) -> bool {
+        match self.lacks(feature) {
+            None => true,
+            Some(reason) => {
+                eprintln!("SKIP {} on {self}: {reason}", current_test());
+                false
+            }
+        }
+    }
 
     /// The KIND argument of start.sh, also accepted in FTPFS_TEST_SERVERS.
     pub fn name(self) -> &'static str {
@@ -52,6 +152,7 @@ impl ServerKind {
             ServerKind::Proftpd => "proftpd",
             ServerKind::PureFtpd => "pureftpd",
             ServerKind::Pyftpdlib => "pyftpdlib",
+            ServerKind::Unftp => "unftp",
         }
     }
 
@@ -61,19 +162,53 @@ impl ServerKind {
             "proftpd" => Some(ServerKind::Proftpd),
             "pureftpd" | "pure-ftpd" => Some(ServerKind::PureFtpd),
             "pyftpdlib" => Some(ServerKind::Pyftpdlib),
+            "unftp" | "libunftp" => Some(ServerKind::Unftp),
             _ => None,
         }
     }
 
-    /// Whether `anonymous` may log in (read-only, same root). pure-ftpd's anonymous root is
-    /// always the system user ftp's home, so start.sh switches anonymous off there.
+    /// Whether `anonymous` may log in (read-only, same root); see `LIMITATIONS`.
     pub fn supports_anonymous(self) -> bool {
-        self != ServerKind::PureFtpd
+        self.can(Feature::Anonymous)
     }
 
-    /// Whether the server has MLSD/MLST (vsftpd only has LIST).
+    /// Whether the server has MLSD/MLST; see `LIMITATIONS`.
     pub fn supports_mlsd(self) -> bool {
-        self != ServerKind::Vsftpd
+        self.can(Feature::Mlsd)
+    }
+
+    /// Whether env FTPFS_TEST_SERVERS (comma separated kinds) is unset or names this kind.
+    pub fn selected(self) -> bool {
+        match std::env::var("FTPFS_TEST_SERVERS") {
+            Ok(list) if !list.trim().is_empty() => list.split(',').any(|name| {
+                let kind = ServerKind::from_name(name);
+                assert!(
+                    kind.is_some() || name.trim().is_empty(),
+                    "FTPFS_TEST_SERVERS: unknown server {name:?}"
+                );
+                kind == Some(self)
+            }),
+            _ => true,
+        }
+    }
+
+    /// Whether a test of this kind should run: true when selected and installed; otherwise a
+    /// skip note (not selected), or the skip rule (not installed: fails under CI=true).
+    pub fn available_or_skip(self) -> bool {
+        if !self.selected() {
+            eprintln!(
+                "SKIP {} on {self}: not in FTPFS_TEST_SERVERS",
+                current_test()
+            );
+            return false;
+        }
+        match self.unavailable_reason() {
+            None => true,
+            Some(reason) => {
+                unavailable(&format!("{} on {self}", current_test()), &reason);
+                false
+            }
+        }
     }
 
     /// Whether LIST shows `.` and `..` entries (pure-ftpd with -D, needed to show dotfiles).
@@ -97,8 +232,7 @@ impl ServerKind {
     }
 
     fn check_available(self) -> Option<String> {
-        // SAFETY: geteuid has no preconditions.
-        if unsafe { libc::geteuid() } != 0 {
+        if !is_root() {
             return Some(
                 "the test servers need root (chown, system user, privileged servers)".into(),
             );
@@ -124,6 +258,7 @@ impl ServerKind {
                 }
                 vec![]
             }
+            ServerKind::Unftp => vec![servers_dir.join("unftp/bin/unftp")],
         };
         needed
             .iter()
@@ -142,13 +277,6 @@ fn servers_dir() -> PathBuf {
     std::env::var_os("FTPFS_SERVERS_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("/var/tmp/ftpfs-servers"))
-}
-
-/// True when running in CI, where a missing server must fail the tests instead of skipping.
-pub fn in_ci() -> bool {
-    std::env::var("CI")
-        .map(|value| !value.is_empty() && value != "0" && !value.eq_ignore_ascii_case("false"))
-        .unwrap_or(false)
 }
 
 /// A running (or stopped, between `stop` and `restart`) FTP server on 127.0.0.1.
@@ -186,25 +314,14 @@ impl TestServer {
         Self::launch(kind, extra)
     }
 
-    /// Starts a server, or returns None (after printing a skip note) when it is not installed
-    /// here. In CI (env CI=true) a missing server panics instead: tests must run there.
+    /// Starts a server, or returns None when it is not selected or not installed here (the
+    /// skip rule: a note locally, a panic under CI=true).
     pub fn try_start(kind: ServerKind) -> Option<TestServer> {
         Self::try_start_with_extra_config(kind, "")
     }
 
     pub fn try_start_with_extra_config(kind: ServerKind, extra: &str) -> Option<TestServer> {
-        match kind.unavailable_reason() {
-            None => Some(Self::launch(kind, extra)),
-            Some(reason) if in_ci() => {
-                panic!(
-                    "{kind} test server unavailable in CI: {reason}; run scripts/servers/install.sh"
-                )
-            }
-            Some(reason) => {
-                eprintln!("SKIP {kind}: {reason} (run scripts/servers/install.sh as root)");
-                None
-            }
-        }
+        kind.available_or_skip().then(|| Self::launch(kind, extra))
     }
 
     fn launch(kind: ServerKind, extra: &str) -> TestServer {
@@ -262,7 +379,7 @@ impl TestServer {
     /// The uid/gid the server writes files as (None: root, for pyftpdlib).
     pub fn file_owner(&self) -> Option<(u32, u32)> {
         match self.kind {
-            ServerKind::Pyftpdlib => None,
+            ServerKind::Pyftpdlib | ServerKind::Unftp => None,
             _ => Some(
                 lookup_system_user(TEST_USER)
                     .unwrap_or_else(|| panic!("system user {TEST_USER} is missing")),
