@@ -1,11 +1,15 @@
 //! The command line as users meet it: SOURCE and `-o` grammar tables, the config the flags
 //! produce, and the `ftpfs` binary's exit codes and one-line errors.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::PathBuf;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use clap::Parser;
+use common::mount::is_mounted;
+use common::{TempDir, temp_dir};
 use ftpfs::cli::options::{MountOptions, parse_mount_options};
 use ftpfs::cli::source::{Source, parse_source};
 use ftpfs::cli::{Cli, CliCommand, config_without_login};
@@ -262,6 +266,10 @@ fn clap_refuses_bad_values() {
 
 // ---- the binary ----
 
+fn temp_dir_named(name: &str) -> TempDir {
+    temp_dir(&format!("ftpfs-cli-{name}"))
+}
+
 fn ftpfs(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_ftpfs"))
         .args(args)
@@ -277,30 +285,6 @@ fn stderr_lines(output: &Output) -> Vec<String> {
         .lines()
         .map(String::from)
         .collect()
-}
-
-/// A fresh empty directory under the system temp dir, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> TempDir {
-        let path = std::env::temp_dir().join(format!("ftpfs-cli-{}-{name}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&path);
-        std::fs::create_dir_all(&path).unwrap();
-        TempDir(path)
-    }
-    fn path(&self) -> &Path {
-        &self.0
-    }
-    fn str(&self) -> &str {
-        self.0.to_str().unwrap()
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 #[test]
@@ -323,7 +307,7 @@ fn help_lists_the_commands_and_options() {
 
 #[test]
 fn usage_errors_exit_2_with_one_line() {
-    let dir = TempDir::new("usage");
+    let dir = temp_dir_named("usage");
     for args in [
         vec!["mount", "gopher://h", dir.str()],
         vec!["mount", "ftp://u:hunter2@h:70000", dir.str()],
@@ -342,7 +326,7 @@ fn usage_errors_exit_2_with_one_line() {
 
 #[test]
 fn missing_mountpoint_is_one_line_and_exit_1() {
-    let dir = TempDir::new("missing");
+    let dir = temp_dir_named("missing");
     let missing = dir.path().join("not-there");
     let output = ftpfs(&["mount", "127.0.0.1:1", missing.to_str().unwrap()]);
     let lines = stderr_lines(&output);
@@ -360,18 +344,12 @@ fn missing_mountpoint_is_one_line_and_exit_1() {
 
 #[test]
 fn umount_of_a_plain_directory_says_not_mounted() {
-    let dir = TempDir::new("umount");
+    let dir = temp_dir_named("umount");
     let output = ftpfs(&["umount", dir.str()]);
     let lines = stderr_lines(&output);
     assert_eq!(output.status.code(), Some(1), "{lines:?}");
     assert_eq!(lines.len(), 1, "{lines:?}");
     assert!(lines[0].contains("is not mounted"), "{lines:?}");
-}
-
-fn is_mounted(dir: &Path) -> bool {
-    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
-    let needle = format!(" {} ", dir.display());
-    mountinfo.lines().any(|line| line.contains(&needle))
 }
 
 /// A TCP port on 127.0.0.1 that nothing listens on (bound, then released).
@@ -381,7 +359,7 @@ fn closed_port() -> u16 {
 }
 
 fn assert_connection_refused_fails_fast(foreground: bool) {
-    let dir = TempDir::new(if foreground {
+    let dir = temp_dir_named(if foreground {
         "refused-fg"
     } else {
         "refused-bg"

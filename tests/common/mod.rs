@@ -14,6 +14,7 @@
 //!   `server::LIMITATIONS` (`kind.lacks(Feature::X)`), and is skipped everywhere.
 #![allow(dead_code)]
 
+pub mod faults;
 pub mod files;
 pub mod mount;
 mod ports;
