@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use super::ports::{PortSlot, reserve_slot};
 use super::repo_root;
-use super::skip::{current_test, is_root, unavailable};
+use super::skip::{current_test, is_root, note, unavailable};
 use super::tempdir::{TempDir, temp_dir};
 
 /// The login every test server accepts. For vsftpd it is a system account (made by
@@ -139,7 +139,7 @@ impl ServerKind {
         match self.lacks(feature) {
             None => true,
             Some(reason) => {
-                eprintln!("SKIP {} on {self}: {reason}", current_test());
+                note(&format!("SKIP {} on {self}: {reason}", current_test()));
                 false
             }
         }

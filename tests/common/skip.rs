@@ -25,7 +25,16 @@ pub fn unavailable(what: &str, reason: &str) {
     if in_ci() {
         panic!("{what} cannot run in CI: {reason}; run scripts/servers/install.sh as root");
     }
-    eprintln!("SKIP {what}: {reason} (run as root after scripts/servers/install.sh)");
+    note(&format!(
+        "SKIP {what}: {reason} (run as root after scripts/servers/install.sh)"
+    ));
+}
+
+/// Writes a line to the real stderr. `eprintln!` output of a passing test is swallowed by
+/// libtest's capture; a skip must be seen, so it bypasses the capture.
+pub fn note(line: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "{line}");
 }
 
 /// Whether this process runs as root.
