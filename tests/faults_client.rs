@@ -19,6 +19,7 @@ use common::faults::{MIB, config_for, read_from, remote_via, vsftpd, vsftpd_with
 use common::proxy::{Channel, CutRule, CutStyle, Direction, FaultProxy, Garbage};
 use common::{assert_same, pattern};
 use ftpfs::ftp::FtpRemote;
+use ftpfs::remote::faulty::FaultyRemote;
 use ftpfs::remote::{Remote, RemoteErrorKind};
 
 #[test]
@@ -423,4 +424,29 @@ fn a_transfer_queued_behind_a_long_one_waits_past_the_bound_while_data_moves() {
         waited > Duration::from_secs(10),
         "it did not queue past the bound: {waited:?}"
     );
+}
+
+/// The fault switches of `FaultyRemote` wrap the real client as they wrap the memory remote:
+/// an injected final-reply failure reaches `finish` although the server got every byte, and
+/// small read pieces still give every byte.
+#[test]
+fn faulty_remote_wraps_the_real_client() {
+    let Some(server) = vsftpd() else {
+        return;
+    };
+    let client = FtpRemote::connect(config_for(&server, server.port, Duration::from_secs(10)))
+        .expect("login");
+    let remote = FaultyRemote::wrap(client);
+    let data = pattern(300_000, 5);
+    remote.fail_next_finishes(1, RemoteErrorKind::NoSpace);
+    let mut writer = remote.create(Path::new("/f.bin")).expect("STOR");
+    writer.write_all(&data).expect("data");
+    let error = writer.finish().expect_err("injected failure");
+    assert_eq!(error.kind, RemoteErrorKind::NoSpace);
+    remote.set_read_piece(1000);
+    let mut got = Vec::new();
+    let mut reader = remote.open_read(Path::new("/f.bin"), 0).expect("RETR");
+    reader.read_to_end(&mut got).expect("read");
+    assert_same(&got, &data, "read through FaultyRemote<FtpRemote>");
+    assert_eq!((remote.create_calls(), remote.open_read_calls()), (1, 1));
 }

@@ -10,16 +10,13 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use common::faults::{config_for, read_from};
 use common::{ServerKind, TestServer, pattern};
 use ftpfs::ftp::{DataMode, FtpConfig, FtpRemote};
 use ftpfs::remote::{EntryKind, Remote, RemoteErrorKind};
 
 fn config(server: &TestServer) -> FtpConfig {
-    let mut config = FtpConfig::new("127.0.0.1", server.port);
-    config.user = Some(server.user.clone());
-    config.password = Some(server.password.clone());
-    config.io_timeout = Duration::from_secs(10);
-    config
+    config_for(server, server.port, Duration::from_secs(10))
 }
 
 fn connect(server: &TestServer) -> FtpRemote {
@@ -27,13 +24,7 @@ fn connect(server: &TestServer) -> FtpRemote {
 }
 
 fn read_all(remote: &FtpRemote, path: &str, offset: u64) -> Vec<u8> {
-    let mut out = Vec::new();
-    remote
-        .open_read(Path::new(path), offset)
-        .expect("open_read")
-        .read_to_end(&mut out)
-        .expect("read");
-    out
+    read_from(remote, path, offset).expect("download")
 }
 
 fn login_succeeds_and_wrong_password_is_a_clear_auth_error(server: &TestServer) {
