@@ -34,6 +34,7 @@ pub mod error;
 pub mod handle;
 pub mod inode;
 pub mod names;
+pub mod namespace;
 pub mod read;
 pub mod spool;
 pub mod write;
@@ -57,11 +58,10 @@ pub use handle::DirEntryOut;
 pub use inode::ROOT_INO;
 pub use setattr::SetAttrRequest;
 
-use crate::cache::{CachedLookup, ChunkCache, DirCache, SetTimes};
+use crate::cache::CachedLookup;
 use crate::remote::{Entry, EntryKind, Remote};
 use handle::{Handle, HandleTable, WriteState};
-use inode::InodeTable;
-use write::OpenWrites;
+use namespace::Namespace;
 
 /// An open file whose download was not read for this long gives its connection back when
 /// another transfer is waiting for one (it resumes with REST when read again).
@@ -99,12 +99,9 @@ fn warn_once(flag: &AtomicBool, message: &str) {
 pub struct Filesystem {
     remote: Arc<dyn Remote>,
     config: FsConfig,
-    inodes: InodeTable,
-    dirs: DirCache,
-    chunks: ChunkCache,
-    set_times: SetTimes,
+    /// Every cache of what a path means; changed only through its event methods.
+    namespace: Namespace,
     handles: HandleTable,
-    open_writes: OpenWrites,
     warned: WarnedOnce,
     mounted_at: SystemTime,
 }
@@ -121,14 +118,10 @@ impl Filesystem {
                 }
             }));
             Filesystem {
-                dirs: DirCache::new(config.dir_cache_ttl),
-                chunks: ChunkCache::new(config.cache_size),
-                set_times: SetTimes::default(),
+                namespace: Namespace::new(&config),
                 remote,
                 config,
-                inodes: InodeTable::new(),
                 handles: HandleTable::default(),
-                open_writes: OpenWrites::default(),
                 warned: WarnedOnce::default(),
                 mounted_at: SystemTime::now(),
             }
@@ -201,7 +194,8 @@ impl Filesystem {
 
     /// Hits and misses of the chunk cache (diagnostics and tests).
     pub fn chunk_cache_stats(&self) -> (u64, u64) {
-        (self.chunks.hits(), self.chunks.misses())
+        let chunks = self.namespace.chunks();
+        (chunks.hits(), chunks.misses())
     }
 
     fn check_writable(&self) -> Result<(), FsError> {
@@ -213,7 +207,7 @@ impl Filesystem {
     }
 
     fn path_of(&self, ino: u64) -> Result<PathBuf, FsError> {
-        self.inodes
+        self.namespace
             .path(ino)
             .ok_or_else(|| FsError::new(libc::ESTALE, format!("unknown inode {ino}")))
     }
@@ -227,16 +221,15 @@ impl Filesystem {
 
     /// The entries of `dir`, from the cache or the remote.
     fn listing(&self, dir: &Path) -> Result<Arc<[Entry]>, FsError> {
-        if let Some(entries) = self.dirs.entries(dir) {
+        if let Some(entries) = self.namespace.cached_listing(dir) {
             return Ok(entries);
         }
-        let generation = self.dirs.generation();
+        let generation = self.namespace.listing_generation();
         let mut entries = self
             .remote
             .list(dir)
             .map_err(|err| FsError::remote(format!("list {}", dir.display()), &err))?;
-        self.set_times.refine(dir, &mut entries);
-        self.dirs.insert(dir, &entries, generation);
+        self.namespace.listed(dir, &mut entries, generation);
         Ok(entries.into())
     }
 
@@ -246,7 +239,7 @@ impl Filesystem {
         let Some((parent, name)) = names::split(path) else {
             return Ok(Some(self.root_entry()));
         };
-        let listed = match self.dirs.lookup(parent, name) {
+        let listed = match self.namespace.cached(parent, name) {
             CachedLookup::Found(entry) => Some(entry),
             CachedLookup::Absent => None,
             CachedLookup::Unknown => match self.listing(parent) {
@@ -266,69 +259,11 @@ impl Filesystem {
                 }
             },
         };
-        Ok(self.overlay_writes(path, name, listed))
-    }
-
-    fn overlay_writes(
-        &self,
-        path: &Path,
-        name: &std::ffi::OsStr,
-        listed: Option<Entry>,
-    ) -> Option<Entry> {
-        let Some(progress) = self.open_writes.get(path) else {
-            return listed;
-        };
-        let mut entry = listed.unwrap_or_else(|| Entry {
-            mtime: Some(SystemTime::now()),
-            ..Entry::new(name, EntryKind::File)
-        });
-        if entry.kind == EntryKind::File {
-            entry.size = Some(progress.size());
-            if let Some(mtime) = progress.pending_mtime() {
-                entry.mtime = Some(mtime);
-            }
-        }
-        Some(entry)
+        Ok(self.namespace.overlay(path, name, listed))
     }
 
     fn attr(&self, ino: u64, entry: &Entry) -> Attr {
         Attr::from_entry(ino, entry, &self.config)
-    }
-
-    /// Our own change made `path` a file of `size` bytes modified at `mtime`.
-    fn record_file(&self, path: &Path, size: u64, mtime: SystemTime) {
-        self.set_times.forget(path);
-        let Some((parent, name)) = names::split(path) else {
-            return;
-        };
-        let entry = match self.dirs.lookup(parent, name) {
-            CachedLookup::Found(entry) => Entry {
-                size: Some(size),
-                mtime: Some(mtime),
-                ..entry
-            },
-            CachedLookup::Absent => Entry {
-                size: Some(size),
-                mtime: Some(mtime),
-                ..Entry::new(name, EntryKind::File)
-            },
-            CachedLookup::Unknown => {
-                self.dirs.invalidate(parent);
-                return;
-            }
-        };
-        self.dirs.upsert_entry(parent, entry);
-    }
-
-    /// An entry was created, removed or renamed in `dir`: the server moved the directory's own
-    /// mtime to "now", so show that too instead of a cached older time. Tools that restore
-    /// directory times after filling them (rsync -a, tar, cp -a) stat the directory first and
-    /// re-apply the time only when it differs; a stale cached mtime made them skip that.
-    fn directory_changed(&self, dir: &Path) {
-        if let Some((parent, name)) = names::split(dir) {
-            self.dirs
-                .modify_entry(parent, name, |entry| entry.mtime = Some(SystemTime::now()));
-        }
     }
 
     /// Whether `path` is a directory (from the cache, else its parent's listing).
@@ -346,17 +281,7 @@ impl Filesystem {
     fn apply_mtime(&self, path: &Path, mtime: SystemTime) -> Result<(), FsError> {
         match self.remote.set_mtime(path, mtime) {
             Ok(()) => {
-                let size = names::split(path).and_then(|(parent, name)| {
-                    match self.dirs.lookup(parent, name) {
-                        CachedLookup::Found(entry) => entry.size,
-                        _ => None,
-                    }
-                });
-                self.set_times.remember(path, mtime, size);
-                if let Some((parent, name)) = names::split(path) {
-                    self.dirs
-                        .modify_entry(parent, name, |entry| entry.mtime = Some(mtime));
-                }
+                self.namespace.mtime_set(path, mtime);
                 Ok(())
             }
             Err(err) if err.kind == crate::remote::RemoteErrorKind::Unsupported => {

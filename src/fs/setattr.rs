@@ -6,7 +6,7 @@ use std::time::SystemTime;
 use super::handle::{Handle, WriteState};
 use super::spool::Spool;
 use super::write::{Upload, UploadKind};
-use super::{Attr, Filesystem, FsError, names, warn_once};
+use super::{Attr, Filesystem, FsError, warn_once};
 use crate::remote::RemoteErrorKind;
 
 /// The attribute changes of one setattr call (`None`: leave as is).
@@ -50,7 +50,7 @@ impl Filesystem {
             // Otherwise (the usual cp -p/rsync/tar order: write, close, utimens, rename) it is
             // applied now, before the application renames the file: a deferred time applied
             // by the asynchronous RELEASE would race that rename and hit the old name.
-            let deferred = self.upload_in_flight(ino) && self.open_writes.defer_mtime(&path, mtime);
+            let deferred = self.upload_in_flight(ino) && self.namespace.defer_mtime(&path, mtime);
             if !deferred {
                 self.apply_mtime(&path, mtime)?;
             }
@@ -78,10 +78,7 @@ impl Filesystem {
     fn chmod(&self, path: &Path, mode: u32) -> Result<(), FsError> {
         match self.remote.chmod(path, mode & 0o7777) {
             Ok(()) => {
-                if let Some((parent, name)) = names::split(path) {
-                    self.dirs
-                        .modify_entry(parent, name, |entry| entry.mode = Some(mode & 0o7777));
-                }
+                self.namespace.mode_set(path, mode & 0o7777);
                 Ok(())
             }
             Err(err) if err.kind == RemoteErrorKind::Unsupported => {
@@ -105,7 +102,7 @@ impl Filesystem {
                 return self.truncate_handle(&mut file, size);
             }
         }
-        self.chunks.invalidate_path(path);
+        self.namespace.data_changing(path);
         if size == 0 {
             Upload::start(&*self.remote, path, UploadKind::Replace, 0)?.finish()?;
         } else {
@@ -116,10 +113,7 @@ impl Filesystem {
             spool.set_len(size)?;
             spool.upload(&*self.remote, path)?;
         }
-        self.record_file(path, size, SystemTime::now());
-        if let Some(progress) = self.open_writes.get(path) {
-            progress.set_size(size);
-        }
+        self.namespace.written(path, size);
         Ok(())
     }
 
@@ -139,7 +133,7 @@ impl Filesystem {
             return Ok(());
         }
         file.version = None;
-        self.chunks.invalidate_path(&file.path);
+        self.namespace.data_changing(&file.path);
         if size == 0 && !matches!(file.write, WriteState::Spooled(_)) {
             // Start over with a fresh STOR: cheaper than a spool.
             self.settle(file)?;
