@@ -12,22 +12,18 @@ use std::time::Duration;
 
 use super::command::{Arg, Command};
 use super::control::Control;
-use super::errors::{Op, reply_error};
 use super::pool::{Lane, PooledControl};
-use super::transport::{Transport, is_timeout};
+use super::reply_code as code;
+use super::reply_errors::{Op, reply_error};
+use super::transport::Transport;
 use crate::remote::{RemoteError, RemoteErrorKind, RemoteResult, RemoteWriter};
 
 /// How long we wait for the server's reply after aborting a transfer.
 const ABORT_REPLY_TIMEOUT: Duration = Duration::from_secs(3);
 
-fn data_io_error(control: &mut Control, e: io::Error, what: &str) -> io::Error {
+fn data_error(control: &mut Control, e: io::Error, what: &str) -> RemoteError {
     control.mark_broken();
-    let kind = if is_timeout(&e) {
-        RemoteErrorKind::TimedOut
-    } else {
-        RemoteErrorKind::Connection
-    };
-    RemoteError::new(kind, format!("data connection for {what}: {e}")).into_io()
+    RemoteError::io(format_args!("data connection for {what}"), &e)
 }
 
 /// After the data connection was closed early: read whatever final reply the transfer gets
@@ -53,7 +49,7 @@ fn resync_after_abort(control: &mut Control) {
         settled = false;
         for _ in 0..3 {
             match control.read_reply() {
-                Ok(reply) if reply.code == 200 => {
+                Ok(reply) if reply.code == code::OK => {
                     settled = true;
                     break;
                 }
@@ -118,7 +114,7 @@ impl Read for Download {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => {
                     self.done = true;
-                    return Err(data_io_error(&mut self.control, e, &self.what));
+                    return Err(data_error(&mut self.control, e, &self.what).into_io());
                 }
             }
         }
@@ -177,12 +173,11 @@ impl Upload {
         if !self.replaces {
             return Err(lost);
         }
-        let checked = self.control.pool().get(Lane::Meta).and_then(|mut conn| {
-            let reply = conn.cmd(&Command::Size(self.path.clone()))?;
-            Ok((reply.code == 213)
-                .then(|| reply.text().trim().parse::<u64>().ok())
-                .flatten())
-        });
+        let checked = self
+            .control
+            .pool()
+            .get(Lane::Meta)
+            .and_then(|mut conn| Ok(conn.cmd(&Command::Size(self.path.clone()))?.size_value()));
         match checked {
             Ok(Some(size)) if size == self.sent => {
                 log::warn!(
@@ -219,7 +214,7 @@ impl Write for Upload {
             }
             Err(e) => {
                 self.data = None;
-                Err(data_io_error(&mut self.control, e, &self.what))
+                Err(data_error(&mut self.control, e, &self.what).into_io())
             }
         }
     }
@@ -242,12 +237,7 @@ impl RemoteWriter for Upload {
             ));
         };
         if let Err(e) = data.finish_sending() {
-            self.control.mark_broken();
-            return Err(RemoteError::from_io(data_io_error(
-                &mut self.control,
-                e,
-                &self.what,
-            )));
+            return Err(data_error(&mut self.control, e, &self.what));
         }
         drop(data);
         let reply = match self.control.read_reply() {
