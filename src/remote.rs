@@ -63,7 +63,10 @@ pub enum RemoteErrorKind {
     PermissionDenied,
     /// A name the server refused, or one we refuse to send (CR, LF, NUL).
     InvalidName,
+    /// The server's storage is full (452, 552, or a reply that says so).
     NoSpace,
+    /// The user's quota on the server is used up (a reply that names a quota).
+    QuotaExceeded,
     /// The server does not implement this (500/502/504 with no fallback).
     Unsupported,
     TimedOut,

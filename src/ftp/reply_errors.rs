@@ -60,14 +60,43 @@ pub fn says_server_full(reply: &Reply) -> bool {
         && (text.contains("too many") || text.contains("maximum") || text.contains("limit"))
 }
 
+/// Words with which servers say their storage is full: proftpd and pyftpdlib pass on
+/// strerror(ENOSPC) ("No space left on device"), RFC 959 452 is "Insufficient storage space",
+/// IIS says "There is not enough space on the disk.", others "Disk full".
+const NO_SPACE_WORDS: &[&str] = &[
+    "no space",
+    "not enough space",
+    "insufficient storage",
+    "insufficient disk",
+    "disk full",
+    "disk is full",
+    "out of disk",
+    "out of space",
+];
+
+/// Words with which servers say a quota is used up: pure-ftpd "Quota exceeded", strerror(EDQUOT)
+/// "Disk quota exceeded", proftpd mod_quotatab "Quota exceeded".
+const QUOTA_WORDS: &[&str] = &["quota"];
+
 /// Classify a failure reply for `op`.
+///
+/// Storage: 452 and 552 on an operation that writes are ENOSPC (EDQUOT when the text names a
+/// quota), and so is any 45x/55x whose text says the disk is full or a quota is used up
+/// (proftpd "452 Transfer aborted. No space left on device", pure-ftpd "552 Transfer aborted
+/// (quota)"). A 451 that does not say why stays EIO: vsftpd answers every failed write of an
+/// upload, disk full included, with a bare "451 Failure writing to local file.", and calling
+/// that ENOSPC would be a guess.
 pub fn classify(op: Op, reply: &Reply) -> RemoteErrorKind {
     use RemoteErrorKind::*;
     use code::*;
     let text = reply.text().to_ascii_lowercase();
     let says = |words: &[&str]| words.iter().any(|w| text.contains(w));
+    let storage_code = matches!(reply.code / 10, 45 | 55);
+    let writes = matches!(op, Op::Store | Op::Mkd | Op::Rename);
     match reply.code {
         SERVICE_CLOSING | CANT_OPEN_DATA | TRANSFER_ABORTED => Connection,
+        _ if storage_code && says(QUOTA_WORDS) => QuotaExceeded,
+        _ if storage_code && says(NO_SPACE_WORDS) => NoSpace,
         FILE_BUSY | FILE_UNAVAILABLE
             if says(&["permission denied", "access denied", "not allowed"]) =>
         {
@@ -88,10 +117,8 @@ pub fn classify(op: Op, reply: &Reply) -> RemoteErrorKind {
             Op::Store | Op::Chmod | Op::SetMtime => PermissionDenied,
             _ => NotFound,
         },
-        INSUFFICIENT_STORAGE | STORAGE_EXCEEDED => match op {
-            Op::Store | Op::Mkd => NoSpace,
-            _ => Other,
-        },
+        INSUFFICIENT_STORAGE | STORAGE_EXCEEDED if writes => NoSpace,
+        INSUFFICIENT_STORAGE | STORAGE_EXCEEDED => Other,
         NOT_LOGGED_IN | NEED_ACCOUNT_TO_STORE => match op {
             Op::Login => Auth,
             _ => PermissionDenied,
@@ -206,6 +233,114 @@ mod tests {
         ];
         for (op, code, text, want) in cases {
             assert_eq!(classify(op, &r(code, text)), want, "{op:?} {code} {text}");
+        }
+    }
+
+    /// A reply as a server sends it: `lines` are the wire lines ("451-...", "451 ...").
+    fn wire(lines: &[&str]) -> Reply {
+        let code = lines[0][..3].parse().unwrap();
+        Reply {
+            code,
+            lines: lines.iter().map(|l| l.as_bytes().to_vec()).collect(),
+        }
+    }
+
+    /// Full disks and quotas, in the words real servers use. Lines marked "seen" were read
+    /// from the server on this machine with its root on a full tmpfs (tests/ftp_client.rs).
+    #[test]
+    fn full_disk_and_quota_replies_of_real_servers() {
+        let cases: &[(Op, &[&str], RemoteErrorKind)] = &[
+            // vsftpd 3.0.3 (seen): any failed write of an upload; the cause is not said.
+            (Op::Store, &["451 Failure writing to local file."], Other),
+            // proftpd 1.3.8 (seen), and its MKD on a full disk (strerror(ENOSPC)).
+            (
+                Op::Store,
+                &["452 Transfer aborted. No space left on device"],
+                NoSpace,
+            ),
+            (Op::Mkd, &["550 /d: No space left on device"], NoSpace),
+            (Op::Store, &["451 /f: No space left on device"], NoSpace),
+            // strerror(EDQUOT) through proftpd or any server that passes errno text on.
+            (
+                Op::Store,
+                &["552 Transfer aborted. Disk quota exceeded"],
+                QuotaExceeded,
+            ),
+            (Op::Store, &["451 /f: Disk quota exceeded"], QuotaExceeded),
+            (Op::Mkd, &["550 /d: Disk quota exceeded"], QuotaExceeded),
+            // pure-ftpd 1.0.50 (seen): disk full says nothing about space...
+            (
+                Op::Store,
+                &[
+                    "451-Error during write to file",
+                    "451-Transfer aborted",
+                    "451 0.002 seconds (measured here), 1047.66 Mbytes per second",
+                ],
+                Other,
+            ),
+            // ...newer pure-ftpd sends the same text as 452...
+            (Op::Store, &["452 Error during write to file"], NoSpace),
+            // ...its -k limit, and its virtual quotas (-n, seen).
+            (Op::Store, &["552 Disk full - please upload later"], NoSpace),
+            (
+                Op::Store,
+                &[
+                    "552-Transfer aborted (quota)",
+                    "552-0 files used (0%) - authorized: 1000 files",
+                    "552-0 Kbytes used (0%) - authorized: 1024 Kb",
+                    "552 Quota exceeded: [/big.bin] won't be saved",
+                ],
+                QuotaExceeded,
+            ),
+            // pyftpdlib passes the OSError on.
+            (
+                Op::Store,
+                &["550 [Errno 28] No space left on device."],
+                NoSpace,
+            ),
+            // IIS.
+            (
+                Op::Store,
+                &["451 There is not enough space on the disk."],
+                NoSpace,
+            ),
+            // RFC 959's own texts.
+            (
+                Op::Store,
+                &["452 Insufficient storage space in system."],
+                NoSpace,
+            ),
+            (
+                Op::Store,
+                &["552 Requested file action aborted. Exceeded storage allocation."],
+                NoSpace,
+            ),
+            (
+                Op::Rename,
+                &["452 Requested action not taken. Insufficient storage space."],
+                NoSpace,
+            ),
+            // Not about storage: the code or the words decide as before.
+            (
+                Op::Retr,
+                &["452 Insufficient storage space in system."],
+                NoSpace,
+            ),
+            (Op::Retr, &["452 Cannot do that now."], Other),
+            (Op::Stat, &["451 Local error"], Other),
+            (Op::Store, &["451 Disk error"], Other),
+            (Op::Store, &["553 Could not create file."], PermissionDenied),
+            (
+                Op::Store,
+                &["426 Failure reading network stream."],
+                Connection,
+            ),
+            (Op::Store, &["421 Quota of connections reached"], Connection),
+            (Op::Login, &["530 Login incorrect."], Auth),
+        ];
+        for (op, lines, want) in cases {
+            let reply = wire(lines);
+            assert_eq!(classify(*op, &reply), *want, "{op:?} {reply}");
         }
     }
 

@@ -144,7 +144,11 @@ pub struct Upload {
     sent: u64,
     /// STOR (the file is exactly what we sent) as opposed to APPE.
     replaces: bool,
+    /// The transfer's final reply was read (or the connection is broken): nothing to resync.
     finished: bool,
+    /// Why the data connection failed, kept for `finish` (which the caller calls after a
+    /// failed write, and which must report the same cause).
+    failure: Option<RemoteError>,
 }
 
 impl Upload {
@@ -163,7 +167,36 @@ impl Upload {
             sent: 0,
             replaces,
             finished: false,
+            failure: None,
         }
+    }
+
+    /// The data connection failed while we were sending. A server that cannot store the data
+    /// (disk full, quota) usually closes it and says why on the control connection: vsftpd
+    /// "451 Failure writing to local file.", proftpd "... No space left on device". Read that
+    /// reply (briefly), so the caller gets the server's reason, which the reply table maps
+    /// (ENOSPC, EDQUOT, EACCES...), instead of a bare "broken pipe".
+    fn data_failed(&mut self, e: io::Error) -> RemoteError {
+        self.data = None;
+        self.finished = true;
+        let cut = RemoteError::io(format_args!("data connection for {}", self.what), &e);
+        self.control.set_reply_timeout(ABORT_REPLY_TIMEOUT);
+        let error = match self.control.read_reply() {
+            Ok(reply) if reply.is_transient_failure() || reply.is_permanent_failure() => {
+                let timeout = self.control.io_timeout();
+                self.control.set_reply_timeout(timeout);
+                let refused = reply_error(Op::Store, &reply, &self.what);
+                RemoteError::new(refused.kind, format!("{} ({cut})", refused.message))
+            }
+            // No reply, or one that does not explain the cut: the reply stream cannot be
+            // trusted any more.
+            _ => {
+                self.control.mark_broken();
+                cut
+            }
+        };
+        self.failure = Some(error.clone());
+        error
     }
 
     /// All data went out but the server's final reply never came: the file may well be
@@ -202,9 +235,10 @@ impl Upload {
 impl Write for Upload {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let Some(data) = self.data.as_mut() else {
-            return Err(
-                RemoteError::new(RemoteErrorKind::Connection, "upload already ended").into_io(),
-            );
+            let ended = self.failure.clone().unwrap_or_else(|| {
+                RemoteError::new(RemoteErrorKind::Connection, "upload already ended")
+            });
+            return Err(ended.into_io());
         };
         match data.write(buf) {
             Ok(n) => {
@@ -212,10 +246,7 @@ impl Write for Upload {
                 self.sent += n as u64;
                 Ok(n)
             }
-            Err(e) => {
-                self.data = None;
-                Err(data_error(&mut self.control, e, &self.what).into_io())
-            }
+            Err(e) => Err(self.data_failed(e).into_io()),
         }
     }
 
@@ -229,6 +260,9 @@ impl Write for Upload {
 
 impl RemoteWriter for Upload {
     fn finish(mut self: Box<Self>) -> RemoteResult<()> {
+        if let Some(failure) = self.failure.take() {
+            return Err(failure);
+        }
         self.finished = true;
         let Some(mut data) = self.data.take() else {
             return Err(RemoteError::new(
@@ -237,7 +271,8 @@ impl RemoteWriter for Upload {
             ));
         };
         if let Err(e) = data.finish_sending() {
-            return Err(data_error(&mut self.control, e, &self.what));
+            drop(data);
+            return Err(self.data_failed(e));
         }
         drop(data);
         let reply = match self.control.read_reply() {
