@@ -13,7 +13,7 @@ use std::time::{Duration, SystemTime};
 use common::faults::{config_for, read_from};
 use common::{ServerKind, TestServer, pattern};
 use ftpfs::ftp::{DataMode, FtpConfig, FtpRemote};
-use ftpfs::remote::{EntryKind, Remote, RemoteErrorKind};
+use ftpfs::remote::{EntryKind, Remote, RemoteError, RemoteErrorKind};
 
 fn config(server: &TestServer) -> FtpConfig {
     config_for(server, server.port, Duration::from_secs(10))
@@ -349,3 +349,163 @@ fn a_listing_larger_than_the_limit_is_refused_and_the_client_recovers(server: &T
     assert_eq!(connect(server).list(Path::new("/many")).unwrap().len(), 200);
 }
 server_tests!(a_listing_larger_than_the_limit_is_refused_and_the_client_recovers);
+
+/// The server's root on a tmpfs of `size` (we are root in the test environment), unmounted on
+/// drop. Owner and mode of the original directory are kept, so the server can still write.
+struct SmallDisk {
+    dir: std::path::PathBuf,
+}
+
+impl SmallDisk {
+    fn mount(dir: &Path, size: &str) -> Option<SmallDisk> {
+        use std::os::unix::fs::MetadataExt;
+        let meta = std::fs::metadata(dir).expect("server root");
+        let options = format!(
+            "size={size},uid={},gid={},mode={:o}",
+            meta.uid(),
+            meta.gid(),
+            meta.mode() & 0o7777
+        );
+        let status = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &options, "ftpfs-small-disk"])
+            .arg(dir)
+            .status();
+        match status {
+            Ok(s) if s.success() => Some(SmallDisk {
+                dir: dir.to_path_buf(),
+            }),
+            other if common::in_ci() => panic!("mount tmpfs on {}: {other:?}", dir.display()),
+            other => {
+                eprintln!("SKIP: cannot mount a tmpfs ({other:?}); needs root");
+                None
+            }
+        }
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let unmounted = std::process::Command::new("umount")
+            .arg(&self.dir)
+            .status()
+            .is_ok_and(|s| s.success());
+        if !unmounted {
+            // A server process may still sit in it: detach it now, freed when they leave.
+            let _ = std::process::Command::new("umount")
+                .arg("-l")
+                .arg(&self.dir)
+                .status();
+        }
+    }
+}
+
+/// Upload 4 MiB to `path` and return how the upload failed (None: it succeeded).
+fn upload_4_mib(remote: &FtpRemote, path: &str) -> Option<RemoteError> {
+    let content = pattern(4 << 20, 9);
+    let result = remote.create(Path::new(path)).and_then(|mut writer| {
+        for chunk in content.chunks(64 * 1024) {
+            writer.write_all(chunk).map_err(RemoteError::from_io)?;
+        }
+        writer.finish()
+    });
+    result.err()
+}
+
+/// Upload more than a 2 MiB disk holds (the server's root on a tmpfs), then upload again to
+/// the disk that is now full; return how the two uploads failed. None when the server or a
+/// tmpfs is not available here (skipped).
+///
+/// Why twice: when the disk fills up in the middle of a server's write(), the write is short
+/// rather than failing, and proftpd reports a short write as "451 ... Input/output error"; only a
+/// write to a disk that is already full fails with ENOSPC every time, on every server.
+fn upload_to_a_full_disk(
+    kind: ServerKind,
+    io_timeout: Duration,
+) -> Option<(RemoteError, RemoteError)> {
+    let server = TestServer::try_start(kind)?;
+    let _disk = SmallDisk::mount(&server.root, "2m")?;
+    let mut config = config(&server);
+    config.io_timeout = io_timeout;
+    let remote = FtpRemote::connect(config).expect("login");
+    let first = upload_4_mib(&remote, "/big.bin").expect("4 MiB cannot fit on a 2 MiB disk");
+    eprintln!("{kind:?} while the disk fills up: {first}");
+    let error = upload_4_mib(&remote, "/more.bin").expect("the disk is full");
+    eprintln!("{kind:?} on a full disk: {error}");
+    // The client is still usable afterwards (the failed transfer left no stale reply behind).
+    let listed = remote.list(Path::new("/")).expect("list after a full disk");
+    assert!(listed.iter().any(|e| e.name == "big.bin"), "{listed:?}");
+    remote.shutdown();
+    Some((first, error))
+}
+
+/// On a full disk, `kind`'s server makes an upload fail with `want`, saying `words`.
+fn full_disk_gives(kind: ServerKind, want: RemoteErrorKind, words: &str) {
+    let Some((_, error)) = upload_to_a_full_disk(kind, Duration::from_secs(10)) else {
+        return;
+    };
+    assert_eq!(error.kind, want, "{error}");
+    assert!(error.message.contains(words), "{error}");
+}
+
+/// proftpd says "452 Transfer aborted. No space left on device": ENOSPC.
+#[test]
+fn full_disk_on_proftpd_is_no_space() {
+    full_disk_gives(ServerKind::Proftpd, RemoteErrorKind::NoSpace, "452");
+}
+
+/// vsftpd answers every failed write with a bare "451 Failure writing to local file.": the
+/// cause cannot be told, so it stays EIO (Other), with the server's words in the message.
+#[test]
+fn full_disk_on_vsftpd_stays_an_io_error() {
+    let words = "451 Failure writing to local file.";
+    full_disk_gives(ServerKind::Vsftpd, RemoteErrorKind::Other, words);
+}
+
+/// pure-ftpd 1.0.50 says "451 Error during write to file" on a full disk: no word about space,
+/// so EIO (Other), like vsftpd.
+#[test]
+fn full_disk_on_pure_ftpd_stays_an_io_error() {
+    let words = "451 Error during write to file";
+    full_disk_gives(ServerKind::PureFtpd, RemoteErrorKind::Other, words);
+}
+
+/// pyftpdlib 1.5.7 loses the errno: when the disk fills up it either hits an exception of its
+/// own and never replies (the upload fails after the reply timeout; the SIZE check says how much
+/// arrived) or says "426 None; transfer aborted."; on a disk already full always the 426. Both
+/// fail loudly, as transient errors (EIO/ETIMEDOUT), never as a success.
+#[test]
+fn full_disk_on_pyftpdlib_fails_loudly_without_a_cause() {
+    let Some((first, second)) =
+        upload_to_a_full_disk(ServerKind::Pyftpdlib, Duration::from_secs(3))
+    else {
+        return;
+    };
+    assert!(first.is_transient(), "{first}");
+    if first.kind == RemoteErrorKind::TimedOut {
+        assert!(
+            first.message.contains("of 4194304 sent"),
+            "the message says how much arrived: {first}"
+        );
+    }
+    assert_eq!(second.kind, RemoteErrorKind::Connection, "{second}");
+    assert!(second.message.contains("426"), "{second}");
+}
+
+/// pure-ftpd's virtual quota (`-n files:MiB`) refuses with "552 ... Quota exceeded": EDQUOT.
+#[test]
+fn quota_on_pure_ftpd_is_quota_exceeded() {
+    let Some(server) =
+        TestServer::try_start_with_extra_config(ServerKind::PureFtpd, "-n\n1000:1\n")
+    else {
+        return;
+    };
+    let remote = connect(&server);
+    let error = upload_4_mib(&remote, "/big.bin").expect("4 MiB exceed a 1 MiB quota");
+    assert_eq!(error.kind, RemoteErrorKind::QuotaExceeded, "{error}");
+    assert!(error.message.contains("552"), "{error}");
+    // Within the quota, uploads still work on the same client.
+    let mut writer = remote.create(Path::new("/small.bin")).expect("create");
+    writer.write_all(b"fits").expect("write");
+    writer.finish().expect("a small file fits the quota");
+    assert_eq!(std::fs::read(server.path("small.bin")).unwrap(), b"fits");
+}

@@ -20,8 +20,10 @@ use super::command::{Arg, Command};
 use super::config::{FtpConfig, TlsMode};
 use super::features::Features;
 use super::reply::{Reply, ReplyBuffer, ReplyError};
+use super::reply_code as code;
+use super::reply_errors::says_server_full;
 use super::tls::{TlsContext, TlsSession, handshake_error};
-use super::transport::{Transport, is_timeout};
+use super::transport::Transport;
 use crate::remote::{RemoteError, RemoteErrorKind};
 
 /// A logged-in control connection.
@@ -73,34 +75,15 @@ pub fn resolve(host: &str, port: u16) -> Result<Vec<SocketAddr>, RemoteError> {
     Ok(addrs)
 }
 
-/// A server's way of saying "no more connections": 421 at any point of login, or a 530 whose
-/// text talks about too many users/connections (pure-ftpd, proftpd MaxClients).
-fn says_server_full(reply: &Reply) -> bool {
-    if reply.code == 421 {
-        return true;
-    }
-    let text = reply.text().to_ascii_lowercase();
-    reply.code == 530
-        && (text.contains("too many") || text.contains("maximum") || text.contains("limit"))
-}
-
 impl Control {
     /// Connect, read the greeting, log in and negotiate. Errors carry one clear sentence.
     pub fn connect(config: &FtpConfig, tls: &TlsContext) -> Result<Control, ConnectFailure> {
         let tls = tls.new_session()?;
         let addrs = resolve(&config.host, config.port)?;
         let where_ = format!("{}:{}", config.host, config.port);
-        let transport = Transport::connect(&addrs, config.connect_timeout).map_err(|e| {
-            let kind = if is_timeout(&e) {
-                RemoteErrorKind::TimedOut
-            } else {
-                RemoteErrorKind::Connection
-            };
-            RemoteError::new(kind, format!("cannot connect to {where_}: {e}"))
-        })?;
-        let io_err = |e: std::io::Error| {
-            RemoteError::new(RemoteErrorKind::Connection, format!("{where_}: {e}"))
-        };
+        let transport = Transport::connect(&addrs, config.connect_timeout)
+            .map_err(|e| RemoteError::io(format_args!("cannot connect to {where_}"), &e))?;
+        let io_err = |e: std::io::Error| RemoteError::io(&where_, &e);
         // The greeting must come within the shorter of the two timeouts: a server that
         // accepts but stays silent must not cost more than the user's --timeout.
         transport
@@ -138,10 +121,10 @@ impl Control {
     fn greeting(&mut self, where_: &str) -> Result<(), ConnectFailure> {
         let mut reply = self.read_reply()?;
         // 120: "service ready in nnn minutes" precedes the real greeting.
-        while reply.code == 120 {
+        while reply.code == code::SERVICE_READY_SOON {
             reply = self.read_reply()?;
         }
-        if reply.code == 220 {
+        if reply.code == code::SERVICE_READY {
             return Ok(());
         }
         Err(ConnectFailure {
@@ -163,7 +146,7 @@ impl Control {
         };
         let user_arg = Arg::new(user).map_err(|_| invalid("user name"))?;
         let mut reply = self.cmd(&Command::User(user_arg))?;
-        if reply.code == 331 || reply.code == 332 {
+        if reply.code == code::NEED_PASSWORD || reply.code == code::NEED_ACCOUNT {
             let password = config.login_password();
             // An empty password is still sent as an argument some servers accept; we refuse to
             // send `PASS ` with nothing after it, so use a single space-free placeholder.
@@ -171,7 +154,7 @@ impl Control {
                 .map_err(|_| invalid("password"))?;
             reply = self.cmd(&Command::Pass(pass_arg))?;
         }
-        if reply.code == 230 || reply.code == 202 {
+        if reply.code == code::LOGGED_IN || reply.code == code::SUPERFLUOUS {
             return Ok(());
         }
         let server_full = says_server_full(&reply);
@@ -205,7 +188,7 @@ impl Control {
     /// the password must not go out in clear.
     fn auth_tls(&mut self, where_: &str) -> Result<(), ConnectFailure> {
         let reply = self.cmd(&Command::AuthTls)?;
-        if reply.code != 234 {
+        if reply.code != code::AUTH_ACCEPTED {
             self.broken = true;
             return Err(ConnectFailure {
                 server_full: says_server_full(&reply),
@@ -302,12 +285,7 @@ impl Control {
 
     fn io_error(&mut self, e: std::io::Error) -> RemoteError {
         self.broken = true;
-        let kind = if is_timeout(&e) {
-            RemoteErrorKind::TimedOut
-        } else {
-            RemoteErrorKind::Connection
-        };
-        RemoteError::new(kind, format!("control connection to {}: {e}", self.peer))
+        RemoteError::io(format_args!("control connection to {}", self.peer), &e)
     }
 
     /// Send one command.
@@ -351,7 +329,7 @@ impl Control {
     pub fn cmd(&mut self, command: &Command) -> Result<Reply, RemoteError> {
         self.send(command)?;
         let reply = self.read_reply()?;
-        if reply.code == 421 {
+        if reply.code == code::SERVICE_CLOSING {
             self.broken = true;
         }
         Ok(reply)

@@ -194,14 +194,7 @@ pub fn handshake_error(where_: &str, e: &io::Error) -> RemoteError {
             RemoteErrorKind::Protocol,
             format!("TLS handshake with {where_} failed: {e}"),
         ),
-        None => {
-            let kind = if super::transport::is_timeout(e) {
-                RemoteErrorKind::TimedOut
-            } else {
-                RemoteErrorKind::Connection
-            };
-            RemoteError::new(kind, format!("TLS handshake with {where_} failed: {e}"))
-        }
+        None => RemoteError::io(format_args!("TLS handshake with {where_} failed"), e),
     }
 }
 

@@ -172,11 +172,3 @@ fn drain_until_closed(stream: &mut TlsStream) {
         }
     }
 }
-
-/// Socket timeouts surface as WouldBlock on Linux; call them what they are.
-pub fn is_timeout(err: &io::Error) -> bool {
-    matches!(
-        err.kind(),
-        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-    )
-}

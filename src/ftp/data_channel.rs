@@ -17,7 +17,9 @@ use super::config::DataMode;
 use super::control::Control;
 use super::quirks::Quirks;
 use super::reply::Reply;
-use super::transport::{Transport, is_timeout};
+use super::reply_code as code;
+use super::reply_errors::{Op, is_not_implemented};
+use super::transport::Transport;
 use crate::remote::{RemoteError, RemoteErrorKind};
 
 /// A data channel prepared before the transfer command is sent.
@@ -49,7 +51,7 @@ pub fn start_transfer(
     };
     if let Some(offset) = rest {
         let reply = control.cmd(&Command::Rest(offset))?;
-        if reply.code != 350 {
+        if reply.code != code::PENDING {
             if let Prepared::Connected(t) = prepared {
                 t.abort();
             }
@@ -85,12 +87,7 @@ pub fn start_transfer(
 
 fn data_error(control: &mut Control, e: std::io::Error) -> RemoteError {
     control.mark_broken();
-    let kind = if is_timeout(&e) {
-        RemoteErrorKind::TimedOut
-    } else {
-        RemoteErrorKind::Connection
-    };
-    RemoteError::new(kind, format!("data connection: {e}"))
+    RemoteError::io("data connection", &e)
 }
 
 fn open_passive(control: &mut Control, quirks: &Quirks) -> Result<Transport, RemoteError> {
@@ -99,20 +96,19 @@ fn open_passive(control: &mut Control, quirks: &Quirks) -> Result<Transport, Rem
         pasv_port(control)?
     } else {
         let reply = control.cmd(&Command::Epsv)?;
-        if reply.code == 229 {
+        if reply.code == code::EXTENDED_PASSIVE_MODE {
             parse_epsv_port(&reply).ok_or_else(|| {
                 RemoteError::new(
                     RemoteErrorKind::Protocol,
                     format!("unparsable EPSV reply: {reply}"),
                 )
             })?
-        } else if peer.is_ipv4() && (reply.is_permanent_failure() || reply.code == 421) {
-            if reply.code == 421 {
-                return Err(RemoteError::new(
-                    RemoteErrorKind::Connection,
-                    reply.to_string(),
-                ));
-            }
+        } else if reply.code == code::SERVICE_CLOSING {
+            return Err(RemoteError::new(
+                RemoteErrorKind::Connection,
+                reply.to_string(),
+            ));
+        } else if peer.is_ipv4() && is_not_implemented(Op::DataChannel, &reply) {
             log::info!("server refused EPSV ({reply}); using PASV from now on");
             quirks.set_epsv_refused();
             pasv_port(control)?
@@ -130,8 +126,8 @@ fn open_passive(control: &mut Control, quirks: &Quirks) -> Result<Transport, Rem
 
 fn pasv_port(control: &mut Control) -> Result<u16, RemoteError> {
     let reply = control.cmd(&Command::Pasv)?;
-    if reply.code != 227 {
-        let kind = if reply.code == 421 || reply.is_transient_failure() {
+    if reply.code != code::PASSIVE_MODE {
+        let kind = if reply.is_transient_failure() {
             RemoteErrorKind::Connection
         } else {
             RemoteErrorKind::Unsupported
@@ -208,7 +204,7 @@ fn open_active(control: &mut Control, quirks: &Quirks) -> Result<TcpListener, Re
         SocketAddr::V4(v4) if quirks.eprt_refused() => control.cmd(&Command::Port(v4))?,
         _ => control.cmd(&Command::Eprt(addr))?,
     };
-    let reply = match (reply.is_permanent_failure(), addr) {
+    let reply = match (is_not_implemented(Op::DataChannel, &reply), addr) {
         (true, SocketAddr::V4(v4)) if !quirks.eprt_refused() => {
             quirks.set_eprt_refused();
             control.cmd(&Command::Port(SocketAddrV4::new(*v4.ip(), v4.port())))?
