@@ -1,7 +1,7 @@
 //! ftpfs: mount an FTP server as a local filesystem.
 //!
 //! Layers, dependencies pointing one way only:
-//! `cli` -> `mount` -> `fuse` (the only user of `fuser::Reply*`) -> `fs` core -> `cache` ->
+//! `cli` -> `config` (plain data) -> `mount` -> `fuse` (the only user of `fuser::Reply*`) -> `fs` core -> `cache` ->
 //! `remote` trait <- `ftp` client. `ftp` never imports fuser, fs or cache.
 //!
 //! `run` below is the composition root: the only place that knows every layer, builds them from
@@ -9,6 +9,7 @@
 
 pub mod cache;
 pub mod cli;
+pub mod config;
 pub mod fs;
 pub mod ftp;
 pub mod fuse;
@@ -18,7 +19,8 @@ pub mod remote;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-pub use mount::{MountConfig, MountError};
+pub use config::MountConfig;
+pub use mount::MountError;
 
 use ftp::FtpRemote;
 use mount::ShutdownSignals;

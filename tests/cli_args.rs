@@ -9,8 +9,8 @@ use clap::Parser;
 use ftpfs::cli::options::{MountOptions, parse_mount_options};
 use ftpfs::cli::source::{Source, parse_source};
 use ftpfs::cli::{Cli, CliCommand, config_without_login};
+use ftpfs::config::Access;
 use ftpfs::ftp::{DataMode, TlsMode};
-use ftpfs::mount::Access;
 
 fn source(host: &str, port: Option<u16>, root: &str, tls: TlsMode) -> Source {
     Source {

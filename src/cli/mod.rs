@@ -16,9 +16,11 @@ use std::time::Duration;
 use clap::{ArgAction, Parser, Subcommand};
 
 use crate::Action;
+use crate::config::{Access, MountConfig};
 use crate::fs::FsConfig;
 use crate::ftp::{DataMode, FtpConfig, TlsMode};
-use crate::mount::{self, Access, MountConfig};
+use crate::mount;
+use options::{ByteSize, Seconds};
 
 /// Mount an FTP server as a local filesystem.
 #[derive(Debug, Parser)]
@@ -49,33 +51,34 @@ pub enum CliCommand {
 /// Arguments of `ftpfs mount`.
 #[derive(Debug, clap::Args)]
 pub struct MountArgs {
-    /// host, host:port, [v6::addr]:port, or ftp://[user[:password]@]host[:port][/path]
-    /// (ftps:// = implicit TLS on port 990, ftpes:// = explicit TLS). Prefer FTPFS_PASSWORD,
-    /// --password-file or ~/.netrc over a password in the URL.
+    #[arg(help = source::help())]
     pub source: String,
     /// Existing directory to mount on.
     pub mountpoint: PathBuf,
-    /// Mount options, comma-separated: ro, rw, allow_other, allow_root, default_permissions,
-    /// page_cache (kernel caches file data; default is direct I/O), uid=N, gid=N, umask=OCTAL.
-    #[arg(short = 'o', value_name = "OPTIONS", action = ArgAction::Append)]
+    #[arg(short = 'o', value_name = "OPTIONS", action = ArgAction::Append,
+          help = options::help())]
     pub options: Vec<String>,
-    /// Maximum simultaneous FTP connections.
-    #[arg(long, value_name = "N", default_value_t = 4,
-          value_parser = clap::value_parser!(u16).range(1..=64))]
-    pub connections: u16,
+    /// Maximum simultaneous FTP connections (1-64).
+    #[arg(long, value_name = "N", value_parser = options::parse_connections,
+          default_value_t = FtpConfig::default().max_connections)]
+    pub connections: usize,
     /// How long a directory listing is trusted, in seconds (0: always ask the server).
-    #[arg(long, value_name = "SECS", default_value_t = 30)]
+    #[arg(long, value_name = "SECS", default_value_t = FsConfig::default().dir_cache_ttl.as_secs())]
     pub dir_cache_ttl: u64,
     /// Memory budget for cached file data, e.g. 64M, 1G.
-    #[arg(long, value_name = "BYTES", value_parser = options::parse_size)]
-    pub cache_size: Option<u64>,
-    /// Give up on a server that stays silent this long, in seconds (default 30).
-    #[arg(long, value_name = "SECS", value_parser = options::parse_positive_seconds)]
-    pub timeout: Option<Duration>,
-    /// Give up connecting after this long, in seconds (default 10).
-    #[arg(long, value_name = "SECS", value_parser = options::parse_positive_seconds)]
-    pub connect_timeout: Option<Duration>,
-    /// Active mode: the server connects back to us (EPRT/PORT) instead of passive EPSV/PASV.
+    #[arg(long, value_name = "BYTES", value_parser = options::parse_size_arg,
+          default_value_t = ByteSize(FsConfig::default().cache_size))]
+    pub cache_size: ByteSize,
+    /// Give up on a server that stays silent this long, in seconds.
+    #[arg(long, value_name = "SECS", value_parser = options::parse_seconds_arg,
+          default_value_t = Seconds(FtpConfig::default().io_timeout))]
+    pub timeout: Seconds,
+    /// Give up connecting after this long, in seconds.
+    #[arg(long, value_name = "SECS", value_parser = options::parse_seconds_arg,
+          default_value_t = Seconds(FtpConfig::default().connect_timeout))]
+    pub connect_timeout: Seconds,
+    /// Active mode: the server connects back to us (EPRT/PORT) instead of passive EPSV/PASV
+    /// (the default).
     #[arg(long)]
     pub active: bool,
     /// Explicit TLS (AUTH TLS) on a plain ftp:// URL.
@@ -160,21 +163,15 @@ pub fn config_without_login(args: &MountArgs) -> Result<(MountConfig, source::So
     if ftp.tls == TlsMode::None && (args.insecure || args.ca_file.is_some()) {
         log::warn!("--insecure and --ca-file only matter with TLS (ftps://, ftpes:// or --tls)");
     }
-    ftp.max_connections = usize::from(args.connections);
-    if let Some(timeout) = args.timeout {
-        ftp.io_timeout = timeout;
-    }
-    if let Some(timeout) = args.connect_timeout {
-        ftp.connect_timeout = timeout;
-    }
+    ftp.max_connections = args.connections;
+    ftp.io_timeout = args.timeout.0;
+    ftp.connect_timeout = args.connect_timeout.0;
 
     let mut fs = FsConfig {
         dir_cache_ttl: Duration::from_secs(args.dir_cache_ttl),
+        cache_size: args.cache_size.0,
         ..FsConfig::default()
     };
-    if let Some(size) = args.cache_size {
-        fs.cache_size = size;
-    }
     if let Some(read_only) = options.read_only {
         fs.read_only = read_only;
     }
@@ -191,8 +188,7 @@ pub fn config_without_login(args: &MountArgs) -> Result<(MountConfig, source::So
         access: options.access.unwrap_or(Access::Owner),
         default_permissions: options.default_permissions,
         foreground: args.foreground,
-        // Twice the connections: metadata requests keep flowing while transfers block threads.
-        fuse_threads: (usize::from(args.connections) * 2).clamp(4, 32),
+        fuse_threads: MountConfig::fuse_threads_for(args.connections),
         page_cache: options.page_cache,
     };
     Ok((config, source))

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use crate::mount::Access;
+use crate::config::Access;
 
 /// What `-o` can change; `None` fields keep their defaults.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -18,6 +18,16 @@ pub struct MountOptions {
     pub default_permissions: bool,
     /// Cache file data in the kernel page cache instead of direct I/O.
     pub page_cache: bool,
+}
+
+/// `--help` for `-o`, with the defaults taken from `FsConfig`.
+pub fn help() -> String {
+    format!(
+        "Mount options, comma-separated: ro, rw (default), allow_other, allow_root, \
+         default_permissions, page_cache (kernel caches file data; default is direct I/O), \
+         uid=N, gid=N (default: the mounting user), umask=OCTAL (default {:03o})",
+        crate::fs::FsConfig::default().umask
+    )
 }
 
 /// Parse every `-o` value in order; later options win.
@@ -111,6 +121,55 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("invalid size {text:?}: expected e.g. 512, 64K, 256M, 1G"))
 }
 
+/// A duration given in seconds on the command line; shown in `--help` as seconds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Seconds(pub Duration);
+
+impl std::fmt::Display for Seconds {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.0.subsec_nanos() == 0 {
+            write!(f, "{}", self.0.as_secs())
+        } else {
+            write!(f, "{}", self.0.as_secs_f64())
+        }
+    }
+}
+
+/// A byte count given with an optional suffix; shown with the largest exact suffix (`64M`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ByteSize(pub u64);
+
+impl std::fmt::Display for ByteSize {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (shift, suffix) in [(40, "T"), (30, "G"), (20, "M"), (10, "K")] {
+            if self.0 != 0 && self.0.is_multiple_of(1u64 << shift) {
+                return write!(f, "{}{suffix}", self.0 >> shift);
+            }
+        }
+        write!(f, "{}", self.0)
+    }
+}
+
+/// `parse_size` for clap.
+pub fn parse_size_arg(text: &str) -> Result<ByteSize, String> {
+    parse_size(text).map(ByteSize)
+}
+
+/// `parse_positive_seconds` for clap.
+pub fn parse_seconds_arg(text: &str) -> Result<Seconds, String> {
+    parse_positive_seconds(text).map(Seconds)
+}
+
+/// The connection cap: 1 to 64.
+pub fn parse_connections(text: &str) -> Result<usize, String> {
+    match text.trim().parse::<usize>() {
+        Ok(n) if (1..=64).contains(&n) => Ok(n),
+        _ => Err(format!(
+            "invalid number of connections {text:?}: expected 1-64"
+        )),
+    }
+}
+
 /// Seconds, fractions allowed (`0.5`); zero is refused because it would mean "fail at once".
 pub fn parse_positive_seconds(text: &str) -> Result<Duration, String> {
     text.trim()
@@ -142,6 +201,28 @@ mod tests {
             "20000000T",
         ] {
             assert!(parse_size(bad).is_err(), "{bad:?} should be refused");
+        }
+    }
+
+    #[test]
+    fn defaults_are_shown_as_typed() {
+        assert_eq!(ByteSize(64 << 20).to_string(), "64M");
+        assert_eq!(ByteSize(3 << 30).to_string(), "3G");
+        assert_eq!(ByteSize(1536).to_string(), "1536");
+        assert_eq!(ByteSize(0).to_string(), "0");
+        assert_eq!(Seconds(Duration::from_secs(30)).to_string(), "30");
+        assert_eq!(Seconds(Duration::from_millis(500)).to_string(), "0.5");
+        for value in [ByteSize(64 << 20), ByteSize(1536), ByteSize(5 << 40)] {
+            assert_eq!(parse_size_arg(&value.to_string()), Ok(value));
+        }
+    }
+
+    #[test]
+    fn connections_range() {
+        assert_eq!(parse_connections("1"), Ok(1));
+        assert_eq!(parse_connections("64"), Ok(64));
+        for bad in ["0", "65", "-1", "x", ""] {
+            assert!(parse_connections(bad).is_err(), "{bad:?}");
         }
     }
 
