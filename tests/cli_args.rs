@@ -140,7 +140,9 @@ fn mount_options_table() {
             gid: Some(100),
             umask: Some(0o027),
             default_permissions: false,
+            skip_permission_checks: false,
             page_cache: false,
+            noexec: false,
         }
     );
     assert!(parse_mount_options(&["page_cache"]).unwrap().page_cache);
@@ -176,6 +178,137 @@ fn mount_options_table() {
             .unwrap_err()
             .contains("\"typo\"")
     );
+}
+
+/// The options of an fstab line written for mount(8) and systemd, and the generic flags mount(8)
+/// passes to every helper, mount; anything else is named in the error.
+#[test]
+fn mount_and_systemd_options_are_accepted_and_ignored() {
+    let fstab = "_netdev,noauto,nofail,auto,user,users,nouser,defaults,comment=backup,\
+                 x-systemd.automount,x-systemd.idle-timeout=60,x-systemd.mount-timeout=30";
+    let passed_by_mount = "rw,dev,suid,exec,nodev,nosuid,atime,noatime,relatime,async";
+    assert_eq!(
+        parse_mount_options(&[fstab, passed_by_mount]),
+        Ok(MountOptions {
+            read_only: Some(false),
+            ..MountOptions::default()
+        })
+    );
+    assert!(parse_mount_options(&["noexec"]).unwrap().noexec);
+    for bad in [
+        "sync",
+        "x_systemd",
+        "_netdevx",
+        "comment",
+        "mand",
+        "nouid=3",
+    ] {
+        let message = parse_mount_options(&[bad]).expect_err(bad);
+        assert!(message.contains(&format!("{bad:?}")), "{message}");
+    }
+}
+
+fn parse_cli(args: &[&str]) -> Result<Cli, clap::Error> {
+    ftpfs::cli::parse(args.iter().map(std::ffi::OsString::from))
+}
+
+fn mount_args_of(cli: Cli) -> ftpfs::cli::MountArgs {
+    match cli.command {
+        CliCommand::Mount(args) => args,
+        other => panic!("not a mount: {other:?}"),
+    }
+}
+
+/// `ftpfs SOURCE MOUNTPOINT -o ...` (what mount.fuse3 runs) is `ftpfs mount`, and every long
+/// option has an `-o name=value` form that lands in the same config field.
+#[test]
+fn mount8_form_and_long_options_as_o() {
+    let o_form = "password_file=/etc/ftpfs.pw,connections=8,timeout=7,connect_timeout=0.5,\
+                  dir_cache_ttl=5,cache_size=256M,ca_file=/etc/ca.pem,tls,insecure,active,\
+                  foreground,rw,dev,suid,uid=12";
+    let cli = parse_cli(&["ftpfs", "ftp://alice@h/pub", "/mnt/point", "-o", o_form]).unwrap();
+    let args = mount_args_of(cli);
+    assert_eq!(
+        args.password_file.as_deref(),
+        Some(Path::new("/etc/ftpfs.pw"))
+    );
+    let (config, _) = config_without_login(&args).unwrap();
+    assert_eq!(config.ftp.max_connections, 8);
+    assert_eq!(config.ftp.io_timeout, Duration::from_secs(7));
+    assert_eq!(config.ftp.connect_timeout, Duration::from_millis(500));
+    assert_eq!(config.fs.dir_cache_ttl, Duration::from_secs(5));
+    assert_eq!(config.fs.cache_size, 256 << 20);
+    assert_eq!(
+        config.ftp.ca_file.as_deref(),
+        Some(Path::new("/etc/ca.pem"))
+    );
+    assert_eq!(config.ftp.tls, TlsMode::Explicit);
+    assert!(config.ftp.insecure);
+    assert_eq!(config.ftp.data_mode, DataMode::Active);
+    assert!(config.foreground);
+    assert_eq!(config.fs.uid, 12);
+    assert_eq!(config.remote_root, "/pub");
+
+    // The later spelling wins, whichever it is.
+    let later = |args: &[&str]| {
+        let (config, _) = config_without_login(&mount_args_of(parse_cli(args).unwrap())).unwrap();
+        config.ftp.max_connections
+    };
+    assert_eq!(
+        later(&[
+            "ftpfs",
+            "h",
+            "/m",
+            "--connections",
+            "3",
+            "-o",
+            "connections=5"
+        ]),
+        5
+    );
+    assert_eq!(
+        later(&[
+            "ftpfs",
+            "h",
+            "/m",
+            "-o",
+            "connections=5",
+            "--connections",
+            "3"
+        ]),
+        3
+    );
+    assert_eq!(
+        later(&["ftpfs", "mount", "h", "/m", "-o", "connections=2"]),
+        2
+    );
+
+    // Bad values and unknown options are refused, naming what was wrong.
+    assert!(parse_cli(&["ftpfs", "h", "/m", "-o", "connections=0"]).is_err());
+    assert!(parse_cli(&["ftpfs", "h", "/m", "-o", "tls=yes"]).is_err());
+    let args = mount_args_of(parse_cli(&["ftpfs", "h", "/m", "-o", "conections=2"]).unwrap());
+    let error = config_without_login(&args).unwrap_err();
+    assert!(error.message.contains("\"conections=2\""), "{error}");
+}
+
+/// A shared mount checks permissions in the kernel unless the risk is named.
+#[test]
+fn allow_other_turns_on_permission_checks() {
+    let config_for = |options: &str| {
+        let args = mount_args(&["-o", options, "h", "/m"]);
+        config_without_login(&args).unwrap().0
+    };
+    let shared = config_for("allow_other");
+    assert_eq!(shared.access, Access::AllUsers);
+    assert!(shared.default_permissions);
+    let risky = config_for("allow_other_without_permission_checks");
+    assert_eq!(risky.access, Access::AllUsers);
+    assert!(!risky.default_permissions);
+    assert!(
+        config_for("allow_other_without_permission_checks,default_permissions").default_permissions
+    );
+    assert!(!config_for("allow_root").default_permissions);
+    assert!(!config_for("rw").default_permissions);
 }
 
 fn mount_args(args: &[&str]) -> ftpfs::cli::MountArgs {
@@ -328,6 +461,11 @@ fn usage_errors_exit_2_with_one_line() {
         vec!["mount", "gopher://h", dir.str()],
         vec!["mount", "ftp://u:hunter2@h:70000", dir.str()],
         vec!["mount", "-o", "ro,bogus", "h", dir.str()],
+        vec!["h", dir.str(), "-o", "ro,bogus"],
+        // clap's own usage errors are one line too.
+        vec!["mount", "--connections", "0", "h", dir.str()],
+        vec!["h", dir.str(), "-o", "timeout=soon"],
+        vec!["mount"],
     ] {
         let output = ftpfs(&args);
         let lines = stderr_lines(&output);
@@ -336,8 +474,6 @@ fn usage_errors_exit_2_with_one_line() {
         assert!(lines[0].starts_with("ftpfs: "), "{lines:?}");
         assert!(!lines[0].contains("hunter2"), "password leaked: {lines:?}");
     }
-    // clap's own usage errors use the same status.
-    assert_eq!(ftpfs(&["mount"]).status.code(), Some(2));
 }
 
 #[test]

@@ -5,6 +5,7 @@
 //! result is a fully resolved `MountConfig`. Errors in what the user typed are one line and
 //! exit status 2 (like clap's own usage errors); runtime problems are exit status 1.
 
+pub mod argv;
 pub mod netrc;
 pub mod options;
 pub mod password;
@@ -36,6 +37,9 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum CliCommand {
     /// Mount SOURCE on MOUNTPOINT; returns once the mount is ready (unless -f).
+    /// `ftpfs SOURCE MOUNTPOINT -o OPTIONS` (the mount(8) form) means the same.
+    // A repeated option is not an error: the later wins, as with `-o` items.
+    #[command(args_override_self = true)]
     Mount(MountArgs),
     /// Unmount an ftpfs mount (fusermount3 -u).
     #[command(alias = "unmount")]
@@ -131,6 +135,25 @@ impl std::fmt::Display for CliError {
 
 impl std::error::Error for CliError {}
 
+/// Parse the command line (the program name first), after `argv::expand`.
+pub fn parse(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<Cli, clap::Error> {
+    Cli::try_parse_from(argv::expand(args.into_iter().collect()))
+}
+
+/// A clap usage error as one line: its first paragraph (a list of missing arguments included)
+/// without clap's `error: ` prefix, usage and tips.
+pub fn one_line(error: &clap::Error) -> String {
+    let text = error.render().to_string();
+    let paragraph: Vec<&str> = text
+        .lines()
+        .take_while(|line| !line.trim().is_empty())
+        .map(str::trim)
+        .collect();
+    let joined = paragraph.join(" ");
+    let message = joined.strip_prefix("error: ").unwrap_or(&joined);
+    format!("{message} (see ftpfs --help)")
+}
+
 /// Turn parsed arguments into what `crate::run` does.
 pub fn translate(cli: Cli) -> Result<Action, CliError> {
     match cli.command {
@@ -180,13 +203,20 @@ pub fn config_without_login(args: &MountArgs) -> Result<(MountConfig, source::So
     fs.umask = options.umask.unwrap_or(fs.umask);
     fs.spool_dir = absolute(&fs.spool_dir)?;
 
+    let access = options.access.unwrap_or(Access::Owner);
+    // Without the kernel's checks every user of a shared mount could read and write everything
+    // (ftpfs itself checks nothing: the server sees one login). Shared means checked, unless
+    // the user chose the option that says the risk.
+    let default_permissions = options.default_permissions
+        || (access == Access::AllUsers && !options.skip_permission_checks);
     let config = MountConfig {
         ftp,
         fs,
         remote_root: source.root.clone(),
         mountpoint: absolute(&args.mountpoint)?,
-        access: options.access.unwrap_or(Access::Owner),
-        default_permissions: options.default_permissions,
+        access,
+        default_permissions,
+        noexec: options.noexec,
         foreground: args.foreground,
         fuse_threads: MountConfig::fuse_threads_for(args.connections),
         page_cache: options.page_cache,

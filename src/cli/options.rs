@@ -1,7 +1,11 @@
 //! Parsers for option values: `-o` mount options, byte sizes with K/M/G suffixes, seconds.
 //!
 //! `-o` follows mount(8)/sshfs conventions (comma-separated, may be repeated) but only accepts
-//! the options we implement: a typo must fail loudly instead of being silently ignored.
+//! the options we implement: a typo must fail loudly instead of being silently ignored. Long
+//! options written as `-o name=value` never reach this parser (`argv` turns them into
+//! `--name=value` first). Options that mount(8), mount.fuse3 and systemd use for themselves,
+//! or pass along by default, are accepted and ignored (`IGNORED`): an fstab line written for
+//! them must mount.
 
 use std::time::Duration;
 
@@ -16,8 +20,58 @@ pub struct MountOptions {
     pub gid: Option<u32>,
     pub umask: Option<u32>,
     pub default_permissions: bool,
+    /// `allow_other_without_permission_checks`: every user, and no kernel permission checks.
+    pub skip_permission_checks: bool,
     /// Cache file data in the kernel page cache instead of direct I/O.
     pub page_cache: bool,
+    /// Programs on the mount may not be executed (`noexec`; mount(8) adds it for `user`).
+    pub noexec: bool,
+}
+
+/// Accepted and ignored: options for mount(8) and systemd (`_netdev`, `noauto`, ...; mount(8)
+/// strips most of them before running us, mount.fuse3 the rest, but `ftpfs mount -o` may still
+/// see them), and the generic flags mount(8) passes by default whose effect ftpfs always has
+/// or never has: suid/dev (always nosuid,nodev), atime variants (always noatime), async.
+/// Prefix entries end in `*`.
+const IGNORED: &[&str] = &[
+    "_netdev",
+    "auto",
+    "noauto",
+    "nofail",
+    "user",
+    "nouser",
+    "users",
+    "owner",
+    "group",
+    "defaults",
+    "comment=*",
+    "x-*",
+    "suid",
+    "nosuid",
+    "dev",
+    "nodev",
+    "exec",
+    "atime",
+    "noatime",
+    "relatime",
+    "norelatime",
+    "strictatime",
+    "nostrictatime",
+    "diratime",
+    "nodiratime",
+    "lazytime",
+    "nolazytime",
+    "async",
+];
+
+/// Whether `option` (the whole `name[=value]` item) is one mount(8)/systemd uses.
+pub fn is_ignored(option: &str) -> bool {
+    IGNORED
+        .iter()
+        .any(|ignored| match ignored.strip_suffix('*') {
+            Some(prefix) => option.starts_with(prefix),
+            None => option == *ignored,
+        })
 }
 
 /// `--help` for `-o`, with the defaults taken from `FsConfig`.
@@ -49,6 +103,11 @@ pub fn parse_mount_options<S: AsRef<str>>(values: &[S]) -> Result<MountOptions, 
             ("allow_other", None) => options.access = Some(Access::AllUsers),
             ("allow_root", None) => options.access = Some(Access::OwnerAndRoot),
             ("default_permissions", None) => options.default_permissions = true,
+            ("allow_other_without_permission_checks", None) => {
+                options.access = Some(Access::AllUsers);
+                options.skip_permission_checks = true;
+            }
+            ("noexec", None) => options.noexec = true,
             ("page_cache", None) => options.page_cache = true,
             ("direct_io", None) => options.page_cache = false,
             ("uid", Some(v)) => options.uid = Some(parse_id(name, v)?),
@@ -63,16 +122,20 @@ pub fn parse_mount_options<S: AsRef<str>>(values: &[S]) -> Result<MountOptions, 
                 | "allow_other"
                 | "allow_root"
                 | "default_permissions"
+                | "allow_other_without_permission_checks"
+                | "noexec"
                 | "page_cache"
                 | "direct_io",
                 Some(_),
             ) => {
                 return Err(format!("mount option {name} takes no value"));
             }
+            _ if is_ignored(option) => log::debug!("ignoring mount option {option:?}"),
             _ => {
                 return Err(format!(
                     "unknown mount option {option:?} (known: ro, rw, allow_other, allow_root, \
-                     default_permissions, page_cache, direct_io, uid=N, gid=N, umask=OCTAL)"
+                     default_permissions, page_cache, direct_io, noexec, uid=N, gid=N, \
+                     umask=OCTAL, and every --long option as long_option=VALUE)"
                 ));
             }
         }

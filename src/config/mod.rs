@@ -41,8 +41,11 @@ pub struct MountConfig {
     /// Absolute local directory to mount on.
     pub mountpoint: PathBuf,
     pub access: Access,
-    /// Let the kernel check permissions against the shown mode/uid/gid.
+    /// Let the kernel check permissions against the shown mode/uid/gid (always on with
+    /// `allow_other` unless `allow_other_without_permission_checks`).
     pub default_permissions: bool,
+    /// Refuse to execute programs on the mount (`noexec`).
+    pub noexec: bool,
     /// Stay attached to the terminal instead of returning once the mount is ready.
     pub foreground: bool,
     /// FUSE worker threads, so one slow transfer never blocks `ls`.
@@ -63,6 +66,7 @@ impl Default for MountConfig {
             mountpoint: PathBuf::new(),
             access: Access::Owner,
             default_permissions: false,
+            noexec: false,
             foreground: false,
             fuse_threads,
             page_cache: false,
@@ -115,6 +119,7 @@ mod tests {
             mountpoint: "/mnt".into(),
             access: Access::Owner,
             default_permissions: false,
+            noexec: false,
             foreground: true,
             fuse_threads: 8,
             page_cache: false,

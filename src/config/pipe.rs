@@ -55,6 +55,7 @@ fn visit_fields(config: &mut MountConfig, v: &mut impl Visitor) -> Result<(), St
         mountpoint,
         access,
         default_permissions,
+        noexec,
         foreground,
         fuse_threads,
         page_cache,
@@ -109,6 +110,7 @@ fn visit_fields(config: &mut MountConfig, v: &mut impl Visitor) -> Result<(), St
     v.field("mountpoint", mountpoint)?;
     v.field("access", access)?;
     v.field("default_permissions", default_permissions)?;
+    v.field("noexec", noexec)?;
     v.field("foreground", foreground)?;
     v.field("fuse_threads", fuse_threads)?;
     v.field("page_cache", page_cache)?;
@@ -341,6 +343,7 @@ mod tests {
             mountpoint: "/mnt/x y".into(),
             access: Access::AllUsers,
             default_permissions: true,
+            noexec: true,
             foreground: false,
             fuse_threads: 6,
             page_cache: true,

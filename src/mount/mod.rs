@@ -106,6 +106,9 @@ pub fn fuser_config(config: &MountConfig) -> fuser::Config {
     if config.default_permissions {
         options.push(MountOption::DefaultPermissions);
     }
+    if config.noexec {
+        options.push(MountOption::NoExec);
+    }
     let mut fuser_config = fuser::Config::default();
     fuser_config.mount_options = options;
     fuser_config.acl = match config.access {
