@@ -33,6 +33,8 @@ pub enum Action {
     Mount(Box<MountConfig>),
     /// Unmount an ftpfs mount.
     Unmount(PathBuf),
+    /// Write these bytes to stdout (the manual page, a completion script).
+    Print(Vec<u8>),
     /// Be the background process of a `Mount`: config on stdin, readiness on stdout.
     DaemonChild,
 }
@@ -47,6 +49,14 @@ pub fn run(action: Action) -> Result<(), MountError> {
             daemon::spawn_and_wait(&config)
         }
         Action::Unmount(mountpoint) => mount::unmount(&mountpoint),
+        Action::Print(bytes) => {
+            use std::io::Write;
+            let mut stdout = std::io::stdout().lock();
+            stdout
+                .write_all(&bytes)
+                .and_then(|()| stdout.flush())
+                .map_err(|e| MountError::new(format!("cannot write to stdout: {e}")))
+        }
         Action::DaemonChild => run_daemon_child(),
     }
 }

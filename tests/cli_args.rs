@@ -548,3 +548,42 @@ fn closed_port_fails_fast_in_the_foreground_and_nothing_is_mounted() {
 fn closed_port_fails_fast_through_the_daemon_and_nothing_is_mounted() {
     assert_connection_refused_fails_fast(false);
 }
+
+/// The documented install commands produce a page `man` can read and scripts the shells accept.
+#[test]
+fn man_page_and_completions_are_generated() {
+    let page = ftpfs(&["man"]);
+    assert!(page.status.success(), "{:?}", stderr_lines(&page));
+    let dir = TempDir::new("man");
+    let file = dir.path().join("ftpfs.1");
+    std::fs::write(&file, &page.stdout).unwrap();
+    let rendered = Command::new("man")
+        .arg("-l")
+        .arg(&file)
+        .env("MANPAGER", "cat")
+        .env("COLUMNS", "100")
+        .output();
+    // man-db is not everywhere; where it is, the page must render with the options in it.
+    if let Some(rendered) = rendered.ok().filter(|o| o.status.success()) {
+        let text = String::from_utf8_lossy(&rendered.stdout);
+        assert!(text.contains("--password-file"), "{text}");
+    }
+    let bash = ftpfs(&["completions", "bash"]);
+    assert!(bash.status.success());
+    let script = dir.path().join("ftpfs.bash");
+    std::fs::write(&script, &bash.stdout).unwrap();
+    let syntax = Command::new("bash")
+        .arg("-n")
+        .arg(&script)
+        .output()
+        .unwrap();
+    assert!(syntax.status.success(), "{syntax:?}");
+    for shell in ["zsh", "fish"] {
+        let output = ftpfs(&["completions", shell]);
+        assert!(
+            output.status.success() && !output.stdout.is_empty(),
+            "{shell}"
+        );
+    }
+    assert_eq!(ftpfs(&["completions", "tcsh"]).status.code(), Some(2));
+}

@@ -6,6 +6,7 @@
 //! exit status 2 (like clap's own usage errors); runtime problems are exit status 1.
 
 pub mod argv;
+pub mod docs;
 pub mod netrc;
 pub mod options;
 pub mod password;
@@ -25,7 +26,7 @@ use options::{ByteSize, Seconds};
 
 /// Mount an FTP server as a local filesystem.
 #[derive(Debug, Parser)]
-#[command(name = "ftpfs", version, about, propagate_version = true)]
+#[command(name = "ftpfs", version, about, propagate_version = true, after_long_help = MOUNT_FORMS)]
 pub struct Cli {
     /// More log output: -v info, -vv debug, -vvv trace (RUST_LOG overrides).
     #[arg(short, long, action = ArgAction::Count, global = true)]
@@ -47,10 +48,27 @@ pub enum CliCommand {
         /// The directory an ftpfs mount is on.
         mountpoint: PathBuf,
     },
+    /// Print the manual page, ftpfs(1), in roff (e.g. `ftpfs man > ftpfs.1`).
+    Man,
+    /// Print the completion script for SHELL (bash, zsh, fish, elvish, powershell).
+    Completions {
+        #[arg(value_name = "SHELL")]
+        shell: clap_complete::Shell,
+    },
     /// Internal: the background process started by `mount`; reads its config on stdin.
     #[command(name = "__daemon", hide = true)]
     Daemon,
 }
+
+/// The mount(8) and fstab forms, shown by `ftpfs --help` and in the manual page.
+const MOUNT_FORMS: &str = "\
+mount(8) and fstab: `ftpfs SOURCE MOUNTPOINT -o OPTIONS` means `ftpfs mount`, so \
+`mount -t fuse.ftpfs SOURCE MOUNTPOINT -o OPTIONS` and fstab lines of type fuse.ftpfs work. \
+Every --long option of `ftpfs mount` can be written as an -o item (`-o password_file=FILE`, \
+`-o connections=8`, `-o tls`). Options for mount(8) and systemd (_netdev, noauto, nofail, \
+user, users, defaults, comment=, x-systemd.*) are accepted and ignored. \
+Example fstab line: \
+ftp://backup@nas/ /mnt/nas fuse.ftpfs password_file=/etc/ftpfs.pw,_netdev,x-systemd.automount 0 0";
 
 /// Arguments of `ftpfs mount`.
 #[derive(Debug, clap::Args)]
@@ -159,6 +177,10 @@ pub fn translate(cli: Cli) -> Result<Action, CliError> {
     match cli.command {
         CliCommand::Mount(args) => mount_config(args).map(|c| Action::Mount(Box::new(c))),
         CliCommand::Umount { mountpoint } => Ok(Action::Unmount(mountpoint)),
+        CliCommand::Man => docs::man_page()
+            .map(Action::Print)
+            .map_err(CliError::runtime),
+        CliCommand::Completions { shell } => Ok(Action::Print(docs::completions(shell))),
         CliCommand::Daemon => Ok(Action::DaemonChild),
     }
 }
