@@ -587,3 +587,26 @@ fn man_page_and_completions_are_generated() {
     }
     assert_eq!(ftpfs(&["completions", "tcsh"]).status.code(), Some(2));
 }
+
+/// Every fstab line the README shows parses into a config (as mount.fuse3 would run it).
+#[test]
+fn readme_fstab_lines_parse() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let lines: Vec<&str> = readme
+        .lines()
+        .filter(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            fields.len() == 6 && fields[2] == "fuse.ftpfs"
+        })
+        .collect();
+    assert!(lines.len() >= 4, "README fstab examples: {lines:?}");
+    for line in lines {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let args = ["ftpfs", fields[0], fields[1], "-o", fields[3]];
+        let cli = parse_cli(&args).unwrap_or_else(|e| panic!("{line}: {e}"));
+        let (config, _) =
+            config_without_login(&mount_args_of(cli)).unwrap_or_else(|e| panic!("{line}: {e}"));
+        assert_eq!(config.mountpoint, PathBuf::from(fields[1]), "{line}");
+    }
+}
