@@ -452,6 +452,29 @@ fn help_lists_the_commands_and_options() {
     for option in ["--connections", "--password-file", "--foreground", "-o"] {
         assert!(text.contains(option), "{option} missing from:\n{text}");
     }
+    // The defaults shown are the config structs' own.
+    let ftp = ftpfs::ftp::FtpConfig::default();
+    let fs = ftpfs::fs::FsConfig::default();
+    for (option, default) in [
+        ("--connections <N>", ftp.max_connections.to_string()),
+        ("--timeout <SECS>", ftp.io_timeout.as_secs().to_string()),
+        (
+            "--connect-timeout <SECS>",
+            ftp.connect_timeout.as_secs().to_string(),
+        ),
+        (
+            "--dir-cache-ttl <SECS>",
+            fs.dir_cache_ttl.as_secs().to_string(),
+        ),
+        ("--cache-size <BYTES>", format!("{}M", fs.cache_size >> 20)),
+    ] {
+        let line = text
+            .lines()
+            .find(|line| line.contains(option))
+            .unwrap_or_else(|| panic!("{option} missing"));
+        assert!(line.contains(&format!("[default: {default}]")), "{line}");
+    }
+    assert!(text.contains(&format!("umask=OCTAL (default {:03o})", fs.umask)));
 }
 
 #[test]

@@ -77,9 +77,13 @@ pub fn is_ignored(option: &str) -> bool {
 /// `--help` for `-o`, with the defaults taken from `FsConfig`.
 pub fn help() -> String {
     format!(
-        "Mount options, comma-separated: ro, rw (default), allow_other, allow_root, \
-         default_permissions, page_cache (kernel caches file data; default is direct I/O), \
-         uid=N, gid=N (default: the mounting user), umask=OCTAL (default {:03o})",
+        "Mount options, comma-separated: ro, rw (default), allow_other (turns on \
+         default_permissions), allow_other_without_permission_checks, allow_root, \
+         default_permissions, noexec, page_cache (kernel caches file data; default is direct \
+         I/O), uid=N, gid=N (default: the mounting user), umask=OCTAL (default {:03o}). Every \
+         --long option below also works here as long_option=VALUE (or long_option for a flag). \
+         Options for mount(8) and systemd (_netdev, noauto, nofail, x-systemd.*, ...) are \
+         ignored",
         crate::fs::FsConfig::default().umask
     )
 }
