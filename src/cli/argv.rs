@@ -23,8 +23,9 @@ use super::Cli;
 /// The subcommand the mount(8) form stands for.
 const MOUNT: &str = "mount";
 
-/// Rewrite `args` (with the program name first) into what clap parses.
-pub fn expand(args: Vec<OsString>) -> Vec<OsString> {
+/// Rewrite `args` (with the program name first) into what clap parses. The error is one line:
+/// an `-o` item names an option that needs a value but has none.
+pub fn expand(args: Vec<OsString>) -> Result<Vec<OsString>, String> {
     let command = Cli::command();
     let subcommands: Vec<&str> = command
         .get_subcommands()
@@ -32,7 +33,7 @@ pub fn expand(args: Vec<OsString>) -> Vec<OsString> {
         .chain(["help"])
         .collect();
     let Some(mount) = command.find_subcommand(MOUNT) else {
-        return args;
+        return Ok(args);
     };
     // Long option name -> whether it takes a value.
     let longs: HashMap<String, bool> = mount
@@ -50,7 +51,7 @@ pub fn expand_with(
     args: Vec<OsString>,
     subcommands: &[&str],
     longs: &HashMap<String, bool>,
-) -> Vec<OsString> {
+) -> Result<Vec<OsString>, String> {
     let mut out = Vec::with_capacity(args.len() + 1);
     let mut rest = args.into_iter();
     out.extend(rest.next());
@@ -65,7 +66,7 @@ pub fn expand_with(
         }
     }
     let Some(first) = first else {
-        return out;
+        return Ok(out);
     };
     let is_mount = match first.to_str() {
         Some(MOUNT) => true,
@@ -79,27 +80,27 @@ pub fn expand_with(
     out.push(first);
     if !is_mount {
         out.extend(rest);
-        return out;
+        return Ok(out);
     }
-    expand_mount_args(rest, longs, &mut out);
-    out
+    expand_mount_args(rest, longs, &mut out)?;
+    Ok(out)
 }
 
 fn expand_mount_args(
     mut rest: impl Iterator<Item = OsString>,
     longs: &HashMap<String, bool>,
     out: &mut Vec<OsString>,
-) {
+) -> Result<(), String> {
     while let Some(arg) = rest.next() {
         let bytes = arg.as_encoded_bytes();
         if bytes == b"--" {
             out.push(arg);
             out.extend(rest);
-            return;
+            return Ok(());
         }
         if bytes == b"-o" {
             match rest.next() {
-                Some(value) => expand_o_value(&value, longs, out),
+                Some(value) => expand_o_value(&value, longs, out)?,
                 None => out.push(arg),
             }
             continue;
@@ -107,7 +108,7 @@ fn expand_mount_args(
         // `-oVALUE` and `-o=VALUE`, both accepted by clap for short options.
         if let Some(value) = arg.to_str().and_then(|a| a.strip_prefix("-o")) {
             let value = value.strip_prefix('=').unwrap_or(value);
-            expand_o_value(OsStr::new(value), longs, out);
+            expand_o_value(OsStr::new(value), longs, out)?;
             continue;
         }
         // `--name VALUE`: copy the value untouched, even if it looks like `-o`.
@@ -121,15 +122,20 @@ fn expand_mount_args(
             out.extend(rest.next());
         }
     }
+    Ok(())
 }
 
 /// Split one `-o` value: long options become `--name[=value]`, the rest stays one `-o`.
-fn expand_o_value(value: &OsStr, longs: &HashMap<String, bool>, out: &mut Vec<OsString>) {
+fn expand_o_value(
+    value: &OsStr,
+    longs: &HashMap<String, bool>,
+    out: &mut Vec<OsString>,
+) -> Result<(), String> {
     let Some(text) = value.to_str() else {
-        // Not UTF-8: leave it to the mount option parser, which refuses it by name.
+        // Not UTF-8: clap refuses it for -o.
         out.push("-o".into());
         out.push(value.to_owned());
-        return;
+        return Ok(());
     };
     let mut kept = Vec::new();
     for item in text.split(',') {
@@ -138,19 +144,27 @@ fn expand_o_value(value: &OsStr, longs: &HashMap<String, bool>, out: &mut Vec<Os
             None => (item, None),
         };
         let long = name.trim().replace('_', "-");
-        if longs.contains_key(&long) && !matches!(long.as_str(), "help" | "version") {
-            out.push(match val {
-                Some(val) => format!("--{long}={val}").into(),
-                None => format!("--{long}").into(),
-            });
-        } else {
-            kept.push(item);
-        }
+        let takes_value = match longs.get(&long) {
+            Some(takes_value) if !matches!(long.as_str(), "help" | "version") => *takes_value,
+            _ => {
+                kept.push(item);
+                continue;
+            }
+        };
+        out.push(match val {
+            Some(val) => format!("--{long}={val}").into(),
+            // Else clap would take the next argument as the value.
+            None if takes_value => {
+                return Err(format!("mount option {name} needs a value ({name}=...)"));
+            }
+            None => format!("--{long}").into(),
+        });
     }
     if !kept.is_empty() {
         out.push("-o".into());
         out.push(kept.join(",").into());
     }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -160,6 +174,7 @@ mod tests {
     fn run(args: &[&str]) -> Vec<String> {
         let args = args.iter().map(OsString::from).collect();
         expand(args)
+            .unwrap()
             .into_iter()
             .map(|a| a.into_string().unwrap())
             .collect()
@@ -237,5 +252,15 @@ mod tests {
         for (input, expected) in table {
             assert_eq!(run(input), *expected, "{input:?}");
         }
+    }
+
+    #[test]
+    fn long_option_without_its_value_is_refused() {
+        let args = ["ftpfs", "h", "/m", "-o", "password_file,ro"].map(OsString::from);
+        let error = expand(args.to_vec()).unwrap_err();
+        assert_eq!(
+            error,
+            "mount option password_file needs a value (password_file=...)"
+        );
     }
 }

@@ -15,7 +15,7 @@ pub mod source;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{ArgAction, Parser, Subcommand};
+use clap::{ArgAction, CommandFactory, Parser, Subcommand};
 
 use crate::Action;
 use crate::config::{Access, MountConfig};
@@ -155,7 +155,9 @@ impl std::error::Error for CliError {}
 
 /// Parse the command line (the program name first), after `argv::expand`.
 pub fn parse(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<Cli, clap::Error> {
-    Cli::try_parse_from(argv::expand(args.into_iter().collect()))
+    let args = argv::expand(args.into_iter().collect())
+        .map_err(|message| Cli::command().error(clap::error::ErrorKind::InvalidValue, message))?;
+    Cli::try_parse_from(args)
 }
 
 /// A clap usage error as one line: its first paragraph (a list of missing arguments included)
