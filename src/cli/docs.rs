@@ -2,7 +2,9 @@
 //! drift from `--help` (clap_mangen and clap_complete: the clap project's own generators).
 //!
 //! One page, ftpfs(1): mounting is what users look up, so the page carries the synopsis and
-//! options of `ftpfs mount` next to the list of subcommands and the mount(8)/fstab forms.
+//! options of `ftpfs mount` next to the list of subcommands and the mount(8)/fstab forms. The
+//! subcommand list is written here (a few lines of roff) because clap_mangen's own points to one
+//! page per subcommand (ftpfs-mount(1), ...), which we do not install.
 
 use clap::CommandFactory;
 use clap_complete::Shell;
@@ -29,12 +31,53 @@ pub fn man_page() -> Result<Vec<u8>, String> {
         mount_page.render_synopsis_section(out)?;
         top.render_description_section(out)?;
         mount_page.render_options_section(out)?;
-        top.render_subcommands_section(out)?;
-        top.render_extra_section(out)?;
+        out.extend_from_slice(commands_section(&command).as_bytes());
+        if let Some(forms) = command.get_after_long_help() {
+            let section = format!(
+                ".SH \"MOUNT(8) AND FSTAB\"\n{}\n",
+                roff_text(&forms.to_string())
+            );
+            out.extend_from_slice(section.as_bytes());
+        }
         top.render_version_section(out)
     };
     render(&mut out).map_err(|e| format!("cannot render the manual page: {e}"))?;
     Ok(out)
+}
+
+/// `.SH COMMANDS`: each visible subcommand with its arguments and its one-line help.
+fn commands_section(command: &clap::Command) -> String {
+    let mut out = String::from(".SH COMMANDS\n");
+    for sub in command
+        .get_subcommands()
+        .filter(|sub| !sub.is_hide_set() && sub.get_name() != "help")
+    {
+        let arguments: Vec<String> = sub
+            .get_positionals()
+            .map(|arg| match arg.get_value_names().and_then(<[_]>::first) {
+                Some(name) => name.to_string(),
+                None => arg.get_id().as_str().to_uppercase(),
+            })
+            .collect();
+        let about = sub.get_about().map(ToString::to_string).unwrap_or_default();
+        out.push_str(&format!(
+            ".TP\n\\fBftpfs {}\\fR {}\n{}\n",
+            roff_text(sub.get_name()),
+            roff_text(&arguments.join(" ")),
+            roff_text(&about)
+        ));
+    }
+    out
+}
+
+/// Plain text for a roff line: backslashes and hyphens escaped, no line starting with a control
+/// character.
+fn roff_text(text: &str) -> String {
+    let escaped = text.replace('\\', "\\e").replace('-', "\\-");
+    match escaped.chars().next() {
+        Some('.' | '\'') => format!("\\&{escaped}"),
+        _ => escaped,
+    }
 }
 
 /// The completion script for `shell`.
@@ -57,6 +100,7 @@ mod tests {
             "password\\-file",
             "dir\\-cache\\-ttl",
             "umount",
+            "MOUNT(8) AND FSTAB",
             "fuse.ftpfs",
             "default: 4",
             "verbose",
@@ -64,6 +108,17 @@ mod tests {
             assert!(page.contains(needle), "{needle} missing");
         }
         assert!(!page.contains("__daemon"));
+        assert!(
+            !page.contains("ftpfs\\-mount(1)"),
+            "no pages per subcommand"
+        );
+        assert!(page.contains("\\fBftpfs umount\\fR MOUNTPOINT"), "{page}");
+    }
+
+    #[test]
+    fn roff_text_escapes() {
+        assert_eq!(roff_text(".x -y a\\b"), "\\&.x \\-y a\\eb");
+        assert_eq!(roff_text("plain"), "plain");
     }
 
     #[test]
