@@ -1,7 +1,7 @@
 //! ftpfs: mount an FTP server as a local filesystem.
 //!
 //! Layers, dependencies pointing one way only:
-//! `cli` -> `mount` -> `fuse` (the only user of `fuser::Reply*`) -> `fs` core -> `cache` ->
+//! `cli` -> `config` (plain data) -> `mount` -> `fuse` (the only user of `fuser::Reply*`) -> `fs` core -> `cache` ->
 //! `remote` trait <- `ftp` client. `ftp` never imports fuser, fs or cache.
 //!
 //! `run` below is the composition root: the only place that knows every layer, builds them from
@@ -9,6 +9,7 @@
 
 pub mod cache;
 pub mod cli;
+pub mod config;
 pub mod fs;
 pub mod ftp;
 pub mod fuse;
@@ -18,7 +19,8 @@ pub mod remote;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-pub use mount::{MountConfig, MountError};
+pub use config::MountConfig;
+pub use mount::MountError;
 
 use ftp::FtpRemote;
 use mount::ShutdownSignals;
@@ -31,6 +33,8 @@ pub enum Action {
     Mount(Box<MountConfig>),
     /// Unmount an ftpfs mount.
     Unmount(PathBuf),
+    /// Write these bytes to stdout (the manual page, a completion script).
+    Print(Vec<u8>),
     /// Be the background process of a `Mount`: config on stdin, readiness on stdout.
     DaemonChild,
 }
@@ -45,6 +49,14 @@ pub fn run(action: Action) -> Result<(), MountError> {
             daemon::spawn_and_wait(&config)
         }
         Action::Unmount(mountpoint) => mount::unmount(&mountpoint),
+        Action::Print(bytes) => {
+            use std::io::Write;
+            let mut stdout = std::io::stdout().lock();
+            stdout
+                .write_all(&bytes)
+                .and_then(|()| stdout.flush())
+                .map_err(|e| MountError::new(format!("cannot write to stdout: {e}")))
+        }
         Action::DaemonChild => run_daemon_child(),
     }
 }

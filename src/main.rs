@@ -3,10 +3,21 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand;
 
 fn main() -> ExitCode {
-    let cli = ftpfs::cli::Cli::parse();
+    let cli = match ftpfs::cli::parse(std::env::args_os()) {
+        Ok(cli) => cli,
+        // --help, --version, and the help shown for a bare `ftpfs`.
+        Err(e) if !e.use_stderr() || e.kind() == DisplayHelpOnMissingArgumentOrSubcommand => {
+            let _ = e.print();
+            return ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2));
+        }
+        Err(e) => {
+            eprintln!("ftpfs: {}", ftpfs::cli::one_line(&e));
+            return ExitCode::from(2);
+        }
+    };
     init_logging(cli.verbose);
     let action = match ftpfs::cli::translate(cli) {
         Ok(action) => action,

@@ -39,10 +39,11 @@ pub struct FtpConfig {
     pub insecure: bool,
     /// Extra CA bundle (PEM) to trust.
     pub ca_file: Option<std::path::PathBuf>,
-    /// Maximum number of simultaneous control connections.
+    /// Maximum number of simultaneous control connections (default 4).
     pub max_connections: usize,
+    /// How long connecting (TCP, TLS, greeting) may take (default 10 s).
     pub connect_timeout: Duration,
-    /// How long to wait for any single reply line or data progress.
+    /// How long to wait for any single reply line or data progress (default 30 s).
     pub io_timeout: Duration,
     /// Connections idle longer than this get a NOOP before reuse.
     pub idle_check_after: Duration,
@@ -54,12 +55,13 @@ pub struct FtpConfig {
     pub max_listing_bytes: u64,
 }
 
-impl FtpConfig {
-    /// Settings with the documented defaults for `host:port`.
-    pub fn new(host: impl Into<String>, port: u16) -> Self {
+impl Default for FtpConfig {
+    /// The documented defaults; no server yet (empty host, port 0): `new` names one. The
+    /// command line shows and uses these values as its defaults.
+    fn default() -> Self {
         FtpConfig {
-            host: host.into(),
-            port,
+            host: String::new(),
+            port: 0,
             user: None,
             password: None,
             data_mode: DataMode::default(),
@@ -72,6 +74,17 @@ impl FtpConfig {
             idle_check_after: Duration::from_secs(15),
             idle_close_after: Duration::from_secs(120),
             max_listing_bytes: 64 * 1024 * 1024,
+        }
+    }
+}
+
+impl FtpConfig {
+    /// Settings with the documented defaults for `host:port`.
+    pub fn new(host: impl Into<String>, port: u16) -> Self {
+        FtpConfig {
+            host: host.into(),
+            port,
+            ..FtpConfig::default()
         }
     }
 
