@@ -3,7 +3,7 @@
 
 mod common;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
@@ -555,7 +555,7 @@ fn closed_port_fails_fast_through_the_daemon_and_nothing_is_mounted() {
 fn man_page_and_completions_are_generated() {
     let page = ftpfs(&["man"]);
     assert!(page.status.success(), "{:?}", stderr_lines(&page));
-    let dir = TempDir::new("man");
+    let dir = temp_dir("man");
     let file = dir.path().join("ftpfs.1");
     std::fs::write(&file, &page.stdout).unwrap();
     let rendered = Command::new("man")
