@@ -1,8 +1,11 @@
 //! Command-line interface: clap definitions and their translation into a `crate::Action`.
 //!
-//! This layer only translates: SOURCE and `-o` are parsed by pure functions (`source`,
-//! `options`), the login is looked up in the documented order (`password`, `netrc`), and the
-//! result is a fully resolved `MountConfig`. Errors in what the user typed are one line and
+//! This layer only translates: the raw arguments are normalised first (`argv`: the mount(8)
+//! form `ftpfs SOURCE MOUNTPOINT -o ...` and `-o` spellings of long options), SOURCE and `-o`
+//! are parsed by pure functions (`source`, `options`), the login is looked up in the documented
+//! order (`password`, `netrc`), and the result is a fully resolved `MountConfig` whose defaults
+//! come from the config structs. `docs` renders the manual page and completions from the same
+//! clap definition. Errors in what the user typed are one line and
 //! exit status 2 (like clap's own usage errors); runtime problems are exit status 1.
 
 pub mod argv;
