@@ -12,6 +12,7 @@ pub mod cli;
 pub mod fs;
 pub mod ftp;
 pub mod fuse;
+pub mod logging;
 pub mod mount;
 pub mod remote;
 
@@ -38,10 +39,17 @@ pub enum Action {
 /// Do it. On `Err`, print `ftpfs: <error>` unless `error.reported`, and exit 1.
 pub fn run(action: Action) -> Result<(), MountError> {
     match action {
-        Action::Mount(config) if config.foreground => serve(*config, || Ok(())),
+        Action::Mount(config) if config.foreground => {
+            logging::keep_logs(config.log_file.as_deref(), false).map_err(MountError::new)?;
+            serve(*config, || Ok(()))
+        }
         Action::Mount(config) => {
             // Checked here too so the common mistake fails without starting a process.
             mount::check_mountpoint(&config.mountpoint)?;
+            if let Some(path) = &config.log_file {
+                // Created (0600) here, so a bad path is reported before anything starts.
+                drop(logging::open_log_file(path).map_err(MountError::new)?);
+            }
             daemon::spawn_and_wait(&config)
         }
         Action::Unmount(mountpoint) => mount::unmount(&mountpoint),
@@ -52,7 +60,13 @@ pub fn run(action: Action) -> Result<(), MountError> {
 fn run_daemon_child() -> Result<(), MountError> {
     daemon::detach_from_caller();
     let readiness = Readiness::from_stdout();
-    let config = match daemon::read_config_from_stdin() {
+    let config = daemon::read_config_from_stdin().and_then(|config| {
+        match logging::keep_logs(config.log_file.as_deref(), true) {
+            Ok(()) => Ok(config),
+            Err(message) => Err(MountError::new(message)),
+        }
+    });
+    let config = match config {
         Ok(config) => config,
         Err(e) => {
             readiness.failed(&e.message);
@@ -65,7 +79,15 @@ fn run_daemon_child() -> Result<(), MountError> {
     // `serve` consumes the readiness on success; keep it reachable for reporting a failure.
     let mut pending = Some(readiness);
     let result = serve(config, || match pending.take() {
-        Some(readiness) => readiness.ready(),
+        Some(readiness) => {
+            if !logging::logs_are_kept() {
+                // Still on the caller's stderr: the last chance to say so.
+                log::warn!(
+                    "no /dev/log and no --log-file: messages of this mount from now on are lost"
+                );
+            }
+            readiness.ready()
+        }
         None => Ok(()),
     });
     match (result, pending) {

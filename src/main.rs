@@ -1,4 +1,4 @@
-//! The `ftpfs` binary: parse arguments, set up logging, run, map the outcome to an exit status
+//! The `ftpfs` binary: parse arguments, set up logging (`ftpfs::logging`), run, map the outcome to an exit status
 //! (0 ok, 1 runtime or mount error, 2 usage error).
 
 use std::process::ExitCode;
@@ -7,7 +7,7 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let cli = ftpfs::cli::Cli::parse();
-    init_logging(cli.verbose);
+    ftpfs::logging::init(cli.verbose);
     let action = match ftpfs::cli::translate(cli) {
         Ok(action) => action,
         Err(e) => {
@@ -24,19 +24,4 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-/// Warnings by default, more with each -v; RUST_LOG, when set, wins.
-fn init_logging(verbosity: u8) {
-    let level = match verbosity {
-        0 => log::LevelFilter::Warn,
-        1 => log::LevelFilter::Info,
-        2 => log::LevelFilter::Debug,
-        _ => log::LevelFilter::Trace,
-    };
-    env_logger::Builder::new()
-        .filter_level(level)
-        .parse_env("RUST_LOG")
-        .format_timestamp_millis()
-        .init();
 }

@@ -90,6 +90,10 @@ pub struct MountArgs {
     /// Read the password from the first line of FILE.
     #[arg(long, value_name = "FILE")]
     pub password_file: Option<PathBuf>,
+    /// Also append log records to FILE (created 0600). A background mount logs to syslog
+    /// as well when /dev/log exists; without either, its messages after start-up are lost.
+    #[arg(long, value_name = "FILE")]
+    pub log_file: Option<PathBuf>,
     /// Stay in the foreground (logs go to stderr); Ctrl-C unmounts.
     #[arg(short, long)]
     pub foreground: bool,
@@ -194,6 +198,7 @@ pub fn config_without_login(args: &MountArgs) -> Result<(MountConfig, source::So
         // Twice the connections: metadata requests keep flowing while transfers block threads.
         fuse_threads: (usize::from(args.connections) * 2).clamp(4, 32),
         page_cache: options.page_cache,
+        log_file: args.log_file.as_deref().map(absolute).transpose()?,
     };
     Ok((config, source))
 }

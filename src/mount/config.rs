@@ -40,6 +40,8 @@ pub struct MountConfig {
     /// Let the kernel page cache hold file data (`-o page_cache`). Off by default: file I/O
     /// goes straight to ftpfs (direct I/O) and our chunk LRU is the data cache.
     pub page_cache: bool,
+    /// Append log records here too (`--log-file`), absolute.
+    pub log_file: Option<PathBuf>,
 }
 
 impl MountConfig {
@@ -100,6 +102,7 @@ mod tests {
             foreground: true,
             fuse_threads: 8,
             page_cache: false,
+            log_file: None,
         }
     }
 

@@ -71,6 +71,9 @@ pub fn encode(config: &MountConfig) -> Vec<u8> {
     fields.push(("foreground", flag(config.foreground)));
     fields.push(("fuse_threads", number(config.fuse_threads)));
     fields.push(("page_cache", flag(config.page_cache)));
+    if let Some(log_file) = &config.log_file {
+        fields.push(("log_file", log_file.as_os_str().as_bytes().to_vec()));
+    }
 
     let mut out = Vec::new();
     for (key, value) in fields {
@@ -93,6 +96,7 @@ pub fn decode(text: &[u8]) -> Result<MountConfig, String> {
     let mut foreground = false;
     let mut fuse_threads = 8;
     let mut page_cache = false;
+    let mut log_file = None;
     for line in text.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
         let space = line.iter().position(|b| *b == b' ').unwrap_or(line.len());
         let (key, rest) = line.split_at(space);
@@ -147,6 +151,7 @@ pub fn decode(text: &[u8]) -> Result<MountConfig, String> {
             "foreground" => foreground = text()? == "1",
             "fuse_threads" => fuse_threads = parse(&key, &text()?)?,
             "page_cache" => page_cache = text()? == "1",
+            "log_file" => log_file = Some(path()),
             other => return Err(format!("unknown config field {other:?}")),
         }
     }
@@ -163,6 +168,7 @@ pub fn decode(text: &[u8]) -> Result<MountConfig, String> {
         foreground,
         fuse_threads,
         page_cache,
+        log_file,
     })
 }
 
@@ -236,12 +242,14 @@ mod tests {
             foreground: false,
             fuse_threads: 6,
             page_cache: true,
+            log_file: Some("/var/log/ftp fs.log".into()),
         };
         let back = decode(&encode(&config)).unwrap();
         assert_eq!(format!("{back:?}"), format!("{config:?}"));
         assert_eq!(back.ftp.password, config.ftp.password);
         assert_eq!(back.ftp.idle_check_after, config.ftp.idle_check_after);
         assert_eq!(back.fs.spool_dir, config.fs.spool_dir);
+        assert_eq!(back.log_file, config.log_file);
         assert_eq!(back.fs.umask, 0o077);
     }
 
