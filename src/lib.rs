@@ -3,6 +3,8 @@
 //! Layers, dependencies pointing one way only:
 //! `cli` -> `mount` -> `fuse` (the only user of `fuser::Reply*`) -> `fs` core -> `cache` ->
 //! `remote` trait <- `ftp` client. `ftp` never imports fuser, fs or cache.
+//! Beside the layers: `logging` (where records go) and `status` (counters and transfers for
+//! `ftpfs status`), which import no layer above `remote`, so every layer may feed them.
 //!
 //! `run` below is the composition root: the only place that knows every layer, builds them from
 //! a `MountConfig` and hands the result to `mount::serve`.
@@ -15,6 +17,7 @@ pub mod fuse;
 pub mod logging;
 pub mod mount;
 pub mod remote;
+pub mod status;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -34,6 +37,8 @@ pub enum Action {
     Unmount(PathBuf),
     /// Be the background process of a `Mount`: config on stdin, readiness on stdout.
     DaemonChild,
+    /// Show what a mount is doing (`ftpfs status`).
+    Status(status::StatusRequest),
 }
 
 /// Do it. On `Err`, print `ftpfs: <error>` unless `error.reported`, and exit 1.
@@ -54,6 +59,7 @@ pub fn run(action: Action) -> Result<(), MountError> {
         }
         Action::Unmount(mountpoint) => mount::unmount(&mountpoint),
         Action::DaemonChild => run_daemon_child(),
+        Action::Status(request) => status::client::run(&request).map_err(MountError::new),
     }
 }
 
@@ -132,10 +138,45 @@ fn serve(
         config.remote_root.clone(),
     ));
     let filesystem = fs::Filesystem::new(rooted, config.fs.clone());
+    let status_server = start_status(&config, &remote, &filesystem);
     let fuse_fs = fuse::FuseAdapter::new(filesystem.clone(), config.page_cache);
     let shutdown_fs = move || filesystem.shutdown().map_err(|e| e.message);
 
     let result = mount::serve(fuse_fs, &config, &signals, on_ready, shutdown_fs);
+    drop(status_server);
+    status::global().set_connections_probe(None);
+    status::global().set_cache_probe(None);
     remote.shutdown();
     result
+}
+
+/// Feed `ftpfs status` from the pool and the cache and open its socket. A mount without
+/// status is still a mount: failures are logged, not fatal.
+fn start_status(
+    config: &MountConfig,
+    remote: &Arc<FtpRemote>,
+    filesystem: &Arc<fs::Filesystem>,
+) -> Option<status::StatusServer> {
+    let pool = remote.pool().clone();
+    status::global().set_connections_probe(Some(Arc::new(move || {
+        let counts = pool.counts();
+        status::Connections {
+            busy: counts.busy,
+            idle: counts.idle,
+            limit: counts.cap,
+            configured: counts.configured,
+        }
+    })));
+    let weak = Arc::downgrade(filesystem);
+    status::global().set_cache_probe(Some(Arc::new(move || {
+        weak.upgrade()
+            .map_or((0, 0), |filesystem| filesystem.chunk_cache_stats())
+    })));
+    match status::StatusServer::start(&config.mountpoint, config.fs_name()) {
+        Ok(server) => Some(server),
+        Err(message) => {
+            log::warn!("`ftpfs status` will not work for this mount: {message}");
+            None
+        }
+    }
 }

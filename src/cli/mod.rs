@@ -41,6 +41,8 @@ pub enum CliCommand {
         /// The directory an ftpfs mount is on.
         mountpoint: PathBuf,
     },
+    /// Show what a mount is doing: connections, transfers in flight, cache, errors.
+    Status(StatusArgs),
     /// Internal: the background process started by `mount`; reads its config on stdin.
     #[command(name = "__daemon", hide = true)]
     Daemon,
@@ -99,6 +101,23 @@ pub struct MountArgs {
     pub foreground: bool,
 }
 
+/// Arguments of `ftpfs status`.
+#[derive(Debug, clap::Args)]
+pub struct StatusArgs {
+    /// The directory an ftpfs mount (of this user) is on.
+    pub mountpoint: PathBuf,
+    /// Machine-readable output (one JSON object per report).
+    #[arg(long)]
+    pub json: bool,
+    /// Refresh until interrupted, like watch(1).
+    #[arg(short, long)]
+    pub watch: bool,
+    /// Seconds between refreshes with --watch.
+    #[arg(short = 'n', long, value_name = "SECS", default_value = "1",
+          value_parser = options::parse_positive_seconds)]
+    pub interval: Duration,
+}
+
 /// A translation failure: one line for the user and the exit status to use.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CliError {
@@ -137,6 +156,11 @@ pub fn translate(cli: Cli) -> Result<Action, CliError> {
     match cli.command {
         CliCommand::Mount(args) => mount_config(args).map(|c| Action::Mount(Box::new(c))),
         CliCommand::Umount { mountpoint } => Ok(Action::Unmount(mountpoint)),
+        CliCommand::Status(args) => Ok(Action::Status(crate::status::StatusRequest {
+            mountpoint: args.mountpoint,
+            json: args.json,
+            watch: args.watch.then_some(args.interval),
+        })),
         CliCommand::Daemon => Ok(Action::DaemonChild),
     }
 }
