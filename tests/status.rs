@@ -7,8 +7,8 @@
 
 mod common;
 
-use std::fs::File;
-use std::io::Read;
+use std::fs::{self, File};
+use std::io::{BufRead, BufReader, Read};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -149,4 +149,51 @@ fn status_of_a_directory_that_is_no_mount_is_one_line() {
     assert_eq!(output.status.code(), Some(1), "{stderr}");
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(stderr.contains("is not an ftpfs mount"), "{stderr}");
+}
+
+#[test]
+fn status_shows_an_upload_in_flight_and_counts_errors() {
+    let Some(server) = first_server() else {
+        return;
+    };
+    server.seed_file("gone.txt", b"removed on the server behind the cache");
+    let mount = Mount::new(&server);
+
+    // A writer that keeps its file open (a separate process: a fork of ours would close a
+    // copy of the descriptor at exec, and every close is a FUSE flush that ends the upload).
+    let mut writer = Command::new("python3")
+        .arg("-c")
+        .arg(
+            "import sys, time\nf = open(sys.argv[1], 'wb')\nf.write(b'x' * (2 << 20))\n\
+              f.flush()\nprint('written', flush=True)\ntime.sleep(60)",
+        )
+        .arg(mount.path("new.bin"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("run python3");
+    let mut line = String::new();
+    BufReader::new(writer.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("writer output");
+    assert_eq!(line.trim(), "written");
+    let text = status(&[mount.dir().as_os_str()]);
+    eprintln!("{text}");
+    assert!(text.contains("upload   /new.bin  "), "{text}");
+    // Ours, by pid; its exit closes the file and finishes the upload.
+    writer.kill().expect("stop the writer");
+    writer.wait().expect("reap the writer");
+
+    // A read the server refuses after the listing was cached: one error, with its path.
+    assert!(fs::read_dir(mount.dir()).expect("list").count() >= 2);
+    fs::remove_file(server.path("gone.txt")).expect("remove on the server");
+    assert!(fs::read(mount.path("gone.txt")).is_err());
+    let text = status(&[mount.dir().as_os_str()]);
+    assert!(
+        !text.contains("new.bin"),
+        "upload still listed after close:\n{text}"
+    );
+    assert!(text.contains("errors since mount: 1\n"), "{text}");
+    assert!(text.contains("read /gone.txt"), "{text}");
+    mount.unmount();
 }
