@@ -53,7 +53,21 @@ pub fn socket_dir(uid: u32) -> PathBuf {
 
 /// The socket of the mount on `mountpoint` (absolute) for the current user.
 pub fn socket_path(mountpoint: &Path) -> PathBuf {
-    socket_dir(current_uid()).join(format!("{:016x}.sock", fnv1a(mountpoint)))
+    let key = canonical_mountpoint(mountpoint);
+    socket_dir(current_uid()).join(format!("{:016x}.sock", fnv1a(&key)))
+}
+
+/// `mountpoint` with its parent directory resolved (symlinks, `..`), so `/mnt/../mnt/ftp/`
+/// and a symlinked path find the same socket. The mountpoint itself is never looked at: on a
+/// hung mount that would hang `ftpfs status`, the one command meant to diagnose it.
+fn canonical_mountpoint(mountpoint: &Path) -> PathBuf {
+    let (Some(parent), Some(name)) = (mountpoint.parent(), mountpoint.file_name()) else {
+        return mountpoint.to_path_buf();
+    };
+    match std::fs::canonicalize(parent) {
+        Ok(parent) => parent.join(name),
+        Err(_) => mountpoint.to_path_buf(),
+    }
 }
 
 fn current_uid() -> u32 {
@@ -235,6 +249,14 @@ mod tests {
         let long = PathBuf::from(format!("/{}", "x".repeat(4000)));
         let name = socket_path(&long);
         assert_eq!(name.file_name().unwrap().len(), 16 + 5);
+    }
+
+    #[test]
+    fn spellings_of_one_mountpoint_share_a_socket() {
+        let plain = socket_path(Path::new("/tmp/ftpfs-x"));
+        assert_eq!(socket_path(Path::new("/tmp/ftpfs-x/")), plain);
+        assert_eq!(socket_path(Path::new("/tmp/../tmp/./ftpfs-x")), plain);
+        assert_ne!(socket_path(Path::new("/tmp/ftpfs-y")), plain);
     }
 
     #[test]
