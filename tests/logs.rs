@@ -106,3 +106,86 @@ fn log_file_that_cannot_be_created_fails_the_mount_at_once() {
     assert!(!common::mount::is_mounted(&dir));
     fs::remove_dir(&dir).expect("remove mountpoint");
 }
+
+/// What the background mount does in its own mount namespace: a fresh /dev with the devices
+/// ftpfs needs and `/dev/log` bound to the test's datagram socket ($1), so the host's /dev is
+/// never touched. $2 = ftpfs, $3 = URL, $4 = mountpoint, $5 = the server's copy of gone.txt.
+const SYSLOG_SCRIPT: &str = r#"
+set -e
+mount -t tmpfs -o mode=755 tmpfs /dev
+mknod -m 666 /dev/null c 1 3
+mknod -m 666 /dev/zero c 1 5
+mknod -m 666 /dev/random c 1 8
+mknod -m 666 /dev/urandom c 1 9
+mknod -m 666 /dev/fuse c 10 229
+touch /dev/log
+mount --bind "$1" /dev/log
+"$2" mount "$3" "$4"
+trap '"$2" umount "$4"' EXIT
+ls "$4" > /dev/null
+rm "$5"
+if cat "$4/gone.txt" > /dev/null 2>&1; then echo "read of a lost file worked" >&2; exit 1; fi
+"#;
+
+#[test]
+fn background_mount_logs_to_syslog_when_dev_log_exists() {
+    use std::os::unix::net::UnixDatagram;
+    let Some(server) = first_server() else {
+        return;
+    };
+    server.seed_file("gone.txt", b"soon removed on the server");
+    let dir = temp_dir("status-syslog");
+    let socket_path = dir.path().join("log");
+    let syslog = UnixDatagram::bind(&socket_path).expect("bind the syslog socket");
+    syslog
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let mountpoint = common::mount::fresh_mountpoint();
+    let url = common::mount::mount_url(&server);
+    let output = std::process::Command::new("unshare")
+        .args([
+            "--mount",
+            "--propagation",
+            "private",
+            "sh",
+            "-c",
+            SYSLOG_SCRIPT,
+            "sh",
+        ])
+        .arg(&socket_path)
+        .arg(common::mount::ftpfs_binary())
+        .arg(&url)
+        .arg(&mountpoint)
+        .arg(server.path("gone.txt"))
+        .env_remove("RUST_LOG")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run unshare");
+    let _ = fs::remove_dir(&mountpoint);
+    assert!(
+        output.status.success(),
+        "namespace script failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    // No "messages are lost" warning: syslog was there.
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains("are lost"), "{stderr}");
+
+    let mut buf = [0u8; 8192];
+    loop {
+        let got = syslog
+            .recv(&mut buf)
+            .expect("a syslog datagram within 10 s");
+        let message = String::from_utf8_lossy(&buf[..got]).into_owned();
+        if !message.contains("/gone.txt") {
+            continue;
+        }
+        // <28> = facility daemon (3) * 8 + severity warning (4); tagged with the daemon's pid.
+        assert!(message.starts_with("<28>"), "{message}");
+        assert!(message.contains("ftpfs["), "{message}");
+        assert!(message.contains("read failed: read /gone.txt"), "{message}");
+        assert!(message.contains("550"), "{message}");
+        assert!(!message.contains(TEST_PASSWORD), "{message}");
+        break;
+    }
+}
