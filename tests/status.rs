@@ -198,3 +198,24 @@ fn status_shows_an_upload_in_flight_and_counts_errors() {
     assert!(text.contains("read /gone.txt"), "{text}");
     mount.unmount();
 }
+
+#[test]
+fn status_of_a_mount_whose_process_died_says_so() {
+    use std::os::unix::fs::DirBuilderExt;
+    let dir = temp_dir("status-stale");
+    // What a killed mount leaves behind: its socket file, with nobody listening.
+    let socket = ftpfs::status::socket::socket_path(dir.path());
+    let parent = socket.parent().expect("socket dir");
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(parent)
+        .expect("socket dir");
+    drop(std::os::unix::net::UnixListener::bind(&socket).expect("bind"));
+    let output = run_ftpfs(&["status".as_ref(), dir.path().as_os_str()]);
+    let _ = fs::remove_file(&socket);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("has ended (stale "), "{stderr}");
+}

@@ -63,8 +63,14 @@ fn print(text: &str) -> Result<(), String> {
 pub fn query(mountpoint: &Path, format: &str) -> Result<String, String> {
     let path = socket_path(mountpoint);
     let stream = UnixStream::connect(&path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused => format!(
+        std::io::ErrorKind::NotFound => format!(
             "{} is not an ftpfs mount of this user (no status socket at {})",
+            mountpoint.display(),
+            path.display()
+        ),
+        // The socket file outlived its process (killed, or crashed).
+        std::io::ErrorKind::ConnectionRefused => format!(
+            "the process of the mount on {} has ended (stale {})",
             mountpoint.display(),
             path.display()
         ),
