@@ -13,7 +13,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::mount::{Mount, ftpfs_binary, run_ftpfs};
-use common::{TestServer, temp_dir};
+use common::{ServerKind, TestServer, temp_dir};
 
 fn first_server() -> Option<TestServer> {
     let kind = *common::kinds_for_tests().first()?;
@@ -218,4 +218,36 @@ fn status_of_a_mount_whose_process_died_says_so() {
     assert_eq!(output.status.code(), Some(1), "{stderr}");
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(stderr.contains("has ended (stale "), "{stderr}");
+}
+
+#[test]
+fn status_shows_the_connection_limit_the_server_taught() {
+    let Some(server) =
+        TestServer::try_start_with_extra_config(ServerKind::Vsftpd, "max_per_ip=2\n")
+    else {
+        return;
+    };
+    for name in ["a.bin", "b.bin", "c.bin"] {
+        server.seed_file(name, &common::pattern(4 << 20, 9));
+    }
+    let mount = Mount::with_args(&server, &["--connections", "4"]);
+    // Three downloads held open need a third connection, which vsftpd refuses (421): the
+    // pool learns the limit, and the third read proceeds once an idle download lets go.
+    let mut held = Vec::new();
+    for name in ["a.bin", "b.bin", "c.bin"] {
+        let mut file = File::open(mount.path(name)).expect("open");
+        let mut first = vec![0u8; 1 << 20];
+        file.read_exact(&mut first).expect("read 1 MiB");
+        held.push(file);
+    }
+    let text = status(&[mount.dir().as_os_str()]);
+    eprintln!("{text}");
+    assert!(
+        text.contains(", limit 2 (server allows fewer than the 4 asked)"),
+        "{text}"
+    );
+    let json = status(&["--json".as_ref(), mount.dir().as_os_str()]);
+    assert!(json.contains("\"limit\":2,\"configured\":4}"), "{json}");
+    drop(held);
+    mount.unmount();
 }
