@@ -38,8 +38,12 @@ pub fn run(request: &StatusRequest) -> Result<(), String> {
     loop {
         let answer = query(&mountpoint, format)?;
         let framed = if terminal {
-            // Home, clear screen: the same redraw watch(1) does.
-            format!("\x1b[H\x1b[2J{answer}")
+            // Home, clear screen, a header: the same redraw watch(1) does.
+            format!(
+                "\x1b[H\x1b[2JEvery {:.1}s: ftpfs status {}   (Ctrl-C to stop)\n\n{answer}",
+                interval.as_secs_f64(),
+                mountpoint.display()
+            )
         } else if first {
             answer
         } else {
