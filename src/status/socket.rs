@@ -149,7 +149,15 @@ impl StatusServer {
                     if thread_stop.load(Ordering::Relaxed) {
                         return;
                     }
-                    let Ok(stream) = stream else { continue };
+                    let stream = match stream {
+                        Ok(stream) => stream,
+                        Err(e) => {
+                            // E.g. out of descriptors: wait instead of spinning on it.
+                            log::debug!("status socket accept: {e}");
+                            std::thread::sleep(Duration::from_millis(100));
+                            continue;
+                        }
+                    };
                     let info = MountInfo {
                         uptime: started.elapsed(),
                         ..info.clone()
