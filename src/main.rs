@@ -1,5 +1,5 @@
-//! The `ftpfs` binary: parse arguments, set up logging (`ftpfs::logging`), run, map the outcome to an exit status
-//! (0 ok, 1 runtime or mount error, 2 usage error).
+//! The `ftpfs` binary: parse arguments, set up logging (`ftpfs::logging`), run, map the outcome
+//! to an exit status (0 ok, 1 runtime or mount error, 2 usage error).
 
 use std::process::ExitCode;
 
