@@ -88,6 +88,7 @@ fn failed(operation: &str, err: &FsError) -> Errno {
         log::debug!("{operation}: {err}");
     } else {
         log::warn!("{operation} failed: {err}");
+        crate::status::global().record_error(format!("{operation} failed: {err}"));
     }
     Errno::from_i32(err.errno)
 }

@@ -1,5 +1,5 @@
-//! The `ftpfs` binary: parse arguments, set up logging, run, map the outcome to an exit status
-//! (0 ok, 1 runtime or mount error, 2 usage error).
+//! The `ftpfs` binary: parse arguments, set up logging (`ftpfs::logging`), run, map the outcome
+//! to an exit status (0 ok, 1 runtime or mount error, 2 usage error).
 
 use std::process::ExitCode;
 
@@ -18,7 +18,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    init_logging(cli.verbose);
+    ftpfs::logging::init(cli.verbose);
     let action = match ftpfs::cli::translate(cli) {
         Ok(action) => action,
         Err(e) => {
@@ -35,19 +35,4 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-/// Warnings by default, more with each -v; RUST_LOG, when set, wins.
-fn init_logging(verbosity: u8) {
-    let level = match verbosity {
-        0 => log::LevelFilter::Warn,
-        1 => log::LevelFilter::Info,
-        2 => log::LevelFilter::Debug,
-        _ => log::LevelFilter::Trace,
-    };
-    env_logger::Builder::new()
-        .filter_level(level)
-        .parse_env("RUST_LOG")
-        .format_timestamp_millis()
-        .init();
 }

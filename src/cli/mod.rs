@@ -58,6 +58,8 @@ pub enum CliCommand {
         #[arg(value_name = "SHELL")]
         shell: clap_complete::Shell,
     },
+    /// Show what a mount is doing: connections, transfers in flight, cache, errors.
+    Status(StatusArgs),
     /// Internal: the background process started by `mount`; reads its config on stdin.
     #[command(name = "__daemon", hide = true)]
     Daemon,
@@ -118,9 +120,30 @@ pub struct MountArgs {
     /// Read the password from the first line of FILE.
     #[arg(long, value_name = "FILE")]
     pub password_file: Option<PathBuf>,
+    /// Also append log records to FILE (created 0600). A background mount logs to syslog
+    /// as well when /dev/log exists; without either, its messages after start-up are lost.
+    #[arg(long, value_name = "FILE")]
+    pub log_file: Option<PathBuf>,
     /// Stay in the foreground (logs go to stderr); Ctrl-C unmounts.
     #[arg(short, long)]
     pub foreground: bool,
+}
+
+/// Arguments of `ftpfs status`.
+#[derive(Debug, clap::Args)]
+pub struct StatusArgs {
+    /// The directory an ftpfs mount (of this user) is on.
+    pub mountpoint: PathBuf,
+    /// Machine-readable output (one JSON object per report).
+    #[arg(long)]
+    pub json: bool,
+    /// Refresh until interrupted, like watch(1).
+    #[arg(short, long)]
+    pub watch: bool,
+    /// Seconds between refreshes with --watch.
+    #[arg(short = 'n', long, value_name = "SECS", default_value = "1",
+          value_parser = options::parse_positive_seconds)]
+    pub interval: Duration,
 }
 
 /// A translation failure: one line for the user and the exit status to use.
@@ -186,6 +209,11 @@ pub fn translate(cli: Cli) -> Result<Action, CliError> {
             .map(Action::Print)
             .map_err(CliError::runtime),
         CliCommand::Completions { shell } => Ok(Action::Print(docs::completions(shell))),
+        CliCommand::Status(args) => Ok(Action::Status(crate::status::StatusRequest {
+            mountpoint: args.mountpoint,
+            json: args.json,
+            watch: args.watch.then_some(args.interval),
+        })),
         CliCommand::Daemon => Ok(Action::DaemonChild),
     }
 }
@@ -247,6 +275,7 @@ pub fn config_without_login(args: &MountArgs) -> Result<(MountConfig, source::So
         foreground: args.foreground,
         fuse_threads: MountConfig::fuse_threads_for(args.connections),
         page_cache: options.page_cache,
+        log_file: args.log_file.as_deref().map(absolute).transpose()?,
     };
     Ok((config, source))
 }

@@ -53,6 +53,8 @@ pub struct MountConfig {
     /// Let the kernel page cache hold file data (`-o page_cache`). Off by default: file I/O
     /// goes straight to ftpfs (direct I/O) and our chunk LRU is the data cache.
     pub page_cache: bool,
+    /// Append log records here too (`--log-file`), absolute.
+    pub log_file: Option<PathBuf>,
 }
 
 impl Default for MountConfig {
@@ -70,6 +72,7 @@ impl Default for MountConfig {
             foreground: false,
             fuse_threads,
             page_cache: false,
+            log_file: None,
         }
     }
 }
@@ -123,6 +126,7 @@ mod tests {
             foreground: true,
             fuse_threads: 8,
             page_cache: false,
+            log_file: None,
         }
     }
 

@@ -59,6 +59,7 @@ fn visit_fields(config: &mut MountConfig, v: &mut impl Visitor) -> Result<(), St
         foreground,
         fuse_threads,
         page_cache,
+        log_file,
     } = config;
     let FtpConfig {
         host,
@@ -114,6 +115,7 @@ fn visit_fields(config: &mut MountConfig, v: &mut impl Visitor) -> Result<(), St
     v.field("foreground", foreground)?;
     v.field("fuse_threads", fuse_threads)?;
     v.field("page_cache", page_cache)?;
+    v.field("log_file", log_file)?;
     Ok(())
 }
 
@@ -347,6 +349,7 @@ mod tests {
             foreground: false,
             fuse_threads: 6,
             page_cache: true,
+            log_file: Some("/var/log/ftp fs.log".into()),
         }
     }
 

@@ -34,6 +34,7 @@ use parking_lot::Mutex;
 
 use super::error::FsError;
 use crate::remote::{Remote, RemoteError, RemoteErrorKind, RemoteResult, RemoteWriter};
+use crate::status::{self, Direction};
 
 /// Bytes collected before a batch is handed to the uploader thread.
 pub const BATCH_SIZE: usize = 1024 * 1024;
@@ -77,6 +78,7 @@ impl Upload {
             UploadKind::Append => remote.append(path),
         }
         .map_err(|err| FsError::remote(format!("upload {}", path.display()), &err))?;
+        let writer = status::track(writer, path, Direction::Upload, start, None);
         let (sender, receiver) = sync_channel::<Vec<u8>>(QUEUE_DEPTH);
         let (give_back, recycled) = sync_channel::<Vec<u8>>(QUEUE_DEPTH + 2);
         let thread_path = path.to_path_buf();

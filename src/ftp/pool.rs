@@ -87,6 +87,18 @@ impl Inner {
     }
 }
 
+/// Connection counts at one moment (for `ftpfs status`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PoolCounts {
+    /// Checked out, or being opened.
+    pub busy: usize,
+    pub idle: usize,
+    /// The cap in force (lowered when the server refused a login as full).
+    pub cap: usize,
+    /// The cap asked for (`max_connections`).
+    pub configured: usize,
+}
+
 /// The pool; cheap to clone (shared).
 #[derive(Clone)]
 pub struct Pool {
@@ -151,6 +163,17 @@ impl Pool {
     /// Connections currently open (idle or busy).
     pub fn open_connections(&self) -> usize {
         self.inner.state.lock().open
+    }
+
+    /// Busy, idle, and the learned and configured caps.
+    pub fn counts(&self) -> PoolCounts {
+        let state = self.inner.state.lock();
+        PoolCounts {
+            busy: state.open.saturating_sub(state.idle.len()),
+            idle: state.idle.len(),
+            cap: state.cap,
+            configured: self.inner.config.max_connections.max(1),
+        }
     }
 
     /// Check out a connection for `lane`, opening one if allowed, else waiting (bounded).

@@ -9,7 +9,8 @@
 //!
 //! The child calls `setsid` (no terminal signals), `chdir("/")` (never pins a directory) and,
 //! after `ready`, points stdin/stdout/stderr at /dev/null. Logs written before `ready` still
-//! reach the parent's stderr; afterwards they are dropped (use `-f` to keep them).
+//! reach the parent's stderr; afterwards they go to syslog and/or `--log-file` (see
+//! `crate::logging`), or nowhere when neither exists (the child warns about that at `ready`).
 //!
 //! Caveat: a password written in the URL is on the *parent's* command line for the short time
 //! until the mount is ready; Rust cannot portably scrub argv. Prefer FTPFS_PASSWORD,
