@@ -58,56 +58,27 @@ pub enum Feature {
     Chmod,
     /// A configurable limit of simultaneous clients per IP address.
     ConnectionLimit,
+    /// MKD of an existing directory answered so that the client can tell "exists".
+    MkdirExistsReply,
+    /// RETR of a missing file refused before the data connection opens (not 150 then 550).
+    RetrRefusedEarly,
 }
 
 /// What each server cannot do, with the reason: the one table the tests skip by (the README's
 /// server table says the same).
+#[rustfmt::skip]
 pub const LIMITATIONS: &[(ServerKind, Feature, &str)] = &[
-    (
-        ServerKind::Vsftpd,
-        Feature::Mlsd,
-        "vsftpd has LIST only (times to the minute or day)",
-    ),
-    (
-        ServerKind::Vsftpd,
-        Feature::SetDirTime,
-        "vsftpd's MDTM-set refuses directories (550)",
-    ),
-    (
-        ServerKind::PureFtpd,
-        Feature::Anonymous,
-        "pure-ftpd's anonymous root is the home of the system user ftp, so it is off",
-    ),
-    (
-        ServerKind::Pyftpdlib,
-        Feature::SetDirTime,
-        "pyftpdlib's MFMT refuses directories (550)",
-    ),
-    (
-        ServerKind::Unftp,
-        Feature::Anonymous,
-        "unftp's JSON-file authenticator has no anonymous login",
-    ),
-    (
-        ServerKind::Unftp,
-        Feature::SetFileTime,
-        "libunftp has no MFMT and no MDTM-set",
-    ),
-    (
-        ServerKind::Unftp,
-        Feature::SetDirTime,
-        "libunftp has no MFMT and no MDTM-set",
-    ),
-    (
-        ServerKind::Unftp,
-        Feature::Chmod,
-        "libunftp has no SITE CHMOD",
-    ),
-    (
-        ServerKind::Unftp,
-        Feature::ConnectionLimit,
-        "unftp has no per-client connection limit",
-    ),
+    (ServerKind::Vsftpd, Feature::Mlsd, "vsftpd has LIST only (times to the minute or day)"),
+    (ServerKind::Vsftpd, Feature::SetDirTime, "vsftpd's MDTM-set refuses directories (550)"),
+    (ServerKind::PureFtpd, Feature::Anonymous, "pure-ftpd's anonymous root is the home of the system user ftp, so it is off"),
+    (ServerKind::Pyftpdlib, Feature::SetDirTime, "pyftpdlib's MFMT refuses directories (550)"),
+    (ServerKind::Unftp, Feature::Anonymous, "unftp's JSON-file authenticator has no anonymous login"),
+    (ServerKind::Unftp, Feature::SetFileTime, "libunftp has no MFMT and no MDTM-set"),
+    (ServerKind::Unftp, Feature::SetDirTime, "libunftp has no MFMT and no MDTM-set"),
+    (ServerKind::Unftp, Feature::Chmod, "libunftp has no SITE CHMOD"),
+    (ServerKind::Unftp, Feature::ConnectionLimit, "unftp has no per-client connection limit"),
+    (ServerKind::Unftp, Feature::MkdirExistsReply, "libunftp answers MKD of an existing directory with 550 File not found"),
+    (ServerKind::Unftp, Feature::RetrRefusedEarly, "libunftp answers RETR of a missing file with 150, then 550 (the error comes at the first read)"),
 ];
 
 impl ServerKind {
