@@ -89,7 +89,10 @@ impl ServerKind {
         match self.lacks(feature) {
             None => true,
             Some(reason) => {
-                note(&format!("SKIP {} on {self}: {reason}", current_test()));
+                note(&format!(
+                    "SKIP {feature:?} checks of {} on {self}: {reason}",
+                    current_test()
+                ));
                 false
             }
         }
