@@ -440,7 +440,16 @@ impl Remote for FtpRemote {
                     format!("server cannot set modification times: {reply}"),
                 ));
             }
-            // A refusal for this path only (vsftpd: 550 on a directory).
+            // vsftpd refuses this path only (550 on a directory). A server that read the
+            // command as a query for a file named "stamp path" (libunftp) also says 550, but
+            // then the path is a file that exists: that server cannot set times at all.
+            if reply.code == 550 && conn.cmd(&Command::Size(arg.clone()))?.is_success() {
+                quirks.set_mdtm_set_refused();
+                return Err(RemoteError::new(
+                    RemoteErrorKind::Unsupported,
+                    format!("server cannot set modification times: {reply}"),
+                ));
+            }
             Err(reply_error(Op::SetMtime, &reply, &show(path)))
         })
     }
