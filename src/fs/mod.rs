@@ -8,7 +8,7 @@
 //! 1. a file handle's own mutex (`handle::OpenFile`): may be held across that handle's network
 //!    I/O (its download, its upload), which only serialises operations on that one handle;
 //! 2. leaf locks, each taken alone and never across network I/O: the handle table, the inode
-//!    table, the listing cache, the chunk cache, the open-writes registry.
+//!    table, the listing cache, the chunk cache, the open-writes registry, the local times.
 //!
 //! A leaf lock is never held while taking another lock, and no handle mutex is taken while a
 //! leaf lock is held, so no cycle is possible.
@@ -24,8 +24,8 @@
 //!   cannot store these attributes, while the file data (what matters) is intact.
 //!   Likewise a refused utimens on a directory (vsftpd and pyftpdlib set file times only).
 //! - chown/chgrp to anything but the configured owner: EPERM.
-//! - New files and directories get the server's default permissions (the create mode is not
-//!   sent); an explicit chmod afterwards is.
+//! - New files and directories get the create mode with SITE CHMOD when it differs from the
+//!   server's default (`setattr::apply_create_mode`, called by the adapter after create/mkdir).
 //! - Symlinks are shown (readlink works) but cannot be created: EPERM. Hard links: EPERM.
 
 pub mod attr;
@@ -104,6 +104,7 @@ pub struct Filesystem {
     dirs: DirCache,
     chunks: ChunkCache,
     set_times: SetTimes,
+    local_times: attr::LocalTimes,
     handles: HandleTable,
     open_writes: OpenWrites,
     warned: WarnedOnce,
@@ -125,6 +126,7 @@ impl Filesystem {
                 dirs: DirCache::new(config.dir_cache_ttl),
                 chunks: ChunkCache::new(config.cache_size),
                 set_times: SetTimes::default(),
+                local_times: attr::LocalTimes::default(),
                 remote,
                 config,
                 inodes: InodeTable::new(),
@@ -292,8 +294,18 @@ impl Filesystem {
         Some(entry)
     }
 
+    /// The attributes shown for `entry`: the server's, with a directory's subdirectories
+    /// counted from its cached listing and the times FTP cannot store laid over (`attr`).
     fn attr(&self, ino: u64, entry: &Entry) -> Attr {
-        Attr::from_entry(ino, entry, &self.config)
+        let mut attr = Attr::from_entry(ino, entry, &self.config);
+        if entry.kind == EntryKind::Dir
+            && let Some(path) = self.inodes.path(ino)
+            && let Some(entries) = self.dirs.entries(&path)
+        {
+            attr.nlink = attr::dir_nlink(&entries);
+        }
+        self.local_times.apply(&mut attr);
+        attr
     }
 
     /// Our own change made `path` a file of `size` bytes modified at `mtime`.

@@ -1,4 +1,15 @@
-//! setattr: truncate, chmod, chown, utimens.
+//! setattr: truncate, chmod, chown, utimens; and the mode a new file or directory asks for.
+//!
+//! Times: the mtime goes to the server (MFMT / MDTM); the atime cannot (FTP has no command for
+//! it) and is remembered in `attr::LocalTimes`, as is the time of each change made here, which
+//! is what ctime shows.
+//!
+//! Create modes: open(O_CREAT)/mkdir ask for `mode & ~umask`; the server gives its own default.
+//! We send SITE CHMOD only when the two differ (each command is a round trip at WAN). A file
+//! mode without the owner's write bit is not sent at create: the server's user must still be
+//! able to write the upload that has just begun (later uploads of the same open file, APPE
+//! after an idle pause or the spool upload at close, would otherwise be refused). A later
+//! explicit chmod is always sent.
 
 use std::path::Path;
 use std::time::SystemTime;
@@ -7,7 +18,7 @@ use super::handle::{Handle, WriteState};
 use super::spool::Spool;
 use super::write::{Upload, UploadKind};
 use super::{Attr, Filesystem, FsError, names, warn_once};
-use crate::remote::RemoteErrorKind;
+use crate::remote::{EntryKind, RemoteErrorKind};
 
 /// The attribute changes of one setattr call (`None`: leave as is).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -16,6 +27,8 @@ pub struct SetAttrRequest {
     pub uid: Option<u32>,
     pub gid: Option<u32>,
     pub size: Option<u64>,
+    /// Remembered only (`attr::LocalTimes`): FTP cannot store it.
+    pub atime: Option<SystemTime>,
     pub mtime: Option<SystemTime>,
 }
 
@@ -55,7 +68,40 @@ impl Filesystem {
                 self.apply_mtime(&path, mtime)?;
             }
         }
+        if let Some(atime) = changes.atime {
+            self.local_times.set_atime(ino, atime);
+        }
+        let changed = changes.mode.is_some()
+            || changes.size.is_some()
+            || changes.mtime.is_some()
+            || changes.atime.is_some();
+        if changed {
+            self.local_times.changed(ino, SystemTime::now());
+        }
         self.getattr(ino)
+    }
+
+    /// A file or directory was just created as `attr` (the server's default mode); the caller
+    /// asked for `mode` under `umask`. Sends SITE CHMOD when they differ (see the module doc
+    /// for the modes not sent). A failed chmod is logged and the server's mode kept: the entry
+    /// exists, failing its creation now would lose the handle; stat shows the true mode.
+    pub fn apply_create_mode(&self, attr: Attr, mode: u32, umask: u32) -> Attr {
+        let wanted = mode & !umask & 0o7777;
+        let locks_out_uploads = attr.kind == EntryKind::File && wanted & 0o200 == 0;
+        if u32::from(attr.perm) == wanted || locks_out_uploads || self.config.read_only {
+            return attr;
+        }
+        let result = self
+            .path_of(attr.ino)
+            .and_then(|path| self.chmod(&path, wanted))
+            .and_then(|()| self.getattr(attr.ino));
+        match result {
+            Ok(changed) => changed,
+            Err(err) => {
+                log::warn!("could not apply mode {wanted:o} to a new entry: {err}");
+                attr
+            }
+        }
     }
 
     /// Whether a handle of `ino` holds written data the server does not have yet. Takes each
@@ -151,6 +197,12 @@ impl Filesystem {
         }
         if let Some(progress) = &file.progress {
             progress.set_size(size);
+        }
+        // The server sees the new content only at the next upload; show the change now.
+        if let Some((parent, name)) = names::split(&file.path) {
+            let now = SystemTime::now();
+            self.dirs
+                .modify_entry(parent, name, |entry| entry.mtime = Some(now));
         }
         Ok(())
     }
