@@ -1,5 +1,5 @@
 //! pjdfstest (the `pjdfstest` crate: the Rust port of the POSIX filesystem suite that fuser and
-//! FreeBSD run) on real mounts of vsftpd and proftpd.
+//! FreeBSD run) on real mounts of vsftpd, proftpd and pure-ftpd.
 //!
 //! The suite runs as root (the harness is root anyway: the servers need it) in a directory of
 //! the mount. Tests that cannot pass over FTP are listed, each with its reason, in
@@ -65,6 +65,11 @@ fn pjdfstest_vsftpd() {
 #[test]
 fn pjdfstest_proftpd() {
     pjdfstest_on(ServerKind::Proftpd);
+}
+
+#[test]
+fn pjdfstest_pureftpd() {
+    pjdfstest_on(ServerKind::PureFtpd);
 }
 
 /// One line of the expected-failures list.
@@ -275,7 +280,11 @@ fn expected_failures_list_parses_and_gives_every_entry_a_reason() {
             failure.reason.len() >= 10,
             "{failure:?}: the reason says nothing"
         );
-        for kind in [ServerKind::Vsftpd, ServerKind::Proftpd] {
+        for kind in [
+            ServerKind::Vsftpd,
+            ServerKind::Proftpd,
+            ServerKind::PureFtpd,
+        ] {
             if failure.applies_to(kind) {
                 assert!(
                     seen.insert((failure.name.clone(), kind.name())),
