@@ -2,7 +2,8 @@
 //! xfstests use), on real mounts of vsftpd, proftpd and pure-ftpd.
 //!
 //! fsx applies a seeded random sequence of pread/pwrite, shared-mmap reads and writes with
-//! msync, ftruncate, fsync/fdatasync, msync(MS_INVALIDATE) and close/reopen to one file and
+//! msync, ftruncate, fsync/fdatasync, msync(MS_INVALIDATE), close/reopen, copy_file_range,
+//! sendfile and posix_fadvise to one file and
 //! checks every read against the content it expects. On a mount that means: random writes
 //! switch the handle to the spool and upload whole, truncates in both directions, mmap pages
 //! written back through FUSE, reopen after an upload reads the server's copy.
@@ -48,8 +49,10 @@ const RUN_LIMIT: Duration = Duration::from_secs(600);
 
 /// fsx's configuration: every operation FUSE can carry, weighted so that the data-moving ones
 /// dominate and the expensive ones (each close/fsync/truncate uploads the whole file) still
-/// happen a few hundred times per run. Not enabled: posix_fallocate and hole punching (FUSE
-/// fallocate is not implemented: FTP cannot do it), copy_file_range, sendfile, fadvise.
+/// happen often. Per 2,000 operations (seed 1): ~370 each of read, write, mapread and mapwrite
+/// (msync after each), ~130 truncate, ~85 close/open, ~75 fsync, ~40 fdatasync, ~60
+/// copy_file_range, ~60 sendfile, ~30 msync(MS_INVALIDATE), ~30 posix_fadvise. Not enabled:
+/// posix_fallocate and hole punching (FTP cannot reserve space or punch holes).
 const FSX_CONFIG: &str = "\
 # Written by tests/fsx.rs; see its module doc.
 flen = 262144
@@ -69,6 +72,9 @@ close_open = 2
 fsync = 2
 fdatasync = 1
 invalidate = 1
+sendfile = 2
+posix_fadvise = 1
+copy_file_range = 2
 ";
 
 #[test]
