@@ -3,8 +3,7 @@
 //!
 //! fsx applies a seeded random sequence of pread/pwrite, shared-mmap reads and writes with
 //! msync, ftruncate, fsync/fdatasync, msync(MS_INVALIDATE), close/reopen, copy_file_range,
-//! sendfile and posix_fadvise to one file and
-//! checks every read against the content it expects. On a mount that means: random writes
+//! sendfile and posix_fadvise to one file and checks every read against the content it expects. On a mount that means: random writes
 //! switch the handle to the spool and upload whole, truncates in both directions, mmap pages
 //! written back through FUSE, reopen after an upload reads the server's copy.
 //!
