@@ -207,3 +207,127 @@ impl Filesystem {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::ffi::OsStr;
+    use std::sync::Arc;
+    use std::time::{Duration, UNIX_EPOCH};
+
+    use super::*;
+    use crate::fs::memory_remote::MemoryRemote;
+    use crate::fs::{FsConfig, ROOT_INO};
+
+    fn mount(remote: &MemoryRemote) -> Arc<Filesystem> {
+        let config = FsConfig {
+            dir_cache_ttl: Duration::from_secs(60),
+            umask: 0o022,
+            ..FsConfig::default()
+        };
+        Filesystem::new(Arc::new(remote.clone()), config)
+    }
+
+    fn created(fs: &Filesystem, name: &str) -> Attr {
+        let (attr, fh) = fs
+            .create(ROOT_INO, OsStr::new(name), libc::O_WRONLY | libc::O_CREAT)
+            .unwrap();
+        fs.release(fh).unwrap();
+        attr
+    }
+
+    #[test]
+    fn create_mode_is_sent_only_when_it_differs_from_the_servers() {
+        let remote = MemoryRemote::new();
+        let fs = mount(&remote);
+        let attr = created(&fs, "private");
+        assert_eq!(attr.perm, 0o644);
+        let attr = fs.apply_create_mode(attr, libc::S_IFREG | 0o666, 0o077);
+        assert_eq!(attr.perm, 0o600);
+        assert_eq!(remote.mode("/private"), Some(0o600));
+
+        let same = created(&fs, "plain");
+        let same = fs.apply_create_mode(same, libc::S_IFREG | 0o666, 0o022);
+        assert_eq!(same.perm, 0o644);
+        assert_eq!(remote.mode("/plain"), None, "no SITE CHMOD for the default");
+
+        let dir = fs.mkdir(ROOT_INO, OsStr::new("d")).unwrap();
+        let dir = fs.apply_create_mode(dir, libc::S_IFDIR | 0o751, 0);
+        assert_eq!(dir.perm, 0o751);
+        assert_eq!(remote.mode("/d"), Some(0o751));
+    }
+
+    #[test]
+    fn create_mode_without_owner_write_is_not_sent_for_files() {
+        let remote = MemoryRemote::new();
+        let fs = mount(&remote);
+        let attr = created(&fs, "readonly");
+        let attr = fs.apply_create_mode(attr, libc::S_IFREG | 0o444, 0);
+        assert_eq!(attr.perm, 0o644, "stat shows what the server really has");
+        assert_eq!(remote.mode("/readonly"), None);
+    }
+
+    #[test]
+    fn utimens_atime_is_remembered_and_chmod_moves_ctime() {
+        let remote = MemoryRemote::new();
+        remote.add_file("/f", b"data".to_vec());
+        let fs = mount(&remote);
+        let ino = fs.lookup(ROOT_INO, OsStr::new("f")).unwrap().ino;
+        let atime = UNIX_EPOCH + Duration::from_secs(1_900_000_000);
+        let mtime = UNIX_EPOCH + Duration::from_secs(1_000_000_000);
+        let times = SetAttrRequest {
+            atime: Some(atime),
+            mtime: Some(mtime),
+            ..SetAttrRequest::default()
+        };
+        let attr = fs.setattr(ino, None, &times).unwrap();
+        assert_eq!((attr.atime, attr.mtime), (atime, mtime));
+        assert!(attr.ctime > mtime, "utimens is a change: ctime is now");
+        let before = fs.getattr(ino).unwrap().ctime;
+        std::thread::sleep(Duration::from_millis(5));
+        let chmod = SetAttrRequest {
+            mode: Some(0o600),
+            ..SetAttrRequest::default()
+        };
+        let attr = fs.setattr(ino, None, &chmod).unwrap();
+        assert!(attr.ctime > before);
+        assert_eq!((attr.atime, attr.mtime), (atime, mtime));
+    }
+
+    #[test]
+    fn directory_nlink_counts_subdirectories_of_a_cached_listing() {
+        let remote = MemoryRemote::new();
+        remote.add_dir("/top/a");
+        remote.add_dir("/top/b");
+        remote.add_file("/top/f", b"".to_vec());
+        let fs = mount(&remote);
+        let top = fs.lookup(ROOT_INO, OsStr::new("top")).unwrap().ino;
+        fs.lookup(top, OsStr::new("a")).unwrap();
+        assert_eq!(fs.getattr(top).unwrap().nlink, 4);
+        fs.mkdir(top, OsStr::new("c")).unwrap();
+        assert_eq!(fs.getattr(top).unwrap().nlink, 5);
+    }
+
+    #[test]
+    fn ftruncate_through_an_open_handle_shows_a_new_mtime_at_once() {
+        let remote = MemoryRemote::new();
+        remote.add_file("/t", b"0123456789".to_vec());
+        let fs = mount(&remote);
+        let ino = fs.lookup(ROOT_INO, OsStr::new("t")).unwrap().ino;
+        let old = UNIX_EPOCH + Duration::from_secs(1_000_000_000);
+        let set_old = SetAttrRequest {
+            mtime: Some(old),
+            ..SetAttrRequest::default()
+        };
+        fs.setattr(ino, None, &set_old).unwrap();
+        let fh = fs.open(ino, libc::O_RDWR).unwrap();
+        let shrink = SetAttrRequest {
+            size: Some(3),
+            ..SetAttrRequest::default()
+        };
+        let attr = fs.setattr(ino, Some(fh), &shrink).unwrap();
+        assert_eq!(attr.size, 3);
+        assert!(attr.mtime > old, "mtime still {:?}", attr.mtime);
+        fs.release(fh).unwrap();
+        assert_eq!(remote.file("/t").unwrap(), b"012");
+    }
+}
