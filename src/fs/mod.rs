@@ -8,7 +8,7 @@
 //! 1. a file handle's own mutex (`handle::OpenFile`): may be held across that handle's network
 //!    I/O (its download, its upload), which only serialises operations on that one handle;
 //! 2. leaf locks, each taken alone and never across network I/O: the handle table, the inode
-//!    table, the listing cache, the chunk cache, the open-writes registry.
+//!    table, the listing cache, the chunk cache, the open-writes registry, the local times.
 //!
 //! A leaf lock is never held while taking another lock, and no handle mutex is taken while a
 //! leaf lock is held, so no cycle is possible.
@@ -24,8 +24,8 @@
 //!   cannot store these attributes, while the file data (what matters) is intact.
 //!   Likewise a refused utimens on a directory (vsftpd and pyftpdlib set file times only).
 //! - chown/chgrp to anything but the configured owner: EPERM.
-//! - New files and directories get the server's default permissions (the create mode is not
-//!   sent); an explicit chmod afterwards is.
+//! - New files and directories get the create mode with SITE CHMOD when it differs from the
+//!   server's default (`setattr::apply_create_mode`, called by the adapter after create/mkdir).
 //! - Symlinks are shown (readlink works) but cannot be created: EPERM. Hard links: EPERM.
 
 pub mod attr;
@@ -262,8 +262,12 @@ impl Filesystem {
         Ok(self.namespace.overlay(path, name, listed))
     }
 
+    /// The attributes shown for `entry`: the server's, with a directory's subdirectories
+    /// counted from its cached listing and the times FTP cannot store laid over (`attr`).
     fn attr(&self, ino: u64, entry: &Entry) -> Attr {
-        Attr::from_entry(ino, entry, &self.config)
+        let mut attr = Attr::from_entry(ino, entry, &self.config);
+        self.namespace.complete_attr(ino, &mut attr);
+        attr
     }
 
     /// Whether `path` is a directory (from the cache, else its parent's listing).

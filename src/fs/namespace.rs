@@ -26,6 +26,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::SystemTime;
 
+use super::attr::{self, Attr, LocalTimes};
 use super::config::FsConfig;
 use super::inode::InodeTable;
 use super::names;
@@ -40,6 +41,7 @@ pub struct Namespace {
     chunks: ChunkCache,
     set_times: SetTimes,
     open_writes: OpenWrites,
+    local_times: LocalTimes,
 }
 
 impl Namespace {
@@ -50,6 +52,7 @@ impl Namespace {
             chunks: ChunkCache::new(config.cache_size),
             set_times: SetTimes::default(),
             open_writes: OpenWrites::default(),
+            local_times: LocalTimes::default(),
         }
     }
 
@@ -230,6 +233,15 @@ impl Namespace {
             .modify_entry(parent, name, |entry| entry.mtime = Some(mtime));
     }
 
+    /// A handle truncated `path` at `when`; the server sees it only at the next upload, so the
+    /// new mtime is shown now (ftruncate on an open file).
+    pub fn truncated_locally(&self, path: &Path, when: SystemTime) {
+        if let Some((parent, name)) = names::split(path) {
+            self.dirs
+                .modify_entry(parent, name, |entry| entry.mtime = Some(when));
+        }
+    }
+
     /// The server took `mode` as the permissions of `path`.
     pub fn mode_set(&self, path: &Path, mode: u32) {
         if let Some((parent, name)) = names::split(path) {
@@ -284,6 +296,30 @@ impl Namespace {
             }
         }
         Some(entry)
+    }
+
+    // ---- times and counts FTP cannot store ----
+
+    /// `utimensat` set `atime` on `ino` (FTP cannot store it: remembered here).
+    pub fn atime_set(&self, ino: u64, atime: SystemTime) {
+        self.local_times.set_atime(ino, atime);
+    }
+
+    /// An attribute of `ino` changed through this mount at `when` (moves its ctime).
+    pub fn attributes_changed(&self, ino: u64, when: SystemTime) {
+        self.local_times.changed(ino, when);
+    }
+
+    /// `attr` as shown: a directory's subdirectories counted from its cached listing, and the
+    /// times FTP cannot store laid over.
+    pub fn complete_attr(&self, ino: u64, attr: &mut Attr) {
+        if attr.kind == EntryKind::Dir
+            && let Some(path) = self.inodes.path(ino)
+            && let Some(entries) = self.dirs.entries(&path)
+        {
+            attr.nlink = attr::dir_nlink(&entries);
+        }
+        self.local_times.apply(attr);
     }
 
     // ---- file data ----
