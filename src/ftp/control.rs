@@ -12,7 +12,7 @@
 //! TLS too (they resume this connection's session, held in `tls`).
 
 use std::net::{SocketAddr, ToSocketAddrs};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use log::trace;
 
@@ -36,6 +36,14 @@ pub struct Control {
     pub features: Features,
     /// This connection's TLS session, which its data connections resume (None: plain FTP).
     tls: Option<TlsSession>,
+    /// A passive data connection opened ahead of the next transfer (see `data_channel`).
+    ready_data: Option<ReadyData>,
+}
+
+/// A passive data connection already connected, and when it was opened.
+pub struct ReadyData {
+    pub transport: Transport,
+    pub since: Instant,
 }
 
 /// A failed connection attempt, saying whether the server turned us away for being full, so the
@@ -98,6 +106,7 @@ impl Control {
             broken: false,
             features: Features::default(),
             tls,
+            ready_data: None,
         };
         if control.tls_mode() == TlsMode::Implicit {
             control.start_tls(&where_)?;
@@ -227,6 +236,21 @@ impl Control {
             }
         }
         Ok(())
+    }
+
+    /// Keep a data connection opened ahead for the next transfer on this connection.
+    pub fn set_ready_data(&mut self, ready: ReadyData) {
+        self.ready_data = Some(ready);
+    }
+
+    /// Take the data connection opened ahead, if any.
+    pub fn take_ready_data(&mut self) -> Option<ReadyData> {
+        self.ready_data.take()
+    }
+
+    /// Whether a data connection opened ahead is waiting for the next transfer.
+    pub fn has_ready_data(&self) -> bool {
+        self.ready_data.is_some()
     }
 
     /// The TLS session data connections must run under (resuming it), or None for plain FTP.
