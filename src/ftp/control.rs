@@ -22,7 +22,7 @@ use super::features::Features;
 use super::reply::{Reply, ReplyBuffer, ReplyError};
 use super::reply_code as code;
 use super::reply_errors::says_server_full;
-use super::tls::{TlsContext, TlsSession, handshake_error};
+use super::tls::{TlsContext, TlsSession};
 use super::transport::Transport;
 use crate::remote::{RemoteError, RemoteErrorKind};
 
@@ -180,7 +180,7 @@ impl Control {
         let started = self.transport.start_tls(session, false);
         started.map_err(|e| {
             self.broken = true;
-            handshake_error(where_, &e)
+            session.handshake_error(where_, &e)
         })
     }
 

@@ -44,6 +44,9 @@ pub fn encode(config: &MountConfig) -> Vec<u8> {
     if let Some(ca_file) = &ftp.ca_file {
         fields.push(("ca_file", ca_file.as_os_str().as_bytes().to_vec()));
     }
+    if let Some(fingerprint) = &ftp.fingerprint {
+        fields.push(("fingerprint", fingerprint.to_string().into_bytes()));
+    }
     fields.push(("max_connections", number(ftp.max_connections)));
     fields.push(("connect_timeout_ms", millis(ftp.connect_timeout)));
     fields.push(("io_timeout_ms", millis(ftp.io_timeout)));
@@ -122,6 +125,10 @@ pub fn decode(text: &[u8]) -> Result<MountConfig, String> {
             }
             "insecure" => ftp.insecure = text()? == "1",
             "ca_file" => ftp.ca_file = Some(path()),
+            "fingerprint" => {
+                let fingerprint = text()?.parse();
+                ftp.fingerprint = Some(fingerprint.map_err(|e| format!("config field {key}: {e}"))?)
+            }
             "max_connections" => ftp.max_connections = parse(&key, &text()?)?,
             "connect_timeout_ms" => ftp.connect_timeout = parse_millis(&key, &text()?)?,
             "io_timeout_ms" => ftp.io_timeout = parse_millis(&key, &text()?)?,
@@ -214,6 +221,7 @@ mod tests {
         ftp.tls = TlsMode::Explicit;
         ftp.insecure = true;
         ftp.ca_file = Some("/etc/ca.pem".into());
+        ftp.fingerprint = Some(format!("sha256:{}", "ab".repeat(32)).parse().unwrap());
         ftp.max_connections = 7;
         ftp.connect_timeout = Duration::from_millis(1500);
         ftp.io_timeout = Duration::from_secs(9);
