@@ -387,11 +387,12 @@ impl Remote for FtpRemote {
         let rnfr = Command::Rnfr(path_arg(from)?);
         let rnto = Command::Rnto(path_arg(to)?);
         let mut conn = self.pool.get(Lane::Meta)?;
-        let reply = conn.cmd(&rnfr)?;
+        // One round trip: RNTO goes out without waiting for RNFR's 350 (issue 10).
+        let (reply, rnto_reply) = conn.cmd_pipelined(&rnfr, &rnto)?;
         if reply.code != code::PENDING {
             return Err(reply_error(Op::Rename, &reply, &show(from)));
         }
-        let reply = conn.cmd(&rnto)?;
+        let reply = rnto_reply;
         if reply.is_success() {
             Ok(())
         } else {

@@ -290,6 +290,12 @@ impl Control {
 
     /// Send one command.
     pub fn send(&mut self, command: &Command) -> Result<(), RemoteError> {
+        self.send_all(&[command])
+    }
+
+    /// Send `commands` in one write: one round trip for a sequence whose replies come in a
+    /// fixed order (see [`Control::cmd_pipelined`]).
+    fn send_all(&mut self, commands: &[&Command]) -> Result<(), RemoteError> {
         use std::io::Write;
         if self.broken {
             return Err(RemoteError::new(
@@ -297,8 +303,11 @@ impl Control {
                 "connection is broken",
             ));
         }
-        trace!("> {command}");
-        let wire = command.wire();
+        let mut wire = Vec::new();
+        for command in commands {
+            trace!("> {command}");
+            wire.extend(command.wire());
+        }
         self.transport
             .write_all(&wire)
             .and_then(|()| self.transport.flush())
@@ -333,6 +342,24 @@ impl Control {
             self.broken = true;
         }
         Ok(reply)
+    }
+
+    /// Send two commands at once and read their two replies, in order: one round trip instead
+    /// of two. Only for pairs where the server answers each command whatever happened to the
+    /// first (RNFR + RNTO: a refused RNFR makes the RNTO a "503 bad sequence", which changes
+    /// nothing), so the caller still sees the first reply that failed. A 421 to either marks
+    /// the connection broken, as in [`Control::cmd`].
+    pub fn cmd_pipelined(
+        &mut self,
+        first: &Command,
+        second: &Command,
+    ) -> Result<(Reply, Reply), RemoteError> {
+        self.send_all(&[first, second])?;
+        let replies = (self.read_reply()?, self.read_reply()?);
+        if replies.0.code == code::SERVICE_CLOSING || replies.1.code == code::SERVICE_CLOSING {
+            self.broken = true;
+        }
+        Ok(replies)
     }
 
     /// Check the connection still answers (after sitting idle).
