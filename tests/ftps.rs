@@ -582,3 +582,45 @@ fn active_mode_data_connections_run_tls_too() {
         server.logs()
     );
 }
+
+/// A new control connection resumes the TLS session of an earlier one (a full TLS 1.2
+/// handshake costs one round trip more), and its data connections still resume its own session
+/// (vsftpd's require_ssl_reuse would refuse them otherwise).
+#[test]
+fn new_control_connections_resume_an_earlier_tls_session() {
+    init_logging();
+    let certs = make_certificates();
+    let Some(server) = start_vsftpd(&vsftpd_tls_config(&certs, false)) else {
+        return;
+    };
+    server.seed_file("seed.bin", &pattern(600_000, 6));
+    let mut config = tls_config(server.port, TlsMode::Explicit);
+    config.ca_file = Some(certs.ca());
+    let remote = FtpRemote::connect(config).expect("connect");
+    // The download holds the first control connection: the listing needs a second one (which
+    // the second download then reuses).
+    let mut first = remote.open_read(Path::new("/seed.bin"), 0).unwrap();
+    let listed = remote
+        .list(Path::new("/"))
+        .expect("list on a second connection");
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    let second = remote.open_read(Path::new("/seed.bin"), 0).unwrap();
+    let mut body = Vec::new();
+    first.read_to_end(&mut body).unwrap();
+    assert_eq!(body, pattern(600_000, 6));
+    drop(second);
+    remote.shutdown();
+    let logs = server.logs();
+    let controls = logs.lines().filter(|l| l.contains("\"AUTH TLS\"")).count();
+    let full = logs
+        .lines()
+        .filter(|l| l.contains("SSL version:") && l.contains("not reused"))
+        .count();
+    assert!(controls >= 2, "two control connections expected:\n{logs}");
+    assert_eq!(
+        full, 1,
+        "only the first handshake may be a full one:\n{logs}"
+    );
+    // Each control connection but the first, and each of the 3 data connections, resumed.
+    assert!(resumed_handshakes(&logs) >= controls - 1 + 3, "{logs}");
+}

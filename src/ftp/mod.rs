@@ -22,6 +22,7 @@ pub mod reply;
 pub mod reply_code;
 pub mod reply_errors;
 pub mod tls;
+pub mod tls_sessions;
 pub mod tls_trust;
 pub mod transfer;
 pub mod transport;

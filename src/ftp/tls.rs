@@ -28,12 +28,13 @@ use std::net::TcpStream;
 use std::sync::Arc;
 
 use log::{debug, warn};
-use rustls::client::{ClientSessionMemoryCache, Resumption};
+use rustls::client::Resumption;
 use rustls::pki_types::ServerName;
 use rustls::{ClientConfig, ClientConnection, StreamOwned};
 
 use super::config::{FtpConfig, TlsMode};
-use super::tls_trust::{SessionVerifier, Trust, refusal_message};
+use super::tls_sessions::{ControlSessionStore, PoolSessions};
+use super::tls_trust::{RecordingVerifier, Trust, refusal_message};
 use crate::remote::{RemoteError, RemoteErrorKind};
 
 /// TLS 1.2 only, because FTP needs session resumption that survives many short data
@@ -52,9 +53,6 @@ use crate::remote::{RemoteError, RemoteErrorKind};
 /// security that matters here; it fails only against servers configured for TLS 1.3 alone.
 pub const PROTOCOL_VERSIONS: &[&rustls::SupportedProtocolVersion] = &[&rustls::version::TLS12];
 
-/// Sessions remembered per control connection (it only ever talks to one server name).
-const SESSIONS_PER_CONTROL: usize = 4;
-
 /// The TLS setup shared by every connection of a pool.
 #[derive(Clone)]
 pub struct TlsContext {
@@ -67,15 +65,17 @@ enum Setup {
     Ready {
         mode: TlsMode,
         base: Arc<ClientConfig>,
-        trust: Arc<Trust>,
+        /// Also inside `base`.
+        verifier: Arc<RecordingVerifier>,
+        sessions: Arc<PoolSessions>,
         server_name: ServerName<'static>,
     },
     Failed(RemoteError),
 }
 
-/// One control connection's TLS: the pool's config with a private session cache, used for the
-/// control connection's handshake and then by every data connection it opens (so they resume
-/// its session).
+/// One control connection's TLS: the pool's config with a session store of its own (see
+/// `tls_sessions`), used for the control connection's handshake and then by every data
+/// connection it opens (so they resume its session).
 #[derive(Clone)]
 pub struct TlsSession {
     // One pointer, so the connection structs holding it stay small.
@@ -85,7 +85,7 @@ pub struct TlsSession {
 struct SessionParts {
     config: Arc<ClientConfig>,
     /// Also inside `config`; kept here to ask it why a certificate was refused.
-    verifier: Arc<SessionVerifier>,
+    verifier: Arc<RecordingVerifier>,
     server_name: ServerName<'static>,
     mode: TlsMode,
 }
@@ -99,10 +99,11 @@ impl TlsContext {
         let state = match config.tls {
             TlsMode::None => Setup::Off,
             mode => match build(config) {
-                Ok((base, trust, server_name)) => Setup::Ready {
+                Ok((base, verifier, server_name)) => Setup::Ready {
                     mode,
                     base,
-                    trust,
+                    verifier,
+                    sessions: Arc::new(PoolSessions::default()),
                     server_name,
                 },
                 Err(e) => Setup::Failed(e),
@@ -125,21 +126,19 @@ impl TlsContext {
             Setup::Ready {
                 mode,
                 base,
-                trust,
+                verifier,
+                sessions,
                 server_name,
             } => {
+                // Same verifier as every other session (rustls resumes a session only under
+                // the verifier that made it), own session store.
                 let mut config = ClientConfig::clone(base);
-                config.resumption = Resumption::store(Arc::new(ClientSessionMemoryCache::new(
-                    SESSIONS_PER_CONTROL,
-                )));
-                let verifier = Arc::new(SessionVerifier::new(trust.clone()));
-                config
-                    .dangerous()
-                    .set_certificate_verifier(verifier.clone());
+                let store = ControlSessionStore::new(sessions.clone());
+                config.resumption = Resumption::store(Arc::new(store));
                 Ok(Some(TlsSession {
                     inner: Arc::new(SessionParts {
                         config: Arc::new(config),
-                        verifier,
+                        verifier: verifier.clone(),
                         server_name: server_name.clone(),
                         mode: *mode,
                     }),
@@ -208,9 +207,13 @@ impl TlsSession {
     }
 }
 
-fn build(
-    config: &FtpConfig,
-) -> Result<(Arc<ClientConfig>, Arc<Trust>, ServerName<'static>), RemoteError> {
+type Built = (
+    Arc<ClientConfig>,
+    Arc<RecordingVerifier>,
+    ServerName<'static>,
+);
+
+fn build(config: &FtpConfig) -> Result<Built, RemoteError> {
     let setup_error = |message: String| RemoteError::new(RemoteErrorKind::Other, message);
     let server_name = ServerName::try_from(config.host.clone()).map_err(|e| {
         setup_error(format!(
@@ -219,14 +222,15 @@ fn build(
         ))
     })?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let trust = Arc::new(Trust::for_config(config, provider.clone())?);
+    let trust = Trust::for_config(config, provider.clone())?;
+    let verifier = Arc::new(RecordingVerifier::new(trust));
     let client_config = ClientConfig::builder_with_provider(provider)
         .with_protocol_versions(PROTOCOL_VERSIONS)
         .map_err(|e| setup_error(format!("TLS setup: {e}")))?
         .dangerous()
-        .with_custom_certificate_verifier(Arc::new(SessionVerifier::new(trust.clone())))
+        .with_custom_certificate_verifier(verifier.clone())
         .with_no_client_auth();
-    Ok((Arc::new(client_config), trust, server_name))
+    Ok((Arc::new(client_config), verifier, server_name))
 }
 
 #[cfg(test)]

@@ -13,9 +13,10 @@
 //! 4. **WebPKI**: a chain to the system roots or to a CA in `ca_file`, valid now, issued for
 //!    the host name we connect to.
 //!
-//! Every control connection gets its own [`SessionVerifier`], which remembers the certificate
-//! it last refused: the handshake error then shows that certificate's fingerprint and names, so
-//! the user can check them with the server's administrator and pin it.
+//! The pool's one [`RecordingVerifier`] (rustls resumes a TLS session only under the verifier
+//! that made it, so all connections share it) remembers the certificate it last refused: the
+//! handshake error then shows that certificate's fingerprint and names, so the user can check
+//! them with the server's administrator and pin it.
 
 use std::fmt;
 use std::sync::Arc;
@@ -196,17 +197,18 @@ fn trusted_roots(own: &[CertificateDer<'static>]) -> Result<RootCertStore, Remot
     Ok(roots)
 }
 
-/// The verifier of one control connection and its data connections: the pool's [`Trust`], and
-/// the certificate it last refused (for the error message).
+/// The verifier of every connection of a pool: its [`Trust`], and the certificate it last
+/// refused (for the error message; kept until the next refusal, so that a handshake succeeding
+/// on another connection meanwhile cannot wipe it before it is reported).
 #[derive(Debug)]
-pub struct SessionVerifier {
-    trust: Arc<Trust>,
+pub struct RecordingVerifier {
+    trust: Trust,
     refused: Mutex<Option<Refusal>>,
 }
 
-impl SessionVerifier {
-    pub fn new(trust: Arc<Trust>) -> SessionVerifier {
-        SessionVerifier {
+impl RecordingVerifier {
+    pub fn new(trust: Trust) -> RecordingVerifier {
+        RecordingVerifier {
             trust,
             refused: Mutex::new(None),
         }
@@ -218,7 +220,7 @@ impl SessionVerifier {
     }
 }
 
-impl ServerCertVerifier for SessionVerifier {
+impl ServerCertVerifier for RecordingVerifier {
     fn verify_server_cert(
         &self,
         end_entity: &CertificateDer<'_>,
@@ -230,11 +232,13 @@ impl ServerCertVerifier for SessionVerifier {
         let result = self
             .trust
             .check(end_entity, intermediates, server_name, ocsp_response, now);
-        *self.refused.lock() = result.is_err().then(|| Refusal {
-            fingerprint: Fingerprint::of(end_entity),
-            names: names(end_entity),
-            pinned: self.trust.pin(),
-        });
+        if result.is_err() {
+            *self.refused.lock() = Some(Refusal {
+                fingerprint: Fingerprint::of(end_entity),
+                names: names(end_entity),
+                pinned: self.trust.pin(),
+            });
+        }
         result
     }
 
@@ -287,16 +291,14 @@ mod tests {
     use super::*;
     use crate::ftp::certificate::tests::{SELF_SIGNED, UTF8_NAMES, der};
 
-    fn verifier(configure: impl FnOnce(&mut FtpConfig)) -> SessionVerifier {
+    fn verifier(configure: impl FnOnce(&mut FtpConfig)) -> RecordingVerifier {
         let mut config = FtpConfig::new("nas.example", 21);
         configure(&mut config);
         let provider = Arc::new(rustls::crypto::ring::default_provider());
-        SessionVerifier::new(Arc::new(
-            Trust::for_config(&config, provider).expect("trust"),
-        ))
+        RecordingVerifier::new(Trust::for_config(&config, provider).expect("trust"))
     }
 
-    fn verify(verifier: &SessionVerifier, pem: &str) -> Result<(), rustls::Error> {
+    fn verify(verifier: &RecordingVerifier, pem: &str) -> Result<(), rustls::Error> {
         let cert = CertificateDer::from(der(pem));
         let name = ServerName::try_from("nas.example").unwrap();
         verifier
@@ -335,9 +337,9 @@ mod tests {
                 refusal.fingerprint
             )
         );
-        // A later success clears the record.
+        // A later success keeps the record (another connection may not have reported it yet).
         assert_eq!(verify(&pinned, SELF_SIGNED), Ok(()));
-        assert_eq!(pinned.last_refusal(), None);
+        assert_eq!(pinned.last_refusal(), Some(refusal));
     }
 
     #[test]
