@@ -388,11 +388,12 @@ impl Remote for FtpRemote {
         let rnto = Command::Rnto(path_arg(to)?);
         let mut conn = self.pool.get(Lane::Meta)?;
         // One round trip: RNTO goes out without waiting for RNFR's 350 (issue 10).
-        let (reply, rnto_reply) = conn.cmd_pipelined(&rnfr, &rnto)?;
+        let mut replies = conn.pipeline(&[&rnfr, &rnto])?.into_iter();
+        let reply = replies.next().ok_or_else(|| conn.lost_reply("RNFR"))?;
         if reply.code != code::PENDING {
             return Err(reply_error(Op::Rename, &reply, &show(from)));
         }
-        let reply = rnto_reply;
+        let reply = replies.next().ok_or_else(|| conn.lost_reply("RNTO"))?;
         if reply.is_success() {
             Ok(())
         } else {

@@ -111,10 +111,7 @@ impl Control {
             control.auth_tls(&where_)?;
         }
         control.login(config)?;
-        if control.tls.is_some() {
-            control.protect_data(&where_)?;
-        }
-        control.negotiate()?;
+        control.negotiate(&where_)?;
         Ok(control)
     }
 
@@ -145,14 +142,20 @@ impl Control {
             )
         };
         let user_arg = Arg::new(user).map_err(|_| invalid("user name"))?;
-        let mut reply = self.cmd(&Command::User(user_arg))?;
+        let password = config.login_password();
+        // An empty password is still sent as an argument some servers accept; we refuse to
+        // send `PASS ` with nothing after it, so use a single space-free placeholder.
+        let pass_arg = Arg::new(if password.is_empty() { "-" } else { password })
+            .map_err(|_| invalid("password"))?;
+        // USER and PASS in one round trip. A server that needs no password (230 to USER)
+        // answers the PASS with 503 or 230, read and ignored.
+        let user_command = Command::User(user_arg);
+        let mut replies = self
+            .pipeline(&[&user_command, &Command::Pass(pass_arg)])?
+            .into_iter();
+        let mut reply = replies.next().ok_or_else(|| self.lost_reply("USER"))?;
         if reply.code == code::NEED_PASSWORD || reply.code == code::NEED_ACCOUNT {
-            let password = config.login_password();
-            // An empty password is still sent as an argument some servers accept; we refuse to
-            // send `PASS ` with nothing after it, so use a single space-free placeholder.
-            let pass_arg = Arg::new(if password.is_empty() { "-" } else { password })
-                .map_err(|_| invalid("password"))?;
-            reply = self.cmd(&Command::Pass(pass_arg))?;
+            reply = replies.next().ok_or_else(|| self.lost_reply("PASS"))?;
         }
         if reply.code == code::LOGGED_IN || reply.code == code::SUPERFLUOUS {
             return Ok(());
@@ -213,40 +216,54 @@ impl Control {
 
     /// `PBSZ 0` and `PROT P`: data connections run TLS too. A refusal fails the connection
     /// rather than moving file contents in clear.
-    fn protect_data(&mut self, where_: &str) -> Result<(), RemoteError> {
-        for command in [Command::Pbsz0, Command::ProtPrivate] {
-            let reply = self.cmd(&command)?;
-            if !reply.is_success() {
-                self.broken = true;
-                return Err(RemoteError::new(
-                    RemoteErrorKind::Protocol,
-                    format!(
-                        "{where_} refused {command} (needed for TLS data connections): {reply}"
-                    ),
-                ));
-            }
-        }
-        Ok(())
-    }
-
     /// The TLS session data connections must run under (resuming it), or None for plain FTP.
     pub fn tls_session(&self) -> Option<&TlsSession> {
         self.tls.as_ref()
     }
 
-    fn negotiate(&mut self) -> Result<(), RemoteError> {
-        let feat = self.cmd(&Command::Feat)?;
-        self.features = Features::from_reply(&feat);
+    /// After login, in one round trip: `PBSZ 0` and `PROT P` under TLS (data connections run
+    /// TLS too; a refusal fails the connection rather than moving file contents in clear), FEAT
+    /// and `TYPE I`. Then `OPTS UTF8 ON` when FEAT offered UTF8.
+    fn negotiate(&mut self, where_: &str) -> Result<(), RemoteError> {
+        let mut commands = Vec::with_capacity(4);
+        if self.tls.is_some() {
+            commands.extend([&Command::Pbsz0, &Command::ProtPrivate]);
+        }
+        commands.extend([&Command::Feat, &Command::TypeImage]);
+        let replies = self.pipeline(&commands)?;
+        if replies.len() < commands.len() {
+            self.broken = true;
+            return Err(RemoteError::new(
+                RemoteErrorKind::Connection,
+                format!("{where_} closed the connection after login"),
+            ));
+        }
+        for (command, reply) in commands.into_iter().zip(&replies) {
+            match command {
+                Command::Feat => self.features = Features::from_reply(reply),
+                Command::TypeImage if !reply.is_success() => {
+                    self.broken = true;
+                    return Err(RemoteError::new(
+                        RemoteErrorKind::Protocol,
+                        format!("server refused binary mode: {reply}"),
+                    ));
+                }
+                Command::TypeImage => {}
+                _ if !reply.is_success() => {
+                    self.broken = true;
+                    return Err(RemoteError::new(
+                        RemoteErrorKind::Protocol,
+                        format!(
+                            "{where_} refused {command} (needed for TLS data connections): {reply}"
+                        ),
+                    ));
+                }
+                _ => {}
+            }
+        }
         if self.features.utf8 {
             // Servers that offer UTF8 mostly have it on already; a refusal changes nothing.
             let _ = self.cmd(&Command::OptsUtf8On)?;
-        }
-        let reply = self.cmd(&Command::TypeImage)?;
-        if !reply.is_success() {
-            return Err(RemoteError::new(
-                RemoteErrorKind::Protocol,
-                format!("server refused binary mode: {reply}"),
-            ));
         }
         Ok(())
     }
@@ -344,22 +361,40 @@ impl Control {
         Ok(reply)
     }
 
-    /// Send two commands at once and read their two replies, in order: one round trip instead
-    /// of two. Only for pairs where the server answers each command whatever happened to the
-    /// first (RNFR + RNTO: a refused RNFR makes the RNTO a "503 bad sequence", which changes
-    /// nothing), so the caller still sees the first reply that failed. A 421 to either marks
-    /// the connection broken, as in [`Control::cmd`].
-    pub fn cmd_pipelined(
-        &mut self,
-        first: &Command,
-        second: &Command,
-    ) -> Result<(Reply, Reply), RemoteError> {
-        self.send_all(&[first, second])?;
-        let replies = (self.read_reply()?, self.read_reply()?);
-        if replies.0.code == code::SERVICE_CLOSING || replies.1.code == code::SERVICE_CLOSING {
-            self.broken = true;
+    /// Send `commands` in one write and read their replies in order: one round trip for a
+    /// sequence whose replies come in a fixed order and where the server answers each command
+    /// whatever became of the ones before (a refused RNFR makes the RNTO a "503 bad sequence",
+    /// a refused login makes the commands after it 530s), so the caller still sees the first
+    /// reply that failed. Stops early at a 421 or when a reply after the first cannot be read
+    /// (a server that closes after refusing), marking the connection broken: the caller then
+    /// gets fewer replies than commands and decides from those it got.
+    pub fn pipeline(&mut self, commands: &[&Command]) -> Result<Vec<Reply>, RemoteError> {
+        self.send_all(commands)?;
+        let mut replies = Vec::with_capacity(commands.len());
+        for _ in commands {
+            self.transport.ack_quickly();
+            let reply = match self.read_reply() {
+                Ok(reply) => reply,
+                Err(e) if replies.is_empty() => return Err(e),
+                Err(_) => break, // read_reply marked the connection broken
+            };
+            let closing = reply.code == code::SERVICE_CLOSING;
+            replies.push(reply);
+            if closing {
+                self.broken = true;
+                break;
+            }
         }
         Ok(replies)
+    }
+
+    /// The error for a pipelined command whose reply never came (see [`Control::pipeline`]).
+    pub fn lost_reply(&mut self, command: &str) -> RemoteError {
+        self.broken = true;
+        RemoteError::new(
+            RemoteErrorKind::Connection,
+            format!("{}: no reply to {command}", self.peer),
+        )
     }
 
     /// Check the connection still answers (after sitting idle).
