@@ -20,6 +20,8 @@ fn config(server: &TestServer) -> FtpConfig {
 }
 
 fn connect(server: &TestServer) -> FtpRemote {
+    // RUST_LOG=ftpfs=trace shows the control connection, e.g. to count round trips.
+    let _ = env_logger::builder().is_test(true).try_init();
     FtpRemote::connect(config(server)).expect("login")
 }
 

@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use super::{Access, MountConfig, percent, scheme};
 use crate::fs::FsConfig;
-use crate::ftp::{DataMode, FtpConfig, TlsMode};
+use crate::ftp::{DataMode, Fingerprint, FtpConfig, TlsMode};
 
 /// Serialize every field.
 pub fn encode(config: &MountConfig) -> Vec<u8> {
@@ -70,6 +70,7 @@ fn visit_fields(config: &mut MountConfig, v: &mut impl Visitor) -> Result<(), St
         tls,
         insecure,
         ca_file,
+        fingerprint,
         max_connections,
         connect_timeout,
         io_timeout,
@@ -94,6 +95,7 @@ fn visit_fields(config: &mut MountConfig, v: &mut impl Visitor) -> Result<(), St
     v.field("tls", tls)?;
     v.field("insecure", insecure)?;
     v.field("ca_file", ca_file)?;
+    v.field("fingerprint", fingerprint)?;
     v.field("max_connections", max_connections)?;
     v.field("connect_timeout_ms", connect_timeout)?;
     v.field("io_timeout_ms", io_timeout)?;
@@ -279,6 +281,16 @@ impl Value for TlsMode {
     }
 }
 
+/// `sha256:HEX`, as the user typed it after --fingerprint.
+impl Value for Fingerprint {
+    fn to_bytes(&self) -> Option<Vec<u8>> {
+        Some(self.to_string().into_bytes())
+    }
+    fn from_bytes(raw: &[u8]) -> Result<Self, String> {
+        utf8(raw)?.parse()
+    }
+}
+
 fn data_mode_name(mode: DataMode) -> &'static str {
     match mode {
         DataMode::Passive => "passive",
@@ -325,6 +337,7 @@ mod tests {
         ftp.tls = TlsMode::Explicit;
         ftp.insecure = true;
         ftp.ca_file = Some("/etc/ca.pem".into());
+        ftp.fingerprint = Some(format!("sha256:{}", "ab".repeat(32)).parse().unwrap());
         ftp.max_connections = 7;
         ftp.connect_timeout = Duration::from_millis(1500);
         ftp.io_timeout = Duration::from_secs(9);

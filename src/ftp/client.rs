@@ -387,11 +387,13 @@ impl Remote for FtpRemote {
         let rnfr = Command::Rnfr(path_arg(from)?);
         let rnto = Command::Rnto(path_arg(to)?);
         let mut conn = self.pool.get(Lane::Meta)?;
-        let reply = conn.cmd(&rnfr)?;
+        // One round trip: RNTO goes out without waiting for RNFR's 350 (issue 10).
+        let mut replies = conn.pipeline(&[&rnfr, &rnto])?.into_iter();
+        let reply = replies.next().ok_or_else(|| conn.lost_reply("RNFR"))?;
         if reply.code != code::PENDING {
             return Err(reply_error(Op::Rename, &reply, &show(from)));
         }
-        let reply = conn.cmd(&rnto)?;
+        let reply = replies.next().ok_or_else(|| conn.lost_reply("RNTO"))?;
         if reply.is_success() {
             Ok(())
         } else {

@@ -82,14 +82,14 @@ pub fn start_transfer(
     transport
         .set_timeouts(control.io_timeout())
         .map_err(|e| data_error(control, e))?;
-    if let Some(session) = control.tls_session() {
+    if let Some(session) = control.tls_session().cloned() {
         // The server starts TLS only after sending 150, so the handshake comes now.
-        let secured = transport.start_tls(session, true);
+        let secured = transport.start_tls(&session, true);
         if let Err(e) = secured {
             transport.abort();
             control.mark_broken();
             let peer = control.peer_addr();
-            return Err(super::tls::handshake_error(&format!("{peer} (data)"), &e));
+            return Err(session.handshake_error(&format!("{peer} (data)"), &e));
         }
     }
     Ok(TransferStart::Started(transport))
