@@ -202,6 +202,7 @@ impl Filesystem {
         self.check_writable()?;
         let parent_path = self.path_of(parent)?;
         let path = names::child_path(&parent_path, name)?;
+        self.finish_uploads_under(&path);
         self.remote
             .delete(&path)
             .map_err(|err| FsError::remote(format!("delete {}", path.display()), &err))?;
@@ -243,6 +244,7 @@ impl Filesystem {
         if from == to {
             return Ok(());
         }
+        self.finish_uploads_under(&from);
         let context = || format!("rename {} to {}", from.display(), to.display());
         if let Err(err) = self.remote.rename(&from, &to) {
             if err.kind == RemoteErrorKind::NotFound {

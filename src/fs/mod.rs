@@ -38,11 +38,13 @@ pub mod names;
 pub mod namespace;
 pub mod read;
 pub mod spool;
+pub mod upload_target;
 pub mod write;
 
 mod dir_ops;
 mod file_ops;
 mod setattr;
+mod uploads;
 
 #[cfg(test)]
 mod tests;
@@ -226,10 +228,11 @@ impl Filesystem {
             return Ok(entries);
         }
         let generation = self.namespace.listing_generation();
-        let mut entries = self
+        let entries = self
             .remote
             .list(dir)
             .map_err(|err| FsError::remote(format!("list {}", dir.display()), &err))?;
+        let mut entries = self.without_temp_files(dir, entries);
         self.namespace.listed(dir, &mut entries, generation);
         Ok(entries.into())
     }
@@ -240,6 +243,9 @@ impl Filesystem {
         let Some((parent, name)) = names::split(path) else {
             return Ok(Some(self.root_entry()));
         };
+        if upload_target::is_temp_name(name) {
+            return Ok(None); // hidden: only our uploads in progress use these names
+        }
         let listed = match self.namespace.cached(parent, name) {
             CachedLookup::Found(entry) => Some(entry),
             CachedLookup::Absent => None,

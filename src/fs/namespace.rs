@@ -262,6 +262,22 @@ impl Namespace {
         self.open_writes.unregister(path)
     }
 
+    /// A chmod of `path` while its upload goes to a temporary name: applied to that file when it
+    /// is renamed into place (`take_pending_mode`); shown at once. False when nobody writes it.
+    pub fn defer_mode(&self, path: &Path, mode: u32) -> bool {
+        let Some(progress) = self.open_writes.get(path) else {
+            return false;
+        };
+        progress.set_pending_mode(mode);
+        self.mode_set(path, mode);
+        true
+    }
+
+    /// The mode deferred by `defer_mode`, if any.
+    pub fn take_pending_mode(&self, path: &Path) -> Option<u32> {
+        self.open_writes.get(path)?.take_pending_mode()
+    }
+
     /// Defer `mtime` to the writers of `path`; false when nobody writes it.
     pub fn defer_mtime(&self, path: &Path, mtime: SystemTime) -> bool {
         self.open_writes.defer_mtime(path, mtime)
@@ -281,6 +297,9 @@ impl Namespace {
             entry.size = Some(progress.size());
             if let Some(mtime) = progress.pending_mtime() {
                 entry.mtime = Some(mtime);
+            }
+            if let Some(mode) = progress.pending_mode() {
+                entry.mode = Some(mode);
             }
         }
         Some(entry)

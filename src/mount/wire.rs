@@ -56,6 +56,7 @@ pub fn encode(config: &MountConfig) -> Vec<u8> {
     fields.push(("dir_cache_ttl_ms", millis(fs.dir_cache_ttl)));
     fields.push(("cache_size", number(fs.cache_size)));
     fields.push(("spool_dir", fs.spool_dir.as_os_str().as_bytes().to_vec()));
+    fields.push(("inplace_uploads", flag(fs.inplace_uploads)));
     fields.push(("remote_root", config.remote_root.clone().into_bytes()));
     fields.push((
         "mountpoint",
@@ -134,6 +135,7 @@ pub fn decode(text: &[u8]) -> Result<MountConfig, String> {
             "dir_cache_ttl_ms" => fs.dir_cache_ttl = parse_millis(&key, &text()?)?,
             "cache_size" => fs.cache_size = parse(&key, &text()?)?,
             "spool_dir" => fs.spool_dir = path(),
+            "inplace_uploads" => fs.inplace_uploads = text()? == "1",
             "remote_root" => remote_root = text()?,
             "mountpoint" => mountpoint = Some(path()),
             "access" => {
@@ -225,6 +227,7 @@ mod tests {
             dir_cache_ttl: Duration::from_secs(5),
             cache_size: 1 << 30,
             spool_dir: PathBuf::from(OsString::from_vec(b"/tmp/\xffspool".to_vec())),
+            inplace_uploads: true,
         };
         let config = MountConfig {
             ftp,
@@ -242,6 +245,7 @@ mod tests {
         assert_eq!(back.ftp.password, config.ftp.password);
         assert_eq!(back.ftp.idle_check_after, config.ftp.idle_check_after);
         assert_eq!(back.fs.spool_dir, config.fs.spool_dir);
+        assert!(back.fs.inplace_uploads);
         assert_eq!(back.fs.umask, 0o077);
     }
 
