@@ -141,8 +141,10 @@ fn mount_options_table() {
             umask: Some(0o027),
             default_permissions: false,
             page_cache: false,
+            inplace: false,
         }
     );
+    assert!(parse_mount_options(&["inplace"]).unwrap().inplace);
     assert!(parse_mount_options(&["page_cache"]).unwrap().page_cache);
     assert!(
         !parse_mount_options(&["page_cache,direct_io"])

@@ -56,9 +56,15 @@ pub struct MountArgs {
     /// Existing directory to mount on.
     pub mountpoint: PathBuf,
     /// Mount options, comma-separated: ro, rw, allow_other, allow_root, default_permissions,
-    /// page_cache (kernel caches file data; default is direct I/O), uid=N, gid=N, umask=OCTAL.
+    /// page_cache (kernel caches file data; default is direct I/O), inplace (as --inplace),
+    /// uid=N, gid=N, umask=OCTAL.
     #[arg(short = 'o', value_name = "OPTIONS", action = ArgAction::Append)]
     pub options: Vec<String>,
+    /// Upload straight onto the real name (plain STOR) instead of to a temporary name renamed
+    /// over it when complete: for servers that forbid renames or quotas too tight for two copies.
+    /// A failed upload then leaves a short file.
+    #[arg(long)]
+    pub inplace: bool,
     /// Maximum simultaneous FTP connections.
     #[arg(long, value_name = "N", default_value_t = 4,
           value_parser = clap::value_parser!(u16).range(1..=64))]
@@ -182,6 +188,7 @@ pub fn config_without_login(args: &MountArgs) -> Result<(MountConfig, source::So
     fs.gid = options.gid.unwrap_or(fs.gid);
     fs.umask = options.umask.unwrap_or(fs.umask);
     fs.spool_dir = absolute(&fs.spool_dir)?;
+    fs.inplace_uploads = args.inplace || options.inplace;
 
     let config = MountConfig {
         ftp,

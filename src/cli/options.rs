@@ -18,6 +18,8 @@ pub struct MountOptions {
     pub default_permissions: bool,
     /// Cache file data in the kernel page cache instead of direct I/O.
     pub page_cache: bool,
+    /// Upload straight onto the real name instead of a temporary name renamed into place.
+    pub inplace: bool,
 }
 
 /// Parse every `-o` value in order; later options win.
@@ -41,6 +43,7 @@ pub fn parse_mount_options<S: AsRef<str>>(values: &[S]) -> Result<MountOptions, 
             ("default_permissions", None) => options.default_permissions = true,
             ("page_cache", None) => options.page_cache = true,
             ("direct_io", None) => options.page_cache = false,
+            ("inplace", None) => options.inplace = true,
             ("uid", Some(v)) => options.uid = Some(parse_id(name, v)?),
             ("gid", Some(v)) => options.gid = Some(parse_id(name, v)?),
             ("umask", Some(v)) => options.umask = Some(parse_umask(v)?),
@@ -54,7 +57,8 @@ pub fn parse_mount_options<S: AsRef<str>>(values: &[S]) -> Result<MountOptions, 
                 | "allow_root"
                 | "default_permissions"
                 | "page_cache"
-                | "direct_io",
+                | "direct_io"
+                | "inplace",
                 Some(_),
             ) => {
                 return Err(format!("mount option {name} takes no value"));
@@ -62,7 +66,8 @@ pub fn parse_mount_options<S: AsRef<str>>(values: &[S]) -> Result<MountOptions, 
             _ => {
                 return Err(format!(
                     "unknown mount option {option:?} (known: ro, rw, allow_other, allow_root, \
-                     default_permissions, page_cache, direct_io, uid=N, gid=N, umask=OCTAL)"
+                     default_permissions, page_cache, direct_io, inplace, uid=N, gid=N, \
+                     umask=OCTAL)"
                 ));
             }
         }
