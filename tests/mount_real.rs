@@ -626,12 +626,14 @@ fn sets_directory_times(kind: ServerKind) -> bool {
     matches!(kind, ServerKind::Proftpd | ServerKind::PureFtpd)
 }
 
-/// The second rsync's itemized changes must be empty, except for directory times on servers
-/// that cannot set them (`.d..t......` lines).
+/// The second rsync's itemized changes must be empty: no file to copy, and no directory time
+/// to set again (`.d..t......`), also on servers that refuse to set directory times (vsftpd):
+/// ftpfs remembers those until the directory changes. Known gap there: the top directory
+/// (`./`) still shows up in about half the runs.
 fn assert_nothing_to_copy(kind: ServerKind, changes: &str) {
     let unexpected: Vec<&str> = changes
         .lines()
-        .filter(|line| sets_directory_times(kind) || !line.starts_with(".d..t...... "))
+        .filter(|line| sets_directory_times(kind) || *line != ".d..t...... ./")
         .collect();
     assert_eq!(
         unexpected,

@@ -301,6 +301,8 @@ impl Filesystem {
             Err(err) if !err.is_transient() && self.is_dir(path) => {
                 // Many servers set file times only (vsftpd, pyftpdlib answer 550 for a
                 // directory): failing would abort tar -x and rsync -a, like a missing MFMT.
+                // The time is shown anyway until the directory changes, like a set one.
+                self.namespace.dir_time_kept(path, mtime);
                 warn_once(
                     &self.warned.dir_mtime_refused,
                     &format!(

@@ -230,6 +230,16 @@ impl Namespace {
             .modify_entry(parent, name, |entry| entry.mtime = Some(mtime));
     }
 
+    /// The server refused to set directory `path`'s time to `mtime` (vsftpd, pyftpdlib): show it
+    /// anyway until a listing shows the directory changed (so `rsync -a` twice is quiet).
+    pub fn dir_time_kept(&self, path: &Path, mtime: SystemTime) {
+        self.set_times.keep_dir_time(path, mtime);
+        if let Some((parent, name)) = names::split(path) {
+            self.dirs
+                .modify_entry(parent, name, |entry| entry.mtime = Some(mtime));
+        }
+    }
+
     /// The server took `mode` as the permissions of `path`.
     pub fn mode_set(&self, path: &Path, mode: u32) {
         if let Some((parent, name)) = names::split(path) {
@@ -243,6 +253,7 @@ impl Namespace {
     /// directory times after filling them (rsync -a, tar, cp -a) stat the directory first and
     /// re-apply the time only when it differs; a stale cached mtime made them skip that.
     fn directory_changed(&self, dir: &Path) {
+        self.set_times.forget(dir);
         if let Some((parent, name)) = names::split(dir) {
             self.dirs
                 .modify_entry(parent, name, |entry| entry.mtime = Some(SystemTime::now()));
