@@ -73,35 +73,8 @@ impl SetTimes {
 
     /// `from` (a file, or a directory with everything below it) is now called `to`.
     pub fn renamed(&self, from: &Path, to: &Path) {
-        let mut times = self.times.lock();
-        let moved: Vec<(PathBuf, PathBuf, SetTime)> = times
-            .iter()
-            .filter_map(|(path, time)| {
-                let rest = path.strip_prefix(from).ok()?;
-                Some((path.clone(), to.join(rest), *time))
-            })
-            .collect();
-        times.pop(to);
-        for (old, _, _) in &moved {
-            times.pop(old);
-        }
-        for (_, new, time) in moved {
-            times.put(new, time);
-        }
-        drop(times);
-        let mut dirs = self.dirs.lock();
-        let moved: Vec<(PathBuf, PathBuf, KeptDirTime)> = dirs
-            .iter()
-            .filter_map(|(path, time)| {
-                let rest = path.strip_prefix(from).ok()?;
-                Some((path.clone(), to.join(rest), *time))
-            })
-            .collect();
-        dirs.pop(to);
-        for (old, new, time) in moved {
-            dirs.pop(&old);
-            dirs.put(new, time);
-        }
+        rebase(&mut self.times.lock(), from, to);
+        rebase(&mut self.dirs.lock(), from, to);
     }
 
     /// Replace rounded listing times in `entries` of `dir` by the exact times we set.
@@ -147,6 +120,24 @@ impl SetTimes {
             }
             entry.mtime = Some(*exact);
         }
+    }
+}
+
+/// Move the keys at or below `from` to the same place below `to` (dropping what was at `to`).
+fn rebase<V: Copy>(map: &mut LruCache<PathBuf, V>, from: &Path, to: &Path) {
+    let moved: Vec<(PathBuf, PathBuf, V)> = map
+        .iter()
+        .filter_map(|(path, value)| {
+            let rest = path.strip_prefix(from).ok()?;
+            Some((path.clone(), to.join(rest), *value))
+        })
+        .collect();
+    map.pop(to);
+    for (old, _, _) in &moved {
+        map.pop(old);
+    }
+    for (_, new, value) in moved {
+        map.put(new, value);
     }
 }
 
