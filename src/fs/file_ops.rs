@@ -360,6 +360,9 @@ impl Filesystem {
             // utimens arrived after settle looked for it (RELEASE is asynchronous).
             result = self.apply_mtime(&file.path, mtime);
         }
+        let (ino, path) = (file.ino, file.path.clone());
+        drop(file);
+        self.delete_hidden_if_last(ino, &path);
         result
     }
 }

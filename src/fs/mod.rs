@@ -44,6 +44,7 @@ pub mod write;
 mod dir_ops;
 mod file_ops;
 mod setattr;
+mod unlinked;
 mod uploads;
 
 #[cfg(test)]
@@ -244,7 +245,13 @@ impl Filesystem {
             return Ok(Some(self.root_entry()));
         };
         if upload_target::is_temp_name(name) {
-            return Ok(None); // hidden: only our uploads in progress use these names
+            // Hidden from listings: uploads in progress, and unlinked files still open, which
+            // their inode keeps reaching (fstat); ask the server.
+            return match self.remote.stat(path) {
+                Ok(entry) => Ok(Some(entry)),
+                Err(err) if err.kind == crate::remote::RemoteErrorKind::NotFound => Ok(None),
+                Err(err) => Err(FsError::remote(format!("stat {}", path.display()), &err)),
+            };
         }
         let listed = match self.namespace.cached(parent, name) {
             CachedLookup::Found(entry) => Some(entry),

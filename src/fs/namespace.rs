@@ -148,6 +148,19 @@ impl Namespace {
         self.set_times.forget(path);
     }
 
+    /// We renamed the unlinked, still open file `path` to the hidden name `hidden`: gone from
+    /// the listing, its inode (and sizes in flight) follow it, the name is free for a new file.
+    pub fn unlinked_while_open(&self, path: &Path, hidden: &Path) {
+        if let Some((parent, name)) = names::split(path) {
+            self.dirs.remove_entry(parent, name);
+            self.directory_changed(parent);
+        }
+        self.inodes.renamed(path, hidden);
+        self.set_times.forget(path);
+        self.open_writes.renamed(path, hidden);
+        self.chunks.invalidate_path(path);
+    }
+
     /// We renamed `from` to `to` (replacing whatever was at `to`).
     pub fn renamed(&self, from: &Path, to: &Path) {
         let (Some((from_parent, name)), Some((to_parent, new_name))) =

@@ -21,6 +21,19 @@ fn server_names(remote: &MemoryRemote, dir: &str) -> Vec<String> {
     names
 }
 
+/// The names readdir shows for directory `dir`.
+fn shown_names(fs: &Filesystem, dir: u64) -> Vec<String> {
+    let fh = fs.opendir(dir).unwrap();
+    let mut shown = Vec::new();
+    fs.readdir(fh, 0, |entry| {
+        shown.push(entry.name.to_string_lossy().into_owned());
+        false
+    })
+    .unwrap();
+    fs.releasedir(fh).unwrap();
+    shown
+}
+
 fn no_temp_files(remote: &MemoryRemote, dir: &str) -> bool {
     !server_names(remote, dir)
         .iter()
@@ -130,14 +143,7 @@ fn temporary_names_are_hidden_and_old_leftovers_deleted() {
         .unwrap();
     let fs = mount(&remote);
     let dir = ino(&fs, "/d");
-    let fh = fs.opendir(dir).unwrap();
-    let mut shown = Vec::new();
-    fs.readdir(fh, 0, |entry| {
-        shown.push(entry.name.to_string_lossy().into_owned());
-        false
-    })
-    .unwrap();
-    assert_eq!(shown, [".", "..", "keep"]);
+    assert_eq!(shown_names(&fs, dir), [".", "..", "keep"]);
     assert_eq!(
         fs.lookup(dir, name(".ftpfs-upload.1-2-3.recent"))
             .unwrap_err()
@@ -266,4 +272,31 @@ fn a_chmod_while_uploading_is_given_to_the_new_file() {
     fs.release(fh).unwrap();
     assert_eq!(remote.mode(Path::new("/f")), Some(0o600));
     assert_eq!(fs.getattr(attr.ino).unwrap().perm, 0o600);
+}
+
+#[test]
+fn an_unlinked_open_file_stays_readable_until_the_last_close() {
+    let remote = MemoryRemote::new();
+    let content = pattern(100_000);
+    remote.add_file("/f", content.clone());
+    remote.add_file("/other", b"x".to_vec());
+    let fs = mount(&remote);
+    let file = ino(&fs, "/f");
+    let first = fs.open(file, libc::O_RDONLY).unwrap();
+    let second = fs.open(file, libc::O_RDONLY).unwrap();
+    fs.unlink(ROOT_INO, name("f")).unwrap();
+    assert_eq!(
+        fs.lookup(ROOT_INO, name("f")).unwrap_err().errno,
+        libc::ENOENT
+    );
+    assert_eq!(fs.getattr(file).unwrap().size, content.len() as u64);
+    assert_eq!(read_all(&fs, first, 4096), content);
+    let shown = server_names(&remote, "/");
+    assert_eq!(shown.len(), 2, "{shown:?}"); // "other" and the hidden file
+    assert_eq!(shown_names(&fs, ROOT_INO), [".", "..", "other"]);
+    fs.release(first).unwrap();
+    assert_eq!(server_names(&remote, "/").len(), 2, "still open once");
+    assert_eq!(read_all(&fs, second, 65536), content);
+    fs.release(second).unwrap();
+    assert_eq!(server_names(&remote, "/"), ["other"]);
 }
