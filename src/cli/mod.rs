@@ -85,6 +85,11 @@ pub struct MountArgs {
     #[arg(short = 'o', value_name = "OPTIONS", action = ArgAction::Append,
           help = options::help())]
     pub options: Vec<String>,
+    /// Upload straight onto the real name (plain STOR) instead of to a temporary name renamed
+    /// over it when complete: for servers that forbid renames or quotas too tight for two copies.
+    /// A failed upload then leaves a short file.
+    #[arg(long)]
+    pub inplace: bool,
     /// Maximum simultaneous FTP connections (1-64).
     #[arg(long, value_name = "N", value_parser = options::parse_connections,
           default_value_t = FtpConfig::default().max_connections)]
@@ -268,6 +273,7 @@ pub fn config_without_login(args: &MountArgs) -> Result<(MountConfig, source::So
     fs.gid = options.gid.unwrap_or(fs.gid);
     fs.umask = options.umask.unwrap_or(fs.umask);
     fs.spool_dir = absolute(&fs.spool_dir)?;
+    fs.inplace_uploads = args.inplace;
 
     let access = options.access.unwrap_or(Access::Owner);
     // Without the kernel's checks every user of a shared mount could read and write everything

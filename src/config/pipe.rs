@@ -86,6 +86,7 @@ fn visit_fields(config: &mut MountConfig, v: &mut impl Visitor) -> Result<(), St
         dir_cache_ttl,
         cache_size,
         spool_dir,
+        inplace_uploads,
     } = fs;
     v.field("host", host)?;
     v.field("port", port)?;
@@ -109,6 +110,7 @@ fn visit_fields(config: &mut MountConfig, v: &mut impl Visitor) -> Result<(), St
     v.field("dir_cache_ttl_ms", dir_cache_ttl)?;
     v.field("cache_size", cache_size)?;
     v.field("spool_dir", spool_dir)?;
+    v.field("inplace_uploads", inplace_uploads)?;
     v.field("remote_root", remote_root)?;
     v.field("mountpoint", mountpoint)?;
     v.field("access", access)?;
@@ -350,6 +352,7 @@ mod tests {
             dir_cache_ttl: Duration::from_secs(5),
             cache_size: 1 << 30,
             spool_dir: PathBuf::from(OsString::from_vec(b"/tmp/\xffspool".to_vec())),
+            inplace_uploads: true,
         };
         MountConfig {
             ftp,
@@ -375,6 +378,7 @@ mod tests {
         assert_eq!(back.ftp.idle_check_after, config.ftp.idle_check_after);
         assert_eq!(back.ftp.max_listing_bytes, 12345);
         assert_eq!(back.fs.spool_dir, config.fs.spool_dir);
+        assert!(back.fs.inplace_uploads);
         assert_eq!(back.fs.umask, 0o077);
     }
 

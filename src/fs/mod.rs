@@ -37,11 +37,14 @@ pub mod names;
 pub mod namespace;
 pub mod read;
 pub mod spool;
+pub mod upload_target;
 pub mod write;
 
 mod dir_ops;
 mod file_ops;
 mod setattr;
+mod unlinked;
+mod uploads;
 
 #[cfg(test)]
 mod tests;
@@ -225,10 +228,11 @@ impl Filesystem {
             return Ok(entries);
         }
         let generation = self.namespace.listing_generation();
-        let mut entries = self
+        let entries = self
             .remote
             .list(dir)
             .map_err(|err| FsError::remote(format!("list {}", dir.display()), &err))?;
+        let mut entries = self.without_temp_files(dir, entries);
         self.namespace.listed(dir, &mut entries, generation);
         Ok(entries.into())
     }
@@ -239,6 +243,15 @@ impl Filesystem {
         let Some((parent, name)) = names::split(path) else {
             return Ok(Some(self.root_entry()));
         };
+        if upload_target::is_temp_name(name) {
+            // Hidden from listings: uploads in progress, and unlinked files still open, which
+            // their inode keeps reaching (fstat); ask the server.
+            return match self.remote.stat(path) {
+                Ok(entry) => Ok(Some(entry)),
+                Err(err) if err.kind == crate::remote::RemoteErrorKind::NotFound => Ok(None),
+                Err(err) => Err(FsError::remote(format!("stat {}", path.display()), &err)),
+            };
+        }
         let listed = match self.namespace.cached(parent, name) {
             CachedLookup::Found(entry) => Some(entry),
             CachedLookup::Absent => None,
@@ -298,6 +311,8 @@ impl Filesystem {
             Err(err) if !err.is_transient() && self.is_dir(path) => {
                 // Many servers set file times only (vsftpd, pyftpdlib answer 550 for a
                 // directory): failing would abort tar -x and rsync -a, like a missing MFMT.
+                // The time is shown anyway until the directory changes, like a set one.
+                self.namespace.dir_time_kept(path, mtime);
                 warn_once(
                     &self.warned.dir_mtime_refused,
                     &format!(

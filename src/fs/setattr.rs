@@ -16,7 +16,7 @@ use std::time::SystemTime;
 
 use super::handle::{Handle, WriteState};
 use super::spool::Spool;
-use super::write::{Upload, UploadKind};
+use super::write::UploadKind;
 use super::{Attr, Filesystem, FsError, warn_once};
 use crate::remote::{EntryKind, RemoteErrorKind};
 
@@ -56,7 +56,13 @@ impl Filesystem {
             self.truncate(&path, fh, size)?;
         }
         if let Some(mode) = changes.mode {
-            self.chmod(&path, mode)?;
+            // While the new content goes to a temporary name (fchmod between create and close:
+            // tar, rsync's mkstemp), the mode is given to that file before it takes the name.
+            let deferred = self.atomic_upload_in_flight(ino)
+                && self.namespace.defer_mode(&path, mode & 0o7777);
+            if !deferred {
+                self.chmod(&path, mode)?;
+            }
         }
         if let Some(mtime) = changes.mtime {
             // Deferred only while an upload is unfinished: its end would overwrite the time.
@@ -150,14 +156,15 @@ impl Filesystem {
         }
         self.namespace.data_changing(path);
         if size == 0 {
-            Upload::start(&*self.remote, path, UploadKind::Replace, 0)?.finish()?;
+            let upload = self.start_upload(None, path, UploadKind::Replace, 0)?;
+            self.finish_upload(upload, path)?;
         } else {
             let mut spool = Spool::download(&self.config.spool_dir, &*self.remote, path)?;
             if spool.len() == size {
                 return Ok(());
             }
             spool.set_len(size)?;
-            spool.upload(&*self.remote, path)?;
+            self.upload_spool(None, &mut spool, path)?;
         }
         self.namespace.written(path, size);
         Ok(())
@@ -184,7 +191,7 @@ impl Filesystem {
             // Start over with a fresh STOR: cheaper than a spool.
             self.settle(file)?;
             file.drop_download();
-            let upload = Upload::start(&*self.remote, &file.path, UploadKind::Replace, 0)?;
+            let upload = self.start_upload(Some(file), &file.path, UploadKind::Replace, 0)?;
             file.write = WriteState::Streaming(upload);
         } else {
             self.spool(file)?.set_len(size)?;

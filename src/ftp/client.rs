@@ -20,6 +20,7 @@ use super::features::Features;
 use super::ftp_time::format_ftp_time;
 use super::listing::{parse_list, parse_mlsd, parse_mlst_line};
 use super::pool::{Lane, Pool, PooledControl};
+use super::rename_replies::{PipelinedRename, pipelined_rename_outcome};
 use super::reply::Reply;
 use super::reply_code as code;
 use super::reply_errors::{
@@ -47,6 +48,19 @@ fn path_arg(path: &Path) -> RemoteResult<Arg> {
             format!("{}: {e}", path.display()),
         )
     })
+}
+
+/// RNTO's reply after RNFR's 350.
+fn rnto_result(reply: &Reply, to: &Path) -> RemoteResult<()> {
+    if reply.is_success() {
+        Ok(())
+    } else {
+        Err(after_rnto_refused(reply_error(
+            Op::Rename,
+            reply,
+            &show(to),
+        )))
+    }
 }
 
 /// A broken connection is worth another try on a fresh one; a server that stayed silent for the
@@ -386,23 +400,37 @@ impl Remote for FtpRemote {
     fn rename(&self, from: &Path, to: &Path) -> RemoteResult<()> {
         let rnfr = Command::Rnfr(path_arg(from)?);
         let rnto = Command::Rnto(path_arg(to)?);
+        let quirks = self.pool.quirks();
         let mut conn = self.pool.get(Lane::Meta)?;
-        // One round trip: RNTO goes out without waiting for RNFR's 350 (issue 10).
-        let mut replies = conn.pipeline(&[&rnfr, &rnto])?.into_iter();
-        let reply = replies.next().ok_or_else(|| conn.lost_reply("RNFR"))?;
+        if !quirks.rename_pipelining_refused() {
+            // One round trip: RNTO goes out without waiting for RNFR's 350 (issue 10).
+            let replies = conn.pipeline(&[&rnfr, &rnto])?;
+            let [first, second] =
+                <[Reply; 2]>::try_from(replies).map_err(|_| conn.lost_reply("RNFR/RNTO"))?;
+            match pipelined_rename_outcome(first, second) {
+                PipelinedRename::Done(reply) => return rnto_result(&reply, to),
+                PipelinedRename::FromRefused(reply) => {
+                    return Err(reply_error(Op::Rename, &reply, &show(from)));
+                }
+                PipelinedRename::OutOfOrder(reply) => {
+                    // libunftp runs pipelined commands concurrently: RNTO may overtake RNFR and
+                    // replies may come in either order. Step by step from now on.
+                    log::info!(
+                        "server mishandles RNFR and RNTO sent together; renaming step by step"
+                    );
+                    quirks.set_rename_pipelining_refused();
+                    if let Some(reply) = reply {
+                        return rnto_result(&reply, to);
+                    }
+                    // Nothing was renamed: ask again below.
+                }
+            }
+        }
+        let reply = conn.cmd(&rnfr)?;
         if reply.code != code::PENDING {
             return Err(reply_error(Op::Rename, &reply, &show(from)));
         }
-        let reply = replies.next().ok_or_else(|| conn.lost_reply("RNTO"))?;
-        if reply.is_success() {
-            Ok(())
-        } else {
-            Err(after_rnto_refused(reply_error(
-                Op::Rename,
-                &reply,
-                &show(to),
-            )))
-        }
+        rnto_result(&conn.cmd(&rnto)?, to)
     }
 
     fn set_mtime(&self, path: &Path, mtime: SystemTime) -> RemoteResult<()> {

@@ -21,7 +21,7 @@ use super::config::{FtpConfig, TlsMode};
 use super::features::Features;
 use super::reply::{Reply, ReplyBuffer, ReplyError};
 use super::reply_code as code;
-use super::reply_errors::says_server_full;
+use super::reply_errors::{Op, classify, says_server_full};
 use super::tls::{TlsContext, TlsSession};
 use super::transport::Transport;
 use crate::remote::{RemoteError, RemoteErrorKind};
@@ -170,10 +170,12 @@ impl Control {
             return Ok(());
         }
         let server_full = says_server_full(&reply);
-        let kind = if server_full {
-            RemoteErrorKind::Connection
-        } else {
-            RemoteErrorKind::Auth
+        // The one reply table decides (530 is Auth); a refusal it cannot place is still a
+        // failed login, not a generic I/O error.
+        let kind = match classify(Op::Login, &reply) {
+            _ if server_full => RemoteErrorKind::Connection,
+            RemoteErrorKind::Other => RemoteErrorKind::Auth,
+            kind => kind,
         };
         Err(ConnectFailure {
             server_full,
