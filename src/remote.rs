@@ -263,10 +263,6 @@ impl<R> Rooted<R> {
         }
     }
 
-    pub fn inner(&self) -> &R {
-        &self.inner
-    }
-
     fn on_server(&self, path: &Path) -> std::path::PathBuf {
         let relative = path.strip_prefix("/").unwrap_or(path);
         if relative.as_os_str().is_empty() {

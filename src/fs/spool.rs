@@ -84,11 +84,6 @@ impl Spool {
         self.dirty
     }
 
-    /// Mark as changed (e.g. a fresh spool standing for a truncated file).
-    pub fn mark_dirty(&mut self) {
-        self.dirty = true;
-    }
-
     pub fn read_at(&self, offset: u64, size: usize) -> Result<Vec<u8>, FsError> {
         let available = self.len.saturating_sub(offset).min(size as u64) as usize;
         let mut data = vec![0u8; available];

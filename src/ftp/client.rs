@@ -16,7 +16,6 @@ use log::debug;
 use super::FtpConfig;
 use super::command::{Arg, Command};
 use super::data_channel::{TransferStart, start_transfer};
-use super::features::Features;
 use super::ftp_time::format_ftp_time;
 use super::listing::{parse_list, parse_mlsd, parse_mlst_line};
 use super::pool::{Lane, Pool, PooledControl};
@@ -96,11 +95,6 @@ impl FtpRemote {
     /// Say QUIT on every idle pooled connection.
     pub fn shutdown(&self) {
         self.pool.shutdown();
-    }
-
-    /// What the server advertised in FEAT.
-    pub fn features(&self) -> RemoteResult<Features> {
-        Ok(self.pool.get(Lane::Meta)?.features.clone())
     }
 
     /// Run `op` on a pooled connection, retrying on a fresh one when the connection failed.

@@ -112,11 +112,6 @@ impl TlsContext {
         TlsContext { state }
     }
 
-    /// No TLS at all (plain FTP).
-    pub fn off() -> TlsContext {
-        TlsContext { state: Setup::Off }
-    }
-
     /// The TLS state for a new control connection: `None` for plain FTP, an error when the
     /// setup failed (e.g. the CA file could not be read).
     pub fn new_session(&self) -> Result<Option<TlsSession>, RemoteError> {

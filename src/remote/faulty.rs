@@ -120,11 +120,6 @@ impl<R> FaultyRemote<R> {
         }
     }
 
-    /// The wrapped remote.
-    pub fn inner(&self) -> &R {
-        &self.inner
-    }
-
     /// Make the next `count` upload `finish` calls fail with `kind` (like a 552 after the data).
     pub fn fail_next_finishes(&self, count: u32, kind: RemoteErrorKind) {
         let mut faults = self.shared.faults.lock();
