@@ -59,7 +59,12 @@ impl Filesystem {
     /// Take a snapshot of the directory for readdir.
     pub fn opendir(&self, ino: u64) -> Result<u64, FsError> {
         let path = self.path_of(ino)?;
+        // First read of this listing: a walk is likely to read the subdirectories next.
+        let cold = self.dirs.entries(&path).is_none() || self.prefetch.take_listed(&path);
         let entries = self.listing(&path)?;
+        if cold {
+            self.prefetch.subdirectories_of(&path, &entries);
+        }
         let parent_ino = match path.parent() {
             Some(parent) => self.inodes.readdir_ino(parent),
             None => ino,

@@ -58,6 +58,9 @@ struct Faults {
     chmod_unsupported: bool,
     /// Delay before each `list` answers (slow servers, races).
     list_delay: Duration,
+    /// How many listings ahead may run at once (`Remote::list_ahead`); 0 (the default) makes
+    /// this remote refuse to list ahead, like one with no spare connection.
+    list_ahead_slots: usize,
     /// Largest slice one reader `read` returns (networks deliver in pieces).
     read_piece: Option<usize>,
     /// The next download breaks (Connection) once this many bytes were delivered.
@@ -75,6 +78,8 @@ struct Counters {
     append: AtomicU64,
     delete: AtomicU64,
     rename: AtomicU64,
+    /// Listings ahead running now.
+    listing_ahead: AtomicU64,
 }
 
 #[derive(Debug)]
@@ -248,6 +253,11 @@ impl MemoryRemote {
 
     pub fn set_list_delay(&self, delay: Duration) {
         self.shared.faults.lock().list_delay = delay;
+    }
+
+    /// Let up to `slots` listings ahead run at once (the spare connections of a real pool).
+    pub fn set_list_ahead_slots(&self, slots: usize) {
+        self.shared.faults.lock().list_ahead_slots = slots;
     }
 
     /// Readers return at most `piece` bytes per `read`.
@@ -698,6 +708,22 @@ impl Remote for MemoryRemote {
             )),
             None => Err(not_found(path)),
         }
+    }
+
+    fn list_ahead(
+        &self,
+        dir: &Path,
+        starting: &mut dyn FnMut() -> bool,
+    ) -> Option<RemoteResult<Vec<Entry>>> {
+        let slots = self.shared.faults.lock().list_ahead_slots as u64;
+        let running = &self.shared.counters.listing_ahead;
+        if running.fetch_add(1, Ordering::SeqCst) >= slots {
+            running.fetch_sub(1, Ordering::SeqCst);
+            return None;
+        }
+        let listed = starting().then(|| self.list(dir));
+        running.fetch_sub(1, Ordering::SeqCst);
+        listed
     }
 
     fn chmod(&self, path: &Path, new_mode: u32) -> RemoteResult<()> {

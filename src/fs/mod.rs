@@ -8,7 +8,8 @@
 //! 1. a file handle's own mutex (`handle::OpenFile`): may be held across that handle's network
 //!    I/O (its download, its upload), which only serialises operations on that one handle;
 //! 2. leaf locks, each taken alone and never across network I/O: the handle table, the inode
-//!    table, the listing cache, the chunk cache, the open-writes registry.
+//!    table, the listing cache, the chunk cache, the open-writes registry, the listing-ahead
+//!    queue (`prefetch`; a request may wait on its condvar, which releases it).
 //!
 //! A leaf lock is never held while taking another lock, and no handle mutex is taken while a
 //! leaf lock is held, so no cycle is possible.
@@ -41,6 +42,7 @@ pub mod write;
 
 mod dir_ops;
 mod file_ops;
+mod prefetch;
 mod setattr;
 
 #[cfg(test)]
@@ -108,6 +110,7 @@ pub struct Filesystem {
     open_writes: OpenWrites,
     warned: WarnedOnce,
     mounted_at: SystemTime,
+    prefetch: prefetch::Prefetcher,
 }
 
 impl Filesystem {
@@ -115,6 +118,7 @@ impl Filesystem {
     /// `relieve_transfer_pressure`) holds a weak reference to it.
     pub fn new(remote: Arc<dyn Remote>, config: FsConfig) -> Arc<Self> {
         Arc::new_cyclic(|this: &std::sync::Weak<Filesystem>| {
+            let prefetch = prefetch::Prefetcher::new(this.clone());
             let this = this.clone();
             remote.set_transfer_pressure_hook(Arc::new(move || {
                 if let Some(fs) = this.upgrade() {
@@ -132,6 +136,7 @@ impl Filesystem {
                 open_writes: OpenWrites::default(),
                 warned: WarnedOnce::default(),
                 mounted_at: SystemTime::now(),
+                prefetch,
             }
         })
     }
@@ -231,6 +236,11 @@ impl Filesystem {
         if let Some(entries) = self.dirs.entries(dir) {
             return Ok(entries);
         }
+        if self.prefetch.claim(dir)
+            && let Some(entries) = self.dirs.entries(dir)
+        {
+            return Ok(entries);
+        }
         let generation = self.dirs.generation();
         let mut entries = self
             .remote
@@ -251,7 +261,16 @@ impl Filesystem {
             CachedLookup::Found(entry) => Some(entry),
             CachedLookup::Absent => None,
             CachedLookup::Unknown => match self.listing(parent) {
-                Ok(entries) => entries.iter().find(|entry| entry.name == name).cloned(),
+                Ok(entries) => {
+                    let found = entries.iter().find(|entry| entry.name == name).cloned();
+                    if found
+                        .as_ref()
+                        .is_some_and(|entry| entry.kind == EntryKind::Dir)
+                    {
+                        self.prefetch.directory(path); // a path walk lists it next
+                    }
+                    found
+                }
                 Err(err) if err.errno == libc::ENOENT || err.errno == libc::ENOTDIR => None,
                 Err(err) => {
                     log::debug!("{err}; trying a stat of {}", path.display());

@@ -7,6 +7,9 @@
 //! - One lane is kept for metadata: with `cap > 1`, long transfers (RETR/STOR/APPE, which hold a
 //!   connection for the whole transfer) may use at most `cap - 1` connections, so listings and
 //!   stats never wait behind downloads.
+//! - Speculative work (listing ahead of a tree walk) takes a connection only through
+//!   `try_get_spare`: never waiting, and only while at least one more connection stays idle or
+//!   may still be opened for a request somebody waits for.
 //! - A connection is returned to the pool by dropping its [`PooledControl`] guard; a connection
 //!   marked broken (I/O error, timeout, lost sync) is closed instead, never handed out again.
 //! - A connection idle longer than `idle_check_after` is checked with NOOP before reuse; one
@@ -203,6 +206,39 @@ impl Pool {
                     }
                 },
             }
+        }
+    }
+
+    /// A connection for speculative work (listing ahead), only when taking it leaves at least
+    /// one connection idle or still allowed to be opened, so a request somebody waits for is
+    /// served at once. Prefers opening a new connection over taking the last idle one. Never
+    /// waits; `None` when nothing is spare.
+    pub fn try_get_spare(&self) -> Option<Result<PooledControl, RemoteError>> {
+        let decision = {
+            let mut state = self.inner.state.lock();
+            let unopened = state.cap.saturating_sub(state.open);
+            if state.closed || state.idle.len() + unopened < 2 {
+                return None;
+            }
+            if state.idle.len() >= 2 {
+                Decision::Reuse(state.idle.pop()?)
+            } else {
+                state.open += 1;
+                Decision::Open
+            }
+        };
+        match decision {
+            // A stale idle connection is dropped (its slot released): nothing spare this time.
+            Decision::Reuse(idle) => self.revalidate(idle, Lane::Meta).map(Ok),
+            Decision::Open => match Control::connect(&self.inner.config, &self.inner.tls) {
+                Ok(control) => Some(Ok(self.guard(control, Lane::Meta))),
+                Err(failure) => {
+                    let mut state = self.inner.state.lock();
+                    state.open -= 1;
+                    self.inner.freed.notify_all();
+                    Some(Err(failure.error))
+                }
+            },
         }
     }
 
