@@ -23,9 +23,11 @@
 //!   directory is dropped (`DirCache::insert`), and it ages out after `--dir-cache-ttl` like
 //!   any other listing. Errors of a listing ahead are only logged (debug): the kernel asked for
 //!   nothing, and a real request for the directory lists it again and reports the error.
-//! - What is listed ahead: the subdirectories of a directory read cold (`opendir` that had to
-//!   list it), and a directory that a lookup found in a parent it had to list (the path walk of
-//!   `ls -l dir` or `cd a/b/c` lists it next).
+//! - What is listed ahead: the subdirectories of a directory read for the first time since it
+//!   was listed (an `opendir` that had to list it, or the first `opendir` of a listing made
+//!   ahead: so a walk stays a level or two ahead of `find`), and a directory that a lookup
+//!   found in a parent it had to list (the path walk of `ls -l dir` or `cd a/b/c` lists it
+//!   next).
 //! - A request for a directory whose listing ahead is already sent waits for it instead of
 //!   sending a second one (bounded by [`WAIT_LIMIT`], then it lists by itself). A request for a
 //!   directory that is only queued, or whose listing ahead still waits for a connection to be

@@ -231,7 +231,10 @@ impl Pool {
             // A stale idle connection is dropped (its slot released): nothing spare this time.
             Decision::Reuse(idle) => self.revalidate(idle, Lane::Meta).map(Ok),
             Decision::Open => match Control::connect(&self.inner.config, &self.inner.tls) {
-                Ok(control) => Some(Ok(self.guard(control, Lane::Meta))),
+                Ok(control) => {
+                    debug!("opened spare FTP connection to {}", control.peer_addr());
+                    Some(Ok(self.guard(control, Lane::Meta)))
+                }
                 Err(failure) => {
                     let mut state = self.inner.state.lock();
                     state.open -= 1;
