@@ -1,24 +1,30 @@
 //! ftpfs: mount an FTP server as a local filesystem.
 //!
 //! Layers, dependencies pointing one way only:
-//! `cli` -> `mount` -> `fuse` (the only user of `fuser::Reply*`) -> `fs` core -> `cache` ->
+//! `cli` -> `config` (plain data) -> `mount` -> `fuse` (the only user of `fuser::Reply*`) -> `fs` core -> `cache` ->
 //! `remote` trait <- `ftp` client. `ftp` never imports fuser, fs or cache.
+//! Beside the layers: `logging` (where records go) and `status` (counters and transfers for
+//! `ftpfs status`), which import no layer above `remote`, so every layer may feed them.
 //!
 //! `run` below is the composition root: the only place that knows every layer, builds them from
 //! a `MountConfig` and hands the result to `mount::serve`.
 
 pub mod cache;
 pub mod cli;
+pub mod config;
 pub mod fs;
 pub mod ftp;
 pub mod fuse;
+pub mod logging;
 pub mod mount;
 pub mod remote;
+pub mod status;
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
-pub use mount::{MountConfig, MountError};
+pub use config::MountConfig;
+pub use mount::MountError;
 
 use ftp::FtpRemote;
 use mount::ShutdownSignals;
@@ -31,28 +37,54 @@ pub enum Action {
     Mount(Box<MountConfig>),
     /// Unmount an ftpfs mount.
     Unmount(PathBuf),
+    /// Write these bytes to stdout (the manual page, a completion script).
+    Print(Vec<u8>),
     /// Be the background process of a `Mount`: config on stdin, readiness on stdout.
     DaemonChild,
+    /// Show what a mount is doing (`ftpfs status`).
+    Status(status::StatusRequest),
 }
 
 /// Do it. On `Err`, print `ftpfs: <error>` unless `error.reported`, and exit 1.
 pub fn run(action: Action) -> Result<(), MountError> {
     match action {
-        Action::Mount(config) if config.foreground => serve(*config, || Ok(())),
+        Action::Mount(config) if config.foreground => {
+            logging::keep_logs(config.log_file.as_deref(), false).map_err(MountError::new)?;
+            serve(*config, || Ok(()))
+        }
         Action::Mount(config) => {
             // Checked here too so the common mistake fails without starting a process.
             mount::check_mountpoint(&config.mountpoint)?;
+            if let Some(path) = &config.log_file {
+                // Created (0600) here, so a bad path is reported before anything starts.
+                drop(logging::open_log_file(path).map_err(MountError::new)?);
+            }
             daemon::spawn_and_wait(&config)
         }
         Action::Unmount(mountpoint) => mount::unmount(&mountpoint),
+        Action::Print(bytes) => {
+            use std::io::Write;
+            let mut stdout = std::io::stdout().lock();
+            stdout
+                .write_all(&bytes)
+                .and_then(|()| stdout.flush())
+                .map_err(|e| MountError::new(format!("cannot write to stdout: {e}")))
+        }
         Action::DaemonChild => run_daemon_child(),
+        Action::Status(request) => status::client::run(&request).map_err(MountError::new),
     }
 }
 
 fn run_daemon_child() -> Result<(), MountError> {
     daemon::detach_from_caller();
     let readiness = Readiness::from_stdout();
-    let config = match daemon::read_config_from_stdin() {
+    let config = daemon::read_config_from_stdin().and_then(|config| {
+        match logging::keep_logs(config.log_file.as_deref(), true) {
+            Ok(()) => Ok(config),
+            Err(message) => Err(MountError::new(message)),
+        }
+    });
+    let config = match config {
         Ok(config) => config,
         Err(e) => {
             readiness.failed(&e.message);
@@ -65,7 +97,15 @@ fn run_daemon_child() -> Result<(), MountError> {
     // `serve` consumes the readiness on success; keep it reachable for reporting a failure.
     let mut pending = Some(readiness);
     let result = serve(config, || match pending.take() {
-        Some(readiness) => readiness.ready(),
+        Some(readiness) => {
+            if !logging::logs_are_kept() {
+                // Still on the caller's stderr: the last chance to say so.
+                log::warn!(
+                    "no /dev/log and no --log-file: messages of this mount from now on are lost"
+                );
+            }
+            readiness.ready()
+        }
         None => Ok(()),
     });
     match (result, pending) {
@@ -110,10 +150,45 @@ fn serve(
         config.remote_root.clone(),
     ));
     let filesystem = fs::Filesystem::new(rooted, config.fs.clone());
+    let status_server = start_status(&config, &remote, &filesystem);
     let fuse_fs = fuse::FuseAdapter::new(filesystem.clone(), config.page_cache);
     let shutdown_fs = move || filesystem.shutdown().map_err(|e| e.message);
 
     let result = mount::serve(fuse_fs, &config, &signals, on_ready, shutdown_fs);
+    drop(status_server);
+    status::global().set_connections_probe(None);
+    status::global().set_cache_probe(None);
     remote.shutdown();
     result
+}
+
+/// Feed `ftpfs status` from the pool and the cache and open its socket. A mount without
+/// status is still a mount: failures are logged, not fatal.
+fn start_status(
+    config: &MountConfig,
+    remote: &Arc<FtpRemote>,
+    filesystem: &Arc<fs::Filesystem>,
+) -> Option<status::StatusServer> {
+    let pool = remote.pool().clone();
+    status::global().set_connections_probe(Some(Arc::new(move || {
+        let counts = pool.counts();
+        status::Connections {
+            busy: counts.busy,
+            idle: counts.idle,
+            limit: counts.cap,
+            configured: counts.configured,
+        }
+    })));
+    let weak = Arc::downgrade(filesystem);
+    status::global().set_cache_probe(Some(Arc::new(move || {
+        weak.upgrade()
+            .map_or((0, 0), |filesystem| filesystem.chunk_cache_stats())
+    })));
+    match status::StatusServer::start(&config.mountpoint, config.fs_name()) {
+        Ok(server) => Some(server),
+        Err(message) => {
+            log::warn!("`ftpfs status` will not work for this mount: {message}");
+            None
+        }
+    }
 }

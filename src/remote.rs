@@ -8,11 +8,20 @@
 //! Errors are classified here into a small set of kinds. The FTP client decides the kind from the
 //! reply code *and* the operation (550 on MKD means "exists", on RETR "not found"); the fs core has
 //! the one table from kind to errno (`fs::error`).
+//!
+//! Test doubles live below this module, compiled only for unit tests and with the `testing`
+//! feature (which the integration tests switch on): `memory::MemoryRemote`, a tree in memory,
+//! and `faulty::FaultyRemote`, which wraps any `Remote` to inject failures and count calls.
 
 use std::fmt;
 use std::io;
 use std::path::Path;
 use std::time::SystemTime;
+
+#[cfg(any(test, feature = "testing"))]
+pub mod faulty;
+#[cfg(any(test, feature = "testing"))]
+pub mod memory;
 
 /// What a directory entry is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -63,7 +72,10 @@ pub enum RemoteErrorKind {
     PermissionDenied,
     /// A name the server refused, or one we refuse to send (CR, LF, NUL).
     InvalidName,
+    /// The server's storage is full (452, 552, or a reply that says so).
     NoSpace,
+    /// The user's quota on the server is used up (a reply that names a quota).
+    QuotaExceeded,
     /// The server does not implement this (500/502/504 with no fallback).
     Unsupported,
     TimedOut,
@@ -114,21 +126,31 @@ impl RemoteError {
     /// Recover a `RemoteError` from an `io::Error` produced by a remote reader or writer;
     /// a plain I/O error becomes `Connection` (or `TimedOut`).
     pub fn from_io(err: io::Error) -> Self {
-        let kind = err.kind();
+        let kind = RemoteErrorKind::of_io(&err);
+        let io_kind = err.kind();
         match err.into_inner() {
             Some(inner) => match inner.downcast::<RemoteError>() {
                 Ok(remote) => *remote,
-                Err(other) => RemoteError::new(io_to_kind(kind), other.to_string()),
+                Err(other) => RemoteError::new(kind, other.to_string()),
             },
-            None => RemoteError::new(io_to_kind(kind), kind.to_string()),
+            None => RemoteError::new(kind, io_kind.to_string()),
         }
+    }
+
+    /// A socket operation that failed: `context` says which (e.g. "data connection for /f").
+    pub fn io(context: impl fmt::Display, err: &io::Error) -> Self {
+        RemoteError::new(RemoteErrorKind::of_io(err), format!("{context}: {err}"))
     }
 }
 
-fn io_to_kind(kind: io::ErrorKind) -> RemoteErrorKind {
-    match kind {
-        io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => RemoteErrorKind::TimedOut,
-        _ => RemoteErrorKind::Connection,
+impl RemoteErrorKind {
+    /// The one reading of a failed socket operation: a timeout (Linux reports a socket
+    /// timeout as `WouldBlock`) or a broken connection, worth a retry on a fresh one.
+    pub fn of_io(err: &io::Error) -> RemoteErrorKind {
+        match err.kind() {
+            io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => RemoteErrorKind::TimedOut,
+            _ => RemoteErrorKind::Connection,
+        }
     }
 }
 

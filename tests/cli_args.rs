@@ -1,16 +1,20 @@
 //! The command line as users meet it: SOURCE and `-o` grammar tables, the config the flags
 //! produce, and the `ftpfs` binary's exit codes and one-line errors.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use clap::Parser;
+use common::mount::is_mounted;
+use common::{TempDir, temp_dir};
 use ftpfs::cli::options::{MountOptions, parse_mount_options};
 use ftpfs::cli::source::{Source, parse_source};
 use ftpfs::cli::{Cli, CliCommand, config_without_login};
+use ftpfs::config::Access;
 use ftpfs::ftp::{DataMode, TlsMode};
-use ftpfs::mount::Access;
 
 fn source(host: &str, port: Option<u16>, root: &str, tls: TlsMode) -> Source {
     Source {
@@ -140,7 +144,9 @@ fn mount_options_table() {
             gid: Some(100),
             umask: Some(0o027),
             default_permissions: false,
+            skip_permission_checks: false,
             page_cache: false,
+            noexec: false,
         }
     );
     assert!(parse_mount_options(&["page_cache"]).unwrap().page_cache);
@@ -176,6 +182,137 @@ fn mount_options_table() {
             .unwrap_err()
             .contains("\"typo\"")
     );
+}
+
+/// The options of an fstab line written for mount(8) and systemd, and the generic flags mount(8)
+/// passes to every helper, mount; anything else is named in the error.
+#[test]
+fn mount_and_systemd_options_are_accepted_and_ignored() {
+    let fstab = "_netdev,noauto,nofail,auto,user,users,nouser,defaults,comment=backup,\
+                 x-systemd.automount,x-systemd.idle-timeout=60,x-systemd.mount-timeout=30";
+    let passed_by_mount = "rw,dev,suid,exec,nodev,nosuid,atime,noatime,relatime,async";
+    assert_eq!(
+        parse_mount_options(&[fstab, passed_by_mount]),
+        Ok(MountOptions {
+            read_only: Some(false),
+            ..MountOptions::default()
+        })
+    );
+    assert!(parse_mount_options(&["noexec"]).unwrap().noexec);
+    for bad in [
+        "sync",
+        "x_systemd",
+        "_netdevx",
+        "comment",
+        "mand",
+        "nouid=3",
+    ] {
+        let message = parse_mount_options(&[bad]).expect_err(bad);
+        assert!(message.contains(&format!("{bad:?}")), "{message}");
+    }
+}
+
+fn parse_cli(args: &[&str]) -> Result<Cli, clap::Error> {
+    ftpfs::cli::parse(args.iter().map(std::ffi::OsString::from))
+}
+
+fn mount_args_of(cli: Cli) -> ftpfs::cli::MountArgs {
+    match cli.command {
+        CliCommand::Mount(args) => args,
+        other => panic!("not a mount: {other:?}"),
+    }
+}
+
+/// `ftpfs SOURCE MOUNTPOINT -o ...` (what mount.fuse3 runs) is `ftpfs mount`, and every long
+/// option has an `-o name=value` form that lands in the same config field.
+#[test]
+fn mount8_form_and_long_options_as_o() {
+    let o_form = "password_file=/etc/ftpfs.pw,connections=8,timeout=7,connect_timeout=0.5,\
+                  dir_cache_ttl=5,cache_size=256M,ca_file=/etc/ca.pem,tls,insecure,active,\
+                  foreground,rw,dev,suid,uid=12";
+    let cli = parse_cli(&["ftpfs", "ftp://alice@h/pub", "/mnt/point", "-o", o_form]).unwrap();
+    let args = mount_args_of(cli);
+    assert_eq!(
+        args.password_file.as_deref(),
+        Some(Path::new("/etc/ftpfs.pw"))
+    );
+    let (config, _) = config_without_login(&args).unwrap();
+    assert_eq!(config.ftp.max_connections, 8);
+    assert_eq!(config.ftp.io_timeout, Duration::from_secs(7));
+    assert_eq!(config.ftp.connect_timeout, Duration::from_millis(500));
+    assert_eq!(config.fs.dir_cache_ttl, Duration::from_secs(5));
+    assert_eq!(config.fs.cache_size, 256 << 20);
+    assert_eq!(
+        config.ftp.ca_file.as_deref(),
+        Some(Path::new("/etc/ca.pem"))
+    );
+    assert_eq!(config.ftp.tls, TlsMode::Explicit);
+    assert!(config.ftp.insecure);
+    assert_eq!(config.ftp.data_mode, DataMode::Active);
+    assert!(config.foreground);
+    assert_eq!(config.fs.uid, 12);
+    assert_eq!(config.remote_root, "/pub");
+
+    // The later spelling wins, whichever it is.
+    let later = |args: &[&str]| {
+        let (config, _) = config_without_login(&mount_args_of(parse_cli(args).unwrap())).unwrap();
+        config.ftp.max_connections
+    };
+    assert_eq!(
+        later(&[
+            "ftpfs",
+            "h",
+            "/m",
+            "--connections",
+            "3",
+            "-o",
+            "connections=5"
+        ]),
+        5
+    );
+    assert_eq!(
+        later(&[
+            "ftpfs",
+            "h",
+            "/m",
+            "-o",
+            "connections=5",
+            "--connections",
+            "3"
+        ]),
+        3
+    );
+    assert_eq!(
+        later(&["ftpfs", "mount", "h", "/m", "-o", "connections=2"]),
+        2
+    );
+
+    // Bad values and unknown options are refused, naming what was wrong.
+    assert!(parse_cli(&["ftpfs", "h", "/m", "-o", "connections=0"]).is_err());
+    assert!(parse_cli(&["ftpfs", "h", "/m", "-o", "tls=yes"]).is_err());
+    let args = mount_args_of(parse_cli(&["ftpfs", "h", "/m", "-o", "conections=2"]).unwrap());
+    let error = config_without_login(&args).unwrap_err();
+    assert!(error.message.contains("\"conections=2\""), "{error}");
+}
+
+/// A shared mount checks permissions in the kernel unless the risk is named.
+#[test]
+fn allow_other_turns_on_permission_checks() {
+    let config_for = |options: &str| {
+        let args = mount_args(&["-o", options, "h", "/m"]);
+        config_without_login(&args).unwrap().0
+    };
+    let shared = config_for("allow_other");
+    assert_eq!(shared.access, Access::AllUsers);
+    assert!(shared.default_permissions);
+    let risky = config_for("allow_other_without_permission_checks");
+    assert_eq!(risky.access, Access::AllUsers);
+    assert!(!risky.default_permissions);
+    assert!(
+        config_for("allow_other_without_permission_checks,default_permissions").default_permissions
+    );
+    assert!(!config_for("allow_root").default_permissions);
+    assert!(!config_for("rw").default_permissions);
 }
 
 fn mount_args(args: &[&str]) -> ftpfs::cli::MountArgs {
@@ -262,6 +399,10 @@ fn clap_refuses_bad_values() {
 
 // ---- the binary ----
 
+fn temp_dir_named(name: &str) -> TempDir {
+    temp_dir(&format!("ftpfs-cli-{name}"))
+}
+
 fn ftpfs(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_ftpfs"))
         .args(args)
@@ -277,30 +418,6 @@ fn stderr_lines(output: &Output) -> Vec<String> {
         .lines()
         .map(String::from)
         .collect()
-}
-
-/// A fresh empty directory under the system temp dir, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> TempDir {
-        let path = std::env::temp_dir().join(format!("ftpfs-cli-{}-{name}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&path);
-        std::fs::create_dir_all(&path).unwrap();
-        TempDir(path)
-    }
-    fn path(&self) -> &Path {
-        &self.0
-    }
-    fn str(&self) -> &str {
-        self.0.to_str().unwrap()
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 #[test]
@@ -319,15 +436,43 @@ fn help_lists_the_commands_and_options() {
     for option in ["--connections", "--password-file", "--foreground", "-o"] {
         assert!(text.contains(option), "{option} missing from:\n{text}");
     }
+    // The defaults shown are the config structs' own.
+    let ftp = ftpfs::ftp::FtpConfig::default();
+    let fs = ftpfs::fs::FsConfig::default();
+    for (option, default) in [
+        ("--connections <N>", ftp.max_connections.to_string()),
+        ("--timeout <SECS>", ftp.io_timeout.as_secs().to_string()),
+        (
+            "--connect-timeout <SECS>",
+            ftp.connect_timeout.as_secs().to_string(),
+        ),
+        (
+            "--dir-cache-ttl <SECS>",
+            fs.dir_cache_ttl.as_secs().to_string(),
+        ),
+        ("--cache-size <BYTES>", format!("{}M", fs.cache_size >> 20)),
+    ] {
+        let line = text
+            .lines()
+            .find(|line| line.contains(option))
+            .unwrap_or_else(|| panic!("{option} missing"));
+        assert!(line.contains(&format!("[default: {default}]")), "{line}");
+    }
+    assert!(text.contains(&format!("umask=OCTAL (default {:03o})", fs.umask)));
 }
 
 #[test]
 fn usage_errors_exit_2_with_one_line() {
-    let dir = TempDir::new("usage");
+    let dir = temp_dir_named("usage");
     for args in [
         vec!["mount", "gopher://h", dir.str()],
         vec!["mount", "ftp://u:hunter2@h:70000", dir.str()],
         vec!["mount", "-o", "ro,bogus", "h", dir.str()],
+        vec!["h", dir.str(), "-o", "ro,bogus"],
+        // clap's own usage errors are one line too.
+        vec!["mount", "--connections", "0", "h", dir.str()],
+        vec!["h", dir.str(), "-o", "timeout=soon"],
+        vec!["mount"],
     ] {
         let output = ftpfs(&args);
         let lines = stderr_lines(&output);
@@ -336,13 +481,11 @@ fn usage_errors_exit_2_with_one_line() {
         assert!(lines[0].starts_with("ftpfs: "), "{lines:?}");
         assert!(!lines[0].contains("hunter2"), "password leaked: {lines:?}");
     }
-    // clap's own usage errors use the same status.
-    assert_eq!(ftpfs(&["mount"]).status.code(), Some(2));
 }
 
 #[test]
 fn missing_mountpoint_is_one_line_and_exit_1() {
-    let dir = TempDir::new("missing");
+    let dir = temp_dir_named("missing");
     let missing = dir.path().join("not-there");
     let output = ftpfs(&["mount", "127.0.0.1:1", missing.to_str().unwrap()]);
     let lines = stderr_lines(&output);
@@ -360,18 +503,12 @@ fn missing_mountpoint_is_one_line_and_exit_1() {
 
 #[test]
 fn umount_of_a_plain_directory_says_not_mounted() {
-    let dir = TempDir::new("umount");
+    let dir = temp_dir_named("umount");
     let output = ftpfs(&["umount", dir.str()]);
     let lines = stderr_lines(&output);
     assert_eq!(output.status.code(), Some(1), "{lines:?}");
     assert_eq!(lines.len(), 1, "{lines:?}");
     assert!(lines[0].contains("is not mounted"), "{lines:?}");
-}
-
-fn is_mounted(dir: &Path) -> bool {
-    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
-    let needle = format!(" {} ", dir.display());
-    mountinfo.lines().any(|line| line.contains(&needle))
 }
 
 /// A TCP port on 127.0.0.1 that nothing listens on (bound, then released).
@@ -381,7 +518,7 @@ fn closed_port() -> u16 {
 }
 
 fn assert_connection_refused_fails_fast(foreground: bool) {
-    let dir = TempDir::new(if foreground {
+    let dir = temp_dir_named(if foreground {
         "refused-fg"
     } else {
         "refused-bg"
@@ -411,4 +548,66 @@ fn closed_port_fails_fast_in_the_foreground_and_nothing_is_mounted() {
 #[test]
 fn closed_port_fails_fast_through_the_daemon_and_nothing_is_mounted() {
     assert_connection_refused_fails_fast(false);
+}
+
+/// The documented install commands produce a page `man` can read and scripts the shells accept.
+#[test]
+fn man_page_and_completions_are_generated() {
+    let page = ftpfs(&["man"]);
+    assert!(page.status.success(), "{:?}", stderr_lines(&page));
+    let dir = temp_dir("man");
+    let file = dir.path().join("ftpfs.1");
+    std::fs::write(&file, &page.stdout).unwrap();
+    let rendered = Command::new("man")
+        .arg("-l")
+        .arg(&file)
+        .env("MANPAGER", "cat")
+        .env("COLUMNS", "100")
+        .output();
+    // man-db is not everywhere; where it is, the page must render with the options in it.
+    if let Some(rendered) = rendered.ok().filter(|o| o.status.success()) {
+        let text = String::from_utf8_lossy(&rendered.stdout);
+        assert!(text.contains("--password-file"), "{text}");
+    }
+    let bash = ftpfs(&["completions", "bash"]);
+    assert!(bash.status.success());
+    let script = dir.path().join("ftpfs.bash");
+    std::fs::write(&script, &bash.stdout).unwrap();
+    let syntax = Command::new("bash")
+        .arg("-n")
+        .arg(&script)
+        .output()
+        .unwrap();
+    assert!(syntax.status.success(), "{syntax:?}");
+    for shell in ["zsh", "fish"] {
+        let output = ftpfs(&["completions", shell]);
+        assert!(
+            output.status.success() && !output.stdout.is_empty(),
+            "{shell}"
+        );
+    }
+    assert_eq!(ftpfs(&["completions", "tcsh"]).status.code(), Some(2));
+}
+
+/// Every fstab line the README shows parses into a config (as mount.fuse3 would run it).
+#[test]
+fn readme_fstab_lines_parse() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let lines: Vec<&str> = readme
+        .lines()
+        .filter(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            fields.len() == 6 && fields[2] == "fuse.ftpfs"
+        })
+        .collect();
+    assert!(lines.len() >= 4, "README fstab examples: {lines:?}");
+    for line in lines {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let args = ["ftpfs", fields[0], fields[1], "-o", fields[3]];
+        let cli = parse_cli(&args).unwrap_or_else(|e| panic!("{line}: {e}"));
+        let (config, _) =
+            config_without_login(&mount_args_of(cli)).unwrap_or_else(|e| panic!("{line}: {e}"));
+        assert_eq!(config.mountpoint, PathBuf::from(fields[1]), "{line}");
+    }
 }

@@ -4,90 +4,19 @@
 //! flush on every close, release, setattr for O_TRUNC, readdir offsets, rename flags) meets the
 //! core's expectations, and that upload failures really reach close(2) in an application.
 
+#[macro_use]
+mod common;
+
 use std::ffi::OsString;
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write};
 use std::os::unix::fs::FileExt;
 use std::os::unix::io::IntoRawFd;
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::Duration;
+use std::path::Path;
 
-use ftpfs::fs::memory_remote::MemoryRemote;
-use ftpfs::fs::{Filesystem, FsConfig};
-use ftpfs::fuse::FuseAdapter;
+use common::{memory_mount, pattern};
 use ftpfs::remote::RemoteErrorKind;
-
-static MOUNT_COUNTER: AtomicU32 = AtomicU32::new(0);
-
-/// A mounted memory remote; unmounted (and checked to be gone) on drop.
-struct Mounted {
-    remote: MemoryRemote,
-    dir: PathBuf,
-    session: Option<fuser::BackgroundSession>,
-}
-
-impl Mounted {
-    fn new() -> Mounted {
-        let _ = env_logger::builder().is_test(true).try_init();
-        let remote = MemoryRemote::new();
-        let dir = std::env::temp_dir().join(format!(
-            "ftpfs-fuse-memory-{}-{}",
-            std::process::id(),
-            MOUNT_COUNTER.fetch_add(1, Ordering::Relaxed)
-        ));
-        fs::create_dir_all(&dir).unwrap();
-        let config = FsConfig {
-            dir_cache_ttl: Duration::from_secs(30),
-            ..FsConfig::default()
-        };
-        let core = Filesystem::new(Arc::new(remote.clone()), config);
-        let mut options = fuser::Config::default();
-        options.mount_options = vec![
-            fuser::MountOption::FSName("memory".into()),
-            fuser::MountOption::Subtype("ftpfs-test".into()),
-        ];
-        options.n_threads = Some(4);
-        let session = fuser::spawn_mount(FuseAdapter::new(core, false), &dir, &options).unwrap();
-        Mounted {
-            remote,
-            dir,
-            session: Some(session),
-        }
-    }
-
-    fn path(&self, relative: &str) -> PathBuf {
-        self.dir.join(relative)
-    }
-
-    fn unmount(&mut self) {
-        if let Some(session) = self.session.take() {
-            session.umount_and_join().unwrap();
-            let mounts = fs::read_to_string("/proc/mounts").unwrap();
-            let dir = self.dir.to_string_lossy().into_owned();
-            assert!(
-                !mounts.lines().any(|line| line.contains(&dir)),
-                "{dir} still mounted"
-            );
-            fs::remove_dir(&self.dir).unwrap();
-        }
-    }
-}
-
-impl Drop for Mounted {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            // Do not turn a test failure into an abort; still try to unmount.
-            if let Some(session) = self.session.take() {
-                let _ = session.umount_and_join();
-                let _ = fs::remove_dir(&self.dir);
-            }
-            return;
-        }
-        self.unmount();
-    }
-}
+use ftpfs::remote::faulty::TestRemote;
 
 fn names(dir: &Path) -> Vec<OsString> {
     let mut names: Vec<_> = fs::read_dir(dir)
@@ -98,37 +27,35 @@ fn names(dir: &Path) -> Vec<OsString> {
     names
 }
 
-fn pattern(len: usize) -> Vec<u8> {
-    (0..len).map(|i| (i * 13 % 253) as u8).collect()
-}
-
 #[test]
 fn create_write_read_append_pwrite() {
-    let mut mount = Mounted::new();
+    let Some(mount) = memory_mount(TestRemote::new()) else {
+        return;
+    };
     let file = mount.path("a.txt");
 
     fs::write(&file, b"hello").unwrap();
-    assert_eq!(mount.remote.file("/a.txt").unwrap(), b"hello");
+    assert_eq!(mount.remote().file("/a.txt").unwrap(), b"hello");
     assert_eq!(fs::read(&file).unwrap(), b"hello");
 
     let mut appender = OpenOptions::new().append(true).open(&file).unwrap();
     appender.write_all(b" world").unwrap();
     drop(appender);
-    assert_eq!(mount.remote.file("/a.txt").unwrap(), b"hello world");
+    assert_eq!(mount.remote().file("/a.txt").unwrap(), b"hello world");
 
     let patcher = OpenOptions::new().write(true).open(&file).unwrap();
     patcher.write_at(b"HELLO", 0).unwrap();
     drop(patcher);
-    assert_eq!(mount.remote.file("/a.txt").unwrap(), b"HELLO world");
+    assert_eq!(mount.remote().file("/a.txt").unwrap(), b"HELLO world");
     assert_eq!(fs::metadata(&file).unwrap().len(), 11);
 
     // Truncating rewrite of an existing file.
     fs::write(&file, b"short").unwrap();
-    assert_eq!(mount.remote.file("/a.txt").unwrap(), b"short");
+    assert_eq!(mount.remote().file("/a.txt").unwrap(), b"short");
 
-    let big = pattern(5 * 1024 * 1024 + 3);
+    let big = pattern(5 * 1024 * 1024 + 3, 1);
     fs::write(mount.path("big.bin"), &big).unwrap();
-    assert_eq!(mount.remote.file("/big.bin").unwrap(), big);
+    assert_eq!(mount.remote().file("/big.bin").unwrap(), big);
     let mut read_back = Vec::new();
     File::open(mount.path("big.bin"))
         .unwrap()
@@ -140,8 +67,10 @@ fn create_write_read_append_pwrite() {
 
 #[test]
 fn directories_rename_and_readdir() {
-    let mut mount = Mounted::new();
-    mount.remote.add_file("/existing/one", b"1".to_vec());
+    let Some(mount) = memory_mount(TestRemote::new()) else {
+        return;
+    };
+    mount.remote().add_file("/existing/one", b"1".to_vec());
     fs::create_dir(mount.path("d")).unwrap();
     fs::write(mount.path("d/f"), b"data").unwrap();
     assert_eq!(names(&mount.path("")), ["d", "existing"]);
@@ -156,18 +85,18 @@ fn directories_rename_and_readdir() {
 
     // Over an existing file.
     fs::rename(mount.path("existing/moved"), mount.path("existing/one")).unwrap();
-    assert_eq!(mount.remote.file("/existing/one").unwrap(), b"data");
+    assert_eq!(mount.remote().file("/existing/one").unwrap(), b"data");
 
     // A whole directory.
     fs::rename(mount.path("existing"), mount.path("d/inner")).unwrap();
     assert_eq!(fs::read(mount.path("d/inner/one")).unwrap(), b"data");
-    assert!(mount.remote.exists("/d/inner/one"));
+    assert!(mount.remote().exists("/d/inner/one"));
 
     fs::remove_file(mount.path("d/inner/one")).unwrap();
     fs::remove_dir(mount.path("d/inner")).unwrap();
     fs::remove_dir(mount.path("d")).unwrap();
     assert_eq!(names(&mount.path("")), Vec::<OsString>::new());
-    assert!(!mount.remote.exists("/d"));
+    assert!(!mount.remote().exists("/d"));
 
     let bad = fs::write(mount.path("bad\nname"), b"x").unwrap_err();
     assert_eq!(bad.raw_os_error(), Some(libc::EINVAL));
@@ -176,11 +105,15 @@ fn directories_rename_and_readdir() {
 
 #[test]
 fn failed_upload_makes_close_and_fsync_fail() {
-    let mut mount = Mounted::new();
+    let Some(mount) = memory_mount(TestRemote::new()) else {
+        return;
+    };
 
     let mut file = File::create(mount.path("doomed")).unwrap();
     file.write_all(b"important").unwrap();
-    mount.remote.fail_next_finishes(1, RemoteErrorKind::NoSpace);
+    mount
+        .remote()
+        .fail_next_finishes(1, RemoteErrorKind::NoSpace);
     let fd = file.into_raw_fd();
     // SAFETY: `fd` is an open descriptor we own (into_raw_fd) and close exactly once.
     let rc = unsafe { libc::close(fd) };
@@ -191,7 +124,7 @@ fn failed_upload_makes_close_and_fsync_fail() {
     let mut file = File::create(mount.path("synced")).unwrap();
     file.write_all(b"important").unwrap();
     mount
-        .remote
+        .remote()
         .fail_next_finishes(1, RemoteErrorKind::Connection);
     let err = file.sync_all().unwrap_err();
     assert_eq!(err.raw_os_error(), Some(libc::EIO));

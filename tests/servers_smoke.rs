@@ -12,7 +12,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use common::{ServerKind, TestServer, kinds_for_tests, temp_dir};
+use common::{Feature, ServerKind, TestServer, pattern, temp_dir};
 
 /// curl's exit code for "access denied" (530 to USER/PASS).
 const CURL_LOGIN_DENIED: i32 = 67;
@@ -50,22 +50,10 @@ fn list_root(server: &TestServer) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
-/// Deterministic, non-repeating-looking content so an offset bug cannot go unnoticed.
-fn test_bytes(len: usize) -> Vec<u8> {
-    let mut state: u32 = 0x1234_5678;
-    (0..len)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 17;
-            state ^= state << 5;
-            state as u8
-        })
-        .collect()
-}
-
-/// Runs `test` for `kind` when it is selected (FTPFS_TEST_SERVERS) and installed.
+/// Runs `test` for `kind` when it is selected (FTPFS_TEST_SERVERS) and installed, else skips
+/// by the one rule (a failure under CI=true when it is not installed).
 fn for_kind(kind: ServerKind, test: impl FnOnce(ServerKind)) {
-    if kinds_for_tests().contains(&kind) {
+    if kind.available_or_skip() {
         test(kind);
     }
 }
@@ -86,7 +74,7 @@ fn round_trip(kind: ServerKind) {
 
     let local = temp_dir("ftpfs-smoke-local");
     let upload = local.path().join("upload.bin");
-    let content = test_bytes(3 * 1024 * 1024 + 17);
+    let content = pattern(3 * 1024 * 1024 + 17, 1);
     std::fs::write(&upload, &content).unwrap();
     let remote_url = format!("{}/sub/dir/upload.bin", server.url());
     let output = curl(&[
@@ -142,7 +130,7 @@ fn round_trip(kind: ServerKind) {
 }
 
 fn anonymous_read_only(kind: ServerKind) {
-    if !kind.supports_anonymous() {
+    if !kind.can_or_skip(Feature::Anonymous) {
         return;
     }
     let server = TestServer::start(kind);
@@ -271,13 +259,15 @@ fn features_are_what_the_client_relies_on(kind: ServerKind) {
 }
 
 /// Extra config per kind that makes the server accept only one client at a time per IP:
-/// proves EXTRA_CONFIG_FILE reaches each server in its own syntax.
+/// proves EXTRA_CONFIG_FILE reaches each server in its own syntax. unftp has no such limit
+/// (see `LIMITATIONS`).
 fn one_client_per_ip_config(kind: ServerKind) -> &'static str {
     match kind {
         ServerKind::Vsftpd => "max_per_ip=1\n",
         ServerKind::Proftpd => "MaxClientsPerHost 1\n",
         ServerKind::PureFtpd => "-C 1\n",
         ServerKind::Pyftpdlib => "server.max_cons_per_ip = 1\n",
+        ServerKind::Unftp => unreachable!("unftp has no per-client connection limit"),
     }
 }
 
@@ -320,6 +310,9 @@ impl Session {
 }
 
 fn extra_config_applies(kind: ServerKind) {
+    if !kind.can_or_skip(Feature::ConnectionLimit) {
+        return;
+    }
     let server = TestServer::start_with_extra_config(kind, one_client_per_ip_config(kind));
     let (_first, reply) = Session::login(&server);
     assert!(reply.starts_with("230"), "{kind}: first login: {reply}");
@@ -397,4 +390,5 @@ per_kind_tests! {
     proftpd => ServerKind::Proftpd,
     pureftpd => ServerKind::PureFtpd,
     pyftpdlib => ServerKind::Pyftpdlib,
+    unftp => ServerKind::Unftp,
 }

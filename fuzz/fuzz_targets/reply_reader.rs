@@ -14,7 +14,7 @@
 
 use std::io::{self, Read};
 
-use ftpfs::ftp::data::{parse_epsv_port, parse_pasv};
+use ftpfs::ftp::data_channel::{parse_epsv_port, parse_pasv};
 use ftpfs::ftp::features::Features;
 use ftpfs::ftp::reply::{MAX_LINE, MAX_REPLY_BYTES, Reply, ReplyBuffer, ReplyError};
 use libfuzzer_sys::fuzz_target;

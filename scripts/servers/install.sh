@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs everything the ftpfs tests need on a Debian 12 machine, as root, from apt only.
+# Installs everything the ftpfs tests need on a Debian 12 machine, as root: servers from apt,
+# the fsx and pjdfstest programs with `cargo install` (crates.io).
 #
 # Why this shape:
 # - vsftpd, proftpd-core and pure-ftpd all Conflict on `ftp-server`, so only vsftpd is installed
@@ -8,11 +9,16 @@
 # - It must be cheap to run before every test run: every step checks first and does nothing
 #   when its result is already present. `apt-get update` runs at most once, and only when a
 #   package is actually missing.
+# - libunftp has no Debian package: its server `unftp` is built from crates.io with
+#   `cargo install --locked` (pinned version, only the JSON-file authenticator: no cloud
+#   backends, a third of the crates) into SERVERS_DIR/unftp. That takes a few minutes on two
+#   cores the first time and is skipped when the pinned version is already there.
 # - vsftpd logs in real system users through PAM, so a test user with a known password and an
 #   existing home is created here (start.sh re-sets the password every time it starts vsftpd).
 set -euo pipefail
 
 SERVERS_DIR="${FTPFS_SERVERS_DIR:-/var/tmp/ftpfs-servers}"
+TOOLS_DIR="${FTPFS_TOOLS_DIR:-/var/tmp/ftpfs-tools}"
 TEST_USER="${FTPFS_TEST_USER:-ftpfs-test}"
 TEST_PASSWORD="${FTPFS_TEST_PASSWORD:-ftpfs-test-pw}"
 
@@ -93,7 +99,7 @@ unpack_package() {
 
 ensure_packages vsftpd fuse3 rsync curl openssl iproute2 python3 python3-pyftpdlib passwd \
     libhiredis0.14 libmemcached11 libmemcachedutil2 libhashkit2 libpcre2-posix3 libidn2-0 \
-    libssl3 libsodium23
+    libssl3 libsodium23 libacl1-dev
 
 PROFTPD_ROOT="$SERVERS_DIR/proftpd"
 PUREFTPD_ROOT="$SERVERS_DIR/pure-ftpd"
@@ -112,6 +118,17 @@ for binary in "$PROFTPD_ROOT/usr/sbin/proftpd" "$PUREFTPD_ROOT/usr/sbin/pure-ftp
     fi
 done
 
+UNFTP_VERSION=0.16.0
+UNFTP_ROOT="$SERVERS_DIR/unftp"
+if [[ "$("$UNFTP_ROOT/bin/unftp" --version 2>/dev/null)" != *"$UNFTP_VERSION"* ]]; then
+    command -v cargo >/dev/null || { log "cargo is needed to build unftp"; exit 1; }
+    log "building unftp $UNFTP_VERSION from crates.io into $UNFTP_ROOT (a few minutes)"
+    started=$SECONDS
+    cargo install --quiet --locked --no-default-features --features auth_jsonfile \
+        --root "$UNFTP_ROOT" --version "$UNFTP_VERSION" unftp
+    log "unftp built in $((SECONDS - started)) s"
+fi
+
 # vsftpd's chroot jail for its unprivileged helper; it refuses to start without it.
 mkdir -p /var/run/vsftpd/empty
 
@@ -127,4 +144,19 @@ if [[ ! -d "$home_dir" ]]; then
     chown "$TEST_USER:" "$home_dir"
 fi
 
-log "ready (servers in $SERVERS_DIR, vsftpd user $TEST_USER)"
+# The POSIX test programs tests/fsx.rs and tests/pjdfstest.rs run, from crates.io, pinned (the
+# versions must match tests/posix_tools/mod.rs: the expected-failures list names pjdfstest's
+# tests). Built once into TOOLS_DIR (a few minutes), skipped when that version is there.
+# pjdfstest links libacl (libacl1-dev above).
+ensure_cargo_tool() {
+    local crate="$1" version="$2"
+    if [[ "$("$TOOLS_DIR/bin/$crate" --version 2>/dev/null)" == "$crate $version" ]]; then
+        return 0
+    fi
+    log "cargo install $crate $version into $TOOLS_DIR"
+    cargo install --quiet --locked --root "$TOOLS_DIR" --version "$version" "$crate"
+}
+ensure_cargo_tool fsx 0.3.2
+ensure_cargo_tool pjdfstest 0.2.2
+
+log "ready (servers in $SERVERS_DIR, tools in $TOOLS_DIR, vsftpd user $TEST_USER)"

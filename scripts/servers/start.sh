@@ -3,7 +3,7 @@
 #
 #   start.sh KIND ROOT PORT PASV_LO PASV_HI USER PASSWORD STATEDIR [EXTRA_CONFIG_FILE]
 #
-# KIND is vsftpd | proftpd | pureftpd | pyftpdlib. The script writes the server's config into
+# KIND is vsftpd | proftpd | pureftpd | pyftpdlib | unftp. The script writes the server's config into
 # STATEDIR and then `exec`s the server, so the PID of this script IS the server's PID. Start it
 # in its own process group and SIGKILL that group to stop it: proftpd/pure-ftpd sessions are in
 # the group; vsftpd sessions call setsid() but die with their parent (the Rust harness also
@@ -25,7 +25,7 @@
 # - proftpd and pure-ftpd use VIRTUAL users (a private passwd file in STATEDIR) mapped to the
 #   uid/gid of the system account FTPFS_TEST_USER (default ftpfs-test, made by install.sh);
 #   ROOT is chown'ed to it. USER/PASSWORD can be anything.
-# - pyftpdlib runs as root and writes files as root.
+# - pyftpdlib and unftp (libunftp) run as root and write files as root.
 # Tests that seed files into ROOT while the server runs must give them to the same owner
 # (the Rust harness does that) or the server cannot overwrite/delete them.
 #
@@ -40,6 +40,7 @@
 # - pyftpdlib: Python statements run after the defaults and before serving; `handler`
 #   (the FTPHandler subclass), `authorizer` and `server` are in scope (e.g.
 #   `handler.max_cons_per_ip = 2` or `server.max_cons_per_ip = 2`).
+# - unftp: extra command-line options, one per line (e.g. `--idle-session-timeout 5`).
 #
 # Per-server quirks handled here (see /work/shared/SERVERS.md):
 # - vsftpd needs force_dot_files=YES for dotfiles, mdtm_write=YES for `MDTM time path`, its
@@ -54,10 +55,14 @@
 #   The password hash is SHA-512 crypt (`openssl passwd -6`): the argon2id default of pure-pw
 #   costs ~3 s per login here.
 # - pyftpdlib: the wrong-password delay is cut from 3 s to 0.2 s to keep tests fast.
+# - unftp: built from crates.io by install.sh (only the JSON-file authenticator, no cloud
+#   backends). It always starts an HTTP metrics listener (default 0.0.0.0:8080), so that gets
+#   the LAST port of the passive range and the data ports are the rest. Users come from a
+#   plaintext JSON file; there is no anonymous login (the JSON authenticator has none).
 set -euo pipefail
 
 usage() {
-    echo "usage: $0 vsftpd|proftpd|pureftpd|pyftpdlib ROOT PORT PASV_LO PASV_HI USER PASSWORD STATEDIR [EXTRA_CONFIG_FILE]" >&2
+    echo "usage: $0 vsftpd|proftpd|pureftpd|pyftpdlib|unftp ROOT PORT PASV_LO PASV_HI USER PASSWORD STATEDIR [EXTRA_CONFIG_FILE]" >&2
     exit 2
 }
 
@@ -94,6 +99,19 @@ append_extra() {
         cat "$EXTRA" >>"$1"
         printf '\n' >>"$1"
     fi
+}
+
+# Reads EXTRA (if any) as command-line options, one per line ("-C 2" becomes two words; blank
+# lines and # comments are skipped), into the array EXTRA_ARGS.
+EXTRA_ARGS=()
+extra_options() {
+    [[ -n "$EXTRA" ]] || return 0
+    local line words
+    while IFS= read -r line || [[ -n "$line" ]]; do
+        [[ -z "${line// /}" || "$line" == \#* ]] && continue
+        read -r -a words <<<"$line"
+        EXTRA_ARGS+=("${words[@]}")
+    done <"$EXTRA"
 }
 
 # Makes sure system user $1 exists and has password $2 (SHA-512 hash so it can be checked
@@ -285,15 +303,8 @@ start_pureftpd() {
         -O "clf:$STATEDIR/pureftpd.xferlog"
         -g "$STATEDIR/pureftpd.pid"
     )
-    if [[ -n "$EXTRA" ]]; then
-        local line
-        while IFS= read -r line || [[ -n "$line" ]]; do
-            [[ -z "${line// /}" || "$line" == \#* ]] && continue
-            # One option per line; "-C 2" becomes two words.
-            read -r -a words <<<"$line"
-            args+=("${words[@]}")
-        done <"$EXTRA"
-    fi
+    extra_options
+    args+=("${EXTRA_ARGS[@]}")
     exec "$bin_dir/sbin/pure-ftpd" "${args[@]}"
 }
 
@@ -351,6 +362,33 @@ PY
         "$FTP_PASSWORD" "$STATEDIR" "$EXTRA"
 }
 
+start_unftp() {
+    local unftp="$SERVERS_DIR/unftp/bin/unftp"
+    [[ -x "$unftp" ]] || die "$unftp missing (run scripts/servers/install.sh)"
+    ((PASV_HI - PASV_LO >= 2)) || die "unftp needs a passive range of at least 3 ports"
+    local users="$STATEDIR/unftp-users.json"
+    # JSON-escape the two strings (backslash and double quote are all that can break it here).
+    local user_json password_json
+    user_json="$(sed 's/[\\"]/\\&/g' <<<"$FTP_USER")"
+    password_json="$(sed 's/[\\"]/\\&/g' <<<"$FTP_PASSWORD")"
+    printf '[{"username": "%s", "password": "%s"}]\n' "$user_json" "$password_json" >"$users"
+    chmod 0600 "$users"
+    local args=(
+        --bind-address "127.0.0.1:$PORT"
+        --bind-address-http "127.0.0.1:$PASV_HI"
+        --passive-ports "$PASV_LO-$((PASV_HI - 1))"
+        --passive-host 127.0.0.1
+        --auth-type json
+        --auth-json-path "$users"
+        --sbe-type filesystem
+        --root-dir "$ROOT"
+        -vv
+    )
+    extra_options
+    args+=("${EXTRA_ARGS[@]}")
+    exec "$unftp" "${args[@]}"
+}
+
 # With FTPFS_STOP_WITH_PID set (the Rust harness sets its own pid), a watchdog kills this
 # server's process group once that process is gone, so a test run killed by Ctrl-C or a
 # timeout leaves no servers behind. It is double-forked: its parent is not the server (vsftpd
@@ -380,5 +418,6 @@ vsftpd) start_vsftpd ;;
 proftpd) start_proftpd ;;
 pureftpd | pure-ftpd) start_pureftpd ;;
 pyftpdlib) start_pyftpdlib ;;
+unftp | libunftp) start_unftp ;;
 *) usage ;;
 esac

@@ -10,6 +10,11 @@
 //! remote call and is dropped if a mutation touching that directory happened since (or if the
 //! log no longer reaches back that far).
 //!
+//! The cache is bounded: each listing is charged an estimate of its memory (`entry_cost`), and
+//! when the total passes the budget, expired listings are swept first, then the least recently
+//! fetched ones go. Expired listings are also swept whenever a TTL has passed since the last
+//! sweep, so a long walk over a big tree does not keep every directory it ever saw.
+//!
 //! Locking: one mutex, held only for map operations.
 
 use std::collections::{HashMap, VecDeque};
@@ -24,6 +29,19 @@ use crate::remote::Entry;
 
 /// How many recent mutations are remembered for the stale-insert check.
 const MUTATION_LOG_LEN: usize = 1024;
+
+/// Default memory budget of all cached listings (about 300,000 entries).
+pub const DEFAULT_BUDGET: u64 = 64 * 1024 * 1024;
+
+/// Bookkeeping charged per entry on top of the `Entry` itself and its name: the hash map slot,
+/// the name key and the readdir snapshot share.
+const ENTRY_OVERHEAD: u64 = 64;
+
+/// Estimated memory one cached entry costs.
+fn entry_cost(entry: &Entry) -> u64 {
+    let link = entry.link_target.as_ref().map_or(0, |target| target.len());
+    (std::mem::size_of::<Entry>() + 2 * entry.name.len() + link) as u64 + ENTRY_OVERHEAD
+}
 
 /// What the cache knows about one name in a directory.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -42,6 +60,31 @@ struct Listing {
     /// Built lazily for readdir and dropped on every edit.
     snapshot: Option<Arc<[Entry]>>,
     fetched_at: Instant,
+    /// Sum of `entry_cost` over `by_name`.
+    cost: u64,
+}
+
+impl Listing {
+    fn put(&mut self, entry: Entry) -> i64 {
+        let added = entry_cost(&entry) as i64;
+        let removed = self
+            .by_name
+            .insert(entry.name.clone(), entry)
+            .map_or(0, |old| entry_cost(&old) as i64);
+        self.snapshot = None;
+        self.cost = (self.cost as i64 + added - removed) as u64;
+        added - removed
+    }
+
+    fn take(&mut self, name: &OsStr) -> i64 {
+        let Some(old) = self.by_name.remove(name) else {
+            return 0;
+        };
+        let removed = entry_cost(&old);
+        self.snapshot = None;
+        self.cost -= removed;
+        -(removed as i64)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,25 +101,51 @@ struct State {
     listings: HashMap<PathBuf, Listing>,
     /// (generation after the mutation, path, scope), oldest first.
     mutations: VecDeque<(u64, PathBuf, Scope)>,
+    /// Sum of the listings' costs.
+    cost: u64,
+    last_sweep: Instant,
 }
 
-/// Protects: listings, the generation counter and the mutation log.
+/// Protects: listings, their cost, the generation counter and the mutation log.
 #[derive(Debug)]
 pub struct DirCache {
     ttl: Duration,
+    budget: u64,
     state: Mutex<State>,
 }
 
 impl DirCache {
     pub fn new(ttl: Duration) -> Self {
+        Self::with_budget(ttl, DEFAULT_BUDGET)
+    }
+
+    /// A cache holding listings worth about `budget` bytes.
+    pub fn with_budget(ttl: Duration, budget: u64) -> Self {
         DirCache {
             ttl,
+            budget,
             state: Mutex::new(State {
                 generation: 0,
                 listings: HashMap::new(),
                 mutations: VecDeque::new(),
+                cost: 0,
+                last_sweep: Instant::now(),
             }),
         }
+    }
+
+    /// Estimated bytes held by cached listings (diagnostics and tests).
+    pub fn cost(&self) -> u64 {
+        self.state.lock().cost
+    }
+
+    /// How many listings are held, fresh or not (diagnostics and tests).
+    pub fn len(&self) -> usize {
+        self.state.lock().listings.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 
     /// Read before starting a remote listing; pass to `insert`.
@@ -120,18 +189,22 @@ impl DirCache {
             log::debug!("not caching listing of {dir:?}: mutated while it was fetched");
             return false;
         }
-        let by_name = entries
+        let by_name: HashMap<OsString, Entry> = entries
             .iter()
             .map(|entry| (entry.name.clone(), entry.clone()))
             .collect();
-        state.listings.insert(
-            dir.to_path_buf(),
-            Listing {
-                by_name,
-                snapshot: None,
-                fetched_at: Instant::now(),
-            },
-        );
+        let cost = by_name.values().map(entry_cost).sum();
+        let listing = Listing {
+            by_name,
+            snapshot: None,
+            fetched_at: Instant::now(),
+            cost,
+        };
+        if let Some(old) = state.listings.insert(dir.to_path_buf(), listing) {
+            state.cost -= old.cost;
+        }
+        state.cost += cost;
+        state.keep_within(self.ttl, self.budget, dir);
         true
     }
 
@@ -140,8 +213,8 @@ impl DirCache {
         let mut state = self.state.lock();
         state.record(dir, Scope::Dir);
         if let Some(listing) = state.listings.get_mut(dir) {
-            listing.snapshot = None;
-            listing.by_name.insert(entry.name.clone(), entry);
+            let change = listing.put(entry);
+            state.add_cost(change);
         }
     }
 
@@ -150,10 +223,11 @@ impl DirCache {
         let mut state = self.state.lock();
         state.record(dir, Scope::Dir);
         if let Some(listing) = state.listings.get_mut(dir)
-            && let Some(entry) = listing.by_name.get_mut(name)
+            && let Some(mut entry) = listing.by_name.get(name).cloned()
         {
-            listing.snapshot = None;
-            edit(entry);
+            edit(&mut entry);
+            let change = listing.take(name) + listing.put(entry);
+            state.add_cost(change);
         }
     }
 
@@ -162,8 +236,8 @@ impl DirCache {
         let mut state = self.state.lock();
         state.record(dir, Scope::Dir);
         if let Some(listing) = state.listings.get_mut(dir) {
-            listing.snapshot = None;
-            listing.by_name.remove(name);
+            let change = listing.take(name);
+            state.add_cost(change);
         }
     }
 
@@ -171,18 +245,67 @@ impl DirCache {
     pub fn invalidate(&self, dir: &Path) {
         let mut state = self.state.lock();
         state.record(dir, Scope::Dir);
-        state.listings.remove(dir);
+        if let Some(old) = state.listings.remove(dir) {
+            state.cost -= old.cost;
+        }
     }
 
     /// Forget the listings of `dir` and everything below it (a directory was renamed/removed).
     pub fn invalidate_tree(&self, dir: &Path) {
         let mut state = self.state.lock();
         state.record(dir, Scope::Tree);
-        state.listings.retain(|path, _| !path.starts_with(dir));
+        let mut dropped = 0;
+        state.listings.retain(|path, listing| {
+            let keep = !path.starts_with(dir);
+            if !keep {
+                dropped += listing.cost;
+            }
+            keep
+        });
+        state.cost -= dropped;
     }
 }
 
 impl State {
+    fn add_cost(&mut self, change: i64) {
+        self.cost = (self.cost as i64 + change).max(0) as u64;
+    }
+
+    /// Sweep expired listings (over budget, or a TTL after the last sweep), then drop the
+    /// least recently fetched ones other than `keep` until the total fits the budget.
+    fn keep_within(&mut self, ttl: Duration, budget: u64, keep: &Path) {
+        if self.cost > budget || self.last_sweep.elapsed() >= ttl {
+            self.last_sweep = Instant::now();
+            let mut dropped = 0;
+            self.listings.retain(|_, listing| {
+                let fresh = listing.fetched_at.elapsed() < ttl;
+                if !fresh {
+                    dropped += listing.cost;
+                }
+                fresh
+            });
+            self.cost -= dropped;
+        }
+        if self.cost <= budget {
+            return;
+        }
+        let mut by_age: Vec<(Instant, PathBuf)> = self
+            .listings
+            .iter()
+            .filter(|(path, _)| path.as_path() != keep)
+            .map(|(path, listing)| (listing.fetched_at, path.clone()))
+            .collect();
+        by_age.sort();
+        for (_, path) in by_age {
+            if self.cost <= budget {
+                break;
+            }
+            if let Some(old) = self.listings.remove(&path) {
+                self.cost -= old.cost;
+            }
+        }
+    }
+
     fn record(&mut self, path: &Path, scope: Scope) {
         self.generation += 1;
         self.mutations
@@ -287,6 +410,35 @@ mod tests {
             CachedLookup::Found(entry) => assert_eq!(entry.size, Some(9)),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn listings_are_bounded_by_cost_dropping_the_oldest() {
+        let one = entry_cost(&file("a"));
+        let cache = DirCache::with_budget(Duration::from_secs(30), 3 * one);
+        for dir in ["/1", "/2", "/3", "/4"] {
+            assert!(cache.insert(Path::new(dir), &[file("a")], cache.generation()));
+        }
+        assert_eq!(cache.len(), 3);
+        assert!(cache.entries(Path::new("/1")).is_none(), "oldest dropped");
+        assert!(cache.entries(Path::new("/4")).is_some());
+        assert!(cache.cost() <= 3 * one);
+        cache.upsert_entry(Path::new("/4"), file("b"));
+        cache.remove_entry(Path::new("/3"), OsStr::new("a"));
+        cache.modify_entry(Path::new("/2"), OsStr::new("a"), |e| e.size = Some(1));
+        assert_eq!(cache.cost(), 3 * one);
+        cache.invalidate_tree(Path::new("/"));
+        assert_eq!((cache.cost(), cache.len()), (0, 0));
+    }
+
+    #[test]
+    fn expired_listings_are_swept() {
+        let cache = DirCache::with_budget(Duration::from_millis(20), DEFAULT_BUDGET);
+        cache.insert(Path::new("/old"), &[file("a")], cache.generation());
+        std::thread::sleep(Duration::from_millis(30));
+        cache.insert(Path::new("/new"), &[file("a")], cache.generation());
+        assert_eq!(cache.len(), 1, "the expired listing is gone");
+        assert_eq!(cache.cost(), entry_cost(&file("a")));
     }
 
     #[test]

@@ -1,10 +1,15 @@
 //! Command-line interface: clap definitions and their translation into a `crate::Action`.
 //!
-//! This layer only translates: SOURCE and `-o` are parsed by pure functions (`source`,
-//! `options`), the login is looked up in the documented order (`password`, `netrc`), and the
-//! result is a fully resolved `MountConfig`. Errors in what the user typed are one line and
+//! This layer only translates: the raw arguments are normalised first (`argv`: the mount(8)
+//! form `ftpfs SOURCE MOUNTPOINT -o ...` and `-o` spellings of long options), SOURCE and `-o`
+//! are parsed by pure functions (`source`, `options`), the login is looked up in the documented
+//! order (`password`, `netrc`), and the result is a fully resolved `MountConfig` whose defaults
+//! come from the config structs. `docs` renders the manual page and completions from the same
+//! clap definition. Errors in what the user typed are one line and
 //! exit status 2 (like clap's own usage errors); runtime problems are exit status 1.
 
+pub mod argv;
+pub mod docs;
 pub mod netrc;
 pub mod options;
 pub mod password;
@@ -13,16 +18,18 @@ pub mod source;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{ArgAction, Parser, Subcommand};
+use clap::{ArgAction, CommandFactory, Parser, Subcommand};
 
 use crate::Action;
+use crate::config::{Access, MountConfig};
 use crate::fs::FsConfig;
 use crate::ftp::{DataMode, FtpConfig, TlsMode};
-use crate::mount::{self, Access, MountConfig};
+use crate::mount;
+use options::{ByteSize, Seconds};
 
 /// Mount an FTP server as a local filesystem.
 #[derive(Debug, Parser)]
-#[command(name = "ftpfs", version, about, propagate_version = true)]
+#[command(name = "ftpfs", version, about, propagate_version = true, after_long_help = MOUNT_FORMS)]
 pub struct Cli {
     /// More log output: -v info, -vv debug, -vvv trace (RUST_LOG overrides).
     #[arg(short, long, action = ArgAction::Count, global = true)]
@@ -34,6 +41,9 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum CliCommand {
     /// Mount SOURCE on MOUNTPOINT; returns once the mount is ready (unless -f).
+    /// `ftpfs SOURCE MOUNTPOINT -o OPTIONS` (the mount(8) form) means the same.
+    // A repeated option is not an error: the later wins, as with `-o` items.
+    #[command(args_override_self = true)]
     Mount(MountArgs),
     /// Unmount an ftpfs mount (fusermount3 -u).
     #[command(alias = "unmount")]
@@ -41,41 +51,61 @@ pub enum CliCommand {
         /// The directory an ftpfs mount is on.
         mountpoint: PathBuf,
     },
+    /// Print the manual page, ftpfs(1), in roff (e.g. `ftpfs man > ftpfs.1`).
+    Man,
+    /// Print the completion script for SHELL (bash, zsh, fish, elvish, powershell).
+    Completions {
+        #[arg(value_name = "SHELL")]
+        shell: clap_complete::Shell,
+    },
+    /// Show what a mount is doing: connections, transfers in flight, cache, errors.
+    Status(StatusArgs),
     /// Internal: the background process started by `mount`; reads its config on stdin.
     #[command(name = "__daemon", hide = true)]
     Daemon,
 }
 
+/// The mount(8) and fstab forms, shown by `ftpfs --help` and in the manual page.
+const MOUNT_FORMS: &str = "\
+mount(8) and fstab: `ftpfs SOURCE MOUNTPOINT -o OPTIONS` means `ftpfs mount`, so \
+`mount -t fuse.ftpfs SOURCE MOUNTPOINT -o OPTIONS` and fstab lines of type fuse.ftpfs work. \
+Every --long option of `ftpfs mount` can be written as an -o item (`-o password_file=FILE`, \
+`-o connections=8`, `-o tls`). Options for mount(8) and systemd (_netdev, noauto, nofail, \
+user, users, defaults, comment=, x-systemd.*) are accepted and ignored. \
+Example fstab line: \
+ftp://backup@nas/ /mnt/nas fuse.ftpfs password_file=/etc/ftpfs.pw,_netdev,x-systemd.automount 0 0";
+
 /// Arguments of `ftpfs mount`.
 #[derive(Debug, clap::Args)]
 pub struct MountArgs {
-    /// host, host:port, [v6::addr]:port, or ftp://[user[:password]@]host[:port][/path]
-    /// (ftps:// = implicit TLS on port 990, ftpes:// = explicit TLS). Prefer FTPFS_PASSWORD,
-    /// --password-file or ~/.netrc over a password in the URL.
+    #[arg(help = source::help())]
     pub source: String,
     /// Existing directory to mount on.
     pub mountpoint: PathBuf,
-    /// Mount options, comma-separated: ro, rw, allow_other, allow_root, default_permissions,
-    /// page_cache (kernel caches file data; default is direct I/O), uid=N, gid=N, umask=OCTAL.
-    #[arg(short = 'o', value_name = "OPTIONS", action = ArgAction::Append)]
+    #[arg(short = 'o', value_name = "OPTIONS", action = ArgAction::Append,
+          help = options::help())]
     pub options: Vec<String>,
-    /// Maximum simultaneous FTP connections.
-    #[arg(long, value_name = "N", default_value_t = 4,
-          value_parser = clap::value_parser!(u16).range(1..=64))]
-    pub connections: u16,
+    /// Maximum simultaneous FTP connections (1-64).
+    #[arg(long, value_name = "N", value_parser = options::parse_connections,
+          default_value_t = FtpConfig::default().max_connections)]
+    pub connections: usize,
     /// How long a directory listing is trusted, in seconds (0: always ask the server).
-    #[arg(long, value_name = "SECS", default_value_t = 30)]
+    #[arg(long, value_name = "SECS", default_value_t = FsConfig::default().dir_cache_ttl.as_secs())]
     pub dir_cache_ttl: u64,
     /// Memory budget for cached file data, e.g. 64M, 1G.
-    #[arg(long, value_name = "BYTES", value_parser = options::parse_size)]
-    pub cache_size: Option<u64>,
-    /// Give up on a server that stays silent this long, in seconds (default 30).
-    #[arg(long, value_name = "SECS", value_parser = options::parse_positive_seconds)]
-    pub timeout: Option<Duration>,
-    /// Give up connecting after this long, in seconds (default 10).
-    #[arg(long, value_name = "SECS", value_parser = options::parse_positive_seconds)]
-    pub connect_timeout: Option<Duration>,
-    /// Active mode: the server connects back to us (EPRT/PORT) instead of passive EPSV/PASV.
+    #[arg(long, value_name = "BYTES", value_parser = options::parse_size_arg,
+          default_value_t = ByteSize(FsConfig::default().cache_size))]
+    pub cache_size: ByteSize,
+    /// Give up on a server that stays silent this long, in seconds.
+    #[arg(long, value_name = "SECS", value_parser = options::parse_seconds_arg,
+          default_value_t = Seconds(FtpConfig::default().io_timeout))]
+    pub timeout: Seconds,
+    /// Give up connecting after this long, in seconds.
+    #[arg(long, value_name = "SECS", value_parser = options::parse_seconds_arg,
+          default_value_t = Seconds(FtpConfig::default().connect_timeout))]
+    pub connect_timeout: Seconds,
+    /// Active mode: the server connects back to us (EPRT/PORT) instead of passive EPSV/PASV
+    /// (the default).
     #[arg(long)]
     pub active: bool,
     /// Explicit TLS (AUTH TLS) on a plain ftp:// URL.
@@ -84,15 +114,41 @@ pub struct MountArgs {
     /// Do not verify the server's TLS certificate.
     #[arg(long)]
     pub insecure: bool,
-    /// Also trust the CA certificates in this PEM file.
+    /// Also trust the CA certificates in this PEM file; the server's own certificate given here
+    /// is trusted as itself, even self-signed.
     #[arg(long, value_name = "FILE")]
     pub ca_file: Option<PathBuf>,
+    /// Trust exactly the server certificate with this SHA-256 fingerprint (as
+    /// `openssl x509 -noout -fingerprint -sha256` prints it), whoever signed it.
+    #[arg(long, value_name = "sha256:HEX")]
+    pub fingerprint: Option<crate::ftp::Fingerprint>,
     /// Read the password from the first line of FILE.
     #[arg(long, value_name = "FILE")]
     pub password_file: Option<PathBuf>,
+    /// Also append log records to FILE (created 0600). A background mount logs to syslog
+    /// as well when /dev/log exists; without either, its messages after start-up are lost.
+    #[arg(long, value_name = "FILE")]
+    pub log_file: Option<PathBuf>,
     /// Stay in the foreground (logs go to stderr); Ctrl-C unmounts.
     #[arg(short, long)]
     pub foreground: bool,
+}
+
+/// Arguments of `ftpfs status`.
+#[derive(Debug, clap::Args)]
+pub struct StatusArgs {
+    /// The directory an ftpfs mount (of this user) is on.
+    pub mountpoint: PathBuf,
+    /// Machine-readable output (one JSON object per report).
+    #[arg(long)]
+    pub json: bool,
+    /// Refresh until interrupted, like watch(1).
+    #[arg(short, long)]
+    pub watch: bool,
+    /// Seconds between refreshes with --watch.
+    #[arg(short = 'n', long, value_name = "SECS", default_value = "1",
+          value_parser = options::parse_positive_seconds)]
+    pub interval: Duration,
 }
 
 /// A translation failure: one line for the user and the exit status to use.
@@ -128,11 +184,41 @@ impl std::fmt::Display for CliError {
 
 impl std::error::Error for CliError {}
 
+/// Parse the command line (the program name first), after `argv::expand`.
+pub fn parse(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<Cli, clap::Error> {
+    let args = argv::expand(args.into_iter().collect())
+        .map_err(|message| Cli::command().error(clap::error::ErrorKind::InvalidValue, message))?;
+    Cli::try_parse_from(args)
+}
+
+/// A clap usage error as one line: its first paragraph (a list of missing arguments included)
+/// without clap's `error: ` prefix, usage and tips.
+pub fn one_line(error: &clap::Error) -> String {
+    let text = error.render().to_string();
+    let paragraph: Vec<&str> = text
+        .lines()
+        .take_while(|line| !line.trim().is_empty())
+        .map(str::trim)
+        .collect();
+    let joined = paragraph.join(" ");
+    let message = joined.strip_prefix("error: ").unwrap_or(&joined);
+    format!("{message} (see ftpfs --help)")
+}
+
 /// Turn parsed arguments into what `crate::run` does.
 pub fn translate(cli: Cli) -> Result<Action, CliError> {
     match cli.command {
         CliCommand::Mount(args) => mount_config(args).map(|c| Action::Mount(Box::new(c))),
         CliCommand::Umount { mountpoint } => Ok(Action::Unmount(mountpoint)),
+        CliCommand::Man => docs::man_page()
+            .map(Action::Print)
+            .map_err(CliError::runtime),
+        CliCommand::Completions { shell } => Ok(Action::Print(docs::completions(shell))),
+        CliCommand::Status(args) => Ok(Action::Status(crate::status::StatusRequest {
+            mountpoint: args.mountpoint,
+            json: args.json,
+            watch: args.watch.then_some(args.interval),
+        })),
         CliCommand::Daemon => Ok(Action::DaemonChild),
     }
 }
@@ -157,24 +243,24 @@ pub fn config_without_login(args: &MountArgs) -> Result<(MountConfig, source::So
     };
     ftp.insecure = args.insecure;
     ftp.ca_file = args.ca_file.as_deref().map(absolute).transpose()?;
-    if ftp.tls == TlsMode::None && (args.insecure || args.ca_file.is_some()) {
-        log::warn!("--insecure and --ca-file only matter with TLS (ftps://, ftpes:// or --tls)");
+    ftp.fingerprint = args.fingerprint;
+    if ftp.tls == TlsMode::None
+        && (args.insecure || args.ca_file.is_some() || args.fingerprint.is_some())
+    {
+        log::warn!(
+            "--insecure, --ca-file and --fingerprint only matter with TLS (ftps://, ftpes:// or \
+             --tls)"
+        );
     }
-    ftp.max_connections = usize::from(args.connections);
-    if let Some(timeout) = args.timeout {
-        ftp.io_timeout = timeout;
-    }
-    if let Some(timeout) = args.connect_timeout {
-        ftp.connect_timeout = timeout;
-    }
+    ftp.max_connections = args.connections;
+    ftp.io_timeout = args.timeout.0;
+    ftp.connect_timeout = args.connect_timeout.0;
 
     let mut fs = FsConfig {
         dir_cache_ttl: Duration::from_secs(args.dir_cache_ttl),
+        cache_size: args.cache_size.0,
         ..FsConfig::default()
     };
-    if let Some(size) = args.cache_size {
-        fs.cache_size = size;
-    }
     if let Some(read_only) = options.read_only {
         fs.read_only = read_only;
     }
@@ -183,17 +269,24 @@ pub fn config_without_login(args: &MountArgs) -> Result<(MountConfig, source::So
     fs.umask = options.umask.unwrap_or(fs.umask);
     fs.spool_dir = absolute(&fs.spool_dir)?;
 
+    let access = options.access.unwrap_or(Access::Owner);
+    // Without the kernel's checks every user of a shared mount could read and write everything
+    // (ftpfs itself checks nothing: the server sees one login). Shared means checked, unless
+    // the user chose the option that says the risk.
+    let default_permissions = options.default_permissions
+        || (access == Access::AllUsers && !options.skip_permission_checks);
     let config = MountConfig {
         ftp,
         fs,
         remote_root: source.root.clone(),
         mountpoint: absolute(&args.mountpoint)?,
-        access: options.access.unwrap_or(Access::Owner),
-        default_permissions: options.default_permissions,
+        access,
+        default_permissions,
+        noexec: options.noexec,
         foreground: args.foreground,
-        // Twice the connections: metadata requests keep flowing while transfers block threads.
-        fuse_threads: (usize::from(args.connections) * 2).clamp(4, 32),
+        fuse_threads: MountConfig::fuse_threads_for(args.connections),
         page_cache: options.page_cache,
+        log_file: args.log_file.as_deref().map(absolute).transpose()?,
     };
     Ok((config, source))
 }

@@ -6,7 +6,18 @@
 //! `ftpes://`: explicit TLS). User, password and path are percent-decoded; the host is not.
 //! Everything here is a pure function so the whole grammar is table-tested.
 
+use crate::config::{percent, scheme};
 use crate::ftp::TlsMode;
+
+/// `--help` for SOURCE, with the default ports taken from `scheme`.
+pub fn help() -> String {
+    format!(
+        "host, host:port, [v6::addr]:port, or ftp://[user[:password]@]host[:port][/path] \
+         (ftps:// = implicit TLS on port {}, ftpes:// = explicit TLS). Prefer FTPFS_PASSWORD, \
+         --password-file or ~/.netrc over a password in the URL",
+        scheme::default_port(TlsMode::Implicit)
+    )
+}
 
 /// Where to connect and what to mount, as written on the command line.
 #[derive(Clone, PartialEq, Eq)]
@@ -27,11 +38,7 @@ pub struct Source {
 impl Source {
     /// The port to connect to: explicit, or 990 for implicit TLS, else 21.
     pub fn effective_port(&self) -> u16 {
-        match (self.port, self.tls) {
-            (Some(port), _) => port,
-            (None, TlsMode::Implicit) => 990,
-            (None, _) => 21,
-        }
+        self.port.unwrap_or_else(|| scheme::default_port(self.tls))
     }
 }
 
@@ -59,17 +66,13 @@ pub fn parse_source(text: &str) -> Result<Source, String> {
     }
 }
 
-fn parse_url(scheme: &str, rest: &str) -> Result<Source, String> {
-    let tls = match scheme.to_ascii_lowercase().as_str() {
-        "ftp" => TlsMode::None,
-        "ftps" => TlsMode::Implicit,
-        "ftpes" => TlsMode::Explicit,
-        other => {
-            return Err(format!(
-                "unsupported URL scheme {other:?}: use ftp://, ftps:// or ftpes://"
-            ));
-        }
-    };
+fn parse_url(name: &str, rest: &str) -> Result<Source, String> {
+    let tls = scheme::from_scheme(name).ok_or_else(|| {
+        format!(
+            "unsupported URL scheme {:?}: use ftp://, ftps:// or ftpes://",
+            name.to_ascii_lowercase()
+        )
+    })?;
     let (authority, path) = match rest.find('/') {
         Some(slash) => rest.split_at(slash),
         None => (rest, ""),
@@ -194,32 +197,9 @@ fn decode_root(path: &str) -> Result<String, String> {
 
 /// Percent-decode to UTF-8, refusing bytes an FTP command line cannot carry (CR, LF, NUL).
 pub fn decode_text(text: &str, what: &str) -> Result<String, String> {
-    let bytes = percent_decode(text).ok_or_else(|| format!("bad percent-encoding in {what}"))?;
+    let bytes = percent::decode(text).ok_or_else(|| format!("bad percent-encoding in {what}"))?;
     if bytes.iter().any(|b| matches!(b, b'\r' | b'\n' | 0)) {
         return Err(format!("{what} must not contain CR, LF or NUL"));
     }
     String::from_utf8(bytes).map_err(|_| format!("{what} is not valid UTF-8 after decoding"))
-}
-
-/// `%XX` to the byte 0xXX; `None` when a `%` is not followed by two hex digits.
-pub fn percent_decode(text: &str) -> Option<Vec<u8>> {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while let Some(&b) = bytes.get(i) {
-        if b == b'%' {
-            let hex = bytes.get(i + 1..i + 3)?;
-            // from_str_radix alone would accept a sign ("%+1").
-            if !hex.iter().all(u8::is_ascii_hexdigit) {
-                return None;
-            }
-            let hex = std::str::from_utf8(hex).ok()?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(b);
-            i += 1;
-        }
-    }
-    Some(out)
 }

@@ -5,7 +5,6 @@
 use std::ffi::{OsStr, OsString};
 use std::path::Path;
 use std::sync::Arc;
-use std::time::SystemTime;
 
 use super::handle::{DirEntryOut, Handle};
 use super::{Attr, Filesystem, FsError, StatFs, names};
@@ -23,13 +22,13 @@ impl Filesystem {
         let entry = self
             .find_entry(&path)?
             .ok_or_else(|| FsError::not_found(path.display()))?;
-        let ino = self.inodes.lookup(&path);
+        let ino = self.namespace.lookup_ino(&path);
         Ok(self.attr(ino, &entry))
     }
 
     /// The kernel dropped `count` lookups of `ino`.
     pub fn forget(&self, ino: u64, count: u64) {
-        self.inodes.forget(ino, count);
+        self.namespace.forget(ino, count);
     }
 
     pub fn getattr(&self, ino: u64) -> Result<Attr, FsError> {
@@ -60,13 +59,14 @@ impl Filesystem {
     pub fn opendir(&self, ino: u64) -> Result<u64, FsError> {
         let path = self.path_of(ino)?;
         // First read of this listing: a walk is likely to read the subdirectories next.
-        let cold = self.dirs.entries(&path).is_none() || self.prefetch.take_listed(&path);
+        let cold =
+            self.namespace.cached_listing(&path).is_none() || self.prefetch.take_listed(&path);
         let entries = self.listing(&path)?;
         if cold {
             self.prefetch.subdirectories_of(&path, &entries);
         }
         let parent_ino = match path.parent() {
-            Some(parent) => self.inodes.readdir_ino(parent),
+            Some(parent) => self.namespace.readdir_ino(parent),
             None => ino,
         };
         let mut snapshot = Vec::with_capacity(entries.len() + 2);
@@ -84,7 +84,7 @@ impl Filesystem {
         }
         for entry in entries.iter() {
             snapshot.push(DirEntryOut {
-                ino: self.inodes.readdir_ino(&path.join(&entry.name)),
+                ino: self.namespace.readdir_ino(&path.join(&entry.name)),
                 offset: snapshot.len() as u64 + 1,
                 kind: entry.kind,
                 name: entry.name.clone(),
@@ -134,17 +134,17 @@ impl Filesystem {
             let path = dir_path.join(&out.name);
             // The listing cache is newer than the snapshot when we changed the file since
             // opendir; stale attributes here would override fresher ones in the kernel.
-            let current = match self.dirs.lookup(&dir_path, &out.name) {
+            let current = match self.namespace.cached(&dir_path, &out.name) {
                 CachedLookup::Found(entry) => entry,
                 _ => listed.clone(),
             };
             // The overlay of an entry is always an entry.
-            let Some(entry) = self.overlay_writes(&path, &out.name, Some(current)) else {
+            let Some(entry) = self.namespace.overlay(&path, &out.name, Some(current)) else {
                 continue;
             };
-            let ino = self.inodes.lookup(&path);
+            let ino = self.namespace.lookup_ino(&path);
             if add(out, &self.attr(ino, &entry)) {
-                self.inodes.forget(ino, 1); // not handed out after all
+                self.namespace.forget(ino, 1); // not handed out after all
                 break;
             }
         }
@@ -170,16 +170,8 @@ impl Filesystem {
         self.remote
             .mkdir(&path)
             .map_err(|err| FsError::remote(format!("mkdir {}", path.display()), &err))?;
-        let entry = Entry {
-            mtime: Some(SystemTime::now()),
-            ..Entry::new(name, EntryKind::Dir)
-        };
-        self.dirs.upsert_entry(&parent_path, entry.clone());
-        self.directory_changed(&parent_path);
-        // A directory we just made is empty: no need to list it.
-        let generation = self.dirs.generation();
-        self.dirs.insert(&path, &[], generation);
-        let ino = self.inodes.lookup(&path);
+        let entry = self.namespace.created_dir(&parent_path, name, &path);
+        let ino = self.namespace.lookup_ino(&path);
         Ok(self.attr(ino, &entry))
     }
 
@@ -190,8 +182,8 @@ impl Filesystem {
         let not_empty =
             || FsError::new(libc::ENOTEMPTY, format!("{} is not empty", path.display()));
         if self
-            .dirs
-            .entries(&path)
+            .namespace
+            .cached_listing(&path)
             .is_some_and(|entries| !entries.is_empty())
         {
             return Err(not_empty());
@@ -208,10 +200,7 @@ impl Filesystem {
                 },
             });
         }
-        self.dirs.remove_entry(&parent_path, name);
-        self.directory_changed(&parent_path);
-        self.dirs.invalidate_tree(&path);
-        self.inodes.unlinked(&path);
+        self.namespace.removed(&path);
         Ok(())
     }
 
@@ -222,11 +211,7 @@ impl Filesystem {
         self.remote
             .delete(&path)
             .map_err(|err| FsError::remote(format!("delete {}", path.display()), &err))?;
-        self.dirs.remove_entry(&parent_path, name);
-        self.directory_changed(&parent_path);
-        self.inodes.unlinked(&path);
-        self.chunks.invalidate_path(&path);
-        self.set_times.forget(&path);
+        self.namespace.removed(&path);
         Ok(())
     }
 
@@ -253,7 +238,7 @@ impl Filesystem {
         }
         if flags & RENAME_NOREPLACE != 0 {
             // Ask the server, not a listing that may be seconds old.
-            self.dirs.invalidate(&to_parent);
+            self.namespace.forget_listing(&to_parent);
             if self.find_entry(&to)?.is_some() {
                 return Err(FsError::new(
                     libc::EEXIST,
@@ -269,13 +254,13 @@ impl Filesystem {
             if err.kind == RemoteErrorKind::NotFound {
                 return Err(FsError::remote(context(), &err));
             }
-            self.replace_target_and_retry(&from, &to, &to_parent, new_name)
+            self.replace_target_and_retry(&from, &to, &to_parent)
                 .map_err(|retry_err| match retry_err {
                     Some(retry_err) => retry_err,
                     None => FsError::remote(context(), &err),
                 })?;
         }
-        self.after_rename(&from_parent, name, &from, &to_parent, new_name, &to);
+        self.namespace.renamed(&from, &to);
         Ok(())
     }
 
@@ -286,9 +271,8 @@ impl Filesystem {
         from: &Path,
         to: &Path,
         to_parent: &Path,
-        new_name: &OsStr,
     ) -> Result<(), Option<FsError>> {
-        self.dirs.invalidate(to_parent);
+        self.namespace.forget_listing(to_parent);
         let target = self.find_entry(to).map_err(Some)?.ok_or(None)?;
         let source_is_dir = self
             .find_entry(from)
@@ -323,49 +307,13 @@ impl Filesystem {
         };
         removed.map_err(Some)?;
         log::debug!("removed {} so the rename can replace it", to.display());
-        self.dirs.remove_entry(to_parent, new_name);
-        self.inodes.unlinked(to);
+        self.namespace.removed(to);
         self.remote.rename(from, to).map_err(|err| {
             Some(FsError::remote(
                 format!("rename {} to {}", from.display(), to.display()),
                 &err,
             ))
         })
-    }
-
-    fn after_rename(
-        &self,
-        from_parent: &Path,
-        name: &OsStr,
-        from: &Path,
-        to_parent: &Path,
-        new_name: &OsStr,
-        to: &Path,
-    ) {
-        let moved = match self.dirs.lookup(from_parent, name) {
-            CachedLookup::Found(entry) => Some(entry),
-            _ => None,
-        };
-        self.dirs.remove_entry(from_parent, name);
-        match moved {
-            Some(entry) => self.dirs.upsert_entry(
-                to_parent,
-                Entry {
-                    name: new_name.to_os_string(),
-                    ..entry
-                },
-            ),
-            None => self.dirs.invalidate(to_parent),
-        }
-        self.directory_changed(from_parent);
-        self.directory_changed(to_parent);
-        self.dirs.invalidate_tree(from);
-        self.dirs.invalidate_tree(to);
-        self.inodes.renamed(from, to);
-        self.set_times.renamed(from, to);
-        self.open_writes.renamed(from, to);
-        self.chunks.invalidate_path(from);
-        self.chunks.invalidate_path(to);
     }
 
     pub fn statfs(&self) -> StatFs {

@@ -60,6 +60,7 @@ pub fn errno_for(kind: RemoteErrorKind) -> i32 {
         RemoteErrorKind::PermissionDenied | RemoteErrorKind::Auth => libc::EACCES,
         RemoteErrorKind::InvalidName => libc::EINVAL,
         RemoteErrorKind::NoSpace => libc::ENOSPC,
+        RemoteErrorKind::QuotaExceeded => libc::EDQUOT,
         RemoteErrorKind::Unsupported => libc::ENOTSUP,
         RemoteErrorKind::TimedOut => libc::ETIMEDOUT,
         RemoteErrorKind::Connection | RemoteErrorKind::Protocol | RemoteErrorKind::Other => {
@@ -89,6 +90,7 @@ mod tests {
             (RemoteErrorKind::PermissionDenied, libc::EACCES),
             (RemoteErrorKind::InvalidName, libc::EINVAL),
             (RemoteErrorKind::NoSpace, libc::ENOSPC),
+            (RemoteErrorKind::QuotaExceeded, libc::EDQUOT),
             (RemoteErrorKind::Unsupported, libc::ENOTSUP),
             (RemoteErrorKind::TimedOut, libc::ETIMEDOUT),
             (RemoteErrorKind::Connection, libc::EIO),

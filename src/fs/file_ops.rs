@@ -13,7 +13,6 @@
 //! flush, fsync and release all "settle" the handle: finish the upload and report its error.
 
 use std::ffi::OsStr;
-use std::time::SystemTime;
 
 use parking_lot::Mutex;
 
@@ -47,19 +46,14 @@ impl Filesystem {
         let size = if truncate { 0 } else { entry.size.unwrap_or(0) };
         let write = if truncate {
             let upload = Upload::start(&*self.remote, &path, UploadKind::Replace, 0)?;
-            self.chunks.invalidate_path(&path);
-            self.record_file(&path, 0, SystemTime::now());
             WriteState::Streaming(upload)
         } else {
             WriteState::Clean { size }
         };
-        let progress = writable.then(|| {
-            let progress = self.open_writes.register(&path, size);
-            if truncate {
-                progress.set_size(0);
-            }
-            progress
-        });
+        let progress = writable.then(|| self.namespace.writer_opened(&path, size));
+        if truncate {
+            self.namespace.written(&path, 0);
+        }
         let version = match (truncate, entry.mtime) {
             (false, Some(mtime)) => Some(FileVersion {
                 path: path.clone(),
@@ -93,18 +87,10 @@ impl Filesystem {
             ));
         }
         let upload = Upload::start(&*self.remote, &path, UploadKind::Replace, 0)?;
-        let now = SystemTime::now();
-        let entry = Entry {
-            size: Some(0),
-            mtime: Some(now),
-            ..Entry::new(name, EntryKind::File)
-        };
-        self.dirs.upsert_entry(&parent_path, entry.clone());
-        self.directory_changed(&parent_path);
-        self.chunks.invalidate_path(&path);
-        let progress = self.open_writes.register(&path, 0);
+        let entry = self.namespace.created_file(&parent_path, name, &path);
+        let progress = self.namespace.writer_opened(&path, 0);
         progress.set_size(0);
-        let ino = self.inodes.lookup(&path);
+        let ino = self.namespace.lookup_ino(&path);
         let fh = self.handles.insert(Handle::File(Mutex::new(OpenFile {
             ino,
             path,
@@ -136,14 +122,8 @@ impl Filesystem {
             ));
         }
         Upload::start(&*self.remote, &path, UploadKind::Replace, 0)?.finish()?;
-        let entry = Entry {
-            size: Some(0),
-            mtime: Some(SystemTime::now()),
-            ..Entry::new(name, EntryKind::File)
-        };
-        self.dirs.upsert_entry(&parent_path, entry.clone());
-        self.directory_changed(&parent_path);
-        let ino = self.inodes.lookup(&path);
+        let entry = self.namespace.created_file(&parent_path, name, &path);
+        let ino = self.namespace.lookup_ino(&path);
         Ok(self.attr(ino, &entry))
     }
 
@@ -160,7 +140,7 @@ impl Filesystem {
             ));
         };
         let mut file = file.lock();
-        if let Some(path) = self.inodes.path(file.ino) {
+        if let Some(path) = self.namespace.path(file.ino) {
             file.path = path;
         }
         action(&mut file)
@@ -185,7 +165,7 @@ impl Filesystem {
                 remote: &*self.remote,
                 path,
                 version: version.as_ref(),
-                chunks: &self.chunks,
+                chunks: self.namespace.chunks(),
             };
             reader.read(&target, offset, size as usize)
         })
@@ -201,7 +181,7 @@ impl Filesystem {
                 return Err(FsError::new(libc::EBADF, "handle not open for writing"));
             }
             if file.version.take().is_some() {
-                self.chunks.invalidate_path(&file.path);
+                self.namespace.data_changing(&file.path);
             }
             let end = self.write_to(file, offset, data)?;
             if let Some(progress) = &file.progress {
@@ -333,11 +313,7 @@ impl Filesystem {
             }
         };
         if let Some(size) = outcome {
-            self.chunks.invalidate_path(&file.path);
-            self.record_file(&file.path, size, SystemTime::now());
-            if let Some(progress) = &file.progress {
-                progress.set_size(size);
-            }
+            self.namespace.written(&file.path, size);
         }
         if let Some(progress) = &file.progress
             && let Some(mtime) = progress.take_pending_mtime()
@@ -365,7 +341,7 @@ impl Filesystem {
             return Ok(());
         };
         let mut file = file.lock();
-        if let Some(path) = self.inodes.path(file.ino) {
+        if let Some(path) = self.namespace.path(file.ino) {
             file.path = path;
         }
         let mut result = self.settle(&mut file);
@@ -373,7 +349,7 @@ impl Filesystem {
             log::error!("{} was not saved on close: {err}", file.path.display());
         }
         if file.progress.take().is_some()
-            && let Some(mtime) = self.open_writes.unregister(&file.path)
+            && let Some(mtime) = self.namespace.writer_closed(&file.path)
             && result.is_ok()
         {
             // utimens arrived after settle looked for it (RELEASE is asynchronous).

@@ -1,6 +1,6 @@
 //! The filesystem core: inode numbers and handles in, remote operations out.
 //!
-//! Everything here is testable without the kernel (see `tests` and `memory_remote`); the FUSE
+//! Everything here is testable without the kernel (see `tests` and `crate::remote::memory`); the FUSE
 //! adapter (`crate::fuse`) only converts types and replies. Methods take inode numbers and handle
 //! numbers and return `Result<_, FsError>` whose errno comes from the one table in `error`.
 //!
@@ -8,8 +8,8 @@
 //! 1. a file handle's own mutex (`handle::OpenFile`): may be held across that handle's network
 //!    I/O (its download, its upload), which only serialises operations on that one handle;
 //! 2. leaf locks, each taken alone and never across network I/O: the handle table, the inode
-//!    table, the listing cache, the chunk cache, the open-writes registry, the listing-ahead
-//!    queue (`prefetch`; a request may wait on its condvar, which releases it).
+//!    table, the listing cache, the chunk cache, the open-writes registry, the local times, the
+//!    listing-ahead queue (`prefetch`; a request may wait on its condvar, which releases it).
 //!
 //! A leaf lock is never held while taking another lock, and no handle mutex is taken while a
 //! leaf lock is held, so no cycle is possible.
@@ -25,8 +25,8 @@
 //!   cannot store these attributes, while the file data (what matters) is intact.
 //!   Likewise a refused utimens on a directory (vsftpd and pyftpdlib set file times only).
 //! - chown/chgrp to anything but the configured owner: EPERM.
-//! - New files and directories get the server's default permissions (the create mode is not
-//!   sent); an explicit chmod afterwards is.
+//! - New files and directories get the create mode with SITE CHMOD when it differs from the
+//!   server's default (`setattr::apply_create_mode`, called by the adapter after create/mkdir).
 //! - Symlinks are shown (readlink works) but cannot be created: EPERM. Hard links: EPERM.
 
 pub mod attr;
@@ -34,8 +34,8 @@ pub mod config;
 pub mod error;
 pub mod handle;
 pub mod inode;
-pub mod memory_remote;
 pub mod names;
+pub mod namespace;
 pub mod read;
 pub mod spool;
 pub mod write;
@@ -60,11 +60,10 @@ pub use handle::DirEntryOut;
 pub use inode::ROOT_INO;
 pub use setattr::SetAttrRequest;
 
-use crate::cache::{CachedLookup, ChunkCache, DirCache, SetTimes};
+use crate::cache::CachedLookup;
 use crate::remote::{Entry, EntryKind, Remote};
 use handle::{Handle, HandleTable, WriteState};
-use inode::InodeTable;
-use write::OpenWrites;
+use namespace::Namespace;
 
 /// An open file whose download was not read for this long gives its connection back when
 /// another transfer is waiting for one (it resumes with REST when read again).
@@ -102,12 +101,9 @@ fn warn_once(flag: &AtomicBool, message: &str) {
 pub struct Filesystem {
     remote: Arc<dyn Remote>,
     config: FsConfig,
-    inodes: InodeTable,
-    dirs: DirCache,
-    chunks: ChunkCache,
-    set_times: SetTimes,
+    /// Every cache of what a path means; changed only through its event methods.
+    namespace: Namespace,
     handles: HandleTable,
-    open_writes: OpenWrites,
     warned: WarnedOnce,
     mounted_at: SystemTime,
     prefetch: prefetch::Prefetcher,
@@ -126,14 +122,10 @@ impl Filesystem {
                 }
             }));
             Filesystem {
-                dirs: DirCache::new(config.dir_cache_ttl),
-                chunks: ChunkCache::new(config.cache_size),
-                set_times: SetTimes::default(),
+                namespace: Namespace::new(&config),
                 remote,
                 config,
-                inodes: InodeTable::new(),
                 handles: HandleTable::default(),
-                open_writes: OpenWrites::default(),
                 warned: WarnedOnce::default(),
                 mounted_at: SystemTime::now(),
                 prefetch,
@@ -207,7 +199,8 @@ impl Filesystem {
 
     /// Hits and misses of the chunk cache (diagnostics and tests).
     pub fn chunk_cache_stats(&self) -> (u64, u64) {
-        (self.chunks.hits(), self.chunks.misses())
+        let chunks = self.namespace.chunks();
+        (chunks.hits(), chunks.misses())
     }
 
     fn check_writable(&self) -> Result<(), FsError> {
@@ -219,7 +212,7 @@ impl Filesystem {
     }
 
     fn path_of(&self, ino: u64) -> Result<PathBuf, FsError> {
-        self.inodes
+        self.namespace
             .path(ino)
             .ok_or_else(|| FsError::new(libc::ESTALE, format!("unknown inode {ino}")))
     }
@@ -233,21 +226,20 @@ impl Filesystem {
 
     /// The entries of `dir`, from the cache or the remote.
     fn listing(&self, dir: &Path) -> Result<Arc<[Entry]>, FsError> {
-        if let Some(entries) = self.dirs.entries(dir) {
+        if let Some(entries) = self.namespace.cached_listing(dir) {
             return Ok(entries);
         }
         if self.prefetch.claim(dir)
-            && let Some(entries) = self.dirs.entries(dir)
+            && let Some(entries) = self.namespace.cached_listing(dir)
         {
             return Ok(entries);
         }
-        let generation = self.dirs.generation();
+        let generation = self.namespace.listing_generation();
         let mut entries = self
             .remote
             .list(dir)
             .map_err(|err| FsError::remote(format!("list {}", dir.display()), &err))?;
-        self.set_times.refine(dir, &mut entries);
-        self.dirs.insert(dir, &entries, generation);
+        self.namespace.listed(dir, &mut entries, generation);
         Ok(entries.into())
     }
 
@@ -257,7 +249,7 @@ impl Filesystem {
         let Some((parent, name)) = names::split(path) else {
             return Ok(Some(self.root_entry()));
         };
-        let listed = match self.dirs.lookup(parent, name) {
+        let listed = match self.namespace.cached(parent, name) {
             CachedLookup::Found(entry) => Some(entry),
             CachedLookup::Absent => None,
             CachedLookup::Unknown => match self.listing(parent) {
@@ -286,69 +278,15 @@ impl Filesystem {
                 }
             },
         };
-        Ok(self.overlay_writes(path, name, listed))
+        Ok(self.namespace.overlay(path, name, listed))
     }
 
-    fn overlay_writes(
-        &self,
-        path: &Path,
-        name: &std::ffi::OsStr,
-        listed: Option<Entry>,
-    ) -> Option<Entry> {
-        let Some(progress) = self.open_writes.get(path) else {
-            return listed;
-        };
-        let mut entry = listed.unwrap_or_else(|| Entry {
-            mtime: Some(SystemTime::now()),
-            ..Entry::new(name, EntryKind::File)
-        });
-        if entry.kind == EntryKind::File {
-            entry.size = Some(progress.size());
-            if let Some(mtime) = progress.pending_mtime() {
-                entry.mtime = Some(mtime);
-            }
-        }
-        Some(entry)
-    }
-
+    /// The attributes shown for `entry`: the server's, with a directory's subdirectories
+    /// counted from its cached listing and the times FTP cannot store laid over (`attr`).
     fn attr(&self, ino: u64, entry: &Entry) -> Attr {
-        Attr::from_entry(ino, entry, &self.config)
-    }
-
-    /// Our own change made `path` a file of `size` bytes modified at `mtime`.
-    fn record_file(&self, path: &Path, size: u64, mtime: SystemTime) {
-        self.set_times.forget(path);
-        let Some((parent, name)) = names::split(path) else {
-            return;
-        };
-        let entry = match self.dirs.lookup(parent, name) {
-            CachedLookup::Found(entry) => Entry {
-                size: Some(size),
-                mtime: Some(mtime),
-                ..entry
-            },
-            CachedLookup::Absent => Entry {
-                size: Some(size),
-                mtime: Some(mtime),
-                ..Entry::new(name, EntryKind::File)
-            },
-            CachedLookup::Unknown => {
-                self.dirs.invalidate(parent);
-                return;
-            }
-        };
-        self.dirs.upsert_entry(parent, entry);
-    }
-
-    /// An entry was created, removed or renamed in `dir`: the server moved the directory's own
-    /// mtime to "now", so show that too instead of a cached older time. Tools that restore
-    /// directory times after filling them (rsync -a, tar, cp -a) stat the directory first and
-    /// re-apply the time only when it differs; a stale cached mtime made them skip that.
-    fn directory_changed(&self, dir: &Path) {
-        if let Some((parent, name)) = names::split(dir) {
-            self.dirs
-                .modify_entry(parent, name, |entry| entry.mtime = Some(SystemTime::now()));
-        }
+        let mut attr = Attr::from_entry(ino, entry, &self.config);
+        self.namespace.complete_attr(ino, &mut attr);
+        attr
     }
 
     /// Whether `path` is a directory (from the cache, else its parent's listing).
@@ -366,17 +304,7 @@ impl Filesystem {
     fn apply_mtime(&self, path: &Path, mtime: SystemTime) -> Result<(), FsError> {
         match self.remote.set_mtime(path, mtime) {
             Ok(()) => {
-                let size = names::split(path).and_then(|(parent, name)| {
-                    match self.dirs.lookup(parent, name) {
-                        CachedLookup::Found(entry) => entry.size,
-                        _ => None,
-                    }
-                });
-                self.set_times.remember(path, mtime, size);
-                if let Some((parent, name)) = names::split(path) {
-                    self.dirs
-                        .modify_entry(parent, name, |entry| entry.mtime = Some(mtime));
-                }
+                self.namespace.mtime_set(path, mtime);
                 Ok(())
             }
             Err(err) if err.kind == crate::remote::RemoteErrorKind::Unsupported => {

@@ -20,7 +20,7 @@
 //!   the front of the queue; the oldest jobs fall off the back when it is full.
 //! - Freshness is the listing cache's: a result is inserted with the cache generation read
 //!   before the remote call, so a listing that started before one of our own mutations of that
-//!   directory is dropped (`DirCache::insert`), and it ages out after `--dir-cache-ttl` like
+//!   directory is dropped (`Namespace::listed`), and it ages out after `--dir-cache-ttl` like
 //!   any other listing. Errors of a listing ahead are only logged (debug): the kernel asked for
 //!   nothing, and a real request for the directory lists it again and reports the error.
 //! - What is listed ahead: the subdirectories of a directory read for the first time since it
@@ -284,10 +284,10 @@ fn work(shared: &Shared) {
 impl Filesystem {
     /// One listing ahead of `dir`, on a spare connection only; see the module doc.
     pub(super) fn list_ahead(&self, dir: &Path, starting: &mut dyn FnMut() -> bool) -> Ahead {
-        if self.dirs.entries(dir).is_some() {
+        if self.namespace.cached_listing(dir).is_some() {
             return Ahead::Done;
         }
-        let generation = self.dirs.generation();
+        let generation = self.namespace.listing_generation();
         // Whether the remote got a connection and asked (then `None` means cancelled).
         let mut asked = false;
         let mut starting = || {
@@ -298,8 +298,7 @@ impl Filesystem {
             None if asked => Ahead::Done,
             None => Ahead::NoSpare,
             Some(Ok(mut entries)) => {
-                self.set_times.refine(dir, &mut entries);
-                if self.dirs.insert(dir, &entries, generation) {
+                if self.namespace.listed(dir, &mut entries, generation) {
                     Ahead::Listed
                 } else {
                     Ahead::Done

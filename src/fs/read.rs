@@ -36,6 +36,7 @@ use std::time::{Duration, Instant};
 use super::error::FsError;
 use crate::cache::{CHUNK_SIZE, Chunk, ChunkCache, FileVersion, ReadData};
 use crate::remote::{Remote, RemoteError, RemoteReader};
+use crate::status::{self, Direction};
 
 /// Bytes kept behind the stream position for slightly reordered reads.
 const WINDOW: u64 = 2 * 1024 * 1024;
@@ -285,6 +286,8 @@ impl ReadStream {
             .remote
             .open_read(target.path, offset)
             .map_err(|err| FsError::remote(format!("read {}", target.path.display()), &err))?;
+        let total = target.version.and_then(|version| version.size);
+        let reader = status::track(reader, target.path, Direction::Download, offset, total);
         self.reader = Some(reader);
         self.position = offset;
         self.at_eof = false;

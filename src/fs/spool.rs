@@ -12,7 +12,8 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::error::FsError;
-use crate::remote::{Remote, RemoteError, RemoteErrorKind};
+use crate::remote::{Remote, RemoteError, RemoteErrorKind, RemoteWriter};
+use crate::status::{self, Direction};
 
 static SPOOL_COUNTER: AtomicU64 = AtomicU64::new(0);
 
@@ -55,7 +56,7 @@ impl Spool {
         let mut spool = Spool::create(dir)?;
         let context = || format!("download {} for local editing", path.display());
         let mut reader = match remote.open_read(path, 0) {
-            Ok(reader) => reader,
+            Ok(reader) => status::track(reader, path, Direction::Download, 0, None),
             Err(err) if err.kind == RemoteErrorKind::NotFound => return Ok(spool),
             Err(err) => return Err(FsError::remote(context(), &err)),
         };
@@ -116,9 +117,11 @@ impl Spool {
     /// Replace the remote file with the spool's content and wait for the server's verdict.
     pub fn upload(&mut self, remote: &dyn Remote, path: &Path) -> Result<(), FsError> {
         let context = || format!("upload {}", path.display());
-        let mut writer = remote
+        let writer = remote
             .create(path)
             .map_err(|err| FsError::remote(context(), &err))?;
+        let mut writer: Box<dyn RemoteWriter> =
+            status::track(writer, path, Direction::Upload, 0, Some(self.len));
         let mut source = (&self.file).take(self.len);
         (&self.file)
             .seek(SeekFrom::Start(0))
@@ -141,11 +144,11 @@ impl Spool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fs::memory_remote::MemoryRemote;
+    use crate::remote::faulty::TestRemote;
 
     #[test]
     fn download_edit_upload_round_trip() {
-        let remote = MemoryRemote::new();
+        let remote = TestRemote::new();
         remote.add_file("/f", b"hello world".to_vec());
         let dir = std::env::temp_dir();
         let mut spool = Spool::download(&dir, &remote, Path::new("/f")).unwrap();
@@ -161,14 +164,14 @@ mod tests {
 
     #[test]
     fn missing_remote_file_gives_empty_spool() {
-        let remote = MemoryRemote::new();
+        let remote = TestRemote::new();
         let spool = Spool::download(&std::env::temp_dir(), &remote, Path::new("/nope")).unwrap();
         assert!(spool.is_empty());
     }
 
     #[test]
     fn failed_upload_keeps_the_spool_dirty() {
-        let remote = MemoryRemote::new();
+        let remote = TestRemote::new();
         let mut spool = Spool::create(&std::env::temp_dir()).unwrap();
         spool.write_at(0, b"x").unwrap();
         remote.fail_next_finishes(1, RemoteErrorKind::NoSpace);

@@ -34,6 +34,7 @@ use parking_lot::Mutex;
 
 use super::error::FsError;
 use crate::remote::{Remote, RemoteError, RemoteErrorKind, RemoteResult, RemoteWriter};
+use crate::status::{self, Direction};
 
 /// Bytes collected before a batch is handed to the uploader thread.
 pub const BATCH_SIZE: usize = 1024 * 1024;
@@ -77,6 +78,7 @@ impl Upload {
             UploadKind::Append => remote.append(path),
         }
         .map_err(|err| FsError::remote(format!("upload {}", path.display()), &err))?;
+        let writer = status::track(writer, path, Direction::Upload, start, None);
         let (sender, receiver) = sync_channel::<Vec<u8>>(QUEUE_DEPTH);
         let (give_back, recycled) = sync_channel::<Vec<u8>>(QUEUE_DEPTH + 2);
         let thread_path = path.to_path_buf();
@@ -323,11 +325,11 @@ impl OpenWrites {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fs::memory_remote::MemoryRemote;
+    use crate::remote::faulty::TestRemote;
 
     #[test]
     fn pushed_bytes_reach_the_server_and_finish_reports_size() {
-        let remote = MemoryRemote::new();
+        let remote = TestRemote::new();
         let mut upload = Upload::start(&remote, Path::new("/f"), UploadKind::Replace, 0).unwrap();
         upload.push(b"hello ").unwrap();
         upload.push(&vec![b'x'; BATCH_SIZE]).unwrap();
@@ -339,7 +341,7 @@ mod tests {
 
     #[test]
     fn failed_final_reply_is_returned_by_finish() {
-        let remote = MemoryRemote::new();
+        let remote = TestRemote::new();
         let mut upload = Upload::start(&remote, Path::new("/f"), UploadKind::Replace, 0).unwrap();
         upload.push(b"data").unwrap();
         remote.fail_next_finishes(1, RemoteErrorKind::NoSpace);
@@ -348,7 +350,7 @@ mod tests {
 
     #[test]
     fn refused_upload_fails_at_start() {
-        let remote = MemoryRemote::new();
+        let remote = TestRemote::new();
         remote.fail_path("/f", RemoteErrorKind::PermissionDenied);
         let err = Upload::start(&remote, Path::new("/f"), UploadKind::Replace, 0)
             .err()

@@ -15,15 +15,18 @@ use log::debug;
 
 use super::FtpConfig;
 use super::command::{Arg, Command};
-use super::data::{TransferStart, start_transfer};
-use super::errors::{Op, reply_error};
+use super::data_channel::{TransferStart, start_transfer};
 use super::features::Features;
-use super::ftp_time::{format_ftp_time, parse_ftp_time};
+use super::ftp_time::format_ftp_time;
 use super::listing::{parse_list, parse_mlsd, parse_mlst_line};
 use super::pool::{Lane, Pool, PooledControl};
 use super::reply::Reply;
+use super::reply_code as code;
+use super::reply_errors::{
+    Op, after_mkd_probe, after_rmd_probe, after_rnto_refused, is_not_implemented, reply_error,
+};
 use super::transfer::{Download, Upload};
-use super::transport::{Transport, is_timeout};
+use super::transport::Transport;
 use crate::remote::{
     Entry, EntryKind, Remote, RemoteError, RemoteErrorKind, RemoteReader, RemoteResult,
     RemoteWriter,
@@ -155,15 +158,7 @@ impl FtpRemote {
         }
         if let Err(e) = read {
             conn.mark_broken();
-            let kind = if is_timeout(&e) {
-                RemoteErrorKind::TimedOut
-            } else {
-                RemoteErrorKind::Connection
-            };
-            return Err(RemoteError::new(
-                kind,
-                format!("listing {}: {e}", show(dir)),
-            ));
+            return Err(RemoteError::io(format_args!("listing {}", show(dir)), &e));
         }
         drop(data);
         let reply = conn.read_reply()?;
@@ -180,7 +175,7 @@ impl FtpRemote {
         if conn.features.mlst && !quirks.mlsd_refused() {
             match self.fetch_listing(conn, &Command::Mlsd(arg.clone()), dir)? {
                 Ok(body) => return Ok(parse_mlsd(&body)),
-                Err(reply) if matches!(reply.code, 500 | 502) => {
+                Err(reply) if is_not_implemented(Op::List, &reply) => {
                     log::info!("server refused MLSD ({reply}); using LIST from now on");
                     quirks.set_mlsd_refused();
                 }
@@ -212,7 +207,7 @@ impl FtpRemote {
                     return Ok(entry);
                 }
                 debug!("MLST reply without facts for {}: {reply}", show(path));
-            } else if matches!(reply.code, 500 | 502) {
+            } else if is_not_implemented(Op::Stat, &reply) {
                 quirks.set_mlst_refused();
             } else {
                 return Err(reply_error(Op::Stat, &reply, &show(path)));
@@ -234,10 +229,7 @@ impl FtpRemote {
             })?;
         // LIST shows only the day for older files; MDTM has the exact time.
         if entry.kind == EntryKind::File && conn.features.mdtm {
-            let reply = conn.cmd(&Command::Mdtm(path_arg(path)?))?;
-            let exact = (reply.code == 213)
-                .then(|| parse_ftp_time(reply.text().trim().as_bytes()))
-                .flatten();
+            let exact = conn.cmd(&Command::Mdtm(path_arg(path)?))?.time_value();
             if exact.is_some() {
                 entry.mtime = exact;
             }
@@ -277,10 +269,10 @@ impl FtpRemote {
         let cmd = Command::Size(path_arg(path)?);
         self.retrying(Lane::Meta, |mut conn, _| {
             let reply = conn.cmd(&cmd)?;
-            if reply.code != 213 {
+            if reply.code != code::FILE_STATUS {
                 return Err(reply_error(Op::Stat, &reply, &show(path)));
             }
-            reply.text().trim().parse::<u64>().map_err(|_| {
+            reply.size_value().ok_or_else(|| {
                 RemoteError::new(
                     RemoteErrorKind::Protocol,
                     format!("bad SIZE reply: {reply}"),
@@ -294,10 +286,10 @@ impl FtpRemote {
         let cmd = Command::Mdtm(path_arg(path)?);
         self.retrying(Lane::Meta, |mut conn, _| {
             let reply = conn.cmd(&cmd)?;
-            if reply.code != 213 {
+            if reply.code != code::FILE_STATUS {
                 return Err(reply_error(Op::Stat, &reply, &show(path)));
             }
-            parse_ftp_time(reply.text().trim().as_bytes()).ok_or_else(|| {
+            reply.time_value().ok_or_else(|| {
                 RemoteError::new(
                     RemoteErrorKind::Protocol,
                     format!("bad MDTM reply: {reply}"),
@@ -373,18 +365,13 @@ impl Remote for FtpRemote {
         });
         match result {
             // 550 is ambiguous: exists, missing parent, or no permission.
-            Err(e) if e.kind == RemoteErrorKind::AlreadyExists => match self.probe(path) {
-                Some(_) => Err(e),
-                None => {
-                    let parent_exists = path.parent().is_none_or(|p| self.probe(p).is_some());
-                    let kind = if parent_exists {
-                        RemoteErrorKind::PermissionDenied
-                    } else {
-                        RemoteErrorKind::NotFound
-                    };
-                    Err(RemoteError::new(kind, e.message))
+            Err(e) if e.kind == RemoteErrorKind::AlreadyExists => {
+                if self.probe(path).is_some() {
+                    return Err(e);
                 }
-            },
+                let parent_exists = path.parent().is_none_or(|p| self.probe(p).is_some());
+                Err(after_mkd_probe(e, false, parent_exists))
+            }
             other => other,
         }
     }
@@ -399,19 +386,14 @@ impl Remote for FtpRemote {
         });
         match result {
             // 550 is ambiguous: not empty, missing, not a directory, or no permission.
-            Err(e) if e.kind == RemoteErrorKind::NotEmpty => match self.probe(path) {
-                None => Err(RemoteError::new(RemoteErrorKind::NotFound, e.message)),
-                Some(entry) if entry.kind != EntryKind::Dir => {
-                    Err(RemoteError::new(RemoteErrorKind::NotADirectory, e.message))
-                }
-                Some(_) => match self.list(path) {
-                    Ok(children) if children.is_empty() => Err(RemoteError::new(
-                        RemoteErrorKind::PermissionDenied,
-                        e.message,
-                    )),
-                    _ => Err(e),
-                },
-            },
+            Err(e) if e.kind == RemoteErrorKind::NotEmpty => {
+                let target = self.probe(path).map(|entry| entry.kind);
+                let empty = match target {
+                    Some(EntryKind::Dir) => self.list(path).ok().map(|c| c.is_empty()),
+                    _ => None,
+                };
+                Err(after_rmd_probe(e, target, empty))
+            }
             other => other,
         }
     }
@@ -420,20 +402,21 @@ impl Remote for FtpRemote {
         let rnfr = Command::Rnfr(path_arg(from)?);
         let rnto = Command::Rnto(path_arg(to)?);
         let mut conn = self.pool.get(Lane::Meta)?;
-        let reply = conn.cmd(&rnfr)?;
-        if reply.code != 350 {
+        // One round trip: RNTO goes out without waiting for RNFR's 350 (issue 10).
+        let mut replies = conn.pipeline(&[&rnfr, &rnto])?.into_iter();
+        let reply = replies.next().ok_or_else(|| conn.lost_reply("RNFR"))?;
+        if reply.code != code::PENDING {
             return Err(reply_error(Op::Rename, &reply, &show(from)));
         }
-        let reply = conn.cmd(&rnto)?;
+        let reply = replies.next().ok_or_else(|| conn.lost_reply("RNTO"))?;
         if reply.is_success() {
             Ok(())
         } else {
-            let mut err = reply_error(Op::Rename, &reply, &show(to));
-            if err.kind == RemoteErrorKind::NotFound {
-                // RNFR succeeded, so the source exists: the target's place is the problem.
-                err.kind = RemoteErrorKind::PermissionDenied;
-            }
-            Err(err)
+            Err(after_rnto_refused(reply_error(
+                Op::Rename,
+                &reply,
+                &show(to),
+            )))
         }
     }
 
@@ -448,7 +431,7 @@ impl Remote for FtpRemote {
                 if reply.is_success() {
                     return Ok(());
                 }
-                if !matches!(reply.code, 500 | 502) {
+                if !is_not_implemented(Op::SetMtime, &reply) {
                     return Err(reply_error(Op::SetMtime, &reply, &show(path)));
                 }
                 quirks.set_mfmt_refused();
@@ -462,12 +445,11 @@ impl Remote for FtpRemote {
             // vsftpd (mdtm_write) sets the time with `MDTM stamp path`. Other servers read that
             // as a query for a file named "stamp path" and answer 550, or 213 with a time.
             let reply = conn.cmd(&Command::MdtmSet(stamp.clone(), arg.clone()))?;
-            let text = reply.text();
-            let was_a_query = parse_ftp_time(text.trim().as_bytes()).is_some();
+            let was_a_query = reply.time_value().is_some();
             if reply.is_success() && !was_a_query {
                 return Ok(());
             }
-            if matches!(reply.code, 500 | 501 | 502 | 504) || was_a_query {
+            if is_not_implemented(Op::SetMtime, &reply) || was_a_query {
                 // The server does not know this form at all: stop trying it.
                 quirks.set_mdtm_set_refused();
                 return Err(RemoteError::new(
@@ -475,7 +457,16 @@ impl Remote for FtpRemote {
                     format!("server cannot set modification times: {reply}"),
                 ));
             }
-            // A refusal for this path only (vsftpd: 550 on a directory).
+            // vsftpd refuses this path only (550 on a directory). A server that read the
+            // command as a query for a file named "stamp path" (libunftp) also says 550, but
+            // then the path is a file that exists: that server cannot set times at all.
+            if reply.code == 550 && conn.cmd(&Command::Size(arg.clone()))?.is_success() {
+                quirks.set_mdtm_set_refused();
+                return Err(RemoteError::new(
+                    RemoteErrorKind::Unsupported,
+                    format!("server cannot set modification times: {reply}"),
+                ));
+            }
             Err(reply_error(Op::SetMtime, &reply, &show(path)))
         })
     }
@@ -494,7 +485,7 @@ impl Remote for FtpRemote {
             if reply.is_success() {
                 return Ok(());
             }
-            if matches!(reply.code, 500 | 502 | 504) {
+            if is_not_implemented(Op::Chmod, &reply) {
                 quirks.set_chmod_refused();
             }
             Err(reply_error(Op::Chmod, &reply, &show(path)))

@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+pub use super::certificate::Fingerprint;
+
 /// How the data channel is opened.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum DataMode {
@@ -37,12 +39,16 @@ pub struct FtpConfig {
     pub tls: TlsMode,
     /// Skip certificate verification (--insecure).
     pub insecure: bool,
-    /// Extra CA bundle (PEM) to trust.
+    /// Extra CA bundle (PEM) to trust; a server certificate in it is trusted as itself, even a
+    /// self-signed one marked as a CA (see `tls_trust`).
     pub ca_file: Option<std::path::PathBuf>,
-    /// Maximum number of simultaneous control connections.
+    /// Trust exactly the server certificate with this SHA-256 fingerprint (--fingerprint).
+    pub fingerprint: Option<Fingerprint>,
+    /// Maximum number of simultaneous control connections (default 4).
     pub max_connections: usize,
+    /// How long connecting (TCP, TLS, greeting) may take (default 10 s).
     pub connect_timeout: Duration,
-    /// How long to wait for any single reply line or data progress.
+    /// How long to wait for any single reply line or data progress (default 30 s).
     pub io_timeout: Duration,
     /// Connections idle longer than this get a NOOP before reuse.
     pub idle_check_after: Duration,
@@ -54,24 +60,37 @@ pub struct FtpConfig {
     pub max_listing_bytes: u64,
 }
 
-impl FtpConfig {
-    /// Settings with the documented defaults for `host:port`.
-    pub fn new(host: impl Into<String>, port: u16) -> Self {
+impl Default for FtpConfig {
+    /// The documented defaults; no server yet (empty host, port 0): `new` names one. The
+    /// command line shows and uses these values as its defaults.
+    fn default() -> Self {
         FtpConfig {
-            host: host.into(),
-            port,
+            host: String::new(),
+            port: 0,
             user: None,
             password: None,
             data_mode: DataMode::default(),
             tls: TlsMode::default(),
             insecure: false,
             ca_file: None,
+            fingerprint: None,
             max_connections: 4,
             connect_timeout: Duration::from_secs(10),
             io_timeout: Duration::from_secs(30),
             idle_check_after: Duration::from_secs(15),
             idle_close_after: Duration::from_secs(120),
             max_listing_bytes: 64 * 1024 * 1024,
+        }
+    }
+}
+
+impl FtpConfig {
+    /// Settings with the documented defaults for `host:port`.
+    pub fn new(host: impl Into<String>, port: u16) -> Self {
+        FtpConfig {
+            host: host.into(),
+            port,
+            ..FtpConfig::default()
         }
     }
 
@@ -100,6 +119,8 @@ impl std::fmt::Debug for FtpConfig {
             .field("data_mode", &self.data_mode)
             .field("tls", &self.tls)
             .field("insecure", &self.insecure)
+            .field("ca_file", &self.ca_file)
+            .field("fingerprint", &self.fingerprint)
             .field("max_connections", &self.max_connections)
             .field("connect_timeout", &self.connect_timeout)
             .field("io_timeout", &self.io_timeout)

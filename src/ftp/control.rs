@@ -12,7 +12,7 @@
 //! TLS too (they resume this connection's session, held in `tls`).
 
 use std::net::{SocketAddr, ToSocketAddrs};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use log::trace;
 
@@ -20,8 +20,10 @@ use super::command::{Arg, Command};
 use super::config::{FtpConfig, TlsMode};
 use super::features::Features;
 use super::reply::{Reply, ReplyBuffer, ReplyError};
-use super::tls::{TlsContext, TlsSession, handshake_error};
-use super::transport::{Transport, is_timeout};
+use super::reply_code as code;
+use super::reply_errors::says_server_full;
+use super::tls::{TlsContext, TlsSession};
+use super::transport::Transport;
 use crate::remote::{RemoteError, RemoteErrorKind};
 
 /// A logged-in control connection.
@@ -34,6 +36,14 @@ pub struct Control {
     pub features: Features,
     /// This connection's TLS session, which its data connections resume (None: plain FTP).
     tls: Option<TlsSession>,
+    /// A passive data connection opened ahead of the next transfer (see `data_channel`).
+    ready_data: Option<ReadyData>,
+}
+
+/// A passive data connection already connected, and when it was opened.
+pub struct ReadyData {
+    pub transport: Transport,
+    pub since: Instant,
 }
 
 /// A failed connection attempt, saying whether the server turned us away for being full, so the
@@ -73,34 +83,15 @@ pub fn resolve(host: &str, port: u16) -> Result<Vec<SocketAddr>, RemoteError> {
     Ok(addrs)
 }
 
-/// A server's way of saying "no more connections": 421 at any point of login, or a 530 whose
-/// text talks about too many users/connections (pure-ftpd, proftpd MaxClients).
-fn says_server_full(reply: &Reply) -> bool {
-    if reply.code == 421 {
-        return true;
-    }
-    let text = reply.text().to_ascii_lowercase();
-    reply.code == 530
-        && (text.contains("too many") || text.contains("maximum") || text.contains("limit"))
-}
-
 impl Control {
     /// Connect, read the greeting, log in and negotiate. Errors carry one clear sentence.
     pub fn connect(config: &FtpConfig, tls: &TlsContext) -> Result<Control, ConnectFailure> {
         let tls = tls.new_session()?;
         let addrs = resolve(&config.host, config.port)?;
         let where_ = format!("{}:{}", config.host, config.port);
-        let transport = Transport::connect(&addrs, config.connect_timeout).map_err(|e| {
-            let kind = if is_timeout(&e) {
-                RemoteErrorKind::TimedOut
-            } else {
-                RemoteErrorKind::Connection
-            };
-            RemoteError::new(kind, format!("cannot connect to {where_}: {e}"))
-        })?;
-        let io_err = |e: std::io::Error| {
-            RemoteError::new(RemoteErrorKind::Connection, format!("{where_}: {e}"))
-        };
+        let transport = Transport::connect(&addrs, config.connect_timeout)
+            .map_err(|e| RemoteError::io(format_args!("cannot connect to {where_}"), &e))?;
+        let io_err = |e: std::io::Error| RemoteError::io(&where_, &e);
         // The greeting must come within the shorter of the two timeouts: a server that
         // accepts but stays silent must not cost more than the user's --timeout.
         transport
@@ -115,6 +106,7 @@ impl Control {
             broken: false,
             features: Features::default(),
             tls,
+            ready_data: None,
         };
         if control.tls_mode() == TlsMode::Implicit {
             control.start_tls(&where_)?;
@@ -128,20 +120,17 @@ impl Control {
             control.auth_tls(&where_)?;
         }
         control.login(config)?;
-        if control.tls.is_some() {
-            control.protect_data(&where_)?;
-        }
-        control.negotiate()?;
+        control.negotiate(&where_)?;
         Ok(control)
     }
 
     fn greeting(&mut self, where_: &str) -> Result<(), ConnectFailure> {
         let mut reply = self.read_reply()?;
         // 120: "service ready in nnn minutes" precedes the real greeting.
-        while reply.code == 120 {
+        while reply.code == code::SERVICE_READY_SOON {
             reply = self.read_reply()?;
         }
-        if reply.code == 220 {
+        if reply.code == code::SERVICE_READY {
             return Ok(());
         }
         Err(ConnectFailure {
@@ -162,16 +151,22 @@ impl Control {
             )
         };
         let user_arg = Arg::new(user).map_err(|_| invalid("user name"))?;
-        let mut reply = self.cmd(&Command::User(user_arg))?;
-        if reply.code == 331 || reply.code == 332 {
-            let password = config.login_password();
-            // An empty password is still sent as an argument some servers accept; we refuse to
-            // send `PASS ` with nothing after it, so use a single space-free placeholder.
-            let pass_arg = Arg::new(if password.is_empty() { "-" } else { password })
-                .map_err(|_| invalid("password"))?;
-            reply = self.cmd(&Command::Pass(pass_arg))?;
+        let password = config.login_password();
+        // An empty password is still sent as an argument some servers accept; we refuse to
+        // send `PASS ` with nothing after it, so use a single space-free placeholder.
+        let pass_arg = Arg::new(if password.is_empty() { "-" } else { password })
+            .map_err(|_| invalid("password"))?;
+        // USER and PASS in one round trip. A server that needs no password (230 to USER)
+        // answers the PASS with 503 or 230, read and ignored.
+        let user_command = Command::User(user_arg);
+        let mut replies = self
+            .pipeline(&[&user_command, &Command::Pass(pass_arg)])?
+            .into_iter();
+        let mut reply = replies.next().ok_or_else(|| self.lost_reply("USER"))?;
+        if reply.code == code::NEED_PASSWORD || reply.code == code::NEED_ACCOUNT {
+            reply = replies.next().ok_or_else(|| self.lost_reply("PASS"))?;
         }
-        if reply.code == 230 || reply.code == 202 {
+        if reply.code == code::LOGGED_IN || reply.code == code::SUPERFLUOUS {
             return Ok(());
         }
         let server_full = says_server_full(&reply);
@@ -197,7 +192,7 @@ impl Control {
         let started = self.transport.start_tls(session, false);
         started.map_err(|e| {
             self.broken = true;
-            handshake_error(where_, &e)
+            session.handshake_error(where_, &e)
         })
     }
 
@@ -205,7 +200,7 @@ impl Control {
     /// the password must not go out in clear.
     fn auth_tls(&mut self, where_: &str) -> Result<(), ConnectFailure> {
         let reply = self.cmd(&Command::AuthTls)?;
-        if reply.code != 234 {
+        if reply.code != code::AUTH_ACCEPTED {
             self.broken = true;
             return Err(ConnectFailure {
                 server_full: says_server_full(&reply),
@@ -228,22 +223,19 @@ impl Control {
         Ok(self.start_tls(where_)?)
     }
 
-    /// `PBSZ 0` and `PROT P`: data connections run TLS too. A refusal fails the connection
-    /// rather than moving file contents in clear.
-    fn protect_data(&mut self, where_: &str) -> Result<(), RemoteError> {
-        for command in [Command::Pbsz0, Command::ProtPrivate] {
-            let reply = self.cmd(&command)?;
-            if !reply.is_success() {
-                self.broken = true;
-                return Err(RemoteError::new(
-                    RemoteErrorKind::Protocol,
-                    format!(
-                        "{where_} refused {command} (needed for TLS data connections): {reply}"
-                    ),
-                ));
-            }
-        }
-        Ok(())
+    /// Keep a data connection opened ahead for the next transfer on this connection.
+    pub fn set_ready_data(&mut self, ready: ReadyData) {
+        self.ready_data = Some(ready);
+    }
+
+    /// Take the data connection opened ahead, if any.
+    pub fn take_ready_data(&mut self) -> Option<ReadyData> {
+        self.ready_data.take()
+    }
+
+    /// Whether a data connection opened ahead is waiting for the next transfer.
+    pub fn has_ready_data(&self) -> bool {
+        self.ready_data.is_some()
     }
 
     /// The TLS session data connections must run under (resuming it), or None for plain FTP.
@@ -251,19 +243,49 @@ impl Control {
         self.tls.as_ref()
     }
 
-    fn negotiate(&mut self) -> Result<(), RemoteError> {
-        let feat = self.cmd(&Command::Feat)?;
-        self.features = Features::from_reply(&feat);
+    /// After login, in one round trip: `PBSZ 0` and `PROT P` under TLS (data connections run
+    /// TLS too; a refusal fails the connection rather than moving file contents in clear), FEAT
+    /// and `TYPE I`. Then `OPTS UTF8 ON` when FEAT offered UTF8.
+    fn negotiate(&mut self, where_: &str) -> Result<(), RemoteError> {
+        let mut commands = Vec::with_capacity(4);
+        if self.tls.is_some() {
+            commands.extend([&Command::Pbsz0, &Command::ProtPrivate]);
+        }
+        commands.extend([&Command::Feat, &Command::TypeImage]);
+        let replies = self.pipeline(&commands)?;
+        if replies.len() < commands.len() {
+            self.broken = true;
+            return Err(RemoteError::new(
+                RemoteErrorKind::Connection,
+                format!("{where_} closed the connection after login"),
+            ));
+        }
+        for (command, reply) in commands.into_iter().zip(&replies) {
+            match command {
+                Command::Feat => self.features = Features::from_reply(reply),
+                Command::TypeImage if !reply.is_success() => {
+                    self.broken = true;
+                    return Err(RemoteError::new(
+                        RemoteErrorKind::Protocol,
+                        format!("server refused binary mode: {reply}"),
+                    ));
+                }
+                Command::TypeImage => {}
+                _ if !reply.is_success() => {
+                    self.broken = true;
+                    return Err(RemoteError::new(
+                        RemoteErrorKind::Protocol,
+                        format!(
+                            "{where_} refused {command} (needed for TLS data connections): {reply}"
+                        ),
+                    ));
+                }
+                _ => {}
+            }
+        }
         if self.features.utf8 {
             // Servers that offer UTF8 mostly have it on already; a refusal changes nothing.
             let _ = self.cmd(&Command::OptsUtf8On)?;
-        }
-        let reply = self.cmd(&Command::TypeImage)?;
-        if !reply.is_success() {
-            return Err(RemoteError::new(
-                RemoteErrorKind::Protocol,
-                format!("server refused binary mode: {reply}"),
-            ));
         }
         Ok(())
     }
@@ -302,16 +324,17 @@ impl Control {
 
     fn io_error(&mut self, e: std::io::Error) -> RemoteError {
         self.broken = true;
-        let kind = if is_timeout(&e) {
-            RemoteErrorKind::TimedOut
-        } else {
-            RemoteErrorKind::Connection
-        };
-        RemoteError::new(kind, format!("control connection to {}: {e}", self.peer))
+        RemoteError::io(format_args!("control connection to {}", self.peer), &e)
     }
 
     /// Send one command.
     pub fn send(&mut self, command: &Command) -> Result<(), RemoteError> {
+        self.send_all(&[command])
+    }
+
+    /// Send `commands` in one write: one round trip for a sequence whose replies come in a
+    /// fixed order (see [`Control::cmd_pipelined`]).
+    fn send_all(&mut self, commands: &[&Command]) -> Result<(), RemoteError> {
         use std::io::Write;
         if self.broken {
             return Err(RemoteError::new(
@@ -319,8 +342,11 @@ impl Control {
                 "connection is broken",
             ));
         }
-        trace!("> {command}");
-        let wire = command.wire();
+        let mut wire = Vec::new();
+        for command in commands {
+            trace!("> {command}");
+            wire.extend(command.wire());
+        }
         self.transport
             .write_all(&wire)
             .and_then(|()| self.transport.flush())
@@ -351,10 +377,46 @@ impl Control {
     pub fn cmd(&mut self, command: &Command) -> Result<Reply, RemoteError> {
         self.send(command)?;
         let reply = self.read_reply()?;
-        if reply.code == 421 {
+        if reply.code == code::SERVICE_CLOSING {
             self.broken = true;
         }
         Ok(reply)
+    }
+
+    /// Send `commands` in one write and read their replies in order: one round trip for a
+    /// sequence whose replies come in a fixed order and where the server answers each command
+    /// whatever became of the ones before (a refused RNFR makes the RNTO a "503 bad sequence",
+    /// a refused login makes the commands after it 530s), so the caller still sees the first
+    /// reply that failed. Stops early at a 421 or when a reply after the first cannot be read
+    /// (a server that closes after refusing), marking the connection broken: the caller then
+    /// gets fewer replies than commands and decides from those it got.
+    pub fn pipeline(&mut self, commands: &[&Command]) -> Result<Vec<Reply>, RemoteError> {
+        self.send_all(commands)?;
+        let mut replies = Vec::with_capacity(commands.len());
+        for _ in commands {
+            self.transport.ack_quickly();
+            let reply = match self.read_reply() {
+                Ok(reply) => reply,
+                Err(e) if replies.is_empty() => return Err(e),
+                Err(_) => break, // read_reply marked the connection broken
+            };
+            let closing = reply.code == code::SERVICE_CLOSING;
+            replies.push(reply);
+            if closing {
+                self.broken = true;
+                break;
+            }
+        }
+        Ok(replies)
+    }
+
+    /// The error for a pipelined command whose reply never came (see [`Control::pipeline`]).
+    pub fn lost_reply(&mut self, command: &str) -> RemoteError {
+        self.broken = true;
+        RemoteError::new(
+            RemoteErrorKind::Connection,
+            format!("{}: no reply to {command}", self.peer),
+        )
     }
 
     /// Check the connection still answers (after sitting idle).

@@ -1,6 +1,7 @@
 //! What a server said it can do (FEAT, RFC 2389), parsed into flags we act on.
 
 use super::reply::Reply;
+use super::reply_code as code;
 
 /// Capabilities from FEAT. Anything not advertised is assumed absent, except what RFC 959
 /// guarantees. Flags for optional commands may also be switched off later when the server
@@ -24,7 +25,7 @@ impl Features {
     /// Parse a FEAT reply. A reply that is not 211 (FEAT unsupported) gives no features.
     pub fn from_reply(reply: &Reply) -> Features {
         let mut f = Features::default();
-        if reply.code != 211 {
+        if reply.code != code::SYSTEM_STATUS {
             return f;
         }
         for line in reply.inner_lines() {

@@ -1,27 +1,31 @@
 //! Our FTP client (RFC 959, 2389 FEAT, 2428 EPSV/EPRT, 3659 MLSD/MLST/SIZE/MDTM/REST).
 //!
 //! Never imports fuser, fs or cache: it implements the `remote::Remote` trait and nothing above.
-//! Layout: `command` (what we send) and `reply` (what we read) are pure; `listing` and
-//! `ftp_time` parse what servers list; `transport` is the byte stream; `control` is one
-//! logged-in connection; `data` opens data channels; `transfer` wraps a running RETR/STOR;
-//! `pool` shares connections; `errors` maps replies to error kinds; `client` maps it all onto
-//! `Remote`.
+//! Layout: `command` (what we send) and `reply` (what we read) are pure; `reply_code` names
+//! the codes; `listing` and `ftp_time` parse what servers list; `transport` is the byte stream;
+//! `control` is one logged-in connection; `data_channel` opens data channels; `transfer` wraps
+//! a running RETR/STOR; `pool` shares connections; `reply_errors` maps replies to error kinds
+//! and decides when a command counts as not implemented; `client` maps it all onto `Remote`.
 
+pub mod certificate;
 pub mod client;
 pub mod command;
 pub mod config;
 pub mod control;
-pub mod data;
-pub mod errors;
+pub mod data_channel;
 pub mod features;
 pub mod ftp_time;
 pub mod listing;
 pub mod pool;
 pub mod quirks;
 pub mod reply;
+pub mod reply_code;
+pub mod reply_errors;
 pub mod tls;
+pub mod tls_sessions;
+pub mod tls_trust;
 pub mod transfer;
 pub mod transport;
 
 pub use client::FtpRemote;
-pub use config::{DataMode, FtpConfig, TlsMode};
+pub use config::{DataMode, Fingerprint, FtpConfig, TlsMode};

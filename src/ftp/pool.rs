@@ -24,6 +24,11 @@
 //!   connections held by open files nobody is reading, so a few files left open (a pager, a
 //!   paused copy) cannot starve every other transfer until the wait times out.
 //!
+//! - A connection that ends a transfer, in passive mode, goes back to the pool through a short
+//!   background step that opens the next data connection ahead (`data_channel::prepare_ahead`:
+//!   EPSV + connect, two round trips no later transfer has to wait for). Transfers prefer idle
+//!   connections with one ready, metadata requests those without.
+//!
 //! Locking: one `parking_lot::Mutex` around the pool state, never held while talking to the
 //! network (connecting, NOOP and QUIT happen after it is released).
 
@@ -35,8 +40,9 @@ use std::time::{Duration, Instant};
 use log::{debug, warn};
 use parking_lot::{Condvar, Mutex};
 
-use super::config::FtpConfig;
-use super::control::Control;
+use super::config::{DataMode, FtpConfig};
+use super::control::{ConnectFailure, Control};
+use super::data_channel::prepare_ahead;
 use super::quirks::Quirks;
 use super::tls::TlsContext;
 use crate::remote::{PressureHook, RemoteError, RemoteErrorKind};
@@ -88,6 +94,18 @@ impl Inner {
         let last = Duration::from_millis(self.last_progress_ms.load(Ordering::Relaxed));
         self.epoch.elapsed().saturating_sub(last) < window
     }
+}
+
+/// Connection counts at one moment (for `ftpfs status`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PoolCounts {
+    /// Checked out, or being opened.
+    pub busy: usize,
+    pub idle: usize,
+    /// The cap in force (lowered when the server refused a login as full).
+    pub cap: usize,
+    /// The cap asked for (`max_connections`).
+    pub configured: usize,
 }
 
 /// The pool; cheap to clone (shared).
@@ -156,6 +174,17 @@ impl Pool {
         self.inner.state.lock().open
     }
 
+    /// Busy, idle, and the learned and configured caps.
+    pub fn counts(&self) -> PoolCounts {
+        let state = self.inner.state.lock();
+        PoolCounts {
+            busy: state.open.saturating_sub(state.idle.len()),
+            idle: state.idle.len(),
+            cap: state.cap,
+            configured: self.inner.config.max_connections.max(1),
+        }
+    }
+
     /// Check out a connection for `lane`, opening one if allowed, else waiting (bounded).
     pub fn get(&self, lane: Lane) -> Result<PooledControl, RemoteError> {
         let config = &self.inner.config;
@@ -178,25 +207,9 @@ impl Pool {
                         return Ok(self.guard(control, lane));
                     }
                     Err(failure) => {
-                        let mut state = self.inner.state.lock();
-                        state.open -= 1;
-                        if lane == Lane::Transfer {
-                            state.transfers -= 1;
-                        }
-                        self.inner.freed.notify_all();
-                        if failure.server_full && state.open > 0 {
-                            if state.open < state.cap {
-                                warn!(
-                                    "server refused connection {} ({}); limiting the pool to {}",
-                                    state.open + 1,
-                                    failure.error.message,
-                                    state.open
-                                );
-                                state.cap = state.open;
-                            }
+                        if self.open_failed(lane, &failure) {
                             continue;
                         }
-                        drop(state);
                         if failure.server_full && Instant::now() < deadline {
                             // Full even for one connection: someone else holds the slots.
                             std::thread::sleep(Duration::from_millis(500));
@@ -211,8 +224,10 @@ impl Pool {
 
     /// A connection for speculative work (listing ahead), only when taking it leaves at least
     /// one connection idle or still allowed to be opened, so a request somebody waits for is
-    /// served at once. Prefers opening a new connection over taking the last idle one. Never
-    /// waits; `None` when nothing is spare.
+    /// served at once. Prefers opening a new connection over taking the last idle one, and,
+    /// like any metadata request, an idle one without a data connection opened ahead. Never
+    /// waits; `None` when nothing is spare. The lock is released before any network I/O (the
+    /// NOOP of a long-idle connection, or the login of a new one).
     pub fn try_get_spare(&self) -> Option<Result<PooledControl, RemoteError>> {
         let decision = {
             let mut state = self.inner.state.lock();
@@ -221,7 +236,7 @@ impl Pool {
                 return None;
             }
             if state.idle.len() >= 2 {
-                Decision::Reuse(state.idle.pop()?)
+                Decision::Reuse(take_idle(&mut state.idle, Lane::Meta)?)
             } else {
                 state.open += 1;
                 Decision::Open
@@ -236,13 +251,36 @@ impl Pool {
                     Some(Ok(self.guard(control, Lane::Meta)))
                 }
                 Err(failure) => {
-                    let mut state = self.inner.state.lock();
-                    state.open -= 1;
-                    self.inner.freed.notify_all();
+                    self.open_failed(Lane::Meta, &failure);
                     Some(Err(failure.error))
                 }
             },
         }
+    }
+
+    /// A connection whose slot was reserved for `lane` could not be opened: release the slot
+    /// and, when the server turned it away as full while others of ours are open, lower the
+    /// cap to what worked. Returns whether that happened (a caller may wait for one of those).
+    fn open_failed(&self, lane: Lane, failure: &ConnectFailure) -> bool {
+        let mut state = self.inner.state.lock();
+        state.open -= 1;
+        if lane == Lane::Transfer {
+            state.transfers -= 1;
+        }
+        self.inner.freed.notify_all();
+        if !failure.server_full || state.open == 0 {
+            return false;
+        }
+        if state.open < state.cap {
+            warn!(
+                "server refused connection {} ({}); limiting the pool to {}",
+                state.open + 1,
+                failure.error.message,
+                state.open
+            );
+            state.cap = state.open;
+        }
+        true
     }
 
     /// Under the lock: take an idle connection, reserve a slot to open one, or wait.
@@ -259,7 +297,7 @@ impl Pool {
             let transfer_limit = if state.cap > 1 { state.cap - 1 } else { 1 };
             let lane_ok = lane == Lane::Meta || state.transfers < transfer_limit;
             if lane_ok {
-                if let Some(idle) = state.idle.pop() {
+                if let Some(idle) = take_idle(&mut state.idle, lane) {
                     if lane == Lane::Transfer {
                         state.transfers += 1;
                     }
@@ -388,18 +426,66 @@ impl Drop for PooledControl {
         if self.lane == Lane::Transfer {
             state.transfers = state.transfers.saturating_sub(1);
         }
-        if control.is_broken() || state.closed {
-            state.open = state.open.saturating_sub(1);
-            self.inner.freed.notify_all();
-            drop(state);
-            drop(control);
+        let prepare = self.lane == Lane::Transfer
+            && self.inner.config.data_mode == DataMode::Passive
+            && !control.has_ready_data();
+        drop(state);
+        if prepare && !control.is_broken() {
+            prepare_in_background(self.inner.clone(), control);
         } else {
-            state.idle.push(Idle {
-                control,
-                since: Instant::now(),
-            });
-            self.inner.freed.notify_all();
+            put_back(&self.inner, control);
         }
+    }
+}
+
+/// An idle connection for `lane`: transfers prefer one with a data connection opened ahead,
+/// metadata requests one without (leaving those for transfers); else the most recent.
+fn take_idle(idle: &mut Vec<Idle>, lane: Lane) -> Option<Idle> {
+    let wanted = lane == Lane::Transfer;
+    let index = idle
+        .iter()
+        .rposition(|i| i.control.has_ready_data() == wanted)
+        .or_else(|| idle.len().checked_sub(1))?;
+    Some(idle.remove(index))
+}
+
+/// Return a connection to the idle list, or close it when broken or the pool is shut down.
+fn put_back(inner: &Inner, control: Control) {
+    let mut state = inner.state.lock();
+    if control.is_broken() || state.closed {
+        state.open = state.open.saturating_sub(1);
+        inner.freed.notify_all();
+        drop(state);
+        drop(control);
+    } else {
+        state.idle.push(Idle {
+            control,
+            since: Instant::now(),
+        });
+        inner.freed.notify_all();
+    }
+}
+
+/// Open the next data connection ahead on a thread of its own, then return the connection to
+/// the pool (it stays counted as open, not idle, meanwhile). A failure only costs the head start.
+fn prepare_in_background(inner: Arc<Inner>, control: Control) {
+    let slot = Arc::new(Mutex::new(Some(control)));
+    let theirs = slot.clone();
+    let task_inner = inner.clone();
+    let spawned = std::thread::Builder::new()
+        .name("ftp-data-ahead".into())
+        .spawn(move || {
+            if let Some(mut control) = theirs.lock().take() {
+                if let Err(e) = prepare_ahead(&mut control, &task_inner.quirks) {
+                    debug!("could not open a data connection ahead: {e}");
+                }
+                put_back(&task_inner, control);
+            }
+        });
+    if spawned.is_err()
+        && let Some(control) = slot.lock().take()
+    {
+        put_back(&inner, control);
     }
 }
 

@@ -9,6 +9,10 @@
 
 use std::fmt;
 use std::io::{self, Read};
+use std::time::SystemTime;
+
+use super::ftp_time::parse_ftp_time;
+use super::reply_code as code;
 
 /// Longest accepted reply line, CRLF included.
 pub const MAX_LINE: usize = 8 * 1024;
@@ -59,6 +63,22 @@ impl Reply {
             out.push_str(&String::from_utf8_lossy(body));
         }
         out
+    }
+
+    /// The file size of a `213` reply to SIZE (RFC 3659 section 4); `None` for any other code
+    /// or a text that is not a plain decimal number.
+    pub fn size_value(&self) -> Option<u64> {
+        (self.code == code::FILE_STATUS)
+            .then(|| self.text().trim().parse::<u64>().ok())
+            .flatten()
+    }
+
+    /// The time of a `213` reply to MDTM (RFC 3659 section 3, UTC); `None` for any other code
+    /// or a text that is not a time-val.
+    pub fn time_value(&self) -> Option<SystemTime> {
+        (self.code == code::FILE_STATUS)
+            .then(|| parse_ftp_time(self.text().trim().as_bytes()))
+            .flatten()
     }
 
     /// The lines between the first and the last (the body of FEAT or MLST replies).
@@ -337,6 +357,24 @@ mod tests {
             step: 4,
         };
         assert!(matches!(buf.read_reply(&mut r), Err(ReplyError::Closed)));
+    }
+
+    #[test]
+    fn size_and_time_values_come_only_from_213_replies() {
+        let r = |code, text: &str| Reply {
+            code,
+            lines: vec![format!("{code} {text}").into_bytes()],
+        };
+        assert_eq!(r(213, "1234").size_value(), Some(1234));
+        assert_eq!(r(213, " 0 ").size_value(), Some(0));
+        assert_eq!(r(213, "12 bytes").size_value(), None);
+        assert_eq!(r(550, "1234").size_value(), None);
+        assert_eq!(r(213, "-1").size_value(), None);
+        let t = r(213, "20240101120000").time_value();
+        assert_eq!(t, parse_ftp_time(b"20240101120000"));
+        assert!(t.is_some());
+        assert_eq!(r(213, "File modification time set.").time_value(), None);
+        assert_eq!(r(250, "20240101120000").time_value(), None);
     }
 
     #[test]

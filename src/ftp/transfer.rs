@@ -12,22 +12,18 @@ use std::time::Duration;
 
 use super::command::{Arg, Command};
 use super::control::Control;
-use super::errors::{Op, reply_error};
 use super::pool::{Lane, PooledControl};
-use super::transport::{Transport, is_timeout};
+use super::reply_code as code;
+use super::reply_errors::{Op, reply_error};
+use super::transport::Transport;
 use crate::remote::{RemoteError, RemoteErrorKind, RemoteResult, RemoteWriter};
 
 /// How long we wait for the server's reply after aborting a transfer.
 const ABORT_REPLY_TIMEOUT: Duration = Duration::from_secs(3);
 
-fn data_io_error(control: &mut Control, e: io::Error, what: &str) -> io::Error {
+fn data_error(control: &mut Control, e: io::Error, what: &str) -> RemoteError {
     control.mark_broken();
-    let kind = if is_timeout(&e) {
-        RemoteErrorKind::TimedOut
-    } else {
-        RemoteErrorKind::Connection
-    };
-    RemoteError::new(kind, format!("data connection for {what}: {e}")).into_io()
+    RemoteError::io(format_args!("data connection for {what}"), &e)
 }
 
 /// After the data connection was closed early: read whatever final reply the transfer gets
@@ -53,7 +49,7 @@ fn resync_after_abort(control: &mut Control) {
         settled = false;
         for _ in 0..3 {
             match control.read_reply() {
-                Ok(reply) if reply.code == 200 => {
+                Ok(reply) if reply.code == code::OK => {
                     settled = true;
                     break;
                 }
@@ -118,7 +114,7 @@ impl Read for Download {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => {
                     self.done = true;
-                    return Err(data_io_error(&mut self.control, e, &self.what));
+                    return Err(data_error(&mut self.control, e, &self.what).into_io());
                 }
             }
         }
@@ -148,7 +144,11 @@ pub struct Upload {
     sent: u64,
     /// STOR (the file is exactly what we sent) as opposed to APPE.
     replaces: bool,
+    /// The transfer's final reply was read (or the connection is broken): nothing to resync.
     finished: bool,
+    /// Why the data connection failed, kept for `finish` (which the caller calls after a
+    /// failed write, and which must report the same cause).
+    failure: Option<RemoteError>,
 }
 
 impl Upload {
@@ -167,7 +167,36 @@ impl Upload {
             sent: 0,
             replaces,
             finished: false,
+            failure: None,
         }
+    }
+
+    /// The data connection failed while we were sending. A server that cannot store the data
+    /// (disk full, quota) usually closes it and says why on the control connection: vsftpd
+    /// "451 Failure writing to local file.", proftpd "... No space left on device". Read that
+    /// reply (briefly), so the caller gets the server's reason, which the reply table maps
+    /// (ENOSPC, EDQUOT, EACCES...), instead of a bare "broken pipe".
+    fn data_failed(&mut self, e: io::Error) -> RemoteError {
+        self.data = None;
+        self.finished = true;
+        let cut = RemoteError::io(format_args!("data connection for {}", self.what), &e);
+        self.control.set_reply_timeout(ABORT_REPLY_TIMEOUT);
+        let error = match self.control.read_reply() {
+            Ok(reply) if reply.is_transient_failure() || reply.is_permanent_failure() => {
+                let timeout = self.control.io_timeout();
+                self.control.set_reply_timeout(timeout);
+                let refused = reply_error(Op::Store, &reply, &self.what);
+                RemoteError::new(refused.kind, format!("{} ({cut})", refused.message))
+            }
+            // No reply, or one that does not explain the cut: the reply stream cannot be
+            // trusted any more.
+            _ => {
+                self.control.mark_broken();
+                cut
+            }
+        };
+        self.failure = Some(error.clone());
+        error
     }
 
     /// All data went out but the server's final reply never came: the file may well be
@@ -177,12 +206,11 @@ impl Upload {
         if !self.replaces {
             return Err(lost);
         }
-        let checked = self.control.pool().get(Lane::Meta).and_then(|mut conn| {
-            let reply = conn.cmd(&Command::Size(self.path.clone()))?;
-            Ok((reply.code == 213)
-                .then(|| reply.text().trim().parse::<u64>().ok())
-                .flatten())
-        });
+        let checked = self
+            .control
+            .pool()
+            .get(Lane::Meta)
+            .and_then(|mut conn| Ok(conn.cmd(&Command::Size(self.path.clone()))?.size_value()));
         match checked {
             Ok(Some(size)) if size == self.sent => {
                 log::warn!(
@@ -207,9 +235,10 @@ impl Upload {
 impl Write for Upload {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let Some(data) = self.data.as_mut() else {
-            return Err(
-                RemoteError::new(RemoteErrorKind::Connection, "upload already ended").into_io(),
-            );
+            let ended = self.failure.clone().unwrap_or_else(|| {
+                RemoteError::new(RemoteErrorKind::Connection, "upload already ended")
+            });
+            return Err(ended.into_io());
         };
         match data.write(buf) {
             Ok(n) => {
@@ -217,10 +246,7 @@ impl Write for Upload {
                 self.sent += n as u64;
                 Ok(n)
             }
-            Err(e) => {
-                self.data = None;
-                Err(data_io_error(&mut self.control, e, &self.what))
-            }
+            Err(e) => Err(self.data_failed(e).into_io()),
         }
     }
 
@@ -234,6 +260,9 @@ impl Write for Upload {
 
 impl RemoteWriter for Upload {
     fn finish(mut self: Box<Self>) -> RemoteResult<()> {
+        if let Some(failure) = self.failure.take() {
+            return Err(failure);
+        }
         self.finished = true;
         let Some(mut data) = self.data.take() else {
             return Err(RemoteError::new(
@@ -242,12 +271,8 @@ impl RemoteWriter for Upload {
             ));
         };
         if let Err(e) = data.finish_sending() {
-            self.control.mark_broken();
-            return Err(RemoteError::from_io(data_io_error(
-                &mut self.control,
-                e,
-                &self.what,
-            )));
+            drop(data);
+            return Err(self.data_failed(e));
         }
         drop(data);
         let reply = match self.control.read_reply() {

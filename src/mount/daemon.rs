@@ -9,7 +9,8 @@
 //!
 //! The child calls `setsid` (no terminal signals), `chdir("/")` (never pins a directory) and,
 //! after `ready`, points stdin/stdout/stderr at /dev/null. Logs written before `ready` still
-//! reach the parent's stderr; afterwards they are dropped (use `-f` to keep them).
+//! reach the parent's stderr; afterwards they go to syslog and/or `--log-file` (see
+//! `crate::logging`), or nowhere when neither exists (the child warns about that at `ready`).
 //!
 //! Caveat: a password written in the URL is on the *parent's* command line for the short time
 //! until the mount is ready; Rust cannot portably scrub argv. Prefer FTPFS_PASSWORD,
@@ -20,7 +21,8 @@ use std::os::fd::AsRawFd;
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 
-use super::{MountConfig, MountError, wire};
+use super::{MountConfig, MountError};
+use crate::config::pipe;
 
 /// The hidden subcommand that marks the background child.
 pub const DAEMON_SUBCOMMAND: &str = "__daemon";
@@ -56,7 +58,7 @@ pub fn spawn_and_wait(config: &MountConfig) -> Result<(), MountError> {
         .stdin
         .take()
         .ok_or_else(|| MountError::new("background process has no stdin"))?;
-    let sent = stdin.write_all(&wire::encode(config));
+    let sent = stdin.write_all(&pipe::encode(config));
     drop(stdin);
     if let Err(e) = sent {
         let _ = child.kill();
@@ -102,7 +104,7 @@ pub fn read_config_from_stdin() -> Result<MountConfig, MountError> {
         .lock()
         .read_to_end(&mut bytes)
         .map_err(|e| MountError::new(format!("cannot read configuration: {e}")))?;
-    wire::decode(&bytes).map_err(MountError::new)
+    pipe::decode(&bytes).map_err(MountError::new)
 }
 
 /// Child side: leave the terminal's session and the caller's directory, and close descriptors

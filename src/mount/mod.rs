@@ -9,19 +9,17 @@
 //!    to end the session (someone ran `fusermount3 -u`);
 //! 3. it runs the fs shutdown, then unmounts (lazily when the mount is busy) and returns.
 
-pub mod config;
 pub mod daemon;
 mod readahead;
 pub mod signals;
 pub mod umount;
-pub mod wire;
 
 use std::path::Path;
 use std::time::Duration;
 
 use fuser::{MountOption, SessionACL};
 
-pub use config::{Access, MountConfig};
+pub use crate::config::{Access, MountConfig};
 pub use signals::ShutdownSignals;
 pub use umount::unmount;
 
@@ -107,6 +105,9 @@ pub fn fuser_config(config: &MountConfig) -> fuser::Config {
     });
     if config.default_permissions {
         options.push(MountOption::DefaultPermissions);
+    }
+    if config.noexec {
+        options.push(MountOption::NoExec);
     }
     let mut fuser_config = fuser::Config::default();
     fuser_config.mount_options = options;

@@ -1,21 +1,32 @@
-//! Real mounts made by the built `ftpfs` binary, for tests that drive them with std::fs and real
-//! programs (ls, cp, tar, rsync, ...).
+//! `Mount`: the one FUSE mount type of the integration tests, over either backend.
 //!
-//! Why the binary and not `fuser::spawn_mount` in-process: these tests are about what users run,
-//! so they go through the CLI, the background daemon and its readiness handshake, and
-//! `ftpfs umount`. The price is that the daemon's logs are gone after `ready` (it points stderr
-//! at /dev/null); set `FTPFS_TEST_MOUNT_LOG=/some/file` to mount in the foreground with `-vv`
-//! and its log in that file instead, for debugging.
+//! - `Mount::new(&server)` / `Mount::with_args(&server, args)`: the built `ftpfs` binary
+//!   mounting a real server, in the background the way users run it (CLI, daemon, readiness
+//!   handshake, `ftpfs umount`). The daemon's stderr is gone after `ready`; set
+//!   `FTPFS_TEST_MOUNT_LOG=/some/file` to mount in the foreground with `-vv` logging there.
+//! - `Mount::foreground(&server, port, args)`: the binary as a foreground child (`mount -f -v`)
+//!   on any port (a fault proxy's), with its log kept for `logs()` and its pid for signals.
+//! - `Mount::memory(remote)`: the filesystem core over a `TestRemote` mounted in-process
+//!   (`fuser::spawn_mount`), so tests can inject faults and look at the remote directly.
+//!
+//! All of them: `dir()`, `path(rel)`, `is_mounted()`, `unmount()` (asserts it worked), and an
+//! unmount on drop that is quiet when the test is already panicking.
 //!
 //! Safety of the host: the mountpoint is a plain directory that is only ever removed with
 //! `remove_dir` (never recursively), so a mount that failed to go away can never make a
 //! cleanup delete the server's files through it.
 
+use std::ffi::OsStr;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
+
+use ftpfs::fs::{Filesystem, FsConfig};
+use ftpfs::fuse::FuseAdapter;
+use ftpfs::remote::faulty::TestRemote;
 
 use super::server::TestServer;
 use super::tempdir::random_u64;
@@ -30,12 +41,17 @@ pub fn ftpfs_binary() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_ftpfs"))
 }
 
+/// `ftp://USER:PASSWORD@127.0.0.1:PORT/` for `server` (at `port`, e.g. a proxy's).
+pub fn mount_url_at(server: &TestServer, port: u16) -> String {
+    format!(
+        "ftp://{}:{}@127.0.0.1:{port}/",
+        server.user, server.password
+    )
+}
+
 /// `ftp://USER:PASSWORD@127.0.0.1:PORT/` for `server`.
 pub fn mount_url(server: &TestServer) -> String {
-    format!(
-        "ftp://{}:{}@127.0.0.1:{}/",
-        server.user, server.password, server.port
-    )
+    mount_url_at(server, server.port)
 }
 
 /// A fresh empty directory to mount on (not a `TempDir`: see the module doc).
@@ -75,7 +91,7 @@ fn unescape_mounts_field(field: &str) -> String {
 }
 
 /// `ftpfs ARGS...` with a clean login environment (no FTPFS_PASSWORD, no prompt), waited for.
-pub fn run_ftpfs(args: &[&std::ffi::OsStr]) -> Output {
+pub fn run_ftpfs(args: &[&OsStr]) -> Output {
     Command::new(ftpfs_binary())
         .args(args)
         .env_remove("FTPFS_PASSWORD")
@@ -85,45 +101,159 @@ pub fn run_ftpfs(args: &[&std::ffi::OsStr]) -> Output {
         .unwrap_or_else(|error| panic!("cannot run ftpfs: {error}"))
 }
 
-/// An `ftpfs mount` of a test server; unmounted with `ftpfs umount` (falling back to a lazy
-/// `fusermount3 -u -z`) and checked gone from /proc/mounts on drop.
-#[derive(Debug)]
+/// What is mounted and how it goes away.
+enum Backend {
+    /// `ftpfs mount` in the background; unmounted with `ftpfs umount`.
+    Daemon,
+    /// `ftpfs mount -f` as our child; its stderr goes to `log`.
+    Foreground { child: Child, log: PathBuf },
+    /// The core over a memory remote, served by fuser threads in this process.
+    Memory {
+        remote: TestRemote,
+        session: Option<fuser::BackgroundSession>,
+    },
+}
+
+/// A live FUSE mount; unmounted (and checked gone from /proc/mounts) on drop.
 pub struct Mount {
     dir: PathBuf,
+    backend: Backend,
     mounted: bool,
 }
 
+impl std::fmt::Debug for Mount {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("Mount")
+            .field("dir", &self.dir)
+            .field("mounted", &self.mounted)
+            .finish()
+    }
+}
+
 impl Mount {
-    /// Mounts the server's root with default options.
+    /// The binary mounts the server's root with default options (in the background).
     pub fn new(server: &TestServer) -> Mount {
         Mount::with_args(server, &[])
     }
 
-    /// Mounts the server's root with extra `ftpfs mount` arguments (e.g. `--dir-cache-ttl 1`).
+    /// The binary mounts the server's root with extra `ftpfs mount` arguments (e.g.
+    /// `--dir-cache-ttl 1`), in the background (foreground with FTPFS_TEST_MOUNT_LOG).
     pub fn with_args(server: &TestServer, extra: &[&str]) -> Mount {
+        if let Some(log) = std::env::var_os("FTPFS_TEST_MOUNT_LOG") {
+            return Mount::spawn_foreground(server, server.port, "-vv", extra, log.into());
+        }
         let dir = fresh_mountpoint();
         let url = mount_url(server);
-        let mut args: Vec<&std::ffi::OsStr> = vec!["mount".as_ref(), url.as_ref(), dir.as_ref()];
-        args.extend(extra.iter().map(std::ffi::OsStr::new));
+        let mut args: Vec<&OsStr> = vec!["mount".as_ref(), url.as_ref(), dir.as_ref()];
+        args.extend(extra.iter().map(OsStr::new));
+        let output = run_ftpfs(&args);
         let mount = Mount {
-            dir: dir.clone(),
+            dir,
+            backend: Backend::Daemon,
             mounted: true,
         };
-        match std::env::var_os("FTPFS_TEST_MOUNT_LOG") {
-            Some(log) => mount_in_foreground(&args, Path::new(&log), &dir),
-            None => {
-                let output = run_ftpfs(&args);
-                assert!(
-                    output.status.success(),
-                    "ftpfs mount failed for {:?} ({}): {}",
-                    server.kind,
-                    output.status,
-                    String::from_utf8_lossy(&output.stderr)
-                );
-            }
-        }
-        assert!(is_mounted(&dir), "{} is not in /proc/mounts", dir.display());
+        assert!(
+            output.status.success(),
+            "ftpfs mount failed for {:?} ({}): {}",
+            server.kind,
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert!(
+            is_mounted(&mount.dir),
+            "{} is not in /proc/mounts",
+            mount.dir.display()
+        );
         mount
+    }
+
+    /// The binary as a foreground child (`-v`), connecting to `port` on 127.0.0.1 (the
+    /// server's own, or a fault proxy's); its log is kept (see `logs`) and removed on a clean
+    /// drop.
+    pub fn foreground(server: &TestServer, port: u16, extra: &[&str]) -> Mount {
+        let log = std::env::temp_dir().join(format!(
+            "ftpfs-mount-{}-{}-{:08x}.log",
+            std::process::id(),
+            NEXT_MOUNTPOINT.fetch_add(1, Ordering::Relaxed),
+            random_u64() as u32
+        ));
+        Mount::spawn_foreground(server, port, "-v", extra, log)
+    }
+
+    /// `ftpfs VERBOSITY mount -f URL DIR EXTRA...` as our child, logging into `log`.
+    fn spawn_foreground(
+        server: &TestServer,
+        port: u16,
+        verbosity: &str,
+        extra: &[&str],
+        log: PathBuf,
+    ) -> Mount {
+        let dir = fresh_mountpoint();
+        let log_file = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .unwrap_or_else(|error| panic!("cannot open {}: {error}", log.display()));
+        let stdout = log_file.try_clone().expect("clone log handle");
+        let child = Command::new(ftpfs_binary())
+            .arg(verbosity)
+            .arg("mount")
+            .arg("-f")
+            .arg(mount_url_at(server, port))
+            .arg(&dir)
+            .args(extra)
+            .env_remove("FTPFS_PASSWORD")
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(stdout))
+            .stderr(Stdio::from(log_file))
+            .spawn()
+            .unwrap_or_else(|error| panic!("cannot run ftpfs: {error}"));
+        let mut mount = Mount {
+            dir,
+            backend: Backend::Foreground { child, log },
+            mounted: true,
+        };
+        let deadline = Instant::now() + MOUNT_TIMEOUT;
+        while !mount.is_mounted() {
+            if let Some(status) = mount.try_exit_status() {
+                mount.mounted = false;
+                panic!("ftpfs -f exited with {status}:\n{}", mount.logs());
+            }
+            if Instant::now() > deadline {
+                panic!("not mounted after {MOUNT_TIMEOUT:?}:\n{}", mount.logs());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        mount
+    }
+
+    /// The filesystem core over `remote`, mounted in this process (dir cache TTL 30 s).
+    pub fn memory(remote: TestRemote) -> Mount {
+        Mount::memory_with(remote, FsConfig::default())
+    }
+
+    /// Like `memory`, with the core's configuration.
+    pub fn memory_with(remote: TestRemote, config: FsConfig) -> Mount {
+        let _ = env_logger::builder().is_test(true).try_init();
+        let dir = fresh_mountpoint();
+        let core = Filesystem::new(Arc::new(remote.clone()), config);
+        let mut options = fuser::Config::default();
+        options.mount_options = vec![
+            fuser::MountOption::FSName("memory".into()),
+            fuser::MountOption::Subtype("ftpfs-test".into()),
+        ];
+        options.n_threads = Some(4);
+        let session = fuser::spawn_mount(FuseAdapter::new(core, false), &dir, &options)
+            .unwrap_or_else(|error| panic!("cannot mount on {}: {error}", dir.display()));
+        Mount {
+            dir,
+            backend: Backend::Memory {
+                remote,
+                session: Some(session),
+            },
+            mounted: true,
+        }
     }
 
     /// The mountpoint.
@@ -136,6 +266,45 @@ impl Mount {
         self.dir.join(relative.trim_start_matches('/'))
     }
 
+    /// Whether the mountpoint is still in /proc/mounts.
+    pub fn is_mounted(&self) -> bool {
+        is_mounted(&self.dir)
+    }
+
+    /// The memory remote behind a `Mount::memory` (panics for the other backends).
+    pub fn remote(&self) -> &TestRemote {
+        match &self.backend {
+            Backend::Memory { remote, .. } => remote,
+            _ => panic!("remote(): only a Mount::memory has a TestRemote"),
+        }
+    }
+
+    /// The pid of a `Mount::foreground` process (panics for the other backends).
+    pub fn pid(&self) -> u32 {
+        match &self.backend {
+            Backend::Foreground { child, .. } => child.id(),
+            _ => panic!("pid(): only a Mount::foreground is our child"),
+        }
+    }
+
+    /// The last 8 KiB of a foreground mount's log ("" for the other backends).
+    pub fn logs(&self) -> String {
+        let Backend::Foreground { log, .. } = &self.backend else {
+            return String::new();
+        };
+        let text = fs::read(log).unwrap_or_default();
+        let tail = &text[text.len().saturating_sub(8 * 1024)..];
+        String::from_utf8_lossy(tail).into_owned()
+    }
+
+    /// The exit status of a foreground mount's process once it has exited.
+    pub fn try_exit_status(&mut self) -> Option<ExitStatus> {
+        match &mut self.backend {
+            Backend::Foreground { child, .. } => child.try_wait().ok().flatten(),
+            _ => None,
+        }
+    }
+
     /// Unmounts now and asserts that it worked (drop does the same, quietly when panicking).
     pub fn unmount(mut self) {
         self.unmount_inner(true);
@@ -143,37 +312,77 @@ impl Mount {
 
     fn unmount_inner(&mut self, strict: bool) {
         if !self.mounted {
+            self.finish_child();
             return;
         }
         self.mounted = false;
-        let output = run_ftpfs(&["umount".as_ref(), self.dir.as_os_str()]);
-        let clean = output.status.success();
-        if !clean || !wait_unmounted(&self.dir, MOUNT_TIMEOUT) {
+        let clean = match &mut self.backend {
+            Backend::Memory { session, .. } => match session.take() {
+                Some(session) => session.umount_and_join().map_err(|error| error.to_string()),
+                None => Ok(()),
+            },
+            // A foreground process that was told to stop (SIGTERM) has unmounted itself.
+            Backend::Foreground { .. } if !is_mounted(&self.dir) => Ok(()),
+            Backend::Daemon | Backend::Foreground { .. } => {
+                let output = run_ftpfs(&["umount".as_ref(), self.dir.as_os_str()]);
+                if output.status.success() {
+                    Ok(())
+                } else {
+                    Err(format!(
+                        "ftpfs umount ({}): {}",
+                        output.status,
+                        String::from_utf8_lossy(&output.stderr).trim()
+                    ))
+                }
+            }
+        };
+        if clean.is_err() || !wait_unmounted(&self.dir, MOUNT_TIMEOUT) {
             eprintln!(
-                "ftpfs umount {} failed ({}): {}; falling back to fusermount3 -u -z",
-                self.dir.display(),
-                output.status,
-                String::from_utf8_lossy(&output.stderr).trim()
+                "unmounting {} failed ({clean:?}); falling back to fusermount3 -u -z",
+                self.dir.display()
             );
             let _ = Command::new("fusermount3")
                 .arg("-u")
                 .arg("-z")
                 .arg(&self.dir)
                 .stdin(Stdio::null())
+                .stderr(Stdio::null())
                 .status();
         }
         let gone = wait_unmounted(&self.dir, MOUNT_TIMEOUT);
+        self.finish_child();
         if gone {
             let _ = fs::remove_dir(&self.dir);
         }
         if strict {
             assert!(gone, "{} is still mounted", self.dir.display());
-            assert!(
-                clean,
-                "ftpfs umount {} failed: {}",
-                self.dir.display(),
-                String::from_utf8_lossy(&output.stderr)
-            );
+            if let Err(problem) = clean {
+                panic!("unmounting {} failed: {problem}", self.dir.display());
+            }
+        }
+    }
+
+    /// Reaps a foreground child (it exits on unmount; killed by its pid after 5 s) and keeps
+    /// its log only when the test failed.
+    fn finish_child(&mut self) {
+        let Backend::Foreground { child, log } = &mut self.backend else {
+            return;
+        };
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = child.try_wait() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        if let Ok(None) = child.try_wait() {
+            let _ = child.kill(); // by PID: our own child
+            let _ = child.wait();
+        }
+        if std::thread::panicking() || std::env::var_os("FTPFS_TEST_MOUNT_LOG").is_some() {
+            eprintln!("ftpfs log kept at {}", log.display());
+        } else {
+            let _ = fs::remove_file(&*log);
         }
     }
 }
@@ -196,36 +405,6 @@ fn wait_unmounted(dir: &Path, timeout: Duration) -> bool {
     true
 }
 
-/// Debug mode (FTPFS_TEST_MOUNT_LOG): `ftpfs -vv mount -f ...` as a child that lives until the
-/// unmount, its log appended to `log`; returns once /proc/mounts shows the mount.
-fn mount_in_foreground(args: &[&std::ffi::OsStr], log: &Path, dir: &Path) {
-    let log_file = fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(log)
-        .unwrap_or_else(|error| panic!("cannot open {}: {error}", log.display()));
-    let mut child = Command::new(ftpfs_binary())
-        .arg("-vv")
-        .args(args)
-        .arg("-f")
-        .env_remove("FTPFS_PASSWORD")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::from(log_file))
-        .spawn()
-        .unwrap_or_else(|error| panic!("cannot run ftpfs: {error}"));
-    let deadline = Instant::now() + MOUNT_TIMEOUT;
-    while !is_mounted(dir) {
-        if let Ok(Some(status)) = child.try_wait() {
-            panic!("ftpfs -f exited with {status}; see {}", log.display());
-        }
-        assert!(Instant::now() < deadline, "ftpfs -f did not mount in time");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    // The child is reaped by whoever waits last; it exits on its own at unmount.
-    std::thread::spawn(move || child.wait());
-}
-
 /// Runs `command`, asserts that it succeeded, returns its stdout.
 pub fn run_ok(command: &mut Command) -> String {
     let output = command
@@ -243,7 +422,7 @@ pub fn run_ok(command: &mut Command) -> String {
 }
 
 /// `sh -c SCRIPT` with `$1`.. set to `args`, asserting success; returns stdout.
-pub fn sh_ok(script: &str, args: &[&std::ffi::OsStr]) -> String {
+pub fn sh_ok(script: &str, args: &[&OsStr]) -> String {
     run_ok(
         Command::new("sh")
             .arg("-c")

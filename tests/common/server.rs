@@ -1,4 +1,4 @@
-//! Real FTP servers (vsftpd, proftpd, pure-ftpd, pyftpdlib) started on 127.0.0.1 for a test.
+//! Real FTP servers (vsftpd, proftpd, pure-ftpd, pyftpdlib, libunftp) started on 127.0.0.1.
 //!
 //! Each `TestServer` runs `scripts/servers/start.sh` (which writes the config and `exec`s the
 //! server in the foreground) in its own process group, so stopping it kills every session
@@ -6,6 +6,7 @@
 //! state directory (config, logs) and a reserved port slot (see `ports`), all released on drop.
 //! `start` returns only once the 220 greeting has been read, and panics with the server's logs
 //! when that does not happen within `READY_TIMEOUT`.
+//! The kinds and what each cannot do are in kind.rs.
 
 use std::fmt;
 use std::fs::{self, OpenOptions};
@@ -14,9 +15,9 @@ use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use super::kind::ServerKind;
 use super::ports::{PortSlot, reserve_slot};
 use super::repo_root;
 use super::tempdir::{TempDir, temp_dir};
@@ -28,128 +29,6 @@ pub const TEST_PASSWORD: &str = "ftpfs-test-pw";
 
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
 const STOP_TIMEOUT: Duration = Duration::from_secs(5);
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum ServerKind {
-    Vsftpd,
-    Proftpd,
-    PureFtpd,
-    Pyftpdlib,
-}
-
-impl ServerKind {
-    pub const ALL: [ServerKind; 4] = [
-        ServerKind::Vsftpd,
-        ServerKind::Proftpd,
-        ServerKind::PureFtpd,
-        ServerKind::Pyftpdlib,
-    ];
-
-    /// The KIND argument of start.sh, also accepted in FTPFS_TEST_SERVERS.
-    pub fn name(self) -> &'static str {
-        match self {
-            ServerKind::Vsftpd => "vsftpd",
-            ServerKind::Proftpd => "proftpd",
-            ServerKind::PureFtpd => "pureftpd",
-            ServerKind::Pyftpdlib => "pyftpdlib",
-        }
-    }
-
-    pub fn from_name(name: &str) -> Option<ServerKind> {
-        match name.trim().to_ascii_lowercase().as_str() {
-            "vsftpd" => Some(ServerKind::Vsftpd),
-            "proftpd" => Some(ServerKind::Proftpd),
-            "pureftpd" | "pure-ftpd" => Some(ServerKind::PureFtpd),
-            "pyftpdlib" => Some(ServerKind::Pyftpdlib),
-            _ => None,
-        }
-    }
-
-    /// Whether `anonymous` may log in (read-only, same root). pure-ftpd's anonymous root is
-    /// always the system user ftp's home, so start.sh switches anonymous off there.
-    pub fn supports_anonymous(self) -> bool {
-        self != ServerKind::PureFtpd
-    }
-
-    /// Whether the server has MLSD/MLST (vsftpd only has LIST).
-    pub fn supports_mlsd(self) -> bool {
-        self != ServerKind::Vsftpd
-    }
-
-    /// Whether LIST shows `.` and `..` entries (pure-ftpd with -D, needed to show dotfiles).
-    pub fn lists_dot_entries(self) -> bool {
-        self == ServerKind::PureFtpd
-    }
-
-    /// Why the server cannot run here, or None when it can.
-    pub fn unavailable_reason(self) -> Option<String> {
-        static REASONS: OnceLock<Vec<(ServerKind, Option<String>)>> = OnceLock::new();
-        REASONS
-            .get_or_init(|| {
-                ServerKind::ALL
-                    .iter()
-                    .map(|kind| (*kind, kind.check_available()))
-                    .collect()
-            })
-            .iter()
-            .find(|(kind, _)| *kind == self)
-            .and_then(|(_, reason)| reason.clone())
-    }
-
-    fn check_available(self) -> Option<String> {
-        // SAFETY: geteuid has no preconditions.
-        if unsafe { libc::geteuid() } != 0 {
-            return Some(
-                "the test servers need root (chown, system user, privileged servers)".into(),
-            );
-        }
-        let servers_dir = servers_dir();
-        let needed: Vec<PathBuf> = match self {
-            ServerKind::Vsftpd => vec!["/usr/sbin/vsftpd".into()],
-            ServerKind::Proftpd => vec![servers_dir.join("proftpd/usr/sbin/proftpd")],
-            ServerKind::PureFtpd => vec![
-                servers_dir.join("pure-ftpd/usr/sbin/pure-ftpd"),
-                servers_dir.join("pure-ftpd/usr/bin/pure-pw"),
-            ],
-            ServerKind::Pyftpdlib => {
-                let imported = Command::new("/usr/bin/python3")
-                    .args(["-c", "import pyftpdlib"])
-                    .stdout(Stdio::null())
-                    .stderr(Stdio::null())
-                    .status()
-                    .map(|status| status.success())
-                    .unwrap_or(false);
-                if !imported {
-                    return Some("/usr/bin/python3 cannot import pyftpdlib".into());
-                }
-                vec![]
-            }
-        };
-        needed
-            .iter()
-            .find(|path| !path.exists())
-            .map(|path| format!("{} is missing", path.display()))
-    }
-}
-
-impl fmt::Display for ServerKind {
-    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-        formatter.write_str(self.name())
-    }
-}
-
-fn servers_dir() -> PathBuf {
-    std::env::var_os("FTPFS_SERVERS_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/var/tmp/ftpfs-servers"))
-}
-
-/// True when running in CI, where a missing server must fail the tests instead of skipping.
-pub fn in_ci() -> bool {
-    std::env::var("CI")
-        .map(|value| !value.is_empty() && value != "0" && !value.eq_ignore_ascii_case("false"))
-        .unwrap_or(false)
-}
 
 /// A running (or stopped, between `stop` and `restart`) FTP server on 127.0.0.1.
 pub struct TestServer {
@@ -186,25 +65,14 @@ impl TestServer {
         Self::launch(kind, extra)
     }
 
-    /// Starts a server, or returns None (after printing a skip note) when it is not installed
-    /// here. In CI (env CI=true) a missing server panics instead: tests must run there.
+    /// Starts a server, or returns None when it is not selected or not installed here (the
+    /// skip rule: a note locally, a panic under CI=true).
     pub fn try_start(kind: ServerKind) -> Option<TestServer> {
         Self::try_start_with_extra_config(kind, "")
     }
 
     pub fn try_start_with_extra_config(kind: ServerKind, extra: &str) -> Option<TestServer> {
-        match kind.unavailable_reason() {
-            None => Some(Self::launch(kind, extra)),
-            Some(reason) if in_ci() => {
-                panic!(
-                    "{kind} test server unavailable in CI: {reason}; run scripts/servers/install.sh"
-                )
-            }
-            Some(reason) => {
-                eprintln!("SKIP {kind}: {reason} (run scripts/servers/install.sh as root)");
-                None
-            }
-        }
+        kind.available_or_skip().then(|| Self::launch(kind, extra))
     }
 
     fn launch(kind: ServerKind, extra: &str) -> TestServer {
@@ -262,7 +130,7 @@ impl TestServer {
     /// The uid/gid the server writes files as (None: root, for pyftpdlib).
     pub fn file_owner(&self) -> Option<(u32, u32)> {
         match self.kind {
-            ServerKind::Pyftpdlib => None,
+            ServerKind::Pyftpdlib | ServerKind::Unftp => None,
             _ => Some(
                 lookup_system_user(TEST_USER)
                     .unwrap_or_else(|| panic!("system user {TEST_USER} is missing")),

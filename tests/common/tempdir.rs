@@ -21,6 +21,11 @@ impl TempDir {
     pub fn path(&self) -> &Path {
         &self.path
     }
+
+    /// The path as text, for argument lists (temp dir paths are UTF-8).
+    pub fn str(&self) -> &str {
+        self.path.to_str().expect("temp dir paths are UTF-8")
+    }
 }
 
 impl AsRef<Path> for TempDir {

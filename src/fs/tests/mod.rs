@@ -10,8 +10,9 @@ use std::path::{Component, Path};
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::memory_remote::MemoryRemote;
+// The old name, kept so tests written before the move to `remote::faulty` still merge.
 use super::{Filesystem, FsConfig, ROOT_INO};
+use crate::remote::faulty::TestRemote as MemoryRemote;
 
 fn config() -> FsConfig {
     FsConfig {

@@ -353,7 +353,7 @@ fn unlink_removes_and_forgets_the_name() {
         libc::ENOENT
     );
     remote.add_file("/f", b"22".to_vec());
-    fs.dirs.invalidate(Path::new("/"));
+    fs.namespace.forget_listing(Path::new("/"));
     assert_ne!(fs.lookup(ROOT_INO, name("f")).unwrap().ino, old);
 }
 

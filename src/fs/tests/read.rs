@@ -309,7 +309,7 @@ fn a_long_sequential_read_fills_only_its_share_of_the_chunk_cache() {
     let fh = fs.open(ino(&fs, "/big"), libc::O_RDONLY).unwrap();
     assert_eq!(read_all(&fs, fh, chunk as u32), content);
     fs.release(fh).unwrap();
-    let cached = fs.chunks.bytes();
+    let cached = fs.namespace.chunks().bytes();
     assert!(
         cached <= 3 * CHUNK_SIZE + 100 + 3 * 1024,
         "{cached} bytes cached: more than a quarter of the budget plus the last chunk"

@@ -8,16 +8,28 @@
 //! connection coming from the server's address.
 //! Under FTPS (`PROT P`) the data connection runs a TLS client handshake (in both modes, as
 //! RFC 4217 says) after the server's 125/150, resuming the control connection's TLS session.
+//!
+//! Opened ahead: in passive mode EPSV/PASV and the TCP connect cost two round trips, so the pool
+//! opens them on a connection that just finished a transfer, in the background, and the next
+//! transfer on that connection starts with the transfer command (`prepare_ahead`). Servers accept
+//! a passive connection before the command (the kernel completes the handshake; the server picks
+//! it up when STOR/RETR/LIST arrives). One is kept per connection, for at most `READY_MAX_AGE`
+//! (well below every server's timeouts). One that is too old, or that the server closed or wrote
+//! to, is replaced without failing anything: a fresh EPSV first (the server drops its old passive
+//! state itself, without a reply), and only then our end of the old one is closed, so no server
+//! ever sees us close a data connection it could report on.
 
 use std::net::{IpAddr, SocketAddr, SocketAddrV4, TcpListener};
 use std::time::{Duration, Instant};
 
 use super::command::Command;
 use super::config::DataMode;
-use super::control::Control;
+use super::control::{Control, ReadyData};
 use super::quirks::Quirks;
 use super::reply::Reply;
-use super::transport::{Transport, is_timeout};
+use super::reply_code as code;
+use super::reply_errors::{Op, is_not_implemented};
+use super::transport::Transport;
 use crate::remote::{RemoteError, RemoteErrorKind};
 
 /// A data channel prepared before the transfer command is sent.
@@ -44,12 +56,12 @@ pub fn start_transfer(
     command: &Command,
 ) -> Result<TransferStart, RemoteError> {
     let prepared = match mode {
-        DataMode::Passive => Prepared::Connected(open_passive(control, quirks)?),
+        DataMode::Passive => Prepared::Connected(passive_connection(control, quirks)?),
         DataMode::Active => Prepared::Listening(open_active(control, quirks)?),
     };
     if let Some(offset) = rest {
         let reply = control.cmd(&Command::Rest(offset))?;
-        if reply.code != 350 {
+        if reply.code != code::PENDING {
             if let Prepared::Connected(t) = prepared {
                 t.abort();
             }
@@ -70,27 +82,68 @@ pub fn start_transfer(
     transport
         .set_timeouts(control.io_timeout())
         .map_err(|e| data_error(control, e))?;
-    if let Some(session) = control.tls_session() {
+    if let Some(session) = control.tls_session().cloned() {
         // The server starts TLS only after sending 150, so the handshake comes now.
-        let secured = transport.start_tls(session, true);
+        let secured = transport.start_tls(&session, true);
         if let Err(e) = secured {
             transport.abort();
             control.mark_broken();
             let peer = control.peer_addr();
-            return Err(super::tls::handshake_error(&format!("{peer} (data)"), &e));
+            return Err(session.handshake_error(&format!("{peer} (data)"), &e));
         }
     }
     Ok(TransferStart::Started(transport))
 }
 
+/// How long a data connection opened ahead is used; older ones are replaced.
+pub const READY_MAX_AGE: Duration = Duration::from_secs(10);
+
+/// Open a passive data connection ahead of the next transfer on `control` (when it has none).
+/// Called by the pool on an idle connection, never while a request waits on it.
+pub fn prepare_ahead(control: &mut Control, quirks: &Quirks) -> Result<(), RemoteError> {
+    if control.has_ready_data() {
+        return Ok(());
+    }
+    let transport = open_passive(control, quirks)?;
+    control.set_ready_data(ReadyData {
+        transport,
+        since: Instant::now(),
+    });
+    Ok(())
+}
+
+/// The data connection opened ahead when it is still good, else a freshly opened one.
+fn passive_connection(control: &mut Control, quirks: &Quirks) -> Result<Transport, RemoteError> {
+    let Some(ready) = control.take_ready_data() else {
+        return open_passive(control, quirks);
+    };
+    let age = ready.since.elapsed();
+    if age < READY_MAX_AGE && is_untouched(&ready.transport) {
+        log::trace!("using the data connection opened {age:?} ago");
+        return Ok(ready.transport);
+    }
+    log::debug!("replacing a data connection opened ahead {age:?} ago (too old or closed)");
+    // EPSV first: the server drops its old passive state itself; closing ours after that
+    // cannot make it report a transfer that never was.
+    let fresh = open_passive(control, quirks);
+    ready.transport.abort();
+    fresh
+}
+
+/// Whether the server has neither closed nor written to a connection we have not used yet.
+fn is_untouched(transport: &Transport) -> bool {
+    let tcp = transport.tcp();
+    if tcp.set_nonblocking(true).is_err() {
+        return false;
+    }
+    let mut byte = [0u8; 1];
+    let quiet = matches!(tcp.peek(&mut byte), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock);
+    tcp.set_nonblocking(false).is_ok() && quiet
+}
+
 fn data_error(control: &mut Control, e: std::io::Error) -> RemoteError {
     control.mark_broken();
-    let kind = if is_timeout(&e) {
-        RemoteErrorKind::TimedOut
-    } else {
-        RemoteErrorKind::Connection
-    };
-    RemoteError::new(kind, format!("data connection: {e}"))
+    RemoteError::io("data connection", &e)
 }
 
 fn open_passive(control: &mut Control, quirks: &Quirks) -> Result<Transport, RemoteError> {
@@ -99,20 +152,19 @@ fn open_passive(control: &mut Control, quirks: &Quirks) -> Result<Transport, Rem
         pasv_port(control)?
     } else {
         let reply = control.cmd(&Command::Epsv)?;
-        if reply.code == 229 {
+        if reply.code == code::EXTENDED_PASSIVE_MODE {
             parse_epsv_port(&reply).ok_or_else(|| {
                 RemoteError::new(
                     RemoteErrorKind::Protocol,
                     format!("unparsable EPSV reply: {reply}"),
                 )
             })?
-        } else if peer.is_ipv4() && (reply.is_permanent_failure() || reply.code == 421) {
-            if reply.code == 421 {
-                return Err(RemoteError::new(
-                    RemoteErrorKind::Connection,
-                    reply.to_string(),
-                ));
-            }
+        } else if reply.code == code::SERVICE_CLOSING {
+            return Err(RemoteError::new(
+                RemoteErrorKind::Connection,
+                reply.to_string(),
+            ));
+        } else if peer.is_ipv4() && is_not_implemented(Op::DataChannel, &reply) {
             log::info!("server refused EPSV ({reply}); using PASV from now on");
             quirks.set_epsv_refused();
             pasv_port(control)?
@@ -130,8 +182,8 @@ fn open_passive(control: &mut Control, quirks: &Quirks) -> Result<Transport, Rem
 
 fn pasv_port(control: &mut Control) -> Result<u16, RemoteError> {
     let reply = control.cmd(&Command::Pasv)?;
-    if reply.code != 227 {
-        let kind = if reply.code == 421 || reply.is_transient_failure() {
+    if reply.code != code::PASSIVE_MODE {
+        let kind = if reply.is_transient_failure() {
             RemoteErrorKind::Connection
         } else {
             RemoteErrorKind::Unsupported
@@ -208,7 +260,7 @@ fn open_active(control: &mut Control, quirks: &Quirks) -> Result<TcpListener, Re
         SocketAddr::V4(v4) if quirks.eprt_refused() => control.cmd(&Command::Port(v4))?,
         _ => control.cmd(&Command::Eprt(addr))?,
     };
-    let reply = match (reply.is_permanent_failure(), addr) {
+    let reply = match (is_not_implemented(Op::DataChannel, &reply), addr) {
         (true, SocketAddr::V4(v4)) if !quirks.eprt_refused() => {
             quirks.set_eprt_refused();
             control.cmd(&Command::Port(SocketAddrV4::new(*v4.ip(), v4.port())))?

@@ -1,7 +1,15 @@
 //! The complete description of one mount, produced by the CLI and consumed by `crate::run`.
 //!
-//! It is also what the foreground parent hands to the background child (see `wire`), so it
+//! It is also what the foreground parent hands to the background child (see `pipe`), so it
 //! holds resolved values only: the password is already looked up, paths are absolute.
+//!
+//! Defaults live once, in the `Default` of each config struct (`MountConfig`, `FtpConfig`,
+//! `FsConfig`); the command line takes its defaults (and the ones `--help` shows) from there.
+//! The leaf modules `percent` and `scheme` hold the two small encodings several layers share.
+
+pub mod percent;
+pub mod pipe;
+pub mod scheme;
 
 use std::path::PathBuf;
 
@@ -21,6 +29,8 @@ pub enum Access {
 }
 
 /// Everything `crate::run` needs. `Debug` never shows the password (FtpConfig masks it).
+/// `Default` is the documented default mount: no server and no mountpoint yet, the server's
+/// root, owner-only access, background, direct I/O.
 #[derive(Clone, Debug)]
 pub struct MountConfig {
     pub ftp: FtpConfig,
@@ -31,8 +41,11 @@ pub struct MountConfig {
     /// Absolute local directory to mount on.
     pub mountpoint: PathBuf,
     pub access: Access,
-    /// Let the kernel check permissions against the shown mode/uid/gid.
+    /// Let the kernel check permissions against the shown mode/uid/gid (always on with
+    /// `allow_other` unless `allow_other_without_permission_checks`).
     pub default_permissions: bool,
+    /// Refuse to execute programs on the mount (`noexec`).
+    pub noexec: bool,
     /// Stay attached to the terminal instead of returning once the mount is ready.
     pub foreground: bool,
     /// FUSE worker threads, so one slow transfer never blocks `ls`.
@@ -40,21 +53,42 @@ pub struct MountConfig {
     /// Let the kernel page cache hold file data (`-o page_cache`). Off by default: file I/O
     /// goes straight to ftpfs (direct I/O) and our chunk LRU is the data cache.
     pub page_cache: bool,
+    /// Append log records here too (`--log-file`), absolute.
+    pub log_file: Option<PathBuf>,
+}
+
+impl Default for MountConfig {
+    fn default() -> Self {
+        let ftp = FtpConfig::default();
+        let fuse_threads = MountConfig::fuse_threads_for(ftp.max_connections);
+        MountConfig {
+            ftp,
+            fs: FsConfig::default(),
+            remote_root: "/".into(),
+            mountpoint: PathBuf::new(),
+            access: Access::Owner,
+            default_permissions: false,
+            noexec: false,
+            foreground: false,
+            fuse_threads,
+            page_cache: false,
+            log_file: None,
+        }
+    }
 }
 
 impl MountConfig {
+    /// FUSE worker threads for a connection cap: twice the connections, so metadata requests
+    /// keep flowing while transfers block threads, within 4..=32.
+    pub fn fuse_threads_for(max_connections: usize) -> usize {
+        max_connections.saturating_mul(2).clamp(4, 32)
+    }
+
     /// The name shown in `mount`/`df`: `ftp://host[:port][/root]`, never the user or password.
     /// Characters that would break the kernel's comma-separated option string are %-escaped.
     pub fn fs_name(&self) -> String {
-        let scheme = match self.ftp.tls {
-            crate::ftp::TlsMode::None => "ftp",
-            crate::ftp::TlsMode::Explicit => "ftpes",
-            crate::ftp::TlsMode::Implicit => "ftps",
-        };
-        let default_port = match self.ftp.tls {
-            crate::ftp::TlsMode::Implicit => 990,
-            _ => 21,
-        };
+        let scheme = scheme::scheme(self.ftp.tls);
+        let default_port = scheme::default_port(self.ftp.tls);
         let host = if self.ftp.host.contains(':') {
             format!("[{}]", self.ftp.host)
         } else {
@@ -70,18 +104,9 @@ impl MountConfig {
         } else {
             &self.remote_root
         };
-        let mut name = String::new();
-        for c in format!("{scheme}://{host}{port}{root}").chars() {
-            if c == ',' || c == '%' || c == '\\' || c.is_whitespace() || c.is_control() {
-                let mut buf = [0u8; 4];
-                for byte in c.encode_utf8(&mut buf).bytes() {
-                    name.push_str(&format!("%{byte:02X}"));
-                }
-            } else {
-                name.push(c);
-            }
-        }
-        name
+        percent::encode_str(&format!("{scheme}://{host}{port}{root}"), |c| {
+            c == ',' || c == '\\' || c.is_whitespace() || c.is_control()
+        })
     }
 }
 
@@ -97,9 +122,11 @@ mod tests {
             mountpoint: "/mnt".into(),
             access: Access::Owner,
             default_permissions: false,
+            noexec: false,
             foreground: true,
             fuse_threads: 8,
             page_cache: false,
+            log_file: None,
         }
     }
 

@@ -1,0 +1,288 @@
+//! Directories, times and whole trees through real mounts of real FTP servers: mkdir -p, mv,
+//! rm -r, rmdir of a non-empty directory, touch -d, tar -x of 300 files, rsync -a twice. One
+//! `#[test]` per test body and server kind; what a server cannot do (set a directory's time,
+//! set any time) is skipped with the reason from `common::LIMITATIONS`.
+
+#[macro_use]
+mod common;
+
+use std::fs::{self};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::files::*;
+use common::mount::{Mount, run_ok};
+use common::{Feature, ServerKind, TempDir, TestServer, pattern, temp_dir};
+
+fn mkdir_p_mv_and_rm_r(server: &TestServer, mount: &Mount) {
+    server.seed_file("a/target", b"old target");
+    run_ok(Command::new("mkdir").arg("-p").arg(mount.path("a/b/c")));
+    assert!(server.path("a/b/c").is_dir(), "{}", server.kind);
+
+    // A file moved to another directory.
+    fs::write(mount.path("a/b/c/f1"), b"one").unwrap();
+    run_ok(
+        Command::new("mv")
+            .arg(mount.path("a/b/c/f1"))
+            .arg(mount.path("a/f1-moved")),
+    );
+    assert!(!server.path("a/b/c/f1").exists(), "{}", server.kind);
+    assert_eq!(fs::read(server.path("a/f1-moved")).unwrap(), b"one");
+    assert_eq!(fs::read(mount.path("a/f1-moved")).unwrap(), b"one");
+    assert!(!mount.path("a/b/c/f1").exists());
+
+    // A file moved over an existing one, which the mount had already read.
+    assert_eq!(fs::read(mount.path("a/target")).unwrap(), b"old target");
+    fs::write(mount.path("a/src"), b"new content").unwrap();
+    run_ok(
+        Command::new("mv")
+            .arg(mount.path("a/src"))
+            .arg(mount.path("a/target")),
+    );
+    assert_eq!(
+        fs::read(server.path("a/target")).unwrap(),
+        b"new content",
+        "{}",
+        server.kind
+    );
+    assert!(!server.path("a/src").exists());
+    assert_eq!(fs::read(mount.path("a/target")).unwrap(), b"new content");
+
+    // A directory with contents renamed, then moved into another directory.
+    fs::write(mount.path("a/b/c/deep.txt"), b"deep").unwrap();
+    run_ok(
+        Command::new("mv")
+            .arg(mount.path("a/b"))
+            .arg(mount.path("moved-b")),
+    );
+    assert!(!server.path("a/b").exists(), "{}", server.kind);
+    assert_eq!(
+        fs::read(server.path("moved-b/c/deep.txt")).unwrap(),
+        b"deep"
+    );
+    assert_eq!(fs::read(mount.path("moved-b/c/deep.txt")).unwrap(), b"deep");
+    assert_eq!(names(&mount.path("moved-b/c")), ["deep.txt"]);
+    run_ok(
+        Command::new("mv")
+            .arg(mount.path("moved-b"))
+            .arg(mount.path("a")),
+    );
+    assert_eq!(
+        fs::read(server.path("a/moved-b/c/deep.txt")).unwrap(),
+        b"deep"
+    );
+    assert_eq!(names(&mount.path("a")), ["f1-moved", "moved-b", "target"]);
+
+    run_ok(Command::new("rm").arg("-r").arg(mount.path("a")));
+    assert!(!server.path("a").exists(), "{}", server.kind);
+    assert!(!mount.path("a").exists());
+    assert_eq!(names(mount.dir()), Vec::<String>::new());
+}
+mount_tests!(mkdir_p_mv_and_rm_r);
+
+fn rmdir_of_a_non_empty_directory_is_enotempty(server: &TestServer, mount: &Mount) {
+    server.seed_file("seeded/keep.txt", b"keep");
+    let error = fs::remove_dir(mount.path("seeded")).unwrap_err();
+    assert_eq!(
+        error.raw_os_error(),
+        Some(libc::ENOTEMPTY),
+        "{}",
+        server.kind
+    );
+    assert!(server.path("seeded/keep.txt").exists());
+
+    fs::create_dir(mount.path("made")).unwrap();
+    fs::write(mount.path("made/x"), b"x").unwrap();
+    let error = fs::remove_dir(mount.path("made")).unwrap_err();
+    assert_eq!(
+        error.raw_os_error(),
+        Some(libc::ENOTEMPTY),
+        "{}",
+        server.kind
+    );
+    assert!(server.path("made/x").exists());
+
+    fs::remove_file(mount.path("made/x")).unwrap();
+    fs::remove_dir(mount.path("made")).unwrap();
+    assert!(!server.path("made").exists());
+}
+mount_tests!(rmdir_of_a_non_empty_directory_is_enotempty);
+
+fn touch_d_sets_the_mtime_on_the_server(server: &TestServer, mount: &Mount) {
+    if !server.kind.can_or_skip(Feature::SetFileTime) {
+        return;
+    }
+    server.seed_file("t/file.txt", b"content");
+    let wanted = 1_577_934_245; // 2020-01-02 03:04:05 UTC
+    run_ok(
+        Command::new("touch")
+            .arg("-d")
+            .arg("2020-01-02 03:04:05 UTC")
+            .arg(mount.path("t/file.txt")),
+    );
+    assert_eq!(
+        disk_mtime(&server.path("t/file.txt")),
+        wanted,
+        "{}",
+        server.kind
+    );
+    assert_eq!(fs::read(server.path("t/file.txt")).unwrap(), b"content");
+    let seen = seconds_of(
+        fs::metadata(mount.path("t/file.txt"))
+            .unwrap()
+            .modified()
+            .unwrap(),
+    );
+    assert_eq!(seen, wanted, "{}: mtime through the mount", server.kind);
+
+    // touch of a new name creates an empty file.
+    run_ok(Command::new("touch").arg(mount.path("t/new")));
+    assert_eq!(fs::read(server.path("t/new")).unwrap(), b"");
+}
+mount_tests!(touch_d_sets_the_mtime_on_the_server);
+
+#[test]
+fn vsftpd_file_mtimes_are_still_set_after_a_directory_mtime_fails() {
+    common::with_mount(ServerKind::Vsftpd, &[], |server, mount| {
+        server.seed_file("dir/file.txt", b"content");
+        for relative in ["dir", "dir/file.txt"] {
+            run_ok(
+                Command::new("touch")
+                    .arg("-d")
+                    .arg("2020-01-02 03:04:05 UTC")
+                    .arg(mount.path(relative)),
+            );
+        }
+        assert_eq!(disk_mtime(&server.path("dir/file.txt")), 1_577_934_245);
+    });
+}
+
+/// 300 files of mixed sizes (empty to 300 KB) in nested directories.
+fn make_tree(root: &Path, files: usize) {
+    for index in 0..files {
+        let dir = root.join(format!("d{}/e{}", index % 10, index % 3));
+        fs::create_dir_all(&dir).unwrap();
+        let size = match index % 10 {
+            0 => 0,
+            1 => 300_000,
+            _ => (index * 7_919) % 40_000,
+        };
+        fs::write(
+            dir.join(format!("file-{index}.dat")),
+            pattern(size, index as u64),
+        )
+        .unwrap();
+    }
+    fs::create_dir_all(root.join("empty-dir")).unwrap();
+}
+
+/// Every file and directory under `root` (depth first, children before parents).
+fn walk(root: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in fs::read_dir(root).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        }
+        out.push(path);
+    }
+    out
+}
+
+fn tar_of_300_files_extracts_identically(server: &TestServer, mount: &Mount) {
+    let local = temp_dir("ftpfs-mount-tar");
+    let source = local.path().join("src");
+    make_tree(&source, 300);
+    let archive = local.path().join("tree.tar");
+    run_ok(
+        Command::new("tar")
+            .arg("-cf")
+            .arg(&archive)
+            .arg("-C")
+            .arg(&source)
+            .arg("."),
+    );
+    {
+        fs::create_dir(mount.path("extract")).unwrap();
+        let started = Instant::now();
+        run_ok(
+            Command::new("tar")
+                .arg("-xf")
+                .arg(&archive)
+                .arg("-C")
+                .arg(mount.path("extract")),
+        );
+        eprintln!(
+            "{}: tar -x of 300 files in {:.2?}",
+            server.kind,
+            started.elapsed()
+        );
+        assert_same_tree(&source, &server.path("extract"));
+        assert_same_tree(&source, &mount.path("extract"));
+    }
+}
+mount_tests!(tar_of_300_files_extracts_identically);
+
+/// A source tree for rsync, with whole-second mtimes in the past (rsync compares them).
+fn rsync_source(local: &TempDir) -> PathBuf {
+    let source = local.path().join("src");
+    make_tree(&source, 60);
+    for entry in walk(&source) {
+        set_disk_mtime(&entry, unix_time(1_600_000_000));
+    }
+    source
+}
+
+/// `rsync -a SOURCE/ MNT/dst/`, then (after the 1 s listing TTL, so what the server stored is
+/// compared, not what the cache remembers) `rsync -ac --dry-run --itemize-changes`; returns
+/// the second rsync's output.
+fn rsync_twice(server: &TestServer, mount: &Mount, source: &Path) -> String {
+    let source_arg = format!("{}/", source.display());
+    let target = format!("{}/", mount.path("dst").display());
+    let started = Instant::now();
+    run_ok(
+        Command::new("rsync")
+            .arg("-a")
+            .arg(&source_arg)
+            .arg(&target),
+    );
+    eprintln!("{}: rsync -a in {:.2?}", server.kind, started.elapsed());
+    assert_same_tree(source, &server.path("dst"));
+    std::thread::sleep(Duration::from_millis(1_500));
+    run_ok(
+        Command::new("rsync")
+            .arg("-ac")
+            .arg("--dry-run")
+            .arg("--itemize-changes")
+            .arg(&source_arg)
+            .arg(&target),
+    )
+}
+
+fn rsync_a_twice_finds_nothing_to_copy(server: &TestServer, mount: &Mount) {
+    if !server.kind.can_or_skip(Feature::SetFileTime) {
+        return;
+    }
+    let local = temp_dir("ftpfs-mount-rsync");
+    let source = rsync_source(&local);
+    // vsftpd lists times to the minute or day only: this also checks that the exact times
+    // rsync set are remembered (cache/set_times.rs) once the listing is fetched again.
+    let changes = rsync_twice(server, mount, &source);
+    assert_nothing_to_copy(server.kind, &changes);
+}
+mount_tests!(rsync_a_twice_finds_nothing_to_copy, "--dir-cache-ttl", "1");
+
+/// The second rsync's itemized changes must be empty, except for directory times on servers
+/// that cannot set them (`.d..t......` lines).
+fn assert_nothing_to_copy(kind: ServerKind, changes: &str) {
+    let unexpected: Vec<&str> = changes
+        .lines()
+        .filter(|line| kind.can(Feature::SetDirTime) || !line.starts_with(".d..t...... "))
+        .collect();
+    assert_eq!(
+        unexpected,
+        Vec::<&str>::new(),
+        "{kind}: second rsync wants changes; all of them:\n{changes}"
+    );
+}
