@@ -103,16 +103,6 @@ start_ftp_server "$root" "$work/server-state" vsftpd
 URL="$SERVER_URL"
 note "vsftpd pid $SERVER_PID on 127.0.0.1:$SERVER_PORT"
 
-mount_count=0
-# Mounts a fresh ftpfs (new process: empty caches, fresh VmHWM); sets FTPFS_PID.
-fresh_mount() {
-    mount_count=$((mount_count + 1))
-    mount_foreground_job "$URL" "$mnt" "$logs/ftpfs-$mount_count.log" "${MOUNT_ARGS[@]}"
-}
-unmount_now() {
-    "$FTPFS_BIN" umount "$mnt" || die "ftpfs umount $mnt failed"
-    stop_foreground_job
-}
 
 # ---------------------------------------------------------------- sequential read
 heading "Sequential read of $SIZE_MIB MiB"

@@ -202,6 +202,18 @@ pub trait Remote: Send + Sync {
     /// hold: the caller can then give back connections it holds without using them (an open
     /// file nobody reads). Remotes without a connection limit ignore it.
     fn set_transfer_pressure_hook(&self, _hook: PressureHook) {}
+    /// `list`, for a listing nobody waits for yet (listing ahead of a tree walk): only when it
+    /// delays no other request, i.e. on a connection that is spare right now. `starting` is
+    /// called once that connection is ready, just before the listing is sent; when it returns
+    /// false the listing is not sent (nobody wants it any more) and the answer is `None`.
+    /// `None` also means nothing is spare (or this remote does not list ahead). No retries.
+    fn list_ahead(
+        &self,
+        _dir: &Path,
+        _starting: &mut dyn FnMut() -> bool,
+    ) -> Option<RemoteResult<Vec<Entry>>> {
+        None
+    }
 }
 
 /// See [`Remote::set_transfer_pressure_hook`]. Called without any remote lock held.
@@ -244,6 +256,13 @@ impl<R: Remote + ?Sized> Remote for std::sync::Arc<R> {
     }
     fn set_transfer_pressure_hook(&self, hook: PressureHook) {
         (**self).set_transfer_pressure_hook(hook)
+    }
+    fn list_ahead(
+        &self,
+        dir: &Path,
+        starting: &mut dyn FnMut() -> bool,
+    ) -> Option<RemoteResult<Vec<Entry>>> {
+        (**self).list_ahead(dir, starting)
     }
 }
 
@@ -314,6 +333,13 @@ impl<R: Remote> Remote for Rooted<R> {
     }
     fn set_transfer_pressure_hook(&self, hook: PressureHook) {
         self.inner.set_transfer_pressure_hook(hook)
+    }
+    fn list_ahead(
+        &self,
+        dir: &Path,
+        starting: &mut dyn FnMut() -> bool,
+    ) -> Option<RemoteResult<Vec<Entry>>> {
+        self.inner.list_ahead(&self.on_server(dir), starting)
     }
 }
 

@@ -273,6 +273,48 @@ fn eight_concurrent_transfers_through_a_pool_of_four(server: &TestServer) {
 }
 server_tests!(eight_concurrent_transfers_through_a_pool_of_four);
 
+fn listing_ahead_only_takes_a_connection_that_leaves_one_free(server: &TestServer) {
+    server.seed_file("ahead/x.txt", b"x");
+    server.seed_file("big.bin", &pattern(4_000_000, 7));
+    let mut config = config(server);
+    config.max_connections = 2;
+    let remote = FtpRemote::connect(config).unwrap();
+    let mut asked = 0;
+    let listed = remote
+        .list_ahead(Path::new("/ahead"), &mut || {
+            asked += 1;
+            true
+        })
+        .expect("one idle and one unopened: a spare connection")
+        .unwrap();
+    assert_eq!(listed.len(), 1, "{:?}", server.kind);
+    assert_eq!(asked, 1);
+    // Not wanted any more once the connection is ready: nothing listed.
+    assert!(
+        remote
+            .list_ahead(Path::new("/ahead"), &mut || false)
+            .is_none()
+    );
+    // A download holds one of the two connections: the other one is the reserve.
+    let mut download = remote.open_read(Path::new("/big.bin"), 0).unwrap();
+    let mut first = [0u8; 1];
+    download.read_exact(&mut first).unwrap();
+    assert!(
+        remote
+            .list_ahead(Path::new("/ahead"), &mut || panic!("must not start"))
+            .is_none(),
+        "{:?}",
+        server.kind
+    );
+    assert!(
+        remote.list(Path::new("/ahead")).is_ok(),
+        "the reserve serves"
+    );
+    drop(download);
+    assert!(remote.pool().open_connections() <= 2);
+}
+server_tests!(listing_ahead_only_takes_a_connection_that_leaves_one_free);
+
 fn a_connection_closed_by_the_server_while_idle_is_replaced(server: &TestServer) {
     server.seed_file("x.txt", b"still here");
     let remote = connect(server);

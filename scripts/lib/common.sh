@@ -191,6 +191,20 @@ mount_foreground_job() {
     fi
 }
 
+# Mounts a fresh ftpfs (new process: empty caches, fresh VmHWM) of the caller's $URL on $mnt
+# with "${MOUNT_ARGS[@]}", logging to $logs/ftpfs-N[-$1].log; sets FTPFS_PID.
+_mount_count=0
+fresh_mount() {
+    _mount_count=$((_mount_count + 1))
+    mount_foreground_job "$URL" "$mnt" "$logs/ftpfs-$_mount_count${1:+-$1}.log" "${MOUNT_ARGS[@]}"
+}
+
+# Unmounts what fresh_mount mounted (bounded) and waits for the ftpfs process to end.
+unmount_now() {
+    timeout 120 "$FTPFS_BIN" umount "$mnt" || die "ftpfs umount $mnt failed"
+    stop_foreground_job
+}
+
 # Unmounts the job's mount and waits for the ftpfs process to end. The PID is forgotten once
 # reaped, so a later call can never signal a recycled PID.
 stop_foreground_job() {

@@ -62,7 +62,13 @@ impl Filesystem {
     /// Take a snapshot of the directory for readdir.
     pub fn opendir(&self, ino: u64) -> Result<u64, FsError> {
         let path = self.path_of(ino)?;
+        // First read of this listing: a walk is likely to read the subdirectories next.
+        let cold =
+            self.namespace.cached_listing(&path).is_none() || self.prefetch.take_listed(&path);
         let entries = self.listing(&path)?;
+        if cold {
+            self.prefetch.subdirectories_of(&path, &entries);
+        }
         let parent_ino = match path.parent() {
             Some(parent) => self.namespace.readdir_ino(parent),
             None => ino,

@@ -8,7 +8,8 @@
 //! 1. a file handle's own mutex (`handle::OpenFile`): may be held across that handle's network
 //!    I/O (its download, its upload), which only serialises operations on that one handle;
 //! 2. leaf locks, each taken alone and never across network I/O: the handle table, the inode
-//!    table, the listing cache, the chunk cache, the open-writes registry, the local times.
+//!    table, the listing cache, the chunk cache, the open-writes registry, the local times, the
+//!    listing-ahead queue (`prefetch`; a request may wait on its condvar, which releases it).
 //!
 //! A leaf lock is never held while taking another lock, and no handle mutex is taken while a
 //! leaf lock is held, so no cycle is possible.
@@ -42,6 +43,7 @@ pub mod write;
 
 mod dir_ops;
 mod file_ops;
+mod prefetch;
 mod setattr;
 mod unlinked;
 mod uploads;
@@ -107,6 +109,7 @@ pub struct Filesystem {
     handles: HandleTable,
     warned: WarnedOnce,
     mounted_at: SystemTime,
+    prefetch: prefetch::Prefetcher,
 }
 
 impl Filesystem {
@@ -114,6 +117,7 @@ impl Filesystem {
     /// `relieve_transfer_pressure`) holds a weak reference to it.
     pub fn new(remote: Arc<dyn Remote>, config: FsConfig) -> Arc<Self> {
         Arc::new_cyclic(|this: &std::sync::Weak<Filesystem>| {
+            let prefetch = prefetch::Prefetcher::new(this.clone());
             let this = this.clone();
             remote.set_transfer_pressure_hook(Arc::new(move || {
                 if let Some(fs) = this.upgrade() {
@@ -127,6 +131,7 @@ impl Filesystem {
                 handles: HandleTable::default(),
                 warned: WarnedOnce::default(),
                 mounted_at: SystemTime::now(),
+                prefetch,
             }
         })
     }
@@ -227,6 +232,11 @@ impl Filesystem {
         if let Some(entries) = self.namespace.cached_listing(dir) {
             return Ok(entries);
         }
+        if self.prefetch.claim(dir)
+            && let Some(entries) = self.namespace.cached_listing(dir)
+        {
+            return Ok(entries);
+        }
         let generation = self.namespace.listing_generation();
         let entries = self
             .remote
@@ -256,7 +266,16 @@ impl Filesystem {
             CachedLookup::Found(entry) => Some(entry),
             CachedLookup::Absent => None,
             CachedLookup::Unknown => match self.listing(parent) {
-                Ok(entries) => entries.iter().find(|entry| entry.name == name).cloned(),
+                Ok(entries) => {
+                    let found = entries.iter().find(|entry| entry.name == name).cloned();
+                    if found
+                        .as_ref()
+                        .is_some_and(|entry| entry.kind == EntryKind::Dir)
+                    {
+                        self.prefetch.directory(path); // a path walk lists it next
+                    }
+                    found
+                }
                 Err(err) if err.errno == libc::ENOENT || err.errno == libc::ENOTDIR => None,
                 Err(err) => {
                     log::debug!("{err}; trying a stat of {}", path.display());

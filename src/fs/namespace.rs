@@ -97,9 +97,10 @@ impl Namespace {
 
     /// The server listed `entries` in `dir` (the listing started at `generation`): lay the
     /// times we set over rounded ones and cache it unless one of our changes overtook it.
-    pub fn listed(&self, dir: &Path, entries: &mut [Entry], generation: u64) {
+    /// Returns whether it was cached.
+    pub fn listed(&self, dir: &Path, entries: &mut [Entry], generation: u64) -> bool {
         self.set_times.refine(dir, entries);
-        self.dirs.insert(dir, entries, generation);
+        self.dirs.insert(dir, entries, generation)
     }
 
     /// Ask the server next time instead of trusting the cached listing of `dir`.

@@ -318,6 +318,21 @@ impl Remote for FtpRemote {
         self.retrying(Lane::Meta, |mut conn, _| self.list_once(&mut conn, dir))
     }
 
+    fn list_ahead(
+        &self,
+        dir: &Path,
+        starting: &mut dyn FnMut() -> bool,
+    ) -> Option<RemoteResult<Vec<Entry>>> {
+        let mut conn = match self.pool.try_get_spare()? {
+            Ok(conn) => conn,
+            Err(err) => return Some(Err(err)),
+        };
+        if !starting() {
+            return None;
+        }
+        Some(self.list_once(&mut conn, dir))
+    }
+
     fn stat(&self, path: &Path) -> RemoteResult<Entry> {
         self.retrying(Lane::Meta, |mut conn, _| self.stat_once(&mut conn, path))
     }

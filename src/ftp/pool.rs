@@ -7,6 +7,9 @@
 //! - One lane is kept for metadata: with `cap > 1`, long transfers (RETR/STOR/APPE, which hold a
 //!   connection for the whole transfer) may use at most `cap - 1` connections, so listings and
 //!   stats never wait behind downloads.
+//! - Speculative work (listing ahead of a tree walk) takes a connection only through
+//!   `try_get_spare`: never waiting, and only while at least one more connection stays idle or
+//!   may still be opened for a request somebody waits for.
 //! - A connection is returned to the pool by dropping its [`PooledControl`] guard; a connection
 //!   marked broken (I/O error, timeout, lost sync) is closed instead, never handed out again.
 //! - A connection idle longer than `idle_check_after` is checked with NOOP before reuse; one
@@ -38,7 +41,7 @@ use log::{debug, warn};
 use parking_lot::{Condvar, Mutex};
 
 use super::config::{DataMode, FtpConfig};
-use super::control::Control;
+use super::control::{ConnectFailure, Control};
 use super::data_channel::prepare_ahead;
 use super::quirks::Quirks;
 use super::tls::TlsContext;
@@ -204,25 +207,9 @@ impl Pool {
                         return Ok(self.guard(control, lane));
                     }
                     Err(failure) => {
-                        let mut state = self.inner.state.lock();
-                        state.open -= 1;
-                        if lane == Lane::Transfer {
-                            state.transfers -= 1;
-                        }
-                        self.inner.freed.notify_all();
-                        if failure.server_full && state.open > 0 {
-                            if state.open < state.cap {
-                                warn!(
-                                    "server refused connection {} ({}); limiting the pool to {}",
-                                    state.open + 1,
-                                    failure.error.message,
-                                    state.open
-                                );
-                                state.cap = state.open;
-                            }
+                        if self.open_failed(lane, &failure) {
                             continue;
                         }
-                        drop(state);
                         if failure.server_full && Instant::now() < deadline {
                             // Full even for one connection: someone else holds the slots.
                             std::thread::sleep(Duration::from_millis(500));
@@ -233,6 +220,67 @@ impl Pool {
                 },
             }
         }
+    }
+
+    /// A connection for speculative work (listing ahead), only when taking it leaves at least
+    /// one connection idle or still allowed to be opened, so a request somebody waits for is
+    /// served at once. Prefers opening a new connection over taking the last idle one, and,
+    /// like any metadata request, an idle one without a data connection opened ahead. Never
+    /// waits; `None` when nothing is spare. The lock is released before any network I/O (the
+    /// NOOP of a long-idle connection, or the login of a new one).
+    pub fn try_get_spare(&self) -> Option<Result<PooledControl, RemoteError>> {
+        let decision = {
+            let mut state = self.inner.state.lock();
+            let unopened = state.cap.saturating_sub(state.open);
+            if state.closed || state.idle.len() + unopened < 2 {
+                return None;
+            }
+            if state.idle.len() >= 2 {
+                Decision::Reuse(take_idle(&mut state.idle, Lane::Meta)?)
+            } else {
+                state.open += 1;
+                Decision::Open
+            }
+        };
+        match decision {
+            // A stale idle connection is dropped (its slot released): nothing spare this time.
+            Decision::Reuse(idle) => self.revalidate(idle, Lane::Meta).map(Ok),
+            Decision::Open => match Control::connect(&self.inner.config, &self.inner.tls) {
+                Ok(control) => {
+                    debug!("opened spare FTP connection to {}", control.peer_addr());
+                    Some(Ok(self.guard(control, Lane::Meta)))
+                }
+                Err(failure) => {
+                    self.open_failed(Lane::Meta, &failure);
+                    Some(Err(failure.error))
+                }
+            },
+        }
+    }
+
+    /// A connection whose slot was reserved for `lane` could not be opened: release the slot
+    /// and, when the server turned it away as full while others of ours are open, lower the
+    /// cap to what worked. Returns whether that happened (a caller may wait for one of those).
+    fn open_failed(&self, lane: Lane, failure: &ConnectFailure) -> bool {
+        let mut state = self.inner.state.lock();
+        state.open -= 1;
+        if lane == Lane::Transfer {
+            state.transfers -= 1;
+        }
+        self.inner.freed.notify_all();
+        if !failure.server_full || state.open == 0 {
+            return false;
+        }
+        if state.open < state.cap {
+            warn!(
+                "server refused connection {} ({}); limiting the pool to {}",
+                state.open + 1,
+                failure.error.message,
+                state.open
+            );
+            state.cap = state.open;
+        }
+        true
     }
 
     /// Under the lock: take an idle connection, reserve a slot to open one, or wait.

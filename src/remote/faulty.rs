@@ -4,9 +4,10 @@
 //! test double, so the same switches work over the in-memory remote (fs unit tests, in-process
 //! FUSE mounts) and over a real FTP client: uploads whose final reply fails, paths that refuse
 //! every operation, data connections that break after N bytes, readers that deliver in small
-//! pieces, slow listings, and servers that lack a feature (MFMT, SITE CHMOD, setting directory
-//! times, renaming over an existing file, a specific reason for a failed RMD). The call counters
-//! let tests check that caches really avoid round trips.
+//! pieces, slow listings, a limited number of listings ahead (the spare connections of a pool;
+//! none unless a test asks), and servers that lack a feature (MFMT, SITE CHMOD, setting
+//! directory times, renaming over an existing file, a specific reason for a failed RMD). The
+//! call counters let tests check that caches really avoid round trips.
 //!
 //! Cloning shares the switches and counters (and clones the inner remote, which for
 //! `MemoryRemote` shares the tree), so a test keeps a clone to steer the one the core owns.
@@ -51,6 +52,10 @@ struct Faults {
     chmod_unsupported: bool,
     /// Delay before each `list` answers (slow servers, races).
     list_delay: Duration,
+    /// How many listings ahead may run at once (`Remote::list_ahead`, the spare connections of
+    /// a real pool); 0 (the default) refuses them all, like a pool with nothing spare, so tests
+    /// that do not opt in count exactly the listings they asked for.
+    list_ahead_slots: usize,
     /// Largest slice one reader `read` returns (networks deliver in pieces).
     read_piece: Option<usize>,
     /// The next download breaks (Connection) once this many bytes were delivered.
@@ -68,6 +73,8 @@ struct Counters {
     append: AtomicU64,
     delete: AtomicU64,
     rename: AtomicU64,
+    /// Listings ahead running now (bounded by `list_ahead_slots`).
+    listing_ahead: AtomicU64,
 }
 
 #[derive(Debug, Default)]
@@ -169,6 +176,11 @@ impl<R> FaultyRemote<R> {
         self.shared.faults.lock().list_delay = delay;
     }
 
+    /// Let up to `slots` listings ahead run at once (the spare connections of a real pool).
+    pub fn set_list_ahead_slots(&self, slots: usize) {
+        self.shared.faults.lock().list_ahead_slots = slots;
+    }
+
     /// Readers return at most `piece` bytes per `read`.
     pub fn set_read_piece(&self, piece: usize) {
         self.shared.faults.lock().read_piece = Some(piece.max(1));
@@ -218,6 +230,15 @@ impl<R> FaultyRemote<R> {
 
     fn count(counter: &AtomicU64) {
         counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A listing is taken first and answered late (`set_list_delay`): what a slow server's
+    /// reply looks like to a client racing with its own mutations.
+    fn answer_late(&self) {
+        let delay = self.shared.faults.lock().list_delay;
+        if !delay.is_zero() {
+            std::thread::sleep(delay);
+        }
     }
 }
 
@@ -318,13 +339,38 @@ impl<R: Remote> Remote for FaultyRemote<R> {
         Self::count(&self.shared.counters.list);
         self.check_path(dir)?;
         let entries = self.inner.list(dir)?;
-        // The listing is taken first and answered late: what a slow server's reply looks like
-        // to a client racing with its own mutations.
-        let delay = self.shared.faults.lock().list_delay;
-        if !delay.is_zero() {
-            std::thread::sleep(delay);
-        }
+        self.answer_late();
         Ok(entries)
+    }
+
+    /// Counted, failed and delayed like `list`, once the inner remote started it; at most
+    /// `list_ahead_slots` at once.
+    fn list_ahead(
+        &self,
+        dir: &Path,
+        starting: &mut dyn FnMut() -> bool,
+    ) -> Option<RemoteResult<Vec<Entry>>> {
+        let slots = self.shared.faults.lock().list_ahead_slots as u64;
+        let running = &self.shared.counters.listing_ahead;
+        if running.fetch_add(1, Ordering::SeqCst) >= slots {
+            running.fetch_sub(1, Ordering::SeqCst);
+            return None;
+        }
+        let listed = self.inner.list_ahead(dir, &mut || {
+            let wanted = starting();
+            if wanted {
+                Self::count(&self.shared.counters.list);
+            }
+            wanted
+        });
+        let listed = listed.map(|entries| {
+            self.check_path(dir)?;
+            let entries = entries?;
+            self.answer_late();
+            Ok(entries)
+        });
+        running.fetch_sub(1, Ordering::SeqCst);
+        listed
     }
 
     fn stat(&self, path: &Path) -> RemoteResult<Entry> {
@@ -517,6 +563,22 @@ mod tests {
         remote.set_rmdir_vague(true);
         let err = remote.rmdir(Path::new("/d")).unwrap_err();
         assert_eq!(err.kind, RemoteErrorKind::Other);
+    }
+
+    #[test]
+    fn listings_ahead_run_only_in_the_slots_given_and_count_as_listings() {
+        let remote = TestRemote::new();
+        remote.add_file("/d/f", b"1".to_vec());
+        let ahead = |wanted: bool| remote.list_ahead(Path::new("/d"), &mut || wanted);
+        assert!(ahead(true).is_none(), "no slots unless a test asks");
+        remote.set_list_ahead_slots(1);
+        assert!(ahead(false).is_none(), "not wanted once started");
+        assert_eq!(remote.list_calls(), 0);
+        assert_eq!(ahead(true).unwrap().unwrap().len(), 1);
+        remote.fail_path("/d", RemoteErrorKind::PermissionDenied);
+        let err = ahead(true).unwrap().unwrap_err();
+        assert_eq!(err.kind, RemoteErrorKind::PermissionDenied);
+        assert_eq!(remote.list_calls(), 2);
     }
 
     #[test]

@@ -472,6 +472,15 @@ impl Remote for MemoryRemote {
         }
     }
 
+    /// No connections to run out of: every listing ahead may run (`FaultyRemote` limits them).
+    fn list_ahead(
+        &self,
+        dir: &Path,
+        starting: &mut dyn FnMut() -> bool,
+    ) -> Option<RemoteResult<Vec<Entry>>> {
+        starting().then(|| self.list(dir))
+    }
+
     fn chmod(&self, path: &Path, new_mode: u32) -> RemoteResult<()> {
         match self.shared.tree.lock().get_mut(path) {
             Some(Node::File { mode, .. }) | Some(Node::Dir { mode, .. }) => {

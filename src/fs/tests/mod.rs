@@ -1,6 +1,7 @@
 //! Tests of the filesystem core against `MemoryRemote` (no kernel, no FTP).
 
 mod namespace;
+mod prefetch;
 mod read;
 mod upload;
 mod write;
