@@ -145,6 +145,7 @@ fn serve(
         )));
     }
 
+    check_remote_root(&*remote, &config)?;
     let rooted: Arc<dyn remote::Remote> = Arc::new(remote::Rooted::new(
         remote.clone(),
         config.remote_root.clone(),
@@ -160,6 +161,36 @@ fn serve(
     status::global().set_cache_probe(None);
     remote.shutdown();
     result
+}
+
+/// The path in the URL must be a directory on the server: several servers (vsftpd) answer a
+/// listing of a missing directory with an empty one, which would mount as an empty tree and
+/// let a backup job write into nowhere. One stat at mount; a server that cannot answer it
+/// (an error other than "not found") is let through with a warning.
+fn check_remote_root(remote: &dyn remote::Remote, config: &MountConfig) -> Result<(), MountError> {
+    let root = std::path::Path::new(&config.remote_root);
+    if root == std::path::Path::new("/") {
+        return Ok(());
+    }
+    let place = |what: &str| {
+        MountError::new(format!(
+            "{}:{}: {} {what} on the server",
+            config.ftp.host,
+            config.ftp.port,
+            root.display()
+        ))
+    };
+    match remote.stat(root) {
+        Ok(entry) if entry.kind == remote::EntryKind::File => {
+            Err(place("is a file, not a directory"))
+        }
+        Ok(_) => Ok(()),
+        Err(e) if e.kind == remote::RemoteErrorKind::NotFound => Err(place("does not exist")),
+        Err(e) => {
+            log::warn!("cannot check that {} exists: {}", root.display(), e.message);
+            Ok(())
+        }
+    }
 }
 
 /// Feed `ftpfs status` from the pool and the cache and open its socket. A mount without

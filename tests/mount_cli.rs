@@ -50,6 +50,28 @@ fn bad_password_fails_with_one_line_and_mounts_nothing(server: &TestServer) {
 }
 server_tests!(bad_password_fails_with_one_line_and_mounts_nothing);
 
+/// A path in the URL that is not a directory on the server: one line naming it, nothing
+/// mounted (vsftpd would list a missing directory as an empty one).
+fn missing_remote_path_fails_with_one_line(server: &TestServer) {
+    let kind = server.kind;
+    server.seed_file("plain.txt", b"x");
+    for (path, says) in [
+        ("no/such/dir", "does not exist"),
+        ("plain.txt", "not a directory"),
+    ] {
+        let mountpoint = fresh_mountpoint();
+        let url = format!(
+            "ftp://{}:{}@127.0.0.1:{}/{path}",
+            server.user, server.password, server.port
+        );
+        let output = run_ftpfs(&["mount".as_ref(), url.as_ref(), mountpoint.as_os_str()]);
+        let line = assert_one_line_failure(&output, &mountpoint);
+        assert!(line.contains(path) && line.contains(says), "{kind}: {line}");
+        fs::remove_dir(&mountpoint).unwrap();
+    }
+}
+server_tests!(missing_remote_path_fails_with_one_line);
+
 #[test]
 fn unreachable_port_fails_with_one_line() {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
