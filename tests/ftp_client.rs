@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use common::faults::{config_for, read_from};
-use common::{Feature, ServerKind, TestServer, pattern};
+use common::{Feature, ServerKind, SmallDisk, TestServer, pattern};
 use ftpfs::ftp::{DataMode, FtpConfig, FtpRemote};
 use ftpfs::remote::{EntryKind, Remote, RemoteError, RemoteErrorKind};
 
@@ -401,55 +401,6 @@ fn a_listing_larger_than_the_limit_is_refused_and_the_client_recovers(server: &T
 }
 server_tests!(a_listing_larger_than_the_limit_is_refused_and_the_client_recovers);
 
-/// The server's root on a tmpfs of `size` (we are root in the test environment), unmounted on
-/// drop. Owner and mode of the original directory are kept, so the server can still write.
-struct SmallDisk {
-    dir: std::path::PathBuf,
-}
-
-impl SmallDisk {
-    fn mount(dir: &Path, size: &str) -> Option<SmallDisk> {
-        use std::os::unix::fs::MetadataExt;
-        let meta = std::fs::metadata(dir).expect("server root");
-        let options = format!(
-            "size={size},uid={},gid={},mode={:o}",
-            meta.uid(),
-            meta.gid(),
-            meta.mode() & 0o7777
-        );
-        let status = std::process::Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &options, "ftpfs-small-disk"])
-            .arg(dir)
-            .status();
-        match status {
-            Ok(s) if s.success() => Some(SmallDisk {
-                dir: dir.to_path_buf(),
-            }),
-            other if common::in_ci() => panic!("mount tmpfs on {}: {other:?}", dir.display()),
-            other => {
-                eprintln!("SKIP: cannot mount a tmpfs ({other:?}); needs root");
-                None
-            }
-        }
-    }
-}
-
-impl Drop for SmallDisk {
-    fn drop(&mut self) {
-        let unmounted = std::process::Command::new("umount")
-            .arg(&self.dir)
-            .status()
-            .is_ok_and(|s| s.success());
-        if !unmounted {
-            // A server process may still sit in it: detach it now, freed when they leave.
-            let _ = std::process::Command::new("umount")
-                .arg("-l")
-                .arg(&self.dir)
-                .status();
-        }
-    }
-}
-
 /// Upload 4 MiB to `path` and return how the upload failed (None: it succeeded).
 fn upload_4_mib(remote: &FtpRemote, path: &str) -> Option<RemoteError> {
     let content = pattern(4 << 20, 9);
@@ -474,7 +425,7 @@ fn upload_to_a_full_disk(
     io_timeout: Duration,
 ) -> Option<(RemoteError, RemoteError)> {
     let server = TestServer::try_start(kind)?;
-    let _disk = SmallDisk::mount(&server.root, "2m")?;
+    let _disk = SmallDisk::over(&server, 2 << 20)?;
     let mut config = config(&server);
     config.io_timeout = io_timeout;
     let remote = FtpRemote::connect(config).expect("login");

@@ -1,21 +1,23 @@
 //! What a failed upload leaves on a real server (vsftpd): the previous version, never a short
 //! file. The server's root is a small tmpfs so the disk really fills; `kill -9` of ftpfs in the
 //! middle of an overwrite; and two handles of one file, one reading and one appending, which
-//! vsftpd's `lock_upload_files` would make wait on each other.
+//! vsftpd's `lock_upload_files` would make wait on each other. And where an upload in flight
+//! is written: under a temporary name by default, under the real name with `--inplace`.
 //!
-//! The mount is `ftpfs mount -f` as a child process, so its PID is known for `kill -9`.
+//! The mount is `ftpfs mount -f` as a child process (`Mount::foreground`), so its PID is known
+//! for `kill -9`. The harness (servers, mounts, the tmpfs, the skip rule) is tests/common.
 
 mod common;
 
+use std::collections::BTreeSet;
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write};
 use std::os::unix::io::IntoRawFd;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::mount::{fresh_mountpoint, is_mounted, mount_url};
-use common::{ServerKind, TestServer, pattern};
+use common::files::names;
+use common::{Mount, ServerKind, SmallDisk, TestServer, pattern};
 
 const MIB: usize = 1024 * 1024;
 
@@ -28,128 +30,26 @@ fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
     LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// `ftpfs mount -f` of `server` as our child; unmounted (and ended) on drop.
-struct ChildMount {
-    dir: PathBuf,
-    log: PathBuf,
-    child: Child,
-}
-
-impl ChildMount {
-    fn start(server: &TestServer, extra: &[&str]) -> ChildMount {
-        let dir = fresh_mountpoint();
-        let log = dir.with_extension("log");
-        let child = Command::new(env!("CARGO_BIN_EXE_ftpfs"))
-            .args(["-v", "mount", "-f"])
-            .args(extra)
-            .arg(mount_url(server))
-            .arg(&dir)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(File::create(&log).expect("create mount log"))
-            .spawn()
-            .expect("run ftpfs");
-        let mut mount = ChildMount { dir, log, child };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while !is_mounted(&mount.dir) {
-            if let Ok(Some(status)) = mount.child.try_wait() {
-                panic!("ftpfs exited with {status}:\n{}", mount.logs());
-            }
-            assert!(Instant::now() < deadline, "not mounted:\n{}", mount.logs());
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        mount
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.join(name)
-    }
-
-    fn logs(&self) -> String {
-        fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// SIGKILL the ftpfs process (our own child, by PID) and wait for it.
-    fn kill_9(&mut self) {
-        self.child.kill().expect("kill ftpfs");
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for ChildMount {
-    fn drop(&mut self) {
-        let _ = Command::new("fusermount3")
-            .args(["-u", "-z", "-q"])
-            .arg(&self.dir)
-            .stderr(Stdio::null())
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while matches!(self.child.try_wait(), Ok(None)) && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-        let _ = fs::remove_dir(&self.dir); // never recursive: it might still be a mount
-        if std::thread::panicking() {
-            eprintln!("ftpfs log kept at {}", self.log.display());
-        } else {
-            let _ = fs::remove_file(&self.log);
-        }
-    }
-}
-
-/// A tmpfs of `bytes` mounted over the server's root, owned by the server's user; unmounted
-/// on drop.
-struct SmallDisk {
-    root: PathBuf,
-}
-
-impl SmallDisk {
-    fn over(server: &TestServer, bytes: usize) -> SmallDisk {
-        let (uid, gid) = server.file_owner().expect("vsftpd writes as a system user");
-        let options = format!("size={bytes},uid={uid},gid={gid},mode=0755");
-        let status = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &options, "ftpfs-test-disk"])
-            .arg(&server.root)
-            .status()
-            .expect("run mount");
-        assert!(status.success(), "mount -t tmpfs failed ({status})");
-        SmallDisk {
-            root: server.root.clone(),
-        }
-    }
-}
-
-impl Drop for SmallDisk {
-    fn drop(&mut self) {
-        let unmounted = |lazy: bool| {
-            let mut command = Command::new("umount");
-            if lazy {
-                command.arg("-l");
-            }
-            command.arg(&self.root).status().is_ok_and(|s| s.success())
-        };
-        if !unmounted(false) {
-            std::thread::sleep(Duration::from_millis(500)); // a server session may linger
-            unmounted(true);
-        }
-    }
-}
-
+/// A vsftpd server to mount, or None after the skip rule (no FUSE, or vsftpd not installed:
+/// a note locally, a failure under CI=true).
 fn vsftpd() -> Option<TestServer> {
-    TestServer::try_start(ServerKind::Vsftpd)
+    common::can_mount(ServerKind::Vsftpd).then(|| TestServer::start(ServerKind::Vsftpd))
 }
 
-/// The names in the server's root directory on disk, sorted.
-fn names_on_server(server: &TestServer) -> Vec<String> {
-    let mut names: Vec<String> = fs::read_dir(&server.root)
-        .unwrap()
-        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    names
+/// `ftpfs -v mount -f` of `server` as our child (its pid for `kill_9`, its log for messages).
+fn foreground(server: &TestServer, extra: &[&str]) -> Mount {
+    Mount::foreground(server, server.port, extra)
+}
+
+/// Closes `file` and returns close(2)'s error: dropping a `File` ignores it, and close is where
+/// a mount reports that an upload failed.
+fn close(file: File) -> std::io::Result<()> {
+    // SAFETY: closing the descriptor we own, once (into_raw_fd gave up the File's ownership).
+    if unsafe { libc::close(file.into_raw_fd()) } == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
 }
 
 /// Write `data` to `path` (create/truncate) and close; every error on the way, in order.
@@ -165,21 +65,91 @@ fn write_and_close(path: &Path, data: &[u8]) -> Vec<String> {
             break;
         }
     }
-    // SAFETY: closing the descriptor we own, once; close's result is what we test.
-    if unsafe { libc::close(file.into_raw_fd()) } != 0 {
-        errors.push(format!("close: {}", std::io::Error::last_os_error()));
+    if let Err(err) = close(file) {
+        errors.push(format!("close: {err}"));
     }
     errors
+}
+
+/// What the server's root held while an upload was in flight (its file still open).
+#[derive(Debug)]
+struct InFlight {
+    /// The name the new content was arriving under.
+    receiving: String,
+    /// Every name seen in the directory from the open until then.
+    names_seen: BTreeSet<String>,
+    /// `old.bin` on the server at that moment.
+    old_bin: Vec<u8>,
+}
+
+/// Waits (up to 20 s) until at least 1 MiB of `new` has reached some file in the server's root;
+/// the upload is still in flight, as the caller keeps its file open (and `one_at_a_time`
+/// keeps other tests from forking, which would close a copy of the descriptor and so finish
+/// it early).
+fn wait_in_flight(server: &TestServer, new: &[u8], mount: &Mount) -> InFlight {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut names_seen = BTreeSet::new();
+    loop {
+        let now = names(&server.root);
+        names_seen.extend(now.iter().cloned());
+        let receiving = now.into_iter().find(|name| {
+            let content = fs::read(server.root.join(name)).unwrap_or_default();
+            content.len() >= MIB && new.starts_with(&content)
+        });
+        if let Some(receiving) = receiving {
+            let old_bin = fs::read(server.path("old.bin")).unwrap_or_default();
+            return InFlight {
+                receiving,
+                names_seen,
+                old_bin,
+            };
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no upload in flight reached the server; seen {names_seen:?}:\n{}",
+            mount.logs()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+const OLD_SEED: u64 = 8;
+
+/// Overwrites `old.bin` (1 MiB) with 6 MiB through a foreground mount with `extra` and looks
+/// at the server while the upload is in flight; then closes and checks that the new content,
+/// and only it, is on the server under the real name. None when skipped.
+fn overwrite_in_flight(extra: &[&str]) -> Option<InFlight> {
+    let server = vsftpd()?;
+    server.seed_file("old.bin", &pattern(MIB, OLD_SEED));
+    let new = pattern(6 * MIB, 9);
+    let mount = foreground(&server, extra);
+    let mut file = File::create(mount.path("old.bin")).unwrap();
+    for piece in new.chunks(MIB) {
+        file.write_all(piece).unwrap();
+    }
+    let seen = wait_in_flight(&server, &new, &mount);
+    close(file).unwrap_or_else(|err| panic!("close {extra:?}: {err}\n{}", mount.logs()));
+    let on_server = fs::read(server.path("old.bin")).unwrap();
+    common::assert_same(&on_server, &new, &format!("old.bin after close {extra:?}"));
+    assert_eq!(
+        names(&server.root),
+        ["old.bin"],
+        "{extra:?}: nothing else left"
+    );
+    mount.unmount();
+    Some(seen)
 }
 
 #[test]
 fn a_full_disk_keeps_the_old_file_and_leaves_no_short_new_one() {
     let _serial = one_at_a_time();
     let Some(server) = vsftpd() else { return };
-    let disk = SmallDisk::over(&server, 3 * MIB);
+    let Some(disk) = SmallDisk::over(&server, 3 * MIB) else {
+        return;
+    };
     let old = pattern(MIB, 1);
     server.seed_file("old.bin", &old);
-    let mount = ChildMount::start(&server, &["--timeout", "10"]);
+    let mount = foreground(&server, &["--timeout", "10"]);
 
     let errors = write_and_close(&mount.path("old.bin"), &pattern(4 * MIB, 2));
     assert!(!errors.is_empty(), "an upload that cannot fit must fail");
@@ -188,12 +158,12 @@ fn a_full_disk_keeps_the_old_file_and_leaves_no_short_new_one() {
         old,
         "the old content is intact after {errors:?}"
     );
-    assert_eq!(names_on_server(&server), ["old.bin"], "temp file removed");
+    assert_eq!(names(&server.root), ["old.bin"], "temp file removed");
     assert_eq!(fs::read(mount.path("old.bin")).unwrap(), old);
 
     let errors = write_and_close(&mount.path("new.bin"), &pattern(4 * MIB, 3));
     assert!(!errors.is_empty(), "a new file that cannot fit must fail");
-    assert_eq!(names_on_server(&server), ["old.bin"], "no short new.bin");
+    assert_eq!(names(&server.root), ["old.bin"], "no short new.bin");
 
     // What fits still works, and replaces the old version.
     let fits = pattern(MIB / 2, 4);
@@ -212,12 +182,14 @@ fn kill_9_in_the_middle_of_an_overwrite_keeps_the_old_file() {
     let Some(server) = vsftpd() else { return };
     let old = pattern(MIB, 5);
     server.seed_file("old.bin", &old);
-    let mut mount = ChildMount::start(&server, &[]);
+    let mut mount = foreground(&server, &[]);
     let mut file = File::create(mount.path("old.bin")).unwrap();
-    for piece in pattern(6 * MIB, 6).chunks(MIB) {
+    let new = pattern(6 * MIB, 6);
+    for piece in new.chunks(MIB) {
         file.write_all(piece).unwrap();
     }
-    std::thread::sleep(Duration::from_millis(300)); // let data reach the server
+    let seen = wait_in_flight(&server, &new, &mount);
+    assert!(seen.receiving.starts_with(".ftpfs-upload."), "{seen:?}");
     mount.kill_9();
     drop(file); // the mount is gone: this close just fails
     let on_server = fs::read(server.path("old.bin")).unwrap();
@@ -228,22 +200,17 @@ fn kill_9_in_the_middle_of_an_overwrite_keeps_the_old_file() {
         old.len(),
         mount.logs()
     );
-    let names = names_on_server(&server);
+    let left = names(&server.root);
     assert!(
-        names
-            .iter()
+        left.iter()
             .all(|name| name == "old.bin" || name.starts_with(".ftpfs-upload.")),
-        "{names:?}"
+        "{left:?}"
     );
     drop(mount);
 
     // A new mount hides the leftover (it is deleted only once it is hours old).
-    let mount = ChildMount::start(&server, &[]);
-    let shown: Vec<String> = fs::read_dir(mount.path(""))
-        .unwrap()
-        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    assert_eq!(shown, ["old.bin"]);
+    let mount = foreground(&server, &[]);
+    assert_eq!(names(mount.dir()), ["old.bin"]);
     assert_eq!(fs::read(mount.path("old.bin")).unwrap(), old);
 }
 
@@ -253,7 +220,7 @@ fn appending_while_another_handle_keeps_a_download_open_does_not_wait_for_its_lo
     let Some(server) = vsftpd() else { return };
     let content = pattern(32 * MIB, 7);
     server.seed_file("big.bin", &content);
-    let mount = ChildMount::start(&server, &["--timeout", "5"]);
+    let mount = foreground(&server, &["--timeout", "5"]);
     let mut reader = File::open(mount.path("big.bin")).unwrap();
     let mut head = vec![0u8; MIB];
     reader.read_exact(&mut head).unwrap();
@@ -282,4 +249,35 @@ fn appending_while_another_handle_keeps_a_download_open_does_not_wait_for_its_lo
     let mut rest = Vec::new();
     reader.read_to_end(&mut rest).unwrap();
     assert_eq!(rest, on_server[MIB..]);
+}
+
+#[test]
+fn an_overwrite_in_flight_goes_to_a_temporary_name_and_the_old_file_stays() {
+    let _serial = one_at_a_time();
+    let Some(seen) = overwrite_in_flight(&[]) else {
+        return;
+    };
+    assert!(
+        seen.receiving.starts_with(".ftpfs-upload.") && seen.receiving.ends_with(".old.bin"),
+        "{seen:?}"
+    );
+    common::assert_same(&seen.old_bin, &pattern(MIB, OLD_SEED), "old.bin in flight");
+}
+
+/// `--inplace` and its fstab spelling `-o inplace`: a plain STOR onto the real name, no
+/// temporary name at any moment (the old content is gone as soon as the upload starts).
+#[test]
+fn an_inplace_overwrite_in_flight_goes_to_the_real_name() {
+    let _serial = one_at_a_time();
+    for extra in [&["--inplace"][..], &["-o", "inplace"]] {
+        let Some(seen) = overwrite_in_flight(extra) else {
+            return;
+        };
+        assert_eq!(seen.receiving, "old.bin", "{extra:?}: {seen:?}");
+        assert_eq!(
+            seen.names_seen,
+            BTreeSet::from(["old.bin".to_string()]),
+            "{extra:?}: no temporary name"
+        );
+    }
 }

@@ -7,6 +7,8 @@
 //! - `Mount` (mount.rs): the real binary on a real server (`Mount::new`, `Mount::with_args`,
 //!   `Mount::foreground` for a proxy port), or the core over a `TestRemote` in-process
 //!   (`Mount::memory`).
+//! - `SmallDisk::over(&server, bytes)` (small_disk.rs): a tmpfs over a server's root, so an
+//!   upload really fills the disk.
 //! - `server_tests!(f)` / `mount_tests!(f, args...)`: one `#[test]` per server kind
 //!   (`f::vsftpd`, `f::proftpd`, ...), so the first failing server does not hide the others.
 //! - The skip rule (skip.rs): without root, /dev/fuse or an installed server a test skips with
@@ -22,6 +24,7 @@ mod ports;
 pub mod proxy;
 mod server;
 pub mod skip;
+pub mod small_disk;
 mod tempdir;
 
 use std::path::PathBuf;
@@ -36,6 +39,8 @@ pub use ports::PortSlot;
 pub use server::{TEST_PASSWORD, TEST_USER, TestServer, lookup_system_user};
 #[allow(unused_imports)]
 pub use skip::{fuse_available, in_ci};
+#[allow(unused_imports)]
+pub use small_disk::SmallDisk;
 #[allow(unused_imports)]
 pub use tempdir::{TempDir, temp_dir};
 

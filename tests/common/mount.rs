@@ -5,7 +5,8 @@
 //!   handshake, `ftpfs umount`). The daemon's stderr is gone after `ready`; set
 //!   `FTPFS_TEST_MOUNT_LOG=/some/file` to mount in the foreground with `-vv` logging there.
 //! - `Mount::foreground(&server, port, args)`: the binary as a foreground child (`mount -f -v`)
-//!   on any port (a fault proxy's), with its log kept for `logs()` and its pid for signals.
+//!   on any port (a fault proxy's), with its log kept for `logs()` and its pid for signals;
+//!   `kill_9()` crashes it the hardest way (the dead mount is detached lazily on drop).
 //! - `Mount::memory(remote)`: the filesystem core over a `TestRemote` mounted in-process
 //!   (`fuser::spawn_mount`), so tests can inject faults and look at the remote directly.
 //!
@@ -105,8 +106,13 @@ pub fn run_ftpfs(args: &[&OsStr]) -> Output {
 enum Backend {
     /// `ftpfs mount` in the background; unmounted with `ftpfs umount`.
     Daemon,
-    /// `ftpfs mount -f` as our child; its stderr goes to `log`.
-    Foreground { child: Child, log: PathBuf },
+    /// `ftpfs mount -f` as our child; its stderr goes to `log`. `killed`: by `kill_9`, so
+    /// its mount is dead (ENOTCONN) and only a lazy unmount can remove it.
+    Foreground {
+        child: Child,
+        log: PathBuf,
+        killed: bool,
+    },
     /// The core over a memory remote, served by fuser threads in this process.
     Memory {
         remote: TestRemote,
@@ -211,7 +217,11 @@ impl Mount {
             .unwrap_or_else(|error| panic!("cannot run ftpfs: {error}"));
         let mut mount = Mount {
             dir,
-            backend: Backend::Foreground { child, log },
+            backend: Backend::Foreground {
+                child,
+                log,
+                killed: false,
+            },
             mounted: true,
         };
         let deadline = Instant::now() + MOUNT_TIMEOUT;
@@ -305,6 +315,22 @@ impl Mount {
         }
     }
 
+    /// SIGKILLs a `Mount::foreground` process (our own child, by its PID) and reaps it: a crash
+    /// with no chance to finish or clean anything up. Files still open on the mount fail with
+    /// ENOTCONN from now on; the dead mount is detached (`fusermount3 -u -z`) and its
+    /// directory removed when the `Mount` is dropped. Panics for the other backends.
+    pub fn kill_9(&mut self) {
+        let Backend::Foreground { child, killed, .. } = &mut self.backend else {
+            panic!("kill_9(): only a Mount::foreground is our child");
+        };
+        // Child::kill is SIGKILL on Unix, sent to this child's pid only.
+        child
+            .kill()
+            .unwrap_or_else(|error| panic!("cannot SIGKILL ftpfs: {error}"));
+        let _ = child.wait();
+        *killed = true;
+    }
+
     /// Unmounts now and asserts that it worked (drop does the same, quietly when panicking).
     pub fn unmount(mut self) {
         self.unmount_inner(true);
@@ -323,6 +349,11 @@ impl Mount {
             },
             // A foreground process that was told to stop (SIGTERM) has unmounted itself.
             Backend::Foreground { .. } if !is_mounted(&self.dir) => Ok(()),
+            // Nobody serves a killed mount any more: detaching it is the whole unmount.
+            Backend::Foreground { killed: true, .. } => {
+                lazy_unmount(&self.dir);
+                Ok(())
+            }
             Backend::Daemon | Backend::Foreground { .. } => {
                 let output = run_ftpfs(&["umount".as_ref(), self.dir.as_os_str()]);
                 if output.status.success() {
@@ -341,13 +372,7 @@ impl Mount {
                 "unmounting {} failed ({clean:?}); falling back to fusermount3 -u -z",
                 self.dir.display()
             );
-            let _ = Command::new("fusermount3")
-                .arg("-u")
-                .arg("-z")
-                .arg(&self.dir)
-                .stdin(Stdio::null())
-                .stderr(Stdio::null())
-                .status();
+            lazy_unmount(&self.dir);
         }
         let gone = wait_unmounted(&self.dir, MOUNT_TIMEOUT);
         self.finish_child();
@@ -365,7 +390,7 @@ impl Mount {
     /// Reaps a foreground child (it exits on unmount; killed by its pid after 5 s) and keeps
     /// its log only when the test failed.
     fn finish_child(&mut self) {
-        let Backend::Foreground { child, log } = &mut self.backend else {
+        let Backend::Foreground { child, log, .. } = &mut self.backend else {
             return;
         };
         let deadline = Instant::now() + Duration::from_secs(5);
@@ -392,6 +417,18 @@ impl Drop for Mount {
         let strict = !std::thread::panicking();
         self.unmount_inner(strict);
     }
+}
+
+/// `fusermount3 -u -z DIR`: detaches the mount now (also a dead or busy one); the kernel lets
+/// it go once the last file open on it is closed.
+fn lazy_unmount(dir: &Path) {
+    let _ = Command::new("fusermount3")
+        .arg("-u")
+        .arg("-z")
+        .arg(dir)
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
 }
 
 fn wait_unmounted(dir: &Path, timeout: Duration) -> bool {
