@@ -8,15 +8,20 @@
 //!
 //! `run` below is the composition root: the only place that knows every layer, builds them from
 //! a `MountConfig` and hands the result to `mount::serve`.
+//!
+//! Visibility: modules are `pub(crate)` unless the binary, the integration tests or the fuzz
+//! targets use them; `unreachable_pub` keeps items inside private modules from claiming more.
 
-pub mod cache;
+#![warn(unreachable_pub)]
+
+pub(crate) mod cache;
 pub mod cli;
 pub mod config;
 pub mod fs;
 pub mod ftp;
 pub mod fuse;
 pub mod logging;
-pub mod mount;
+pub(crate) mod mount;
 pub mod remote;
 pub mod status;
 

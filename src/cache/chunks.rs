@@ -27,7 +27,7 @@ use parking_lot::Mutex;
 use super::data::{Chunk, ReadData};
 
 /// Bytes per chunk (aligned on multiples of this offset).
-pub const CHUNK_SIZE: u64 = 1024 * 1024;
+pub(crate) const CHUNK_SIZE: u64 = 1024 * 1024;
 
 /// Spare buffers kept for reuse (memory bound: this many chunks on top of the budget).
 const MAX_SPARE: usize = 8;
@@ -37,7 +37,7 @@ const CHUNK_OVERHEAD: u64 = 128;
 
 /// One version of a remote file, as its listing described it.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct FileVersion {
+pub(crate) struct FileVersion {
     pub path: PathBuf,
     pub size: Option<u64>,
     pub mtime: SystemTime,
@@ -55,7 +55,7 @@ struct Lru {
 
 /// Protects: the LRU and its byte count. Hit/miss counters are atomics.
 #[derive(Debug)]
-pub struct ChunkCache {
+pub(crate) struct ChunkCache {
     budget: u64,
     lru: Mutex<Lru>,
     hits: AtomicU64,
@@ -63,7 +63,7 @@ pub struct ChunkCache {
 }
 
 impl ChunkCache {
-    pub fn new(budget_bytes: u64) -> Self {
+    pub(crate) fn new(budget_bytes: u64) -> Self {
         ChunkCache {
             budget: budget_bytes,
             lru: Mutex::new(Lru {
@@ -77,12 +77,12 @@ impl ChunkCache {
     }
 
     /// Bytes the cache may hold.
-    pub fn budget(&self) -> u64 {
+    pub(crate) fn budget(&self) -> u64 {
         self.budget
     }
 
     /// Store chunk `index` of `version`; `data` shorter than `CHUNK_SIZE` marks the end of file.
-    pub fn insert(&self, version: &FileVersion, index: u64, data: Chunk) {
+    pub(crate) fn insert(&self, version: &FileVersion, index: u64, data: Chunk) {
         let cost = data.len() as u64 + CHUNK_OVERHEAD;
         if cost > self.budget {
             return;
@@ -105,7 +105,7 @@ impl ChunkCache {
 
     /// A buffer of `len` bytes (at most `CHUNK_SIZE`) to receive data into. Its contents are
     /// whatever it held before: callers overwrite it and track how much they filled.
-    pub fn buffer(&self, len: usize) -> Vec<u8> {
+    pub(crate) fn buffer(&self, len: usize) -> Vec<u8> {
         let recycled = self.lru.lock().spare.pop();
         match recycled {
             Some(mut buffer) => {
@@ -117,7 +117,7 @@ impl ChunkCache {
     }
 
     /// Offer a chunk that is no longer needed for reuse; kept only if nobody else holds it.
-    pub fn recycle(&self, chunk: Chunk) {
+    pub(crate) fn recycle(&self, chunk: Chunk) {
         if Arc::strong_count(&chunk) == 1 {
             keep_spare(&mut self.lru.lock().spare, chunk);
         }
@@ -126,7 +126,7 @@ impl ChunkCache {
     /// `size` bytes from `offset`, if every chunk needed is cached. The result is shorter than
     /// `size` only when the cached data shows the file ends there. A read inside one chunk
     /// shares that chunk instead of copying it.
-    pub fn read(&self, version: &FileVersion, offset: u64, size: usize) -> Option<ReadData> {
+    pub(crate) fn read(&self, version: &FileVersion, offset: u64, size: usize) -> Option<ReadData> {
         let mut key = (version.clone(), offset / CHUNK_SIZE);
         let mut out: Option<Vec<u8>> = None;
         let mut position = offset;
@@ -169,7 +169,7 @@ impl ChunkCache {
     }
 
     /// Drop every chunk of every version of `path` (we are changing the file).
-    pub fn invalidate_path(&self, path: &Path) {
+    pub(crate) fn invalidate_path(&self, path: &Path) {
         let mut lru = self.lru.lock();
         let doomed: Vec<ChunkKey> = lru
             .chunks
@@ -185,17 +185,18 @@ impl ChunkCache {
     }
 
     /// Reads answered entirely from the cache.
-    pub fn hits(&self) -> u64 {
+    pub(crate) fn hits(&self) -> u64 {
         self.hits.load(Ordering::Relaxed)
     }
 
     /// Reads that needed the remote.
-    pub fn misses(&self) -> u64 {
+    pub(crate) fn misses(&self) -> u64 {
         self.misses.load(Ordering::Relaxed)
     }
 
     /// Bytes currently held (including per-chunk overhead).
-    pub fn bytes(&self) -> u64 {
+    #[cfg(test)]
+    pub(crate) fn bytes(&self) -> u64 {
         self.lru.lock().bytes
     }
 }

@@ -10,7 +10,7 @@ use std::ops::{Deref, Range};
 use std::sync::Arc;
 
 /// One chunk of file data, shared between the download window, the LRU and replies.
-pub type Chunk = Arc<Vec<u8>>;
+pub(crate) type Chunk = Arc<Vec<u8>>;
 
 /// Bytes returned by a read.
 #[derive(Clone)]

@@ -31,7 +31,7 @@ use crate::remote::Entry;
 const MUTATION_LOG_LEN: usize = 1024;
 
 /// Default memory budget of all cached listings (about 300,000 entries).
-pub const DEFAULT_BUDGET: u64 = 64 * 1024 * 1024;
+pub(crate) const DEFAULT_BUDGET: u64 = 64 * 1024 * 1024;
 
 /// Bookkeeping charged per entry on top of the `Entry` itself and its name: the hash map slot,
 /// the name key and the readdir snapshot share.
@@ -45,7 +45,7 @@ fn entry_cost(entry: &Entry) -> u64 {
 
 /// What the cache knows about one name in a directory.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum CachedLookup {
+pub(crate) enum CachedLookup {
     /// The fresh listing has this entry.
     Found(Entry),
     /// The fresh listing does not have the name.
@@ -108,19 +108,19 @@ struct State {
 
 /// Protects: listings, their cost, the generation counter and the mutation log.
 #[derive(Debug)]
-pub struct DirCache {
+pub(crate) struct DirCache {
     ttl: Duration,
     budget: u64,
     state: Mutex<State>,
 }
 
 impl DirCache {
-    pub fn new(ttl: Duration) -> Self {
+    pub(crate) fn new(ttl: Duration) -> Self {
         Self::with_budget(ttl, DEFAULT_BUDGET)
     }
 
     /// A cache holding listings worth about `budget` bytes.
-    pub fn with_budget(ttl: Duration, budget: u64) -> Self {
+    pub(crate) fn with_budget(ttl: Duration, budget: u64) -> Self {
         DirCache {
             ttl,
             budget,
@@ -134,27 +134,25 @@ impl DirCache {
         }
     }
 
-    /// Estimated bytes held by cached listings (diagnostics and tests).
-    pub fn cost(&self) -> u64 {
+    /// Estimated bytes held by cached listings.
+    #[cfg(test)]
+    pub(crate) fn cost(&self) -> u64 {
         self.state.lock().cost
     }
 
-    /// How many listings are held, fresh or not (diagnostics and tests).
-    pub fn len(&self) -> usize {
+    /// How many listings are held, fresh or not.
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
         self.state.lock().listings.len()
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
     /// Read before starting a remote listing; pass to `insert`.
-    pub fn generation(&self) -> u64 {
+    pub(crate) fn generation(&self) -> u64 {
         self.state.lock().generation
     }
 
     /// All entries of a fresh listing of `dir`.
-    pub fn entries(&self, dir: &Path) -> Option<Arc<[Entry]>> {
+    pub(crate) fn entries(&self, dir: &Path) -> Option<Arc<[Entry]>> {
         let mut state = self.state.lock();
         let ttl = self.ttl;
         let listing = state.listings.get_mut(dir)?;
@@ -168,7 +166,7 @@ impl DirCache {
     }
 
     /// One name in a fresh listing of `dir`.
-    pub fn lookup(&self, dir: &Path, name: &OsStr) -> CachedLookup {
+    pub(crate) fn lookup(&self, dir: &Path, name: &OsStr) -> CachedLookup {
         let state = self.state.lock();
         match state.listings.get(dir) {
             Some(listing) if listing.fetched_at.elapsed() < self.ttl => {
@@ -183,7 +181,7 @@ impl DirCache {
 
     /// Cache a listing fetched from the remote, unless `dir` was mutated since `generation`
     /// was read. Returns whether it was cached.
-    pub fn insert(&self, dir: &Path, entries: &[Entry], generation: u64) -> bool {
+    pub(crate) fn insert(&self, dir: &Path, entries: &[Entry], generation: u64) -> bool {
         let mut state = self.state.lock();
         if state.stale_since(dir, generation) {
             log::debug!("not caching listing of {dir:?}: mutated while it was fetched");
@@ -209,7 +207,7 @@ impl DirCache {
     }
 
     /// Our own mutation created or changed `entry` in `dir`.
-    pub fn upsert_entry(&self, dir: &Path, entry: Entry) {
+    pub(crate) fn upsert_entry(&self, dir: &Path, entry: Entry) {
         let mut state = self.state.lock();
         state.record(dir, Scope::Dir);
         if let Some(listing) = state.listings.get_mut(dir) {
@@ -219,7 +217,7 @@ impl DirCache {
     }
 
     /// Edit the cached entry `name` in `dir` in place, if cached.
-    pub fn modify_entry(&self, dir: &Path, name: &OsStr, edit: impl FnOnce(&mut Entry)) {
+    pub(crate) fn modify_entry(&self, dir: &Path, name: &OsStr, edit: impl FnOnce(&mut Entry)) {
         let mut state = self.state.lock();
         state.record(dir, Scope::Dir);
         if let Some(listing) = state.listings.get_mut(dir)
@@ -232,7 +230,7 @@ impl DirCache {
     }
 
     /// Our own mutation removed `name` from `dir`.
-    pub fn remove_entry(&self, dir: &Path, name: &OsStr) {
+    pub(crate) fn remove_entry(&self, dir: &Path, name: &OsStr) {
         let mut state = self.state.lock();
         state.record(dir, Scope::Dir);
         if let Some(listing) = state.listings.get_mut(dir) {
@@ -242,7 +240,7 @@ impl DirCache {
     }
 
     /// Forget the listing of `dir` (refetched on next use).
-    pub fn invalidate(&self, dir: &Path) {
+    pub(crate) fn invalidate(&self, dir: &Path) {
         let mut state = self.state.lock();
         state.record(dir, Scope::Dir);
         if let Some(old) = state.listings.remove(dir) {
@@ -251,7 +249,7 @@ impl DirCache {
     }
 
     /// Forget the listings of `dir` and everything below it (a directory was renamed/removed).
-    pub fn invalidate_tree(&self, dir: &Path) {
+    pub(crate) fn invalidate_tree(&self, dir: &Path) {
         let mut state = self.state.lock();
         state.record(dir, Scope::Tree);
         let mut dropped = 0;

@@ -3,12 +3,12 @@
 //! Both are plain data structures with short internal locks; they never call the remote
 //! themselves, so no lock here is ever held across network I/O.
 
-pub mod chunks;
-pub mod data;
-pub mod dir;
-pub mod set_times;
+pub(crate) mod chunks;
+pub(crate) mod data;
+pub(crate) mod dir;
+pub(crate) mod set_times;
 
-pub use chunks::{CHUNK_SIZE, ChunkCache, FileVersion};
-pub use data::{Chunk, ReadData};
-pub use dir::{CachedLookup, DirCache};
-pub use set_times::SetTimes;
+pub(crate) use chunks::{CHUNK_SIZE, ChunkCache, FileVersion};
+pub(crate) use data::{Chunk, ReadData};
+pub(crate) use dir::{CachedLookup, DirCache};
+pub(crate) use set_times::SetTimes;

@@ -36,7 +36,7 @@ type KeptDirTime = (SystemTime, Option<SystemTime>);
 
 /// Protects: the path -> exact mtime maps (files, refused directories), each alone.
 #[derive(Debug)]
-pub struct SetTimes {
+pub(crate) struct SetTimes {
     times: Mutex<LruCache<PathBuf, SetTime>>,
     dirs: Mutex<LruCache<PathBuf, KeptDirTime>>,
 }
@@ -54,31 +54,31 @@ impl Default for SetTimes {
 impl SetTimes {
     /// We set `path`'s mtime to `mtime` on the server; `size` is its size then, if known. A
     /// listing with another size means someone changed the file: the listing wins.
-    pub fn remember(&self, path: &Path, mtime: SystemTime, size: Option<u64>) {
+    pub(crate) fn remember(&self, path: &Path, mtime: SystemTime, size: Option<u64>) {
         self.times.lock().put(path.to_path_buf(), (mtime, size));
     }
 
     /// The server refused to set directory `path`'s time to `mtime`: show it anyway until a
     /// listing shows that the directory changed.
-    pub fn keep_dir_time(&self, path: &Path, mtime: SystemTime) {
+    pub(crate) fn keep_dir_time(&self, path: &Path, mtime: SystemTime) {
         self.dirs.lock().put(path.to_path_buf(), (mtime, None));
     }
 
     /// `path` was rewritten or removed (or, a directory, changed): its set time no longer
     /// applies.
-    pub fn forget(&self, path: &Path) {
+    pub(crate) fn forget(&self, path: &Path) {
         self.times.lock().pop(path);
         self.dirs.lock().pop(path);
     }
 
     /// `from` (a file, or a directory with everything below it) is now called `to`.
-    pub fn renamed(&self, from: &Path, to: &Path) {
+    pub(crate) fn renamed(&self, from: &Path, to: &Path) {
         rebase(&mut self.times.lock(), from, to);
         rebase(&mut self.dirs.lock(), from, to);
     }
 
     /// Replace rounded listing times in `entries` of `dir` by the exact times we set.
-    pub fn refine(&self, dir: &Path, entries: &mut [Entry]) {
+    pub(crate) fn refine(&self, dir: &Path, entries: &mut [Entry]) {
         self.refine_dirs(dir, entries);
         let mut times = self.times.lock();
         if times.is_empty() {

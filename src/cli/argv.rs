@@ -25,7 +25,7 @@ const MOUNT: &str = "mount";
 
 /// Rewrite `args` (with the program name first) into what clap parses. The error is one line:
 /// an `-o` item names an option that needs a value but has none.
-pub fn expand(args: Vec<OsString>) -> Result<Vec<OsString>, String> {
+pub(crate) fn expand(args: Vec<OsString>) -> Result<Vec<OsString>, String> {
     let command = Cli::command();
     let subcommands: Vec<&str> = command
         .get_subcommands()
@@ -47,7 +47,7 @@ pub fn expand(args: Vec<OsString>) -> Result<Vec<OsString>, String> {
 }
 
 /// `expand` with the command's vocabulary given, for tests.
-pub fn expand_with(
+pub(crate) fn expand_with(
     args: Vec<OsString>,
     subcommands: &[&str],
     longs: &HashMap<String, bool>,

@@ -12,7 +12,7 @@ use clap_complete::Shell;
 use super::Cli;
 
 /// ftpfs(1) in roff.
-pub fn man_page() -> Result<Vec<u8>, String> {
+pub(crate) fn man_page() -> Result<Vec<u8>, String> {
     let mut command = Cli::command();
     // Hands the global options (-v) down to `mount`, whose options the page shows.
     command.build();
@@ -81,7 +81,7 @@ fn roff_text(text: &str) -> String {
 }
 
 /// The completion script for `shell`.
-pub fn completions(shell: Shell) -> Vec<u8> {
+pub(crate) fn completions(shell: Shell) -> Vec<u8> {
     let mut out = Vec::new();
     clap_complete::generate(shell, &mut Cli::command(), "ftpfs", &mut out);
     out

@@ -8,11 +8,11 @@
 //! clap definition. Errors in what the user typed are one line and
 //! exit status 2 (like clap's own usage errors); runtime problems are exit status 1.
 
-pub mod argv;
-pub mod docs;
-pub mod netrc;
+pub(crate) mod argv;
+pub(crate) mod docs;
+pub(crate) mod netrc;
 pub mod options;
-pub mod password;
+pub(crate) mod password;
 pub mod source;
 
 use std::path::PathBuf;

@@ -7,7 +7,7 @@
 
 /// One `machine` (or `default`) block.
 #[derive(Clone, Default, PartialEq, Eq)]
-pub struct NetrcEntry {
+pub(crate) struct NetrcEntry {
     /// `None` for the `default` block.
     pub machine: Option<String>,
     pub login: Option<String>,
@@ -26,13 +26,13 @@ impl std::fmt::Debug for NetrcEntry {
 
 /// The parsed file: entries in file order.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Netrc {
+pub(crate) struct Netrc {
     pub entries: Vec<NetrcEntry>,
 }
 
 impl Netrc {
     /// Parse leniently: unknown tokens are skipped, a dangling keyword is ignored.
-    pub fn parse(text: &str) -> Netrc {
+    pub(crate) fn parse(text: &str) -> Netrc {
         let mut entries: Vec<NetrcEntry> = Vec::new();
         let mut tokens = tokenize(text).into_iter();
         while let Some(token) = tokens.next() {
@@ -67,7 +67,7 @@ impl Netrc {
 
     /// The block for `host` (case-insensitive), else the `default` block.
     /// With `user` given, a block whose login differs is not a match.
-    pub fn find(&self, host: &str, user: Option<&str>) -> Option<&NetrcEntry> {
+    pub(crate) fn find(&self, host: &str, user: Option<&str>) -> Option<&NetrcEntry> {
         let login_fits = |entry: &&NetrcEntry| match (user, entry.login.as_deref()) {
             (Some(wanted), Some(login)) => wanted == login,
             _ => true,

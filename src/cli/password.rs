@@ -11,7 +11,7 @@ use std::io::{BufRead, Write};
 use super::netrc::Netrc;
 
 /// Everything the precedence rule looks at.
-pub struct LoginSources<'a> {
+pub(crate) struct LoginSources<'a> {
     pub host: &'a str,
     pub url_user: Option<String>,
     pub url_password: Option<String>,
@@ -24,7 +24,7 @@ pub struct LoginSources<'a> {
 
 /// The resolved login: `user == None` means anonymous.
 #[derive(Clone, PartialEq, Eq)]
-pub struct Login {
+pub(crate) struct Login {
     pub user: Option<String>,
     pub password: Option<String>,
 }
@@ -39,7 +39,7 @@ impl std::fmt::Debug for Login {
 }
 
 /// Apply the documented order.
-pub fn resolve_login(sources: LoginSources<'_>) -> Login {
+pub(crate) fn resolve_login(sources: LoginSources<'_>) -> Login {
     let machine_entry = sources.netrc.as_ref().and_then(|netrc| {
         netrc
             .find(sources.host, None)
@@ -78,7 +78,7 @@ pub fn resolve_login(sources: LoginSources<'_>) -> Login {
 }
 
 /// The first line of `path` without its line ending.
-pub fn read_password_file(path: &std::path::Path) -> Result<String, String> {
+pub(crate) fn read_password_file(path: &std::path::Path) -> Result<String, String> {
     let file = std::fs::File::open(path)
         .map_err(|e| format!("cannot read password file {}: {e}", path.display()))?;
     let mut line = String::new();
@@ -89,7 +89,7 @@ pub fn read_password_file(path: &std::path::Path) -> Result<String, String> {
 }
 
 /// `$HOME/.netrc` when it exists and is readable; warns when others can read it.
-pub fn load_netrc() -> Option<Netrc> {
+pub(crate) fn load_netrc() -> Option<Netrc> {
     let path = std::path::Path::new(&std::env::var_os("HOME")?).join(".netrc");
     let text = std::fs::read_to_string(&path).ok()?;
     if let Ok(meta) = std::fs::metadata(&path) {
@@ -105,7 +105,7 @@ pub fn load_netrc() -> Option<Netrc> {
 }
 
 /// Ask on the terminal with echo off; `None` when stdin is not a terminal.
-pub fn prompt_password(prompt: &str) -> Option<String> {
+pub(crate) fn prompt_password(prompt: &str) -> Option<String> {
     let stdin = libc::STDIN_FILENO;
     // SAFETY: isatty only inspects the descriptor.
     if unsafe { libc::isatty(stdin) } != 1 {

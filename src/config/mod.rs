@@ -7,9 +7,9 @@
 //! `FsConfig`); the command line takes its defaults (and the ones `--help` shows) from there.
 //! The leaf modules `percent` and `scheme` hold the two small encodings several layers share.
 
-pub mod percent;
-pub mod pipe;
-pub mod scheme;
+pub(crate) mod percent;
+pub(crate) mod pipe;
+pub(crate) mod scheme;
 
 use std::path::PathBuf;
 

@@ -6,7 +6,7 @@
 //! decoding is strict: a `%` must be followed by two hex digits.
 
 /// `%XX` to the byte 0xXX; `None` when a `%` is not followed by two hex digits.
-pub fn decode(text: &str) -> Option<Vec<u8>> {
+pub(crate) fn decode(text: &str) -> Option<Vec<u8>> {
     let bytes = text.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -30,7 +30,7 @@ pub fn decode(text: &str) -> Option<Vec<u8>> {
 
 /// Bytes to text, escaping every byte for which `escape` says so (and always `%` itself, so
 /// that `decode` gives the bytes back).
-pub fn encode_bytes(bytes: &[u8], escape: impl Fn(u8) -> bool) -> String {
+pub(crate) fn encode_bytes(bytes: &[u8], escape: impl Fn(u8) -> bool) -> String {
     let mut out = String::with_capacity(bytes.len());
     for &byte in bytes {
         if byte == b'%' || !byte.is_ascii() || escape(byte) {
@@ -44,7 +44,7 @@ pub fn encode_bytes(bytes: &[u8], escape: impl Fn(u8) -> bool) -> String {
 
 /// Text to text, escaping (each UTF-8 byte of) every character for which `escape` says so, and
 /// `%` itself; other characters, non-ASCII ones included, stay as they are.
-pub fn encode_str(text: &str, escape: impl Fn(char) -> bool) -> String {
+pub(crate) fn encode_str(text: &str, escape: impl Fn(char) -> bool) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         if c == '%' || escape(c) {

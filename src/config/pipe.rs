@@ -23,7 +23,7 @@ use crate::fs::FsConfig;
 use crate::ftp::{DataMode, Fingerprint, FtpConfig, TlsMode};
 
 /// Serialize every field.
-pub fn encode(config: &MountConfig) -> Vec<u8> {
+pub(crate) fn encode(config: &MountConfig) -> Vec<u8> {
     let mut writer = Writer(Vec::new());
     // Walking needs `&mut`; the clone is small and keeps `encode` taking `&MountConfig`.
     let mut copy = config.clone();
@@ -33,7 +33,7 @@ pub fn encode(config: &MountConfig) -> Vec<u8> {
 }
 
 /// Parse what `encode` wrote.
-pub fn decode(text: &[u8]) -> Result<MountConfig, String> {
+pub(crate) fn decode(text: &[u8]) -> Result<MountConfig, String> {
     let mut reader = Reader::parse(text)?;
     let mut config = MountConfig::default();
     visit_fields(&mut config, &mut reader)?;

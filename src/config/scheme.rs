@@ -10,7 +10,7 @@ use crate::ftp::TlsMode;
 const ALL: [TlsMode; 3] = [TlsMode::None, TlsMode::Explicit, TlsMode::Implicit];
 
 /// The URL scheme that selects `tls`.
-pub fn scheme(tls: TlsMode) -> &'static str {
+pub(crate) fn scheme(tls: TlsMode) -> &'static str {
     match tls {
         TlsMode::None => "ftp",
         TlsMode::Explicit => "ftpes",
@@ -19,13 +19,13 @@ pub fn scheme(tls: TlsMode) -> &'static str {
 }
 
 /// The TLS mode a scheme selects (case-insensitive, as URL schemes are); `None` when unknown.
-pub fn from_scheme(name: &str) -> Option<TlsMode> {
+pub(crate) fn from_scheme(name: &str) -> Option<TlsMode> {
     ALL.into_iter()
         .find(|tls| scheme(*tls).eq_ignore_ascii_case(name))
 }
 
 /// The port used when none is given.
-pub fn default_port(tls: TlsMode) -> u16 {
+pub(crate) fn default_port(tls: TlsMode) -> u16 {
     match tls {
         TlsMode::None | TlsMode::Explicit => 21,
         TlsMode::Implicit => 990,

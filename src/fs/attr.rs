@@ -30,7 +30,7 @@ use crate::remote::{Entry, EntryKind};
 const LOCAL_TIMES_CAPACITY: usize = 100_000;
 
 /// Block size reported by stat and used to count blocks.
-pub const BLOCK_SIZE: u32 = 4096;
+pub(crate) const BLOCK_SIZE: u32 = 4096;
 
 /// The attributes of one inode, independent of fuser's types (the adapter converts).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -86,7 +86,7 @@ impl Attr {
 
 /// The link count of a directory with `entries`: `.`, its name in the parent, and each
 /// subdirectory's `..`.
-pub fn dir_nlink(entries: &[Entry]) -> u32 {
+pub(crate) fn dir_nlink(entries: &[Entry]) -> u32 {
     let subdirs = entries
         .iter()
         .filter(|entry| entry.kind == EntryKind::Dir)
@@ -104,7 +104,7 @@ struct Remembered {
 /// atime set by utimensat and the time of our last attribute change, per inode number (see
 /// the module doc). Protects: the inode -> times map.
 #[derive(Debug)]
-pub struct LocalTimes {
+pub(crate) struct LocalTimes {
     times: Mutex<LruCache<u64, Remembered>>,
 }
 
@@ -120,7 +120,7 @@ impl Default for LocalTimes {
 
 impl LocalTimes {
     /// utimensat set `ino`'s atime.
-    pub fn set_atime(&self, ino: u64, atime: SystemTime) {
+    pub(crate) fn set_atime(&self, ino: u64, atime: SystemTime) {
         self.times
             .lock()
             .get_or_insert_mut(ino, Remembered::default)
@@ -128,7 +128,7 @@ impl LocalTimes {
     }
 
     /// We changed `ino`'s attributes (or size) at `when`.
-    pub fn changed(&self, ino: u64, when: SystemTime) {
+    pub(crate) fn changed(&self, ino: u64, when: SystemTime) {
         self.times
             .lock()
             .get_or_insert_mut(ino, Remembered::default)
@@ -136,7 +136,7 @@ impl LocalTimes {
     }
 
     /// Lays the remembered times over `attr` (built from the server's entry).
-    pub fn apply(&self, attr: &mut Attr) {
+    pub(crate) fn apply(&self, attr: &mut Attr) {
         let Some(remembered) = self.times.lock().get(&attr.ino).copied() else {
             return;
         };

@@ -50,7 +50,7 @@ impl FsError {
 }
 
 /// The table from remote failure kinds to errnos.
-pub fn errno_for(kind: RemoteErrorKind) -> i32 {
+pub(crate) fn errno_for(kind: RemoteErrorKind) -> i32 {
     match kind {
         RemoteErrorKind::NotFound => libc::ENOENT,
         RemoteErrorKind::AlreadyExists => libc::EEXIST,

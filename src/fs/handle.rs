@@ -36,7 +36,7 @@ pub struct DirEntryOut {
 }
 
 /// Where a writable handle's data stands.
-pub enum WriteState {
+pub(crate) enum WriteState {
     /// Nothing pending: the remote file has `size` bytes as far as we know.
     Clean { size: u64 },
     /// A STOR/APPE stream is open.
@@ -48,7 +48,7 @@ pub enum WriteState {
 }
 
 /// An open file.
-pub struct OpenFile {
+pub(crate) struct OpenFile {
     pub ino: u64,
     /// The path at open, refreshed from the inode table before each operation.
     pub path: PathBuf,
@@ -67,33 +67,33 @@ impl OpenFile {
     /// Forget this handle's download before it changes the file: its window would be stale
     /// after the change, and its connection would count against the one the upload (or the
     /// spool's download) is about to wait for, on the same thread, forever.
-    pub fn drop_download(&mut self) {
+    pub(crate) fn drop_download(&mut self) {
         self.reader = ReadStream::new();
     }
 }
 
 // Handles live behind an Arc already; boxing the file variant would only add an indirection.
 #[allow(clippy::large_enum_variant)]
-pub enum Handle {
+pub(crate) enum Handle {
     File(Mutex<OpenFile>),
     Dir(Arc<[DirEntryOut]>),
 }
 
 /// Protects: the map from handle numbers to handles.
 #[derive(Default)]
-pub struct HandleTable {
+pub(crate) struct HandleTable {
     next: AtomicU64,
     handles: Mutex<HashMap<u64, Arc<Handle>>>,
 }
 
 impl HandleTable {
-    pub fn insert(&self, handle: Handle) -> u64 {
+    pub(crate) fn insert(&self, handle: Handle) -> u64 {
         let fh = self.next.fetch_add(1, Ordering::Relaxed) + 1;
         self.handles.lock().insert(fh, Arc::new(handle));
         fh
     }
 
-    pub fn get(&self, fh: u64) -> Result<Arc<Handle>, FsError> {
+    pub(crate) fn get(&self, fh: u64) -> Result<Arc<Handle>, FsError> {
         self.handles
             .lock()
             .get(&fh)
@@ -101,7 +101,7 @@ impl HandleTable {
             .ok_or_else(|| FsError::bad_handle(fh))
     }
 
-    pub fn remove(&self, fh: u64) -> Result<Arc<Handle>, FsError> {
+    pub(crate) fn remove(&self, fh: u64) -> Result<Arc<Handle>, FsError> {
         self.handles
             .lock()
             .remove(&fh)
@@ -109,7 +109,7 @@ impl HandleTable {
     }
 
     /// Every open handle (for shutdown).
-    pub fn all(&self) -> Vec<Arc<Handle>> {
+    pub(crate) fn all(&self) -> Vec<Arc<Handle>> {
         self.handles.lock().values().cloned().collect()
     }
 }

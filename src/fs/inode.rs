@@ -35,7 +35,7 @@ struct Table {
 
 /// The inode table. Protects: the two maps and the number counter.
 #[derive(Debug)]
-pub struct InodeTable {
+pub(crate) struct InodeTable {
     table: Mutex<Table>,
 }
 
@@ -46,7 +46,7 @@ impl Default for InodeTable {
 }
 
 impl InodeTable {
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         let root = PathBuf::from("/");
         let mut by_ino = HashMap::new();
         by_ino.insert(
@@ -68,7 +68,7 @@ impl InodeTable {
     }
 
     /// The current path of an inode.
-    pub fn path(&self, ino: u64) -> Option<PathBuf> {
+    pub(crate) fn path(&self, ino: u64) -> Option<PathBuf> {
         self.table
             .lock()
             .by_ino
@@ -77,7 +77,7 @@ impl InodeTable {
     }
 
     /// The inode of `path`, counting one kernel lookup (allocating the number when new).
-    pub fn lookup(&self, path: &Path) -> u64 {
+    pub(crate) fn lookup(&self, path: &Path) -> u64 {
         let mut table = self.table.lock();
         if let Some(&ino) = table.by_path.get(path) {
             if let Some(node) = table.by_ino.get_mut(&ino) {
@@ -100,7 +100,7 @@ impl InodeTable {
 
     /// The number to show in readdir: the counted one when the kernel knows the path, else a
     /// stable hash-derived one (which does not keep anything alive in the table).
-    pub fn readdir_ino(&self, path: &Path) -> u64 {
+    pub(crate) fn readdir_ino(&self, path: &Path) -> u64 {
         if let Some(&ino) = self.table.lock().by_path.get(path) {
             return ino;
         }
@@ -110,7 +110,7 @@ impl InodeTable {
     }
 
     /// The kernel dropped `count` lookups of `ino`; forget it when none remain.
-    pub fn forget(&self, ino: u64, count: u64) {
+    pub(crate) fn forget(&self, ino: u64, count: u64) {
         if ino == ROOT_INO {
             return;
         }
@@ -130,13 +130,13 @@ impl InodeTable {
 
     /// `path` was deleted: a later lookup of the same name is a different file and gets a new
     /// number; the old number stays valid (for open handles) until forgotten.
-    pub fn unlinked(&self, path: &Path) {
+    pub(crate) fn unlinked(&self, path: &Path) {
         self.table.lock().by_path.remove(path);
     }
 
     /// `from` was renamed to `to`: re-path it and everything below it. An inode previously at
     /// `to` (replaced by the rename) is detached like an unlinked one.
-    pub fn renamed(&self, from: &Path, to: &Path) {
+    pub(crate) fn renamed(&self, from: &Path, to: &Path) {
         let mut table = self.table.lock();
         let table = &mut *table;
         let replaced: Vec<PathBuf> = table
@@ -166,13 +166,10 @@ impl InodeTable {
         }
     }
 
-    /// How many inodes are alive (for tests and diagnostics).
-    pub fn len(&self) -> usize {
+    /// How many inodes are alive.
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
         self.table.lock().by_ino.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 }
 

@@ -29,17 +29,17 @@
 //!   server's default (`setattr::apply_create_mode`, called by the adapter after create/mkdir).
 //! - Symlinks are shown (readlink works) but cannot be created: EPERM. Hard links: EPERM.
 
-pub mod attr;
-pub mod config;
-pub mod error;
-pub mod handle;
-pub mod inode;
-pub mod names;
-pub mod namespace;
-pub mod read;
-pub mod spool;
-pub mod upload_target;
-pub mod write;
+pub(crate) mod attr;
+pub(crate) mod config;
+pub(crate) mod error;
+pub(crate) mod handle;
+pub(crate) mod inode;
+pub(crate) mod names;
+pub(crate) mod namespace;
+pub(crate) mod read;
+pub(crate) mod spool;
+pub(crate) mod upload_target;
+pub(crate) mod write;
 
 mod dir_ops;
 mod file_ops;

@@ -11,10 +11,10 @@ use std::path::{Path, PathBuf};
 use super::error::FsError;
 
 /// Longest name we accept (the usual NAME_MAX).
-pub const MAX_NAME_LEN: usize = 255;
+pub(crate) const MAX_NAME_LEN: usize = 255;
 
 /// Check one path component given by the kernel.
-pub fn validate_name(name: &OsStr) -> Result<(), FsError> {
+pub(crate) fn validate_name(name: &OsStr) -> Result<(), FsError> {
     let bytes = name.as_bytes();
     if bytes.is_empty() || bytes == b"." || bytes == b".." {
         return Err(FsError::new(libc::EINVAL, format!("invalid name {name:?}")));
@@ -38,19 +38,19 @@ pub fn validate_name(name: &OsStr) -> Result<(), FsError> {
 }
 
 /// `parent/name` after validating `name`.
-pub fn child_path(parent: &Path, name: &OsStr) -> Result<PathBuf, FsError> {
+pub(crate) fn child_path(parent: &Path, name: &OsStr) -> Result<PathBuf, FsError> {
     validate_name(name)?;
     Ok(parent.join(name))
 }
 
 /// Split a remote path into its parent directory and its name; `None` for the root.
-pub fn split(path: &Path) -> Option<(&Path, &OsStr)> {
+pub(crate) fn split(path: &Path) -> Option<(&Path, &OsStr)> {
     Some((path.parent()?, path.file_name()?))
 }
 
 /// Where `path` ends up when `from` (itself or an ancestor of `path`) is renamed to `to`;
 /// `None` when `path` is not inside `from`.
-pub fn rebase(path: &Path, from: &Path, to: &Path) -> Option<PathBuf> {
+pub(crate) fn rebase(path: &Path, from: &Path, to: &Path) -> Option<PathBuf> {
     let suffix = path.strip_prefix(from).ok()?;
     Some(if suffix.as_os_str().is_empty() {
         to.to_path_buf()

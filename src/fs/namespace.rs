@@ -35,7 +35,7 @@ use crate::cache::{CachedLookup, ChunkCache, DirCache, SetTimes};
 use crate::remote::{Entry, EntryKind};
 
 /// Namespace state of one mount. Protects: nothing itself; see the lock order above.
-pub struct Namespace {
+pub(crate) struct Namespace {
     inodes: InodeTable,
     dirs: DirCache,
     chunks: ChunkCache,
@@ -45,7 +45,7 @@ pub struct Namespace {
 }
 
 impl Namespace {
-    pub fn new(config: &FsConfig) -> Self {
+    pub(crate) fn new(config: &FsConfig) -> Self {
         Namespace {
             inodes: InodeTable::new(),
             dirs: DirCache::new(config.dir_cache_ttl),
@@ -59,59 +59,59 @@ impl Namespace {
     // ---- inode numbers ----
 
     /// The current path of an inode.
-    pub fn path(&self, ino: u64) -> Option<PathBuf> {
+    pub(crate) fn path(&self, ino: u64) -> Option<PathBuf> {
         self.inodes.path(ino)
     }
 
     /// The inode of `path`, counting one kernel lookup.
-    pub fn lookup_ino(&self, path: &Path) -> u64 {
+    pub(crate) fn lookup_ino(&self, path: &Path) -> u64 {
         self.inodes.lookup(path)
     }
 
     /// The kernel dropped `count` lookups of `ino`.
-    pub fn forget(&self, ino: u64, count: u64) {
+    pub(crate) fn forget(&self, ino: u64, count: u64) {
         self.inodes.forget(ino, count);
     }
 
     /// The number readdir shows for `path` (not counted).
-    pub fn readdir_ino(&self, path: &Path) -> u64 {
+    pub(crate) fn readdir_ino(&self, path: &Path) -> u64 {
         self.inodes.readdir_ino(path)
     }
 
     // ---- listings ----
 
     /// A fresh cached listing of `dir`.
-    pub fn cached_listing(&self, dir: &Path) -> Option<Arc<[Entry]>> {
+    pub(crate) fn cached_listing(&self, dir: &Path) -> Option<Arc<[Entry]>> {
         self.dirs.entries(dir)
     }
 
     /// What a fresh cached listing says about `name` in `dir`.
-    pub fn cached(&self, dir: &Path, name: &OsStr) -> CachedLookup {
+    pub(crate) fn cached(&self, dir: &Path, name: &OsStr) -> CachedLookup {
         self.dirs.lookup(dir, name)
     }
 
     /// Read before listing `dir` on the server; pass to `listed`.
-    pub fn listing_generation(&self) -> u64 {
+    pub(crate) fn listing_generation(&self) -> u64 {
         self.dirs.generation()
     }
 
     /// The server listed `entries` in `dir` (the listing started at `generation`): lay the
     /// times we set over rounded ones and cache it unless one of our changes overtook it.
     /// Returns whether it was cached.
-    pub fn listed(&self, dir: &Path, entries: &mut [Entry], generation: u64) -> bool {
+    pub(crate) fn listed(&self, dir: &Path, entries: &mut [Entry], generation: u64) -> bool {
         self.set_times.refine(dir, entries);
         self.dirs.insert(dir, entries, generation)
     }
 
     /// Ask the server next time instead of trusting the cached listing of `dir`.
-    pub fn forget_listing(&self, dir: &Path) {
+    pub(crate) fn forget_listing(&self, dir: &Path) {
         self.dirs.invalidate(dir);
     }
 
     // ---- events ----
 
     /// We created directory `path` (named `name` in `parent`); returns its entry.
-    pub fn created_dir(&self, parent: &Path, name: &OsStr, path: &Path) -> Entry {
+    pub(crate) fn created_dir(&self, parent: &Path, name: &OsStr, path: &Path) -> Entry {
         let entry = Entry {
             mtime: Some(SystemTime::now()),
             ..Entry::new(name, EntryKind::Dir)
@@ -125,7 +125,7 @@ impl Namespace {
     }
 
     /// We created the empty file `path` (named `name` in `parent`); returns its entry.
-    pub fn created_file(&self, parent: &Path, name: &OsStr, path: &Path) -> Entry {
+    pub(crate) fn created_file(&self, parent: &Path, name: &OsStr, path: &Path) -> Entry {
         let entry = Entry {
             size: Some(0),
             mtime: Some(SystemTime::now()),
@@ -140,7 +140,7 @@ impl Namespace {
 
     /// We removed `path` (a file, or a directory with everything below it). Open handles keep
     /// their inode; a new file under the same name gets a new number.
-    pub fn removed(&self, path: &Path) {
+    pub(crate) fn removed(&self, path: &Path) {
         let Some((parent, name)) = names::split(path) else {
             return;
         };
@@ -154,7 +154,7 @@ impl Namespace {
 
     /// We renamed the unlinked, still open file `path` to the hidden name `hidden`: gone from
     /// the listing, its inode (and sizes in flight) follow it, the name is free for a new file.
-    pub fn unlinked_while_open(&self, path: &Path, hidden: &Path) {
+    pub(crate) fn unlinked_while_open(&self, path: &Path, hidden: &Path) {
         if let Some((parent, name)) = names::split(path) {
             self.dirs.remove_entry(parent, name);
             self.directory_changed(parent);
@@ -166,7 +166,7 @@ impl Namespace {
     }
 
     /// We renamed `from` to `to` (replacing whatever was at `to`).
-    pub fn renamed(&self, from: &Path, to: &Path) {
+    pub(crate) fn renamed(&self, from: &Path, to: &Path) {
         let (Some((from_parent, name)), Some((to_parent, new_name))) =
             (names::split(from), names::split(to))
         else {
@@ -199,12 +199,12 @@ impl Namespace {
     }
 
     /// The content of `path` is about to change through this mount: cached data is stale.
-    pub fn data_changing(&self, path: &Path) {
+    pub(crate) fn data_changing(&self, path: &Path) {
         self.chunks.invalidate_path(path);
     }
 
     /// The server now holds `size` bytes at `path`, written by us just now.
-    pub fn written(&self, path: &Path, size: u64) {
+    pub(crate) fn written(&self, path: &Path, size: u64) {
         self.chunks.invalidate_path(path);
         self.set_times.forget(path);
         if let Some(progress) = self.open_writes.get(path) {
@@ -234,7 +234,7 @@ impl Namespace {
     }
 
     /// The server took `mtime` as the modification time of `path`.
-    pub fn mtime_set(&self, path: &Path, mtime: SystemTime) {
+    pub(crate) fn mtime_set(&self, path: &Path, mtime: SystemTime) {
         let Some((parent, name)) = names::split(path) else {
             return;
         };
@@ -249,7 +249,7 @@ impl Namespace {
 
     /// A handle truncated `path` at `when`; the server sees it only at the next upload, so the
     /// new mtime is shown now (ftruncate on an open file).
-    pub fn truncated_locally(&self, path: &Path, when: SystemTime) {
+    pub(crate) fn truncated_locally(&self, path: &Path, when: SystemTime) {
         if let Some((parent, name)) = names::split(path) {
             self.dirs
                 .modify_entry(parent, name, |entry| entry.mtime = Some(when));
@@ -258,7 +258,7 @@ impl Namespace {
 
     /// The server refused to set directory `path`'s time to `mtime` (vsftpd, pyftpdlib): show it
     /// anyway until a listing shows the directory changed (so `rsync -a` twice is quiet).
-    pub fn dir_time_kept(&self, path: &Path, mtime: SystemTime) {
+    pub(crate) fn dir_time_kept(&self, path: &Path, mtime: SystemTime) {
         self.set_times.keep_dir_time(path, mtime);
         if let Some((parent, name)) = names::split(path) {
             self.dirs
@@ -267,7 +267,7 @@ impl Namespace {
     }
 
     /// The server took `mode` as the permissions of `path`.
-    pub fn mode_set(&self, path: &Path, mode: u32) {
+    pub(crate) fn mode_set(&self, path: &Path, mode: u32) {
         if let Some((parent, name)) = names::split(path) {
             self.dirs
                 .modify_entry(parent, name, |entry| entry.mode = Some(mode));
@@ -290,18 +290,18 @@ impl Namespace {
 
     /// A handle opened `path` for writing; the file has `size` bytes now (when other handles
     /// already write it, the size they reached stands).
-    pub fn writer_opened(&self, path: &Path, size: u64) -> Arc<WriteProgress> {
+    pub(crate) fn writer_opened(&self, path: &Path, size: u64) -> Arc<WriteProgress> {
         self.open_writes.register(path, size)
     }
 
     /// A writer of `path` was released; returns a deferred mtime the caller must apply now.
-    pub fn writer_closed(&self, path: &Path) -> Option<SystemTime> {
+    pub(crate) fn writer_closed(&self, path: &Path) -> Option<SystemTime> {
         self.open_writes.unregister(path)
     }
 
     /// A chmod of `path` while its upload goes to a temporary name: applied to that file when it
     /// is renamed into place (`take_pending_mode`); shown at once. False when nobody writes it.
-    pub fn defer_mode(&self, path: &Path, mode: u32) -> bool {
+    pub(crate) fn defer_mode(&self, path: &Path, mode: u32) -> bool {
         let Some(progress) = self.open_writes.get(path) else {
             return false;
         };
@@ -311,18 +311,23 @@ impl Namespace {
     }
 
     /// The mode deferred by `defer_mode`, if any.
-    pub fn take_pending_mode(&self, path: &Path) -> Option<u32> {
+    pub(crate) fn take_pending_mode(&self, path: &Path) -> Option<u32> {
         self.open_writes.get(path)?.take_pending_mode()
     }
 
     /// Defer `mtime` to the writers of `path`; false when nobody writes it.
-    pub fn defer_mtime(&self, path: &Path, mtime: SystemTime) -> bool {
+    pub(crate) fn defer_mtime(&self, path: &Path, mtime: SystemTime) -> bool {
         self.open_writes.defer_mtime(path, mtime)
     }
 
     /// `listed` (what the listing says about `path`, named `name`) with the size and pending
     /// mtime of writes in flight laid over it.
-    pub fn overlay(&self, path: &Path, name: &OsStr, listed: Option<Entry>) -> Option<Entry> {
+    pub(crate) fn overlay(
+        &self,
+        path: &Path,
+        name: &OsStr,
+        listed: Option<Entry>,
+    ) -> Option<Entry> {
         let Some(progress) = self.open_writes.get(path) else {
             return listed;
         };
@@ -345,18 +350,18 @@ impl Namespace {
     // ---- times and counts FTP cannot store ----
 
     /// `utimensat` set `atime` on `ino` (FTP cannot store it: remembered here).
-    pub fn atime_set(&self, ino: u64, atime: SystemTime) {
+    pub(crate) fn atime_set(&self, ino: u64, atime: SystemTime) {
         self.local_times.set_atime(ino, atime);
     }
 
     /// An attribute of `ino` changed through this mount at `when` (moves its ctime).
-    pub fn attributes_changed(&self, ino: u64, when: SystemTime) {
+    pub(crate) fn attributes_changed(&self, ino: u64, when: SystemTime) {
         self.local_times.changed(ino, when);
     }
 
     /// `attr` as shown: a directory's subdirectories counted from its cached listing, and the
     /// times FTP cannot store laid over.
-    pub fn complete_attr(&self, ino: u64, attr: &mut Attr) {
+    pub(crate) fn complete_attr(&self, ino: u64, attr: &mut Attr) {
         if attr.kind == EntryKind::Dir
             && let Some(path) = self.inodes.path(ino)
             && let Some(entries) = self.dirs.entries(&path)
@@ -369,7 +374,7 @@ impl Namespace {
     // ---- file data ----
 
     /// The chunk cache, for the read path (which fills and reads it).
-    pub fn chunks(&self) -> &ChunkCache {
+    pub(crate) fn chunks(&self) -> &ChunkCache {
         &self.chunks
     }
 }

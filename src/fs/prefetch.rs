@@ -49,13 +49,13 @@ use super::Filesystem;
 use crate::remote::{Entry, EntryKind};
 
 /// Most listings ahead in flight (the remote's spare connections bound it further).
-pub const MAX_WORKERS: usize = 8;
+pub(super) const MAX_WORKERS: usize = 8;
 /// Most directories waiting to be listed ahead.
-pub const MAX_QUEUED: usize = 512;
+pub(super) const MAX_QUEUED: usize = 512;
 /// A job not started within this is dropped: the walk has moved on or never came.
-pub const JOB_MAX_AGE: Duration = Duration::from_secs(10);
+pub(super) const JOB_MAX_AGE: Duration = Duration::from_secs(10);
 /// Longest a request waits for a listing ahead of the same directory before listing itself.
-pub const WAIT_LIMIT: Duration = Duration::from_secs(30);
+pub(super) const WAIT_LIMIT: Duration = Duration::from_secs(30);
 /// A worker with an empty queue waits this long for new work before it exits.
 const WORKER_LINGER: Duration = Duration::from_millis(200);
 /// A worker that found no spare connection tries again after this long (a request or another

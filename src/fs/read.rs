@@ -53,7 +53,7 @@ const STREAM_CACHE_SHARE: u64 = 4;
 const FAIL_FAST_FOR: Duration = Duration::from_secs(2);
 
 /// What a read needs to know about the file besides the stream.
-pub struct ReadTarget<'a> {
+pub(crate) struct ReadTarget<'a> {
     pub remote: &'a dyn Remote,
     pub path: &'a Path,
     /// The cache key when the file's version is known and we are not changing it.
@@ -86,7 +86,7 @@ struct Filling {
 
 /// One handle's download state.
 #[derive(Default)]
-pub struct ReadStream {
+pub(crate) struct ReadStream {
     reader: Option<Box<dyn RemoteReader>>,
     /// Offset of the next byte `reader` yields.
     position: u64,
@@ -105,12 +105,12 @@ pub struct ReadStream {
 }
 
 impl ReadStream {
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self::default()
     }
 
     /// Read up to `size` bytes at `offset`; fewer only at end of file.
-    pub fn read(
+    pub(crate) fn read(
         &mut self,
         target: &ReadTarget<'_>,
         offset: u64,
@@ -170,13 +170,13 @@ impl ReadStream {
     }
 
     /// Drop the download now (the next read resumes it with REST). Returns whether one was open.
-    pub fn suspend(&mut self) -> bool {
+    pub(crate) fn suspend(&mut self) -> bool {
         self.suspend_if_idle(Duration::ZERO)
     }
 
     /// Drop the download if it has not been read for `min_idle`, freeing its connection.
     /// Returns whether it did.
-    pub fn suspend_if_idle(&mut self, min_idle: Duration) -> bool {
+    pub(crate) fn suspend_if_idle(&mut self, min_idle: Duration) -> bool {
         let idle = self.last_used.is_none_or(|at| at.elapsed() >= min_idle);
         if self.reader.is_none() || !idle {
             return false;

@@ -21,7 +21,7 @@ static SPOOL_COUNTER: AtomicU64 = AtomicU64::new(0);
 
 /// A local, anonymous copy of one remote file.
 #[derive(Debug)]
-pub struct Spool {
+pub(crate) struct Spool {
     file: File,
     len: u64,
     /// Changed since the last upload.
@@ -30,7 +30,7 @@ pub struct Spool {
 
 impl Spool {
     /// An empty spool in `dir`.
-    pub fn create(dir: &Path) -> Result<Spool, FsError> {
+    pub(crate) fn create(dir: &Path) -> Result<Spool, FsError> {
         let name = format!(
             ".ftpfs-spool-{}-{}",
             std::process::id(),
@@ -54,7 +54,7 @@ impl Spool {
     }
 
     /// A spool holding the current remote content of `path` (empty when it does not exist).
-    pub fn download(dir: &Path, remote: &dyn Remote, path: &Path) -> Result<Spool, FsError> {
+    pub(crate) fn download(dir: &Path, remote: &dyn Remote, path: &Path) -> Result<Spool, FsError> {
         let mut spool = Spool::create(dir)?;
         let context = || format!("download {} for local editing", path.display());
         let mut reader = match remote.open_read(path, 0) {
@@ -72,19 +72,20 @@ impl Spool {
         Ok(spool)
     }
 
-    pub fn len(&self) -> u64 {
+    pub(crate) fn len(&self) -> u64 {
         self.len
     }
 
-    pub fn is_empty(&self) -> bool {
+    #[cfg(test)]
+    pub(crate) fn is_empty(&self) -> bool {
         self.len == 0
     }
 
-    pub fn is_dirty(&self) -> bool {
+    pub(crate) fn is_dirty(&self) -> bool {
         self.dirty
     }
 
-    pub fn read_at(&self, offset: u64, size: usize) -> Result<Vec<u8>, FsError> {
+    pub(crate) fn read_at(&self, offset: u64, size: usize) -> Result<Vec<u8>, FsError> {
         let available = self.len.saturating_sub(offset).min(size as u64) as usize;
         let mut data = vec![0u8; available];
         self.file
@@ -93,7 +94,7 @@ impl Spool {
         Ok(data)
     }
 
-    pub fn write_at(&mut self, offset: u64, data: &[u8]) -> Result<(), FsError> {
+    pub(crate) fn write_at(&mut self, offset: u64, data: &[u8]) -> Result<(), FsError> {
         self.file
             .write_all_at(data, offset)
             .map_err(|err| FsError::io("write spool file", &err))?;
@@ -102,7 +103,7 @@ impl Spool {
         Ok(())
     }
 
-    pub fn set_len(&mut self, len: u64) -> Result<(), FsError> {
+    pub(crate) fn set_len(&mut self, len: u64) -> Result<(), FsError> {
         self.file
             .set_len(len)
             .map_err(|err| FsError::io("truncate spool file", &err))?;
@@ -113,7 +114,7 @@ impl Spool {
 
     /// Replace the remote file with the spool's content and wait for the server's verdict;
     /// `mode` is the replaced file's permissions when known (kept by an atomic upload).
-    pub fn upload(
+    pub(crate) fn upload(
         &mut self,
         remote: &dyn Remote,
         target: UploadTarget,

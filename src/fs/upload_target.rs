@@ -29,27 +29,27 @@ use super::names::MAX_NAME_LEN;
 use crate::remote::{Entry, EntryKind, Remote, RemoteErrorKind};
 
 /// The prefix of every temporary upload name.
-pub const TEMP_PREFIX: &str = ".ftpfs-upload.";
+pub(crate) const TEMP_PREFIX: &str = ".ftpfs-upload.";
 
 /// A temporary file untouched this long belongs to no live upload: data arriving moves its
 /// mtime, and an idle upload is completed or cut by the server long before.
-pub const STALE_AFTER: Duration = Duration::from_secs(6 * 3600);
+pub(crate) const STALE_AFTER: Duration = Duration::from_secs(6 * 3600);
 
 /// The longest temporary path we upload to. Servers cut command lines at 4096 bytes (vsftpd)
 /// and the temporary name is up to ~40 bytes longer than the real one: a path near PATH_MAX
 /// that fits in `STOR path` might not fit in `RNFR temp-path`. The margin also covers the
 /// mount's remote root prefix. Longer paths are uploaded in place.
-pub const MAX_ATOMIC_PATH: usize = 3840;
+pub(crate) const MAX_ATOMIC_PATH: usize = 3840;
 
 static COUNTER: AtomicU64 = AtomicU64::new(0);
 
 /// Whether `name` is one of our temporary upload names (hidden from listings).
-pub fn is_temp_name(name: &OsStr) -> bool {
+pub(crate) fn is_temp_name(name: &OsStr) -> bool {
     name.as_bytes().starts_with(TEMP_PREFIX.as_bytes())
 }
 
 /// Whether a listed temporary file is a leftover old enough to delete.
-pub fn is_stale_leftover(entry: &Entry, now: SystemTime) -> bool {
+pub(crate) fn is_stale_leftover(entry: &Entry, now: SystemTime) -> bool {
     entry.kind == EntryKind::File
         && is_temp_name(&entry.name)
         && entry
@@ -60,7 +60,7 @@ pub fn is_stale_leftover(entry: &Entry, now: SystemTime) -> bool {
 
 /// A fresh temporary name next to `path`: prefix, a unique id, then as much of the real name
 /// as fits in `MAX_NAME_LEN` (so the server shows which file it was).
-pub fn temp_path(path: &Path) -> PathBuf {
+pub(crate) fn temp_path(path: &Path) -> PathBuf {
     // Process id and counter are unique on this host; the clock's nanoseconds make a clash
     // with another host's mount of the same directory improbable too.
     let nanos = SystemTime::now()
@@ -83,14 +83,14 @@ pub fn temp_path(path: &Path) -> PathBuf {
 
 /// Where one upload writes: the real path (in place) or a temporary one renamed at the end.
 #[derive(Debug)]
-pub struct UploadTarget {
+pub(crate) struct UploadTarget {
     temp: Option<PathBuf>,
     path: PathBuf,
 }
 
 impl UploadTarget {
     /// Straight onto `path` (APPE, `inplace`).
-    pub fn in_place(path: &Path) -> Self {
+    pub(crate) fn in_place(path: &Path) -> Self {
         UploadTarget {
             temp: None,
             path: path.to_path_buf(),
@@ -99,7 +99,7 @@ impl UploadTarget {
 
     /// For a replacing upload: atomic, unless the temporary path would be too long for the
     /// server's command line (see `MAX_ATOMIC_PATH`); then in place.
-    pub fn replacing(path: &Path) -> Self {
+    pub(crate) fn replacing(path: &Path) -> Self {
         let target = UploadTarget::atomic(path);
         if target.upload_path().as_os_str().len() > MAX_ATOMIC_PATH {
             log::debug!(
@@ -112,7 +112,7 @@ impl UploadTarget {
     }
 
     /// To a temporary name next to `path`, renamed over it by `commit`.
-    pub fn atomic(path: &Path) -> Self {
+    pub(crate) fn atomic(path: &Path) -> Self {
         UploadTarget {
             temp: Some(temp_path(path)),
             path: path.to_path_buf(),
@@ -120,17 +120,17 @@ impl UploadTarget {
     }
 
     /// The real path this upload is for (as at its start).
-    pub fn final_path(&self) -> &Path {
+    pub(crate) fn final_path(&self) -> &Path {
         &self.path
     }
 
     /// Whether the data goes to a temporary name.
-    pub fn is_atomic(&self) -> bool {
+    pub(crate) fn is_atomic(&self) -> bool {
         self.temp.is_some()
     }
 
     /// The path the data goes to.
-    pub fn upload_path(&self) -> &Path {
+    pub(crate) fn upload_path(&self) -> &Path {
         self.temp.as_deref().unwrap_or(&self.path)
     }
 
@@ -138,7 +138,7 @@ impl UploadTarget {
     /// which a rename during the upload may have changed). `mode` is the permissions to keep
     /// (the replaced file's, or a chmod made during the upload) when known: a fresh file gets
     /// the server's default mode and would lose an executable bit.
-    pub fn commit(
+    pub(crate) fn commit(
         self,
         remote: &dyn Remote,
         path: &Path,
@@ -188,7 +188,7 @@ impl UploadTarget {
     }
 
     /// The upload failed: delete its temporary file (the real name was never touched).
-    pub fn abandon(self, remote: &dyn Remote) {
+    pub(crate) fn abandon(self, remote: &dyn Remote) {
         if let Some(temp) = self.temp {
             discard(remote, &temp);
         }
@@ -196,7 +196,7 @@ impl UploadTarget {
 }
 
 /// Delete a temporary file, logging (not failing) when that is impossible.
-pub fn discard(remote: &dyn Remote, temp: &Path) {
+pub(crate) fn discard(remote: &dyn Remote, temp: &Path) {
     match remote.delete(temp) {
         Ok(()) => {}
         Err(err) if err.kind == RemoteErrorKind::NotFound => {}

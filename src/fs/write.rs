@@ -39,13 +39,13 @@ use crate::remote::{Remote, RemoteError, RemoteErrorKind, RemoteResult, RemoteWr
 use crate::status::{self, Direction};
 
 /// Bytes collected before a batch is handed to the uploader thread.
-pub const BATCH_SIZE: usize = 1024 * 1024;
+pub(crate) const BATCH_SIZE: usize = 1024 * 1024;
 /// Batches that may wait in the queue (memory bound: about (QUEUE_DEPTH + 2) x BATCH_SIZE).
-pub const QUEUE_DEPTH: usize = 8;
+pub(crate) const QUEUE_DEPTH: usize = 8;
 
 /// Which command the upload uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum UploadKind {
+pub(crate) enum UploadKind {
     /// STOR: replaces the file, starts at offset 0.
     Replace,
     /// APPE: continues at the file's current end.
@@ -53,7 +53,7 @@ pub enum UploadKind {
 }
 
 /// One upload in flight.
-pub struct Upload {
+pub(crate) struct Upload {
     /// The real path when the upload started (for messages).
     path: PathBuf,
     /// Where the data goes; `None` once finished or abandoned.
@@ -72,7 +72,7 @@ pub struct Upload {
 impl Upload {
     /// Open the data connection (so refusals show up at open/create) and start the uploader.
     /// `start` is the file offset the first pushed byte lands at (0 for `Replace`).
-    pub fn start(
+    pub(crate) fn start(
         remote: &dyn Remote,
         target: UploadTarget,
         kind: UploadKind,
@@ -105,21 +105,17 @@ impl Upload {
     }
 
     /// The offset the next sequential write must have.
-    pub fn end(&self) -> u64 {
+    pub(crate) fn end(&self) -> u64 {
         self.end
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    /// Queue bytes for the server; blocks only while the queue is full.
     /// How long nothing was written.
-    pub fn idle_for(&self) -> std::time::Duration {
+    pub(crate) fn idle_for(&self) -> std::time::Duration {
         self.last_push.elapsed()
     }
 
-    pub fn push(&mut self, data: &[u8]) -> Result<(), FsError> {
+    /// Queue bytes for the server; blocks only while the queue is full.
+    pub(crate) fn push(&mut self, data: &[u8]) -> Result<(), FsError> {
         self.last_push = std::time::Instant::now();
         if self.pending.capacity() == 0 {
             self.pending = self
@@ -175,7 +171,7 @@ impl Upload {
     }
 
     /// Whether the data goes to a temporary name renamed into place by `finish`.
-    pub fn is_atomic(&self) -> bool {
+    pub(crate) fn is_atomic(&self) -> bool {
         self.target.as_ref().is_some_and(UploadTarget::is_atomic)
     }
 
@@ -183,7 +179,7 @@ impl Upload {
     /// give a temporary upload the real name `path` (the file's name now), keeping `mode` (the
     /// replaced file's permissions, when known). Returns the file size the upload leaves.
     /// On failure a temporary file is deleted and the real name is left as it was.
-    pub fn finish(
+    pub(crate) fn finish(
         mut self,
         remote: &dyn Remote,
         path: &Path,
@@ -213,7 +209,7 @@ impl Upload {
 
     /// Give up: end the transfer and delete a temporary file. For an upload that already
     /// failed (its error was reported) or whose handle is going away with an error.
-    pub fn abort(mut self, remote: &dyn Remote) {
+    pub(crate) fn abort(mut self, remote: &dyn Remote) {
         self.sender = None;
         if self.worker.is_some() {
             let _ = self.join_worker();
@@ -257,7 +253,7 @@ fn feed(
 
 /// Progress of the writers of one path.
 #[derive(Debug)]
-pub struct WriteProgress {
+pub(crate) struct WriteProgress {
     size: AtomicU64,
     /// An mtime set (utimens) while writing: applied after the upload, or the server's own
     /// "modified now" at the end of the transfer would overwrite it.
@@ -268,53 +264,53 @@ pub struct WriteProgress {
 }
 
 impl WriteProgress {
-    pub fn size(&self) -> u64 {
+    pub(crate) fn size(&self) -> u64 {
         self.size.load(Ordering::Relaxed)
     }
 
-    pub fn set_size(&self, size: u64) {
+    pub(crate) fn set_size(&self, size: u64) {
         self.size.store(size, Ordering::Relaxed);
     }
 
     /// Grow to at least `end` (a write ended there).
-    pub fn grow_to(&self, end: u64) {
+    pub(crate) fn grow_to(&self, end: u64) {
         self.size.fetch_max(end, Ordering::Relaxed);
     }
 
-    pub fn set_pending_mtime(&self, mtime: SystemTime) {
+    pub(crate) fn set_pending_mtime(&self, mtime: SystemTime) {
         *self.pending_mtime.lock() = Some(mtime);
     }
 
-    pub fn take_pending_mtime(&self) -> Option<SystemTime> {
+    pub(crate) fn take_pending_mtime(&self) -> Option<SystemTime> {
         self.pending_mtime.lock().take()
     }
 
-    pub fn pending_mtime(&self) -> Option<SystemTime> {
+    pub(crate) fn pending_mtime(&self) -> Option<SystemTime> {
         *self.pending_mtime.lock()
     }
 
-    pub fn set_pending_mode(&self, mode: u32) {
+    pub(crate) fn set_pending_mode(&self, mode: u32) {
         *self.pending_mode.lock() = Some(mode);
     }
 
-    pub fn pending_mode(&self) -> Option<u32> {
+    pub(crate) fn pending_mode(&self) -> Option<u32> {
         *self.pending_mode.lock()
     }
 
-    pub fn take_pending_mode(&self) -> Option<u32> {
+    pub(crate) fn take_pending_mode(&self) -> Option<u32> {
         self.pending_mode.lock().take()
     }
 }
 
 /// Paths with open writers. Protects: the map (the progress values are atomics).
 #[derive(Debug, Default)]
-pub struct OpenWrites {
+pub(crate) struct OpenWrites {
     paths: Mutex<HashMap<PathBuf, (usize, Arc<WriteProgress>)>>,
 }
 
 impl OpenWrites {
     /// A writer opened `path` whose size is `size` now.
-    pub fn register(&self, path: &Path, size: u64) -> Arc<WriteProgress> {
+    pub(crate) fn register(&self, path: &Path, size: u64) -> Arc<WriteProgress> {
         let mut paths = self.paths.lock();
         let slot = paths.entry(path.to_path_buf()).or_insert_with(|| {
             (
@@ -332,7 +328,7 @@ impl OpenWrites {
 
     /// A writer of `path` was released. When it was the last one, returns an mtime that was
     /// deferred to it and not yet applied: the caller must apply it now.
-    pub fn unregister(&self, path: &Path) -> Option<SystemTime> {
+    pub(crate) fn unregister(&self, path: &Path) -> Option<SystemTime> {
         let mut paths = self.paths.lock();
         let slot = paths.get_mut(path)?;
         slot.0 -= 1;
@@ -348,7 +344,7 @@ impl OpenWrites {
     /// `path`: the caller applies it itself. Checked and set under the map lock, so it cannot
     /// slip in between the last writer's final check and its `unregister`: the kernel sends
     /// RELEASE asynchronously, and `rsync`'s utimens often races with it.
-    pub fn defer_mtime(&self, path: &Path, mtime: SystemTime) -> bool {
+    pub(crate) fn defer_mtime(&self, path: &Path, mtime: SystemTime) -> bool {
         match self.paths.lock().get(path) {
             Some((_, progress)) => {
                 progress.set_pending_mtime(mtime);
@@ -358,7 +354,7 @@ impl OpenWrites {
         }
     }
 
-    pub fn get(&self, path: &Path) -> Option<Arc<WriteProgress>> {
+    pub(crate) fn get(&self, path: &Path) -> Option<Arc<WriteProgress>> {
         self.paths
             .lock()
             .get(path)
@@ -367,7 +363,7 @@ impl OpenWrites {
 
     /// Follow a rename (of the file or a directory above it) so sizes keep showing under the
     /// new name.
-    pub fn renamed(&self, from: &Path, to: &Path) {
+    pub(crate) fn renamed(&self, from: &Path, to: &Path) {
         let mut paths = self.paths.lock();
         let moved: Vec<PathBuf> = paths
             .keys()

@@ -79,13 +79,13 @@ impl FromStr for Fingerprint {
 /// Subject and issuer of a certificate, as "C=DE, O=Example, CN=host" (in certificate order;
 /// attributes other than C, ST, L, O, OU, CN and emailAddress are left out).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Names {
+pub(crate) struct Names {
     pub subject: String,
     pub issuer: String,
 }
 
 /// The subject and issuer names of a DER certificate; `None` when `der` is not shaped like one.
-pub fn names(der: &[u8]) -> Option<Names> {
+pub(crate) fn names(der: &[u8]) -> Option<Names> {
     // Certificate ::= SEQUENCE { tbsCertificate, signatureAlgorithm, signature }
     let (certificate, _) = element(der, SEQUENCE)?;
     // TBSCertificate ::= SEQUENCE { [0] version OPTIONAL, serialNumber, signature, issuer,

@@ -64,7 +64,7 @@ impl From<RemoteError> for ConnectFailure {
 }
 
 /// Resolve host and port into socket addresses (IPv4/IPv6 literals or names).
-pub fn resolve(host: &str, port: u16) -> Result<Vec<SocketAddr>, RemoteError> {
+pub(crate) fn resolve(host: &str, port: u16) -> Result<Vec<SocketAddr>, RemoteError> {
     let addrs: Vec<SocketAddr> = (host, port)
         .to_socket_addrs()
         .map_err(|e| {

@@ -7,26 +7,26 @@
 //! a running RETR/STOR; `pool` shares connections; `reply_errors` maps replies to error kinds
 //! and decides when a command counts as not implemented; `client` maps it all onto `Remote`.
 
-pub mod certificate;
-pub mod client;
-pub mod command;
-pub mod config;
-pub mod control;
+pub(crate) mod certificate;
+pub(crate) mod client;
+pub(crate) mod command;
+pub(crate) mod config;
+pub(crate) mod control;
 pub mod data_channel;
 pub mod features;
 pub mod ftp_time;
 pub mod listing;
-pub mod pool;
-pub mod quirks;
+pub(crate) mod pool;
+pub(crate) mod quirks;
 mod rename_replies;
 pub mod reply;
-pub mod reply_code;
+pub(crate) mod reply_code;
 mod reply_errors;
-pub mod tls;
-pub mod tls_sessions;
-pub mod tls_trust;
-pub mod transfer;
-pub mod transport;
+pub(crate) mod tls;
+pub(crate) mod tls_sessions;
+pub(crate) mod tls_trust;
+pub(crate) mod transfer;
+pub(crate) mod transport;
 
 pub use client::FtpRemote;
 pub use config::{DataMode, Fingerprint, FtpConfig, TlsMode};

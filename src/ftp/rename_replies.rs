@@ -13,13 +13,13 @@ use super::reply_code as code;
 
 /// "Bad sequence of commands": 503 by RFC 959, or libunftp's 450 "Please tell me what file you
 /// want to rename first" when RNTO overtook RNFR.
-pub fn is_bad_sequence(reply: &Reply) -> bool {
+pub(super) fn is_bad_sequence(reply: &Reply) -> bool {
     reply.code == 503 || (reply.code == 450 && reply.text().contains("rename first"))
 }
 
 /// What the two replies to a pipelined RNFR+RNTO say happened.
 #[derive(Debug, PartialEq)]
-pub enum PipelinedRename {
+pub(super) enum PipelinedRename {
     /// In order: RNFR's 350, then this RNTO reply.
     Done(Reply),
     /// In order: RNFR refused with this reply (the RNTO's "bad sequence" is dropped).
@@ -31,7 +31,7 @@ pub enum PipelinedRename {
 
 /// Sort out the replies to RNFR+RNTO sent together, whichever order the server handled and
 /// answered them in (pure; table-tested below).
-pub fn pipelined_rename_outcome(first: Reply, second: Reply) -> PipelinedRename {
+pub(super) fn pipelined_rename_outcome(first: Reply, second: Reply) -> PipelinedRename {
     match (first.code == code::PENDING, second.code == code::PENDING) {
         (true, _) if is_bad_sequence(&second) => PipelinedRename::OutOfOrder(None),
         (true, _) => PipelinedRename::Done(second),

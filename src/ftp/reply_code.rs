@@ -7,60 +7,56 @@
 //! fallback) is decided in one place, `reply_errors`.
 
 /// 120: the service will be ready in a few minutes (comes before the real greeting).
-pub const SERVICE_READY_SOON: u16 = 120;
+pub(crate) const SERVICE_READY_SOON: u16 = 120;
 /// 200: command okay (NOOP, TYPE, PORT, ...).
-pub const OK: u16 = 200;
+pub(crate) const OK: u16 = 200;
 /// 202: command not needed here (some servers answer USER of an open server this way).
-pub const SUPERFLUOUS: u16 = 202;
+pub(crate) const SUPERFLUOUS: u16 = 202;
 /// 211: system status; the FEAT reply.
-pub const SYSTEM_STATUS: u16 = 211;
+pub(crate) const SYSTEM_STATUS: u16 = 211;
 /// 213: file status; SIZE and MDTM put their value in the text.
-pub const FILE_STATUS: u16 = 213;
+pub(crate) const FILE_STATUS: u16 = 213;
 /// 220: ready for a new user (the greeting).
-pub const SERVICE_READY: u16 = 220;
+pub(crate) const SERVICE_READY: u16 = 220;
 /// 227: entering passive mode (h1,h2,h3,h4,p1,p2).
-pub const PASSIVE_MODE: u16 = 227;
+pub(crate) const PASSIVE_MODE: u16 = 227;
 /// 229: entering extended passive mode (|||port|).
-pub const EXTENDED_PASSIVE_MODE: u16 = 229;
+pub(crate) const EXTENDED_PASSIVE_MODE: u16 = 229;
 /// 230: user logged in.
-pub const LOGGED_IN: u16 = 230;
+pub(crate) const LOGGED_IN: u16 = 230;
 /// 234: AUTH TLS accepted; the TLS handshake follows.
-pub const AUTH_ACCEPTED: u16 = 234;
+pub(crate) const AUTH_ACCEPTED: u16 = 234;
 /// 331: user name okay, send the password.
-pub const NEED_PASSWORD: u16 = 331;
+pub(crate) const NEED_PASSWORD: u16 = 331;
 /// 332: an account is needed for login.
-pub const NEED_ACCOUNT: u16 = 332;
+pub(crate) const NEED_ACCOUNT: u16 = 332;
 /// 350: pending further information (after REST and RNFR).
-pub const PENDING: u16 = 350;
+pub(crate) const PENDING: u16 = 350;
 /// 421: service not available, the server closes the control connection.
-pub const SERVICE_CLOSING: u16 = 421;
+pub(crate) const SERVICE_CLOSING: u16 = 421;
 /// 425: cannot open the data connection.
-pub const CANT_OPEN_DATA: u16 = 425;
+pub(crate) const CANT_OPEN_DATA: u16 = 425;
 /// 426: data connection closed, transfer aborted.
-pub const TRANSFER_ABORTED: u16 = 426;
+pub(crate) const TRANSFER_ABORTED: u16 = 426;
 /// 450: file unavailable for now (busy, locked).
-pub const FILE_BUSY: u16 = 450;
-/// 451: local error in processing (vsftpd: any failed write of an upload).
-pub const LOCAL_ERROR: u16 = 451;
+pub(crate) const FILE_BUSY: u16 = 450;
 /// 452: insufficient storage space in the system.
-pub const INSUFFICIENT_STORAGE: u16 = 452;
+pub(crate) const INSUFFICIENT_STORAGE: u16 = 452;
 /// 500: syntax error, command unrecognized.
-pub const UNRECOGNIZED: u16 = 500;
+pub(crate) const UNRECOGNIZED: u16 = 500;
 /// 501: syntax error in parameters or arguments.
-pub const BAD_ARGUMENTS: u16 = 501;
+pub(crate) const BAD_ARGUMENTS: u16 = 501;
 /// 502: command not implemented.
-pub const NOT_IMPLEMENTED: u16 = 502;
+pub(crate) const NOT_IMPLEMENTED: u16 = 502;
 /// 504: command not implemented for that parameter.
-pub const NOT_IMPLEMENTED_FOR_PARAMETER: u16 = 504;
-/// 522: network protocol not supported (EPRT/EPSV, RFC 2428).
-pub const PROTOCOL_NOT_SUPPORTED: u16 = 522;
+pub(crate) const NOT_IMPLEMENTED_FOR_PARAMETER: u16 = 504;
 /// 530: not logged in.
-pub const NOT_LOGGED_IN: u16 = 530;
+pub(crate) const NOT_LOGGED_IN: u16 = 530;
 /// 532: an account is needed for storing files.
-pub const NEED_ACCOUNT_TO_STORE: u16 = 532;
+pub(crate) const NEED_ACCOUNT_TO_STORE: u16 = 532;
 /// 550: file unavailable (not found, no access, exists, not empty...: ambiguous).
-pub const FILE_UNAVAILABLE: u16 = 550;
+pub(crate) const FILE_UNAVAILABLE: u16 = 550;
 /// 552: exceeded storage allocation.
-pub const STORAGE_EXCEEDED: u16 = 552;
+pub(crate) const STORAGE_EXCEEDED: u16 = 552;
 /// 553: file name not allowed.
-pub const NAME_NOT_ALLOWED: u16 = 553;
+pub(crate) const NAME_NOT_ALLOWED: u16 = 553;

@@ -15,7 +15,7 @@ use crate::remote::{EntryKind, RemoteError, RemoteErrorKind};
 
 /// The operation a reply answered.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Op {
+pub(super) enum Op {
     List,
     Stat,
     Retr,
@@ -41,7 +41,7 @@ pub enum Op {
 ///   is about the argument (a path), not the command.
 /// - Any 5xx for DataChannel: RFC 2428 servers answer 522 when they cannot do EPSV/EPRT for
 ///   this address family, older ones 500/501/502; PASV and PORT remain.
-pub fn is_not_implemented(op: Op, reply: &Reply) -> bool {
+pub(super) fn is_not_implemented(op: Op, reply: &Reply) -> bool {
     match reply.code {
         code::UNRECOGNIZED | code::NOT_IMPLEMENTED | code::NOT_IMPLEMENTED_FOR_PARAMETER => true,
         code::BAD_ARGUMENTS => matches!(op, Op::SetMtime | Op::Chmod | Op::DataChannel),
@@ -51,7 +51,7 @@ pub fn is_not_implemented(op: Op, reply: &Reply) -> bool {
 
 /// A server's way of saying "no more connections": 421 at any point of login, or a 530 whose
 /// text talks about too many users/connections (pure-ftpd, proftpd MaxClients).
-pub fn says_server_full(reply: &Reply) -> bool {
+pub(super) fn says_server_full(reply: &Reply) -> bool {
     if reply.code == code::SERVICE_CLOSING {
         return true;
     }
@@ -86,7 +86,7 @@ const QUOTA_WORDS: &[&str] = &["quota"];
 /// (quota)"). A 451 that does not say why stays EIO: vsftpd answers every failed write of an
 /// upload, disk full included, with a bare "451 Failure writing to local file.", and calling
 /// that ENOSPC would be a guess.
-pub fn classify(op: Op, reply: &Reply) -> RemoteErrorKind {
+pub(super) fn classify(op: Op, reply: &Reply) -> RemoteErrorKind {
     use RemoteErrorKind::*;
     use code::*;
     let text = reply.text().to_ascii_lowercase();
@@ -132,7 +132,7 @@ pub fn classify(op: Op, reply: &Reply) -> RemoteErrorKind {
 }
 
 /// A `RemoteError` for a failure reply to `op` on `what` (a path, for the message).
-pub fn reply_error(op: Op, reply: &Reply, what: &str) -> RemoteError {
+pub(super) fn reply_error(op: Op, reply: &Reply, what: &str) -> RemoteError {
     RemoteError::new(classify(op, reply), format!("{op:?} {what}: {reply}"))
 }
 
@@ -140,7 +140,7 @@ pub fn reply_error(op: Op, reply: &Reply, what: &str) -> RemoteError {
 /// `target_exists` is whether the path exists now, `parent_exists` whether its parent does.
 /// An existing target keeps AlreadyExists; otherwise the parent decides between "no such
 /// directory" (ENOENT) and "not allowed to create it here" (EACCES).
-pub fn after_mkd_probe(
+pub(super) fn after_mkd_probe(
     error: RemoteError,
     target_exists: bool,
     parent_exists: bool,
@@ -156,7 +156,7 @@ pub fn after_mkd_probe(
 /// RMD was refused as if the directory were not empty (550 is ambiguous); the client then
 /// looked: `target` is the kind of what is at the path (None: nothing), `empty` whether a
 /// listing of it came back empty (None: not listed or the listing failed).
-pub fn after_rmd_probe(
+pub(super) fn after_rmd_probe(
     error: RemoteError,
     target: Option<EntryKind>,
     empty: Option<bool>,
@@ -172,7 +172,7 @@ pub fn after_rmd_probe(
 
 /// RNTO failed after RNFR succeeded: the source exists, so a "not found" reply is about the
 /// target's place (a missing or forbidden directory), which we report as EACCES.
-pub fn after_rnto_refused(mut error: RemoteError) -> RemoteError {
+pub(super) fn after_rnto_refused(mut error: RemoteError) -> RemoteError {
     if error.kind == RemoteErrorKind::NotFound {
         error.kind = RemoteErrorKind::PermissionDenied;
     }

@@ -51,7 +51,8 @@ use crate::remote::{RemoteError, RemoteErrorKind};
 ///
 /// rustls offers only ECDHE with AES-GCM or ChaCha20-Poly1305 for TLS 1.2, so this costs no
 /// security that matters here; it fails only against servers configured for TLS 1.3 alone.
-pub const PROTOCOL_VERSIONS: &[&rustls::SupportedProtocolVersion] = &[&rustls::version::TLS12];
+pub(crate) const PROTOCOL_VERSIONS: &[&rustls::SupportedProtocolVersion] =
+    &[&rustls::version::TLS12];
 
 /// The TLS setup shared by every connection of a pool.
 #[derive(Clone)]
@@ -91,7 +92,7 @@ struct SessionParts {
 }
 
 /// A TLS stream over TCP, as the transport holds it.
-pub type TlsStream = StreamOwned<ClientConnection, TcpStream>;
+pub(crate) type TlsStream = StreamOwned<ClientConnection, TcpStream>;
 
 impl TlsContext {
     /// Load roots and build the client config for `config.tls` (nothing when TLS is off).

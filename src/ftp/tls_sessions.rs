@@ -32,14 +32,14 @@ use rustls::pki_types::ServerName;
 
 /// The latest session any connection of the pool established (shared by the pool).
 #[derive(Debug, Default)]
-pub struct PoolSessions {
+pub(crate) struct PoolSessions {
     latest: Mutex<Option<Tls12ClientSessionValue>>,
     kx_hint: Mutex<Option<NamedGroup>>,
 }
 
 /// The session store of one control connection and its data connections (see the module doc).
 #[derive(Debug)]
-pub struct ControlSessionStore {
+pub(crate) struct ControlSessionStore {
     own: Mutex<Option<Tls12ClientSessionValue>>,
     pool: Arc<PoolSessions>,
     /// Set by the first lookup: only that one (the control handshake) may use the pool's.
@@ -47,7 +47,7 @@ pub struct ControlSessionStore {
 }
 
 impl ControlSessionStore {
-    pub fn new(pool: Arc<PoolSessions>) -> ControlSessionStore {
+    pub(crate) fn new(pool: Arc<PoolSessions>) -> ControlSessionStore {
         ControlSessionStore {
             own: Mutex::new(None),
             pool,

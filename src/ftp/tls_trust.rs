@@ -36,7 +36,7 @@ use crate::remote::{RemoteError, RemoteErrorKind};
 
 /// The trust rules of one pool (see the module doc), built once from the configuration.
 #[derive(Debug)]
-pub struct Trust {
+pub(crate) struct Trust {
     provider: Arc<CryptoProvider>,
     rule: Rule,
 }
@@ -55,7 +55,7 @@ enum Rule {
 
 /// A certificate the verifier refused, described for the user.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Refusal {
+pub(crate) struct Refusal {
     pub fingerprint: Fingerprint,
     /// `None` when the certificate could not be read far enough.
     pub names: Option<Names>,
@@ -83,7 +83,7 @@ fn setup_error(message: String) -> RemoteError {
 impl Trust {
     /// The rules for `config`: loads the system roots and `ca_file` unless a pin or `insecure`
     /// makes them irrelevant.
-    pub fn for_config(
+    pub(crate) fn for_config(
         config: &FtpConfig,
         provider: Arc<CryptoProvider>,
     ) -> Result<Trust, RemoteError> {
@@ -201,13 +201,13 @@ fn trusted_roots(own: &[CertificateDer<'static>]) -> Result<RootCertStore, Remot
 /// refused (for the error message; kept until the next refusal, so that a handshake succeeding
 /// on another connection meanwhile cannot wipe it before it is reported).
 #[derive(Debug)]
-pub struct RecordingVerifier {
+pub(crate) struct RecordingVerifier {
     trust: Trust,
     refused: Mutex<Option<Refusal>>,
 }
 
 impl RecordingVerifier {
-    pub fn new(trust: Trust) -> RecordingVerifier {
+    pub(crate) fn new(trust: Trust) -> RecordingVerifier {
         RecordingVerifier {
             trust,
             refused: Mutex::new(None),
@@ -215,7 +215,7 @@ impl RecordingVerifier {
     }
 
     /// The certificate refused by the last failed verification, if any.
-    pub fn last_refusal(&self) -> Option<Refusal> {
+    pub(crate) fn last_refusal(&self) -> Option<Refusal> {
         self.refused.lock().clone()
     }
 }
@@ -271,7 +271,7 @@ impl ServerCertVerifier for RecordingVerifier {
 }
 
 /// The sentence for a refused certificate: what it is and the ways out.
-pub fn refusal_message(where_: &str, error: &dyn fmt::Display, refusal: &Refusal) -> String {
+pub(crate) fn refusal_message(where_: &str, error: &dyn fmt::Display, refusal: &Refusal) -> String {
     match refusal.pinned {
         Some(pin) => format!(
             "TLS handshake with {where_} failed: the server's {refusal} is not the pinned \

@@ -67,7 +67,7 @@ fn resync_after_abort(control: &mut Control) {
 }
 
 /// A download in progress.
-pub struct Download {
+pub(crate) struct Download {
     control: PooledControl,
     data: Option<Transport>,
     what: String,
@@ -75,7 +75,7 @@ pub struct Download {
 }
 
 impl Download {
-    pub fn new(control: PooledControl, data: Transport, what: String) -> Download {
+    pub(crate) fn new(control: PooledControl, data: Transport, what: String) -> Download {
         Download {
             control,
             data: Some(data),
@@ -134,7 +134,7 @@ impl Drop for Download {
 }
 
 /// An upload in progress.
-pub struct Upload {
+pub(crate) struct Upload {
     control: PooledControl,
     data: Option<Transport>,
     what: String,
@@ -152,7 +152,7 @@ pub struct Upload {
 }
 
 impl Upload {
-    pub fn new(
+    pub(crate) fn new(
         control: PooledControl,
         data: Transport,
         path: Arg,

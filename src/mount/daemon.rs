@@ -25,13 +25,13 @@ use super::{MountConfig, MountError};
 use crate::config::pipe;
 
 /// The hidden subcommand that marks the background child.
-pub const DAEMON_SUBCOMMAND: &str = "__daemon";
+pub(crate) const DAEMON_SUBCOMMAND: &str = "__daemon";
 
 const READY: &str = "ready";
 const ERROR_PREFIX: &str = "error ";
 
 /// Parent side: start the background child and wait until it is serving or has failed.
-pub fn spawn_and_wait(config: &MountConfig) -> Result<(), MountError> {
+pub(crate) fn spawn_and_wait(config: &MountConfig) -> Result<(), MountError> {
     let mut command = Command::new("/proc/self/exe");
     // Readable in `ps`; the real binary is still /proc/self/exe.
     command.arg0("ftpfs");
@@ -98,7 +98,7 @@ pub fn spawn_and_wait(config: &MountConfig) -> Result<(), MountError> {
 }
 
 /// Child side: read the configuration the parent wrote on our stdin.
-pub fn read_config_from_stdin() -> Result<MountConfig, MountError> {
+pub(crate) fn read_config_from_stdin() -> Result<MountConfig, MountError> {
     let mut bytes = Vec::new();
     std::io::stdin()
         .lock()
@@ -110,7 +110,7 @@ pub fn read_config_from_stdin() -> Result<MountConfig, MountError> {
 /// Child side: leave the terminal's session and the caller's directory, and close descriptors
 /// inherited by accident (a long-lived daemon holding the write end of someone's pipe would
 /// keep that reader waiting forever). Call first, before anything else opens a descriptor.
-pub fn detach_from_caller() {
+pub(crate) fn detach_from_caller() {
     // SAFETY: setsid/chdir/close_range have no memory-safety preconditions; failure is harmless
     // (setsid only fails when we already lead a process group). Nothing of ours is open above 2.
     unsafe {
@@ -121,19 +121,19 @@ pub fn detach_from_caller() {
 }
 
 /// Child side: the way back to the waiting parent (our stdout pipe).
-pub struct Readiness {
+pub(crate) struct Readiness {
     _private: (),
 }
 
 impl Readiness {
     /// Only meaningful in the `__daemon` child, whose stdout is the parent's pipe.
-    pub fn from_stdout() -> Readiness {
+    pub(crate) fn from_stdout() -> Readiness {
         Readiness { _private: () }
     }
 
     /// Tell the parent we are serving, then let go of its terminal and pipes. Fails when the
     /// parent is gone (e.g. the user pressed Ctrl-C while waiting): the caller should unmount.
-    pub fn ready(self) -> Result<(), String> {
+    pub(crate) fn ready(self) -> Result<(), String> {
         let mut stdout = std::io::stdout().lock();
         let sent = writeln!(stdout, "{READY}").and_then(|()| stdout.flush());
         drop(stdout);
@@ -142,7 +142,7 @@ impl Readiness {
     }
 
     /// Report a failure as one line for the parent to print.
-    pub fn failed(self, message: &str) {
+    pub(crate) fn failed(self, message: &str) {
         let one_line = message.replace(['\n', '\r'], " ");
         let mut stdout = std::io::stdout().lock();
         let _ = writeln!(stdout, "{ERROR_PREFIX}{one_line}").and_then(|()| stdout.flush());

@@ -9,19 +9,19 @@
 //!    to end the session (someone ran `fusermount3 -u`);
 //! 3. it runs the fs shutdown, then unmounts (lazily when the mount is busy) and returns.
 
-pub mod daemon;
+pub(crate) mod daemon;
 mod readahead;
-pub mod signals;
-pub mod umount;
+pub(crate) mod signals;
+pub(crate) mod umount;
 
 use std::path::Path;
 use std::time::Duration;
 
 use fuser::{MountOption, SessionACL};
 
-pub use crate::config::{Access, MountConfig};
-pub use signals::ShutdownSignals;
-pub use umount::unmount;
+pub(crate) use crate::config::{Access, MountConfig};
+pub(crate) use signals::ShutdownSignals;
+pub(crate) use umount::unmount;
 
 /// How often the main thread checks whether the kernel ended the session.
 const SESSION_POLL: Duration = Duration::from_millis(200);
@@ -54,7 +54,7 @@ impl std::fmt::Display for MountError {
 impl std::error::Error for MountError {}
 
 /// Fail early and clearly when the mountpoint cannot be used.
-pub fn check_mountpoint(path: &Path) -> Result<(), MountError> {
+pub(crate) fn check_mountpoint(path: &Path) -> Result<(), MountError> {
     if umount::is_mounted(path) {
         return Err(MountError::new(format!(
             "{} is already an ftpfs mount; run: ftpfs umount {}",
@@ -86,7 +86,7 @@ pub fn check_mountpoint(path: &Path) -> Result<(), MountError> {
 }
 
 /// The fuser session settings for `config`.
-pub fn fuser_config(config: &MountConfig) -> fuser::Config {
+pub(crate) fn fuser_config(config: &MountConfig) -> fuser::Config {
     let mut options = vec![
         MountOption::FSName(config.fs_name()),
         // Not MountOption::Subtype: fuser's direct mount(2) path (used as root) drops it, while
@@ -131,7 +131,7 @@ enum StopReason {
 /// Mount `filesystem`, call `on_ready`, serve until a shutdown signal or an external unmount,
 /// then run `shutdown_fs` and unmount. An `Err` from `on_ready` (nobody is waiting any more)
 /// unmounts at once. Returns `Err` when the mount failed or `shutdown_fs` did.
-pub fn serve<F>(
+pub(crate) fn serve<F>(
     filesystem: F,
     config: &MountConfig,
     signals: &ShutdownSignals,

@@ -10,7 +10,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
 /// Set the readahead of the filesystem mounted at `mountpoint` to `kib` KiB, if permitted.
-pub fn raise(mountpoint: &Path, kib: u32) {
+pub(super) fn raise(mountpoint: &Path, kib: u32) {
     let device = match std::fs::metadata(mountpoint) {
         Ok(metadata) => metadata.dev(),
         Err(err) => {

@@ -9,13 +9,13 @@ use std::io;
 use std::time::Duration;
 
 /// Proof that the shutdown signals are blocked in this thread, and the way to wait for them.
-pub struct ShutdownSignals {
+pub(crate) struct ShutdownSignals {
     set: libc::sigset_t,
 }
 
 impl ShutdownSignals {
     /// Block SIGINT, SIGTERM and SIGHUP in the calling thread (call before spawning threads).
-    pub fn block() -> io::Result<ShutdownSignals> {
+    pub(crate) fn block() -> io::Result<ShutdownSignals> {
         // SAFETY: sigemptyset/sigaddset initialise the set we own; pthread_sigmask only reads it.
         unsafe {
             let mut set: libc::sigset_t = std::mem::zeroed();
@@ -32,7 +32,7 @@ impl ShutdownSignals {
     }
 
     /// Wait up to `timeout` for one of the signals; `None` when none arrived.
-    pub fn wait(&self, timeout: Duration) -> Option<i32> {
+    pub(crate) fn wait(&self, timeout: Duration) -> Option<i32> {
         let timespec = libc::timespec {
             tv_sec: libc::time_t::try_from(timeout.as_secs()).unwrap_or(libc::time_t::MAX),
             tv_nsec: libc::c_long::from(timeout.subsec_nanos() as i32),
@@ -44,7 +44,7 @@ impl ShutdownSignals {
 }
 
 /// A readable name for the log.
-pub fn signal_name(signal: i32) -> &'static str {
+pub(crate) fn signal_name(signal: i32) -> &'static str {
     match signal {
         libc::SIGINT => "SIGINT",
         libc::SIGTERM => "SIGTERM",

@@ -13,11 +13,11 @@ use std::process::Command;
 use super::MountError;
 
 /// The filesystem type our mounts show in mountinfo.
-pub const FS_TYPE: &str = "fuse.ftpfs";
+pub(crate) const FS_TYPE: &str = "fuse.ftpfs";
 
 /// One line of /proc/self/mountinfo, reduced to what we need.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct MountInfo {
+pub(crate) struct MountInfo {
     pub mount_point: PathBuf,
     pub fs_type: String,
     pub source: String,
@@ -25,7 +25,7 @@ pub struct MountInfo {
 
 /// Parse mountinfo text (proc(5)): field 5 is the mount point, then after the `-` separator
 /// come the type and the source. Octal escapes (`\040` for space) are decoded.
-pub fn parse_mountinfo(text: &[u8]) -> Vec<MountInfo> {
+pub(crate) fn parse_mountinfo(text: &[u8]) -> Vec<MountInfo> {
     let mut mounts = Vec::new();
     for line in text.split(|b| *b == b'\n') {
         let fields: Vec<&[u8]> = line.split(|b| *b == b' ').collect();
@@ -71,7 +71,7 @@ fn unescape_octal(field: &[u8]) -> Vec<u8> {
 }
 
 /// An absolute, symlink-free path for `path` that does not stat `path` itself.
-pub fn resolve_without_touching(path: &Path) -> Result<PathBuf, MountError> {
+pub(crate) fn resolve_without_touching(path: &Path) -> Result<PathBuf, MountError> {
     let absolute = std::path::absolute(path)
         .map_err(|e| MountError::new(format!("{}: {e}", path.display())))?;
     match (absolute.parent(), absolute.file_name()) {
@@ -96,14 +96,14 @@ fn find_mount(target: &Path) -> Result<Option<MountInfo>, MountError> {
 }
 
 /// Whether an ftpfs mount is still on `path` (false when that cannot be determined).
-pub fn is_mounted(path: &Path) -> bool {
+pub(crate) fn is_mounted(path: &Path) -> bool {
     resolve_without_touching(path)
         .and_then(|target| find_mount(&target))
         .is_ok_and(|mount| mount.is_some_and(|m| m.fs_type == FS_TYPE))
 }
 
 /// Unmount an ftpfs mount; the serving process notices and exits.
-pub fn unmount(path: &Path) -> Result<(), MountError> {
+pub(crate) fn unmount(path: &Path) -> Result<(), MountError> {
     let target = resolve_without_touching(path)?;
     let Some(mount) = find_mount(&target)? else {
         return Err(MountError::new(format!(

@@ -25,7 +25,7 @@ pub struct StatusRequest {
 const MAX_ANSWER: u64 = 1 << 20;
 
 /// Print the status once, or repeatedly with `watch`. Errors are one line for the user.
-pub fn run(request: &StatusRequest) -> Result<(), String> {
+pub(crate) fn run(request: &StatusRequest) -> Result<(), String> {
     let mountpoint = std::path::absolute(&request.mountpoint)
         .map_err(|e| format!("{}: {e}", request.mountpoint.display()))?;
     let format = if request.json { "json" } else { "text" };
@@ -64,7 +64,7 @@ fn print(text: &str) -> Result<(), String> {
 }
 
 /// One request to the mount on `mountpoint`.
-pub fn query(mountpoint: &Path, format: &str) -> Result<String, String> {
+pub(crate) fn query(mountpoint: &Path, format: &str) -> Result<String, String> {
     let path = socket_path(mountpoint);
     let stream = UnixStream::connect(&path).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => format!(

@@ -15,11 +15,11 @@
 //! constructor. One process serves one mount, so "process-wide" is "this mount". Unit tests of
 //! other layers feed it too; nothing reads it there.
 
-pub mod client;
-pub mod registry;
-pub mod render;
+pub(crate) mod client;
+pub(crate) mod registry;
+pub(crate) mod render;
 pub mod socket;
-pub mod track;
+pub(crate) mod track;
 
 use std::sync::OnceLock;
 

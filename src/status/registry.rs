@@ -47,9 +47,9 @@ pub struct Connections {
 }
 
 /// Asks the connection pool for its counts (installed by the composition root).
-pub type ConnectionsProbe = Arc<dyn Fn() -> Connections + Send + Sync>;
+pub(crate) type ConnectionsProbe = Arc<dyn Fn() -> Connections + Send + Sync>;
 /// Asks the chunk cache for (hits, misses) since the mount.
-pub type CacheProbe = Arc<dyn Fn() -> (u64, u64) + Send + Sync>;
+pub(crate) type CacheProbe = Arc<dyn Fn() -> (u64, u64) + Send + Sync>;
 
 /// One transfer in flight, shared between its guard (which counts) and the table.
 #[derive(Debug)]

@@ -14,7 +14,7 @@ use super::registry::{Snapshot, TransferSnapshot};
 
 /// Which mount the snapshot belongs to.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct MountInfo {
+pub(crate) struct MountInfo {
     pub mountpoint: String,
     /// `ftp://host[:port][/root]`, never the user or password.
     pub server: String,
@@ -26,7 +26,7 @@ pub struct MountInfo {
 const BAR_WIDTH: usize = 20;
 
 /// The human view, one fact per line.
-pub fn text(info: &MountInfo, snapshot: &Snapshot) -> String {
+pub(crate) fn text(info: &MountInfo, snapshot: &Snapshot) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "{} on {}", info.server, info.mountpoint);
     let _ = writeln!(out, "  pid {}, up {}", info.pid, duration_text(info.uptime));
@@ -103,7 +103,7 @@ fn bar(percent: u64) -> String {
 }
 
 /// Bytes in binary units with one decimal: `512 B`, `1.5 KiB`, `3.0 GiB`.
-pub fn size_text(bytes: u64) -> String {
+pub(crate) fn size_text(bytes: u64) -> String {
     const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
     if bytes < 1024 {
         return format!("{bytes} B");
@@ -118,7 +118,7 @@ pub fn size_text(bytes: u64) -> String {
 }
 
 /// `45s`, `3m 05s`, `2h 07m`, `3d 04h`.
-pub fn duration_text(duration: Duration) -> String {
+pub(crate) fn duration_text(duration: Duration) -> String {
     let secs = duration.as_secs();
     match secs {
         0..60 => format!("{secs}s"),
@@ -129,7 +129,7 @@ pub fn duration_text(duration: Duration) -> String {
 }
 
 /// The JSON view (one object, one line).
-pub fn json(info: &MountInfo, snapshot: &Snapshot) -> String {
+pub(crate) fn json(info: &MountInfo, snapshot: &Snapshot) -> String {
     let mut out = String::from("{");
     let _ = write!(
         out,
@@ -187,7 +187,7 @@ pub fn json(info: &MountInfo, snapshot: &Snapshot) -> String {
 }
 
 /// A JSON string literal.
-pub fn json_string(text: &str) -> String {
+pub(crate) fn json_string(text: &str) -> String {
     let mut out = String::with_capacity(text.len() + 2);
     out.push('"');
     for c in text.chars() {
