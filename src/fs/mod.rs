@@ -245,9 +245,10 @@ impl Filesystem {
         };
         if upload_target::is_temp_name(name) {
             // Hidden from listings: uploads in progress, and unlinked files still open, which
-            // their inode keeps reaching (fstat); ask the server.
+            // their inode keeps reaching (fstat); ask the server, and show what their handles
+            // wrote since.
             return match self.remote.stat(path) {
-                Ok(entry) => Ok(Some(entry)),
+                Ok(entry) => Ok(self.namespace.overlay(path, name, Some(entry))),
                 Err(err) if err.kind == crate::remote::RemoteErrorKind::NotFound => Ok(None),
                 Err(err) => Err(FsError::remote(format!("stat {}", path.display()), &err)),
             };

@@ -158,7 +158,7 @@ impl Namespace {
             self.dirs.remove_entry(parent, name);
             self.directory_changed(parent);
         }
-        self.inodes.renamed(path, hidden);
+        self.inodes.unlinked_to_hidden(path, hidden);
         self.set_times.forget(path);
         self.open_writes.renamed(path, hidden);
         self.chunks.invalidate_path(path);
@@ -353,10 +353,12 @@ impl Namespace {
         self.local_times.changed(ino, when);
     }
 
-    /// `attr` as shown: a directory's subdirectories counted from its cached listing, and the
-    /// times FTP cannot store laid over.
+    /// `attr` as shown: a directory's subdirectories counted from its cached listing, no link
+    /// for an unlinked file still open, and the times FTP cannot store laid over.
     pub fn complete_attr(&self, ino: u64, attr: &mut Attr) {
-        if attr.kind == EntryKind::Dir
+        if !self.inodes.is_linked(ino) {
+            attr.nlink = 0;
+        } else if attr.kind == EntryKind::Dir
             && let Some(path) = self.inodes.path(ino)
             && let Some(entries) = self.dirs.entries(&path)
         {
