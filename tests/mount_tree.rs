@@ -142,6 +142,33 @@ fn touch_d_sets_the_mtime_on_the_server(server: &TestServer, mount: &Mount) {
 }
 mount_tests!(touch_d_sets_the_mtime_on_the_server);
 
+/// A file created and closed without data keeps the mtime create showed, after close and once
+/// the kernel's attribute cache expired: the server made it when the upload began and wrote
+/// nothing after (pjdfstest utimensat::utime_omit compares the two). The server's own mtime
+/// shows that this is the truth, not a remembered time.
+fn an_empty_new_file_keeps_its_creation_time_after_close(server: &TestServer, mount: &Mount) {
+    let path = mount.path("empty");
+    // Less a tick: the kernel stamps files with its coarse clock, a few ms behind now().
+    let before = std::time::SystemTime::now() - Duration::from_millis(20);
+    let file = fs::File::create(&path).unwrap();
+    let created = file.metadata().unwrap().modified().unwrap();
+    std::thread::sleep(Duration::from_millis(1_200));
+    drop(file);
+    std::thread::sleep(Duration::from_millis(1_100)); // the kernel's attribute cache expires
+    let shown = fs::metadata(&path).unwrap().modified().unwrap();
+    assert_eq!(shown, created, "{}: mtime moved at close", server.kind);
+    let on_disk = fs::metadata(server.path("empty"))
+        .unwrap()
+        .modified()
+        .unwrap();
+    assert!(
+        before <= on_disk && on_disk <= created,
+        "{}: the server's mtime {on_disk:?} is not the create's ({before:?} .. {created:?})",
+        server.kind
+    );
+}
+mount_tests!(an_empty_new_file_keeps_its_creation_time_after_close);
+
 #[test]
 fn vsftpd_file_mtimes_are_still_set_after_a_directory_mtime_fails() {
     common::with_mount(ServerKind::Vsftpd, &[], |server, mount| {

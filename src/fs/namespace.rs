@@ -204,6 +204,19 @@ impl Namespace {
 
     /// The server now holds `size` bytes at `path`, written by us just now.
     pub fn written(&self, path: &Path, size: u64) {
+        self.upload_done(path, size, Some(SystemTime::now()));
+    }
+
+    /// An upload that carried no byte finished: the server holds `size` bytes at `path` with
+    /// the time the upload began (the server made the file then and wrote nothing after). That
+    /// time was shown then (`created_file`, or `written` at an `O_TRUNC` open), so it stays:
+    /// moving it to now would show a change that never reached the file.
+    pub fn written_nothing(&self, path: &Path, size: u64) {
+        self.upload_done(path, size, None);
+    }
+
+    /// `written` with `mtime`, or keeping the shown mtime when `None`.
+    fn upload_done(&self, path: &Path, size: u64, mtime: Option<SystemTime>) {
         self.chunks.invalidate_path(path);
         self.set_times.forget(path);
         if let Some(progress) = self.open_writes.get(path) {
@@ -212,16 +225,15 @@ impl Namespace {
         let Some((parent, name)) = names::split(path) else {
             return;
         };
-        let mtime = SystemTime::now();
         let entry = match self.dirs.lookup(parent, name) {
             CachedLookup::Found(entry) => Entry {
                 size: Some(size),
-                mtime: Some(mtime),
+                mtime: mtime.or(entry.mtime).or_else(|| Some(SystemTime::now())),
                 ..entry
             },
             CachedLookup::Absent => Entry {
                 size: Some(size),
-                mtime: Some(mtime),
+                mtime: Some(mtime.unwrap_or_else(SystemTime::now)),
                 ..Entry::new(name, EntryKind::File)
             },
             CachedLookup::Unknown => {

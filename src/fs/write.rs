@@ -62,6 +62,8 @@ pub struct Upload {
     end: u64,
     /// When `push` last accepted bytes (or the upload started).
     last_push: std::time::Instant,
+    /// Whether any byte was pushed.
+    carried_data: bool,
     pending: Vec<u8>,
     sender: Option<SyncSender<Vec<u8>>>,
     /// Emptied batch buffers coming back from the uploader.
@@ -97,6 +99,7 @@ impl Upload {
             target: Some(target),
             end: start,
             last_push: std::time::Instant::now(),
+            carried_data: false,
             pending: Vec::new(),
             sender: Some(sender),
             recycled,
@@ -111,6 +114,11 @@ impl Upload {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Whether any byte was pushed: if not, the server's file keeps the time the upload began.
+    pub fn carried_data(&self) -> bool {
+        self.carried_data
     }
 
     /// Queue bytes for the server; blocks only while the queue is full.
@@ -129,6 +137,7 @@ impl Upload {
         }
         self.pending.extend_from_slice(data);
         self.end += data.len() as u64;
+        self.carried_data |= !data.is_empty();
         if self.pending.len() >= BATCH_SIZE {
             self.send_pending()?;
         }
