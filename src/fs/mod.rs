@@ -215,9 +215,11 @@ impl Filesystem {
             .ok_or_else(|| FsError::new(libc::ESTALE, format!("unknown inode {ino}")))
     }
 
+    /// The mount root: no listing shows it, so its time is the one set on it or of the last
+    /// change made in it through this mount, else the time of mounting.
     fn root_entry(&self) -> Entry {
         Entry {
-            mtime: Some(self.mounted_at),
+            mtime: Some(self.namespace.root_mtime().unwrap_or(self.mounted_at)),
             ..Entry::new("/", EntryKind::Dir)
         }
     }

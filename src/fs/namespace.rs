@@ -111,10 +111,13 @@ impl Namespace {
 
     /// We created directory `path` (named `name` in `parent`); returns its entry.
     pub fn created_dir(&self, parent: &Path, name: &OsStr, path: &Path) -> Entry {
+        let now = SystemTime::now();
         let entry = Entry {
-            mtime: Some(SystemTime::now()),
+            mtime: Some(now),
             ..Entry::new(name, EntryKind::Dir)
         };
+        // Its time, like that of a directory we change, must not move to a rounded one.
+        self.set_times.dir_changed(path, now);
         self.dirs.upsert_entry(parent, entry.clone());
         self.directory_changed(parent);
         // A directory we just made is empty: no need to list it.
@@ -247,6 +250,7 @@ impl Namespace {
     /// The server took `mtime` as the modification time of `path`.
     pub fn mtime_set(&self, path: &Path, mtime: SystemTime) {
         let Some((parent, name)) = names::split(path) else {
+            self.set_times.remember(path, mtime, None); // the root
             return;
         };
         let size = match self.dirs.lookup(parent, name) {
@@ -256,6 +260,12 @@ impl Namespace {
         self.set_times.remember(path, mtime, size);
         self.dirs
             .modify_entry(parent, name, |entry| entry.mtime = Some(mtime));
+    }
+
+    /// The mount root's time as far as this mount knows it (set, kept or moved by a change
+    /// made here), if any: no listing shows the root.
+    pub fn root_mtime(&self) -> Option<SystemTime> {
+        self.set_times.remembered(Path::new("/"))
     }
 
     /// A handle truncated `path` at `when`; the server sees it only at the next upload, so the
@@ -288,12 +298,16 @@ impl Namespace {
     /// An entry was created, removed or renamed in `dir`: the server moved the directory's own
     /// mtime to "now", so show that too instead of a cached older time. Tools that restore
     /// directory times after filling them (rsync -a, tar, cp -a) stat the directory first and
-    /// re-apply the time only when it differs; a stale cached mtime made them skip that.
+    /// re-apply the time only when it differs; a stale cached mtime made them skip that. The
+    /// time is remembered at full precision (`SetTimes::dir_changed`): a later listing showing
+    /// it rounded must not move it, or rsync, which found it equal to the source's and set
+    /// nothing, sees it differ the next time.
     fn directory_changed(&self, dir: &Path) {
-        self.set_times.forget(dir);
+        let now = SystemTime::now();
+        self.set_times.dir_changed(dir, now);
         if let Some((parent, name)) = names::split(dir) {
             self.dirs
-                .modify_entry(parent, name, |entry| entry.mtime = Some(SystemTime::now()));
+                .modify_entry(parent, name, |entry| entry.mtime = Some(now));
         }
     }
 
