@@ -8,6 +8,13 @@
 //! exact one. A file changed by someone else gets a new time that does not match, so the listing
 //! wins. The memory lasts as long as the mount (documented in README "Attributes").
 //!
+//! A directory whose entries we created, removed or renamed got a new time on the server at
+//! that moment; we show the moment at once and remember it the same way, so the listing after
+//! the cache expired (vsftpd: to the minute) does not move it. Without that, `rsync -a` into a
+//! fresh directory finished within the second its source was made, found the two times equal,
+//! set nothing, and its second run saw the top directory's rounded time (`.d..t...... ./`).
+//! The mount root, which no listing shows, takes its time from here too.
+//!
 //! Directories on servers that refuse to set their times (vsftpd, pyftpdlib) are remembered
 //! too, differently: the server keeps its own time, so we note the time the first listing after
 //! the set shows (`baseline`) and show ours for as long as listings still show that baseline.
@@ -55,13 +62,31 @@ impl SetTimes {
     /// We set `path`'s mtime to `mtime` on the server; `size` is its size then, if known. A
     /// listing with another size means someone changed the file: the listing wins.
     pub(crate) fn remember(&self, path: &Path, mtime: SystemTime, size: Option<u64>) {
+        self.dirs.lock().pop(path);
         self.times.lock().put(path.to_path_buf(), (mtime, size));
+    }
+
+    /// We created, removed or renamed an entry of directory `path` at `when`: the server moved
+    /// the directory's time to then (as far as our clock can tell). Remembered like a time we
+    /// set; a kept refused time no longer applies.
+    pub(crate) fn dir_changed(&self, path: &Path, when: SystemTime) {
+        self.remember(path, when, None);
     }
 
     /// The server refused to set directory `path`'s time to `mtime`: show it anyway until a
     /// listing shows that the directory changed.
     pub(crate) fn keep_dir_time(&self, path: &Path, mtime: SystemTime) {
+        self.times.lock().pop(path);
         self.dirs.lock().put(path.to_path_buf(), (mtime, None));
+    }
+
+    /// The exact time remembered for `path` (kept, set or changed by us), if any: for the mount
+    /// root, which no listing shows.
+    pub(crate) fn remembered(&self, path: &Path) -> Option<SystemTime> {
+        if let Some(&(kept, _)) = self.dirs.lock().peek(path) {
+            return Some(kept);
+        }
+        self.times.lock().peek(path).map(|&(exact, _)| exact)
     }
 
     /// `path` was rewritten or removed (or, a directory, changed): its set time no longer
@@ -84,7 +109,7 @@ impl SetTimes {
         if times.is_empty() {
             return;
         }
-        for entry in entries.iter_mut().filter(|e| e.kind == EntryKind::File) {
+        for entry in entries.iter_mut().filter(|e| e.kind != EntryKind::Symlink) {
             let Some(listed) = entry.mtime else { continue };
             if let Some(&(exact, size)) = times.get(&dir.join(&entry.name))
                 && listed != exact
@@ -246,6 +271,37 @@ mod tests {
         }];
         times.refine(Path::new("/"), &mut gone);
         assert_eq!(gone[0].mtime, Some(at(EXACT + 7)));
+    }
+
+    #[test]
+    fn a_directory_we_changed_keeps_its_exact_time_over_a_rounded_listing() {
+        let times = SetTimes::default();
+        let dir = |mtime| Entry {
+            mtime: Some(mtime),
+            ..Entry::new("d", EntryKind::Dir)
+        };
+        let changed = at(EXACT) + Duration::from_millis(690);
+        times.dir_changed(Path::new("/d"), changed);
+        assert_eq!(times.remembered(Path::new("/d")), Some(changed));
+        let mut minute = vec![dir(at(EXACT / 60 * 60))];
+        times.refine(Path::new("/"), &mut minute);
+        assert_eq!(
+            minute[0].mtime,
+            Some(changed),
+            "vsftpd's LIST: to the minute"
+        );
+        let mut other = vec![dir(at(EXACT + 120))];
+        times.refine(Path::new("/"), &mut other);
+        assert_eq!(
+            other[0].mtime,
+            Some(at(EXACT + 120)),
+            "changed by someone else"
+        );
+        // A refused time rsync sets after filling it replaces the change, and the other way.
+        times.keep_dir_time(Path::new("/d"), at(5));
+        assert_eq!(times.remembered(Path::new("/d")), Some(at(5)));
+        times.dir_changed(Path::new("/d"), changed);
+        assert_eq!(times.remembered(Path::new("/d")), Some(changed));
     }
 
     #[test]

@@ -298,10 +298,11 @@ impl Filesystem {
                 file.write = WriteState::Failed(err.clone());
                 return Err(err);
             }
+            // finish_upload reports the new size and time itself.
             WriteState::Streaming(upload) => match self.finish_upload(upload, &file.path) {
                 Ok(size) => {
                     file.write = WriteState::Clean { size };
-                    Some(size)
+                    None
                 }
                 Err(err) => return Err(self.fail(file, err)),
             },

@@ -4,6 +4,8 @@
 //! (counted) and gives it back through forget. A number lives while the kernel holds lookups on
 //! it, so the table stays bounded by what the kernel caches, not by the size of the remote tree.
 //! Rename re-paths the whole subtree so open directories and cached dentries stay valid.
+//! An inode whose name was removed while the kernel still holds it (an open file unlinked) is
+//! marked unlinked, so stat shows it with no links, as POSIX says.
 //!
 //! Locking: one mutex around the table, never held across anything but map operations.
 
@@ -24,6 +26,8 @@ const UNCOUNTED_BIT: u64 = 1 << 63;
 struct Node {
     path: PathBuf,
     lookups: u64,
+    /// False once the name was removed (unlink): the inode lives on for its open handles only.
+    linked: bool,
 }
 
 #[derive(Debug)]
@@ -45,6 +49,14 @@ impl Default for InodeTable {
     }
 }
 
+impl Table {
+    fn mark_unlinked(&mut self, ino: u64) {
+        if let Some(node) = self.by_ino.get_mut(&ino) {
+            node.linked = false;
+        }
+    }
+}
+
 impl InodeTable {
     pub(crate) fn new() -> Self {
         let root = PathBuf::from("/");
@@ -54,6 +66,7 @@ impl InodeTable {
             Node {
                 path: root.clone(),
                 lookups: 1,
+                linked: true,
             },
         );
         let mut by_path = HashMap::new();
@@ -92,6 +105,7 @@ impl InodeTable {
             Node {
                 path: path.to_path_buf(),
                 lookups: 1,
+                linked: true,
             },
         );
         table.by_path.insert(path.to_path_buf(), ino);
@@ -131,7 +145,29 @@ impl InodeTable {
     /// `path` was deleted: a later lookup of the same name is a different file and gets a new
     /// number; the old number stays valid (for open handles) until forgotten.
     pub(crate) fn unlinked(&self, path: &Path) {
-        self.table.lock().by_path.remove(path);
+        let mut table = self.table.lock();
+        if let Some(ino) = table.by_path.remove(path) {
+            table.mark_unlinked(ino);
+        }
+    }
+
+    /// The unlinked file `path` was kept under the hidden name `hidden` for its open handles:
+    /// its inode follows it there (so it stays reachable) and counts no links.
+    pub(crate) fn unlinked_to_hidden(&self, path: &Path, hidden: &Path) {
+        self.renamed(path, hidden);
+        let mut table = self.table.lock();
+        if let Some(&ino) = table.by_path.get(hidden) {
+            table.mark_unlinked(ino);
+        }
+    }
+
+    /// Whether `ino` still has a name (false after `unlinked`, and for unknown numbers).
+    pub(crate) fn is_linked(&self, ino: u64) -> bool {
+        self.table
+            .lock()
+            .by_ino
+            .get(&ino)
+            .is_some_and(|node| node.linked)
     }
 
     /// `from` was renamed to `to`: re-path it and everything below it. An inode previously at
@@ -223,8 +259,23 @@ mod tests {
         let again = table.lookup(Path::new("/a"));
         assert_ne!(a, again);
         assert_eq!(table.path(a).unwrap(), Path::new("/a"));
+        assert!(!table.is_linked(a));
+        assert!(table.is_linked(again));
         table.forget(a, 1);
         assert_eq!(table.lookup(Path::new("/a")), again);
+    }
+
+    #[test]
+    fn a_hidden_unlinked_file_keeps_its_number_under_the_hidden_name() {
+        let table = InodeTable::new();
+        let open = table.lookup(Path::new("/d/f"));
+        table.unlinked_to_hidden(Path::new("/d/f"), Path::new("/d/.hidden"));
+        assert_eq!(table.path(open).unwrap(), Path::new("/d/.hidden"));
+        assert!(!table.is_linked(open));
+        let new = table.lookup(Path::new("/d/f"));
+        assert_ne!(new, open);
+        assert!(table.is_linked(new));
+        assert!(table.is_linked(ROOT_INO));
     }
 
     #[test]

@@ -220,9 +220,11 @@ impl Filesystem {
             .ok_or_else(|| FsError::new(libc::ESTALE, format!("unknown inode {ino}")))
     }
 
+    /// The mount root: no listing shows it, so its time is the one set on it or of the last
+    /// change made in it through this mount, else the time of mounting.
     fn root_entry(&self) -> Entry {
         Entry {
-            mtime: Some(self.mounted_at),
+            mtime: Some(self.namespace.root_mtime().unwrap_or(self.mounted_at)),
             ..Entry::new("/", EntryKind::Dir)
         }
     }
@@ -255,9 +257,10 @@ impl Filesystem {
         };
         if upload_target::is_temp_name(name) {
             // Hidden from listings: uploads in progress, and unlinked files still open, which
-            // their inode keeps reaching (fstat); ask the server.
+            // their inode keeps reaching (fstat); ask the server, and show what their handles
+            // wrote since.
             return match self.remote.stat(path) {
-                Ok(entry) => Ok(Some(entry)),
+                Ok(entry) => Ok(self.namespace.overlay(path, name, Some(entry))),
                 Err(err) if err.kind == crate::remote::RemoteErrorKind::NotFound => Ok(None),
                 Err(err) => Err(FsError::remote(format!("stat {}", path.display()), &err)),
             };

@@ -112,10 +112,13 @@ impl Namespace {
 
     /// We created directory `path` (named `name` in `parent`); returns its entry.
     pub(crate) fn created_dir(&self, parent: &Path, name: &OsStr, path: &Path) -> Entry {
+        let now = SystemTime::now();
         let entry = Entry {
-            mtime: Some(SystemTime::now()),
+            mtime: Some(now),
             ..Entry::new(name, EntryKind::Dir)
         };
+        // Its time, like that of a directory we change, must not move to a rounded one.
+        self.set_times.dir_changed(path, now);
         self.dirs.upsert_entry(parent, entry.clone());
         self.directory_changed(parent);
         // A directory we just made is empty: no need to list it.
@@ -159,7 +162,7 @@ impl Namespace {
             self.dirs.remove_entry(parent, name);
             self.directory_changed(parent);
         }
-        self.inodes.renamed(path, hidden);
+        self.inodes.unlinked_to_hidden(path, hidden);
         self.set_times.forget(path);
         self.open_writes.renamed(path, hidden);
         self.chunks.invalidate_path(path);
@@ -205,6 +208,19 @@ impl Namespace {
 
     /// The server now holds `size` bytes at `path`, written by us just now.
     pub(crate) fn written(&self, path: &Path, size: u64) {
+        self.upload_done(path, size, Some(SystemTime::now()));
+    }
+
+    /// An upload that carried no byte finished: the server holds `size` bytes at `path` with
+    /// the time the upload began (the server made the file then and wrote nothing after). That
+    /// time was shown then (`created_file`, or `written` at an `O_TRUNC` open), so it stays:
+    /// moving it to now would show a change that never reached the file.
+    pub(crate) fn written_nothing(&self, path: &Path, size: u64) {
+        self.upload_done(path, size, None);
+    }
+
+    /// `written` with `mtime`, or keeping the shown mtime when `None`.
+    fn upload_done(&self, path: &Path, size: u64, mtime: Option<SystemTime>) {
         self.chunks.invalidate_path(path);
         self.set_times.forget(path);
         if let Some(progress) = self.open_writes.get(path) {
@@ -213,16 +229,15 @@ impl Namespace {
         let Some((parent, name)) = names::split(path) else {
             return;
         };
-        let mtime = SystemTime::now();
         let entry = match self.dirs.lookup(parent, name) {
             CachedLookup::Found(entry) => Entry {
                 size: Some(size),
-                mtime: Some(mtime),
+                mtime: mtime.or(entry.mtime).or_else(|| Some(SystemTime::now())),
                 ..entry
             },
             CachedLookup::Absent => Entry {
                 size: Some(size),
-                mtime: Some(mtime),
+                mtime: Some(mtime.unwrap_or_else(SystemTime::now)),
                 ..Entry::new(name, EntryKind::File)
             },
             CachedLookup::Unknown => {
@@ -236,6 +251,7 @@ impl Namespace {
     /// The server took `mtime` as the modification time of `path`.
     pub(crate) fn mtime_set(&self, path: &Path, mtime: SystemTime) {
         let Some((parent, name)) = names::split(path) else {
+            self.set_times.remember(path, mtime, None); // the root
             return;
         };
         let size = match self.dirs.lookup(parent, name) {
@@ -245,6 +261,12 @@ impl Namespace {
         self.set_times.remember(path, mtime, size);
         self.dirs
             .modify_entry(parent, name, |entry| entry.mtime = Some(mtime));
+    }
+
+    /// The mount root's time as far as this mount knows it (set, kept or moved by a change
+    /// made here), if any: no listing shows the root.
+    pub(crate) fn root_mtime(&self) -> Option<SystemTime> {
+        self.set_times.remembered(Path::new("/"))
     }
 
     /// A handle truncated `path` at `when`; the server sees it only at the next upload, so the
@@ -277,12 +299,16 @@ impl Namespace {
     /// An entry was created, removed or renamed in `dir`: the server moved the directory's own
     /// mtime to "now", so show that too instead of a cached older time. Tools that restore
     /// directory times after filling them (rsync -a, tar, cp -a) stat the directory first and
-    /// re-apply the time only when it differs; a stale cached mtime made them skip that.
+    /// re-apply the time only when it differs; a stale cached mtime made them skip that. The
+    /// time is remembered at full precision (`SetTimes::dir_changed`): a later listing showing
+    /// it rounded must not move it, or rsync, which found it equal to the source's and set
+    /// nothing, sees it differ the next time.
     fn directory_changed(&self, dir: &Path) {
-        self.set_times.forget(dir);
+        let now = SystemTime::now();
+        self.set_times.dir_changed(dir, now);
         if let Some((parent, name)) = names::split(dir) {
             self.dirs
-                .modify_entry(parent, name, |entry| entry.mtime = Some(SystemTime::now()));
+                .modify_entry(parent, name, |entry| entry.mtime = Some(now));
         }
     }
 
@@ -359,10 +385,12 @@ impl Namespace {
         self.local_times.changed(ino, when);
     }
 
-    /// `attr` as shown: a directory's subdirectories counted from its cached listing, and the
-    /// times FTP cannot store laid over.
+    /// `attr` as shown: a directory's subdirectories counted from its cached listing, no link
+    /// for an unlinked file still open, and the times FTP cannot store laid over.
     pub(crate) fn complete_attr(&self, ino: u64, attr: &mut Attr) {
-        if attr.kind == EntryKind::Dir
+        if !self.inodes.is_linked(ino) {
+            attr.nlink = 0;
+        } else if attr.kind == EntryKind::Dir
             && let Some(path) = self.inodes.path(ino)
             && let Some(entries) = self.dirs.entries(&path)
         {

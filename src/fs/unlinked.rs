@@ -4,8 +4,8 @@
 //! FTP deletes at once, so, like NFS's `.nfsXXXX` files, an unlink of a file that an open
 //! handle uses renames it to a hidden name in the same directory instead (our temporary-name
 //! prefix: hidden from listings, and deleted by a later mount once hours old should we crash).
-//! The inode follows the file to the hidden name, so fstat, pread and further writes keep
-//! working on it; the last release deletes it. The name itself is free at once: a new file
+//! The inode follows the file to the hidden name, so fstat (link count 0: it has no name),
+//! pread and further writes keep working on it; the last release deletes it. The name itself is free at once: a new file
 //! under it is a new inode. An upload in flight is finished before (see `uploads`), so it can
 //! never bring the name back.
 //!

@@ -42,7 +42,8 @@ impl Filesystem {
         Upload::start(&*self.remote, self.upload_target(path, kind), kind, start)
     }
 
-    /// Finish `upload` under the file's current name `path`.
+    /// Finish `upload` under the file's current name `path` and report what the server holds
+    /// now (an upload that carried no byte leaves the time shown when it began).
     pub(super) fn finish_upload(&self, upload: Upload, path: &Path) -> Result<u64, FsError> {
         let mode = if upload.is_atomic() {
             let pending = self.namespace.take_pending_mode(path);
@@ -50,9 +51,14 @@ impl Filesystem {
         } else {
             None
         };
+        let carried_data = upload.carried_data();
         let size = upload.finish(&*self.remote, path, mode)?;
-        if let Some(mode) = mode {
+        if carried_data {
             self.namespace.written(path, size);
+        } else {
+            self.namespace.written_nothing(path, size);
+        }
+        if let Some(mode) = mode {
             self.namespace.mode_set(path, mode);
         }
         Ok(size)

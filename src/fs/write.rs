@@ -62,6 +62,8 @@ pub(crate) struct Upload {
     end: u64,
     /// When `push` last accepted bytes (or the upload started).
     last_push: std::time::Instant,
+    /// Whether any byte was pushed.
+    carried_data: bool,
     pending: Vec<u8>,
     sender: Option<SyncSender<Vec<u8>>>,
     /// Emptied batch buffers coming back from the uploader.
@@ -97,6 +99,7 @@ impl Upload {
             target: Some(target),
             end: start,
             last_push: std::time::Instant::now(),
+            carried_data: false,
             pending: Vec::new(),
             sender: Some(sender),
             recycled,
@@ -107,6 +110,11 @@ impl Upload {
     /// The offset the next sequential write must have.
     pub(crate) fn end(&self) -> u64 {
         self.end
+    }
+
+    /// Whether any byte was pushed: if not, the server's file keeps the time the upload began.
+    pub(crate) fn carried_data(&self) -> bool {
+        self.carried_data
     }
 
     /// How long nothing was written.
@@ -125,6 +133,7 @@ impl Upload {
         }
         self.pending.extend_from_slice(data);
         self.end += data.len() as u64;
+        self.carried_data |= !data.is_empty();
         if self.pending.len() >= BATCH_SIZE {
             self.send_pending()?;
         }

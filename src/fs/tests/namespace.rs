@@ -516,6 +516,28 @@ fn changing_a_directorys_entries_moves_its_cached_mtime_like_the_server_does() {
 }
 
 #[test]
+fn the_mount_root_shows_the_time_set_on_it_and_the_changes_made_in_it() {
+    // No listing shows the root: rsync -a into the mount root set (or the server refused) a
+    // time the root never showed, and set it again on every run.
+    let remote = MemoryRemote::new();
+    remote.set_dir_mtime_refused(true);
+    let fs = mount(&remote);
+    let past = UNIX_EPOCH + Duration::from_secs(1_600_000_000);
+    let set_past = SetAttrRequest {
+        mtime: Some(past),
+        ..SetAttrRequest::default()
+    };
+    assert_eq!(fs.setattr(ROOT_INO, None, &set_past).unwrap().mtime, past);
+    assert_eq!(fs.getattr(ROOT_INO).unwrap().mtime, past);
+    fs.mkdir(ROOT_INO, name("d")).unwrap();
+    let changed = fs.getattr(ROOT_INO).unwrap().mtime;
+    assert!(changed > past, "mkdir in the root moves its time");
+    assert_eq!(fs.getattr(ROOT_INO).unwrap().mtime, changed, "and it stays");
+    remote.set_dir_mtime_refused(false);
+    assert_eq!(fs.setattr(ROOT_INO, None, &set_past).unwrap().mtime, past);
+}
+
+#[test]
 fn a_server_refusing_directory_times_does_not_fail_utimens_on_directories() {
     // vsftpd and pyftpdlib answer 550 to MFMT/MDTM on a directory; tar -x and rsync -a set
     // directory times and would abort on EACCES.

@@ -300,3 +300,34 @@ fn an_unlinked_open_file_stays_readable_until_the_last_close() {
     fs.release(second).unwrap();
     assert_eq!(server_names(&remote, "/"), ["other"]);
 }
+
+#[test]
+fn an_unlinked_open_file_has_no_link_and_keeps_taking_writes() {
+    let remote = MemoryRemote::new();
+    let fs = mount(&remote);
+    let (attr, fh) = fs
+        .create(ROOT_INO, name("f"), libc::O_RDWR | libc::O_CREAT)
+        .unwrap();
+    assert_eq!(attr.nlink, 1);
+    fs.unlink(ROOT_INO, name("f")).unwrap();
+    assert_eq!(fs.getattr(attr.ino).unwrap().nlink, 0, "unlinked: no name");
+    assert_eq!(fs.write(fh, 0, b"Hello, World!").unwrap(), 13);
+    assert_eq!(
+        fs.getattr(attr.ino).unwrap().size,
+        13,
+        "fstat sees the write"
+    );
+    assert_eq!(fs.read(fh, 0, 100).unwrap().as_ref(), b"Hello, World!");
+    let (again, other) = fs
+        .create(ROOT_INO, name("f"), libc::O_RDWR | libc::O_CREAT)
+        .unwrap();
+    assert_ne!(again.ino, attr.ino);
+    assert_eq!(
+        fs.getattr(again.ino).unwrap().nlink,
+        1,
+        "a new file, linked"
+    );
+    fs.release(other).unwrap();
+    fs.release(fh).unwrap();
+    assert_eq!(server_names(&remote, "/"), ["f"]);
+}

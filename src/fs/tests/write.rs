@@ -404,3 +404,26 @@ fn an_idle_upload_is_completed_under_pressure_and_later_writes_append() {
     fs.release(fh).unwrap();
     assert_eq!(remote.file("/w").unwrap(), b"first half, second half");
 }
+
+#[test]
+fn closing_a_new_file_without_writing_keeps_the_time_create_showed() {
+    // The server made the file when the upload began and wrote nothing after: its mtime is the
+    // create's, and pjdfstest (utimensat::utime_omit) compares the one create showed.
+    let remote = MemoryRemote::new();
+    let fs = mount(&remote);
+    // The kernel looks a name up before creating it: the listing is cached then.
+    assert!(fs.lookup(ROOT_INO, name("empty")).is_err());
+    let (attr, fh) = fs
+        .create(ROOT_INO, name("empty"), libc::O_RDONLY | libc::O_CREAT)
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(20));
+    fs.flush(fh).unwrap();
+    fs.release(fh).unwrap();
+    assert_eq!(fs.getattr(attr.ino).unwrap().mtime, attr.mtime);
+    // With data, the time moves to when the upload finished.
+    let (attr, fh) = fs.create(ROOT_INO, name("full"), libc::O_WRONLY).unwrap();
+    fs.write(fh, 0, b"data").unwrap();
+    std::thread::sleep(Duration::from_millis(20));
+    fs.release(fh).unwrap();
+    assert!(fs.getattr(attr.ino).unwrap().mtime > attr.mtime);
+}
