@@ -42,6 +42,7 @@ pub mod upload_target;
 pub mod write;
 
 mod dir_ops;
+mod exec;
 mod file_ops;
 mod prefetch;
 mod setattr;
