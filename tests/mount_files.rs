@@ -1,6 +1,6 @@
 //! Files through real mounts of real FTP servers, made by the `ftpfs` binary: `ls -l`, cat, cp,
-//! mmap, sha256sum, append/sed/pwrite/truncate edits, close-to-open, names with CR/LF, and `ls`
-//! staying fast while a big file streams. One `#[test]` per test body and server kind
+//! mmap, sha256sum, append/sed/pwrite/truncate edits, close-to-open, names with CR/LF, `ls`
+//! staying fast while a big file streams, and programs run from the mount (ETXTBSY). One `#[test]` per test body and server kind
 //! (vsftpd, proftpd, pure-ftpd, pyftpdlib, libunftp), each on a fresh server and mount; results
 //! are checked on the server's disk too, so a cache cannot hide a wrong upload.
 
@@ -409,3 +409,64 @@ fn ls_answers_within_a_second_while_a_large_file_is_read(server: &TestServer, mo
     );
 }
 mount_tests!(ls_answers_within_a_second_while_a_large_file_is_read);
+
+/// open(2) with raw flags (std refuses O_RDONLY|O_TRUNC): the errno, or None when it opened.
+fn open_errno(path: &Path, flags: i32) -> Option<i32> {
+    use std::os::unix::ffi::OsStrExt;
+    let c_path = std::ffi::CString::new(path.as_os_str().as_bytes()).unwrap();
+    // SAFETY: a valid NUL-terminated path; the descriptor is closed at once.
+    let fd = unsafe { libc::open(c_path.as_ptr(), flags) };
+    if fd < 0 {
+        return std::io::Error::last_os_error().raw_os_error();
+    }
+    // SAFETY: fd was just opened by us.
+    unsafe { libc::close(fd) };
+    None
+}
+
+/// What pjdfstest `open::etxtbsy` does: a program copied onto the mount and started from it
+/// cannot be opened for writing or truncated, and keeps running. An O_RDONLY|O_TRUNC open
+/// used to reach ftpfs before the kernel's ETXTBSY check, and the kernel dropped the program's
+/// cached code on our "ok" (it died of SIGBUS/SIGSEGV, and sometimes the open succeeded).
+fn a_running_program_cannot_be_truncated_and_keeps_running(server: &TestServer, mount: &Mount) {
+    let sleep = which_sleep();
+    let original = fs::read(&sleep).unwrap();
+    for round in 0..3 {
+        let name = format!("prog{round}");
+        let path = mount.path(&name);
+        fs::copy(&sleep, &path).unwrap();
+        sh_ok("chmod 755 \"$1\"", &[path.as_os_str()]);
+        let mut program = Command::new(&path).arg("30").spawn().unwrap();
+        for flags in [libc::O_WRONLY, libc::O_RDWR, libc::O_RDONLY | libc::O_TRUNC] {
+            assert_eq!(
+                open_errno(&path, flags),
+                Some(libc::ETXTBSY),
+                "{}: round {round}: open with flags {flags:#x} of a running program",
+                server.kind
+            );
+        }
+        std::thread::sleep(Duration::from_millis(300));
+        let early_exit = program.try_wait().unwrap();
+        program.kill().unwrap();
+        program.wait().unwrap();
+        assert_eq!(
+            early_exit, None,
+            "{}: round {round}: the program died while running from the mount",
+            server.kind
+        );
+        assert!(
+            fs::read(server.path(&name)).unwrap() == original,
+            "{}: round {round}: the program file changed on the server",
+            server.kind
+        );
+    }
+}
+mount_tests!(a_running_program_cannot_be_truncated_and_keeps_running);
+
+fn which_sleep() -> std::path::PathBuf {
+    ["/usr/bin/sleep", "/bin/sleep"]
+        .iter()
+        .map(std::path::PathBuf::from)
+        .find(|path| path.exists())
+        .expect("sleep(1) is installed")
+}

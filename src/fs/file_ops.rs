@@ -11,11 +11,15 @@
 //!   reader sees what was written.
 //!
 //! flush, fsync and release all "settle" the handle: finish the upload and report its error.
+//!
+//! Handles the kernel opens to execute a file are counted (`exec`): an `O_RDONLY|O_TRUNC` open
+//! of a running program gets ETXTBSY here, before the kernel would truncate its cached copy.
 
 use std::ffi::OsStr;
 
 use parking_lot::Mutex;
 
+use super::exec;
 use super::handle::{Handle, OpenFile, WriteState};
 use super::read::{ReadStream, ReadTarget};
 use super::spool::Spool;
@@ -38,6 +42,14 @@ impl Filesystem {
             ));
         }
         let writable = flags & libc::O_ACCMODE != libc::O_RDONLY;
+        if !writable && flags & libc::O_TRUNC != 0 && self.namespace.is_executing(ino) {
+            // The kernel would truncate its cached copy on our reply and only then refuse (see
+            // `exec`): refuse first, as it does for O_WRONLY.
+            return Err(FsError::new(
+                libc::ETXTBSY,
+                format!("{} is being executed", path.display()),
+            ));
+        }
         if writable {
             self.check_writable()?;
         }
@@ -62,16 +74,22 @@ impl Filesystem {
             }),
             _ => None,
         };
-        Ok(self.handles.insert(Handle::File(Mutex::new(OpenFile {
+        let exec = flags & exec::FMODE_EXEC != 0;
+        let fh = self.handles.insert(Handle::File(Mutex::new(OpenFile {
             ino,
             path,
             writable,
+            exec,
             append,
             version,
             reader: ReadStream::new(),
             write,
             progress,
-        }))))
+        })));
+        if exec {
+            self.namespace.exec_opened(ino);
+        }
+        Ok(fh)
     }
 
     /// Create and open a file (O_EXCL: fail with EEXIST when it exists). The upload starts now,
@@ -95,6 +113,7 @@ impl Filesystem {
             ino,
             path,
             writable: true,
+            exec: false,
             append: flags & libc::O_APPEND != 0,
             version: None,
             reader: ReadStream::new(),
@@ -347,6 +366,9 @@ impl Filesystem {
             return Ok(());
         };
         let mut file = file.lock();
+        if file.exec {
+            self.namespace.exec_released(file.ino);
+        }
         if let Some(path) = self.namespace.path(file.ino) {
             file.path = path;
         }

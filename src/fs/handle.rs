@@ -53,6 +53,8 @@ pub(crate) struct OpenFile {
     /// The path at open, refreshed from the inode table before each operation.
     pub path: PathBuf,
     pub writable: bool,
+    /// Opened by the kernel to execute the file (counted in `Namespace`'s `exec` registry).
+    pub exec: bool,
     /// Opened with O_APPEND: every write goes to the end (APPE).
     pub append: bool,
     /// The cached-chunk key while we have not changed the file through this handle.

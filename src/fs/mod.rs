@@ -42,6 +42,7 @@ pub(crate) mod upload_target;
 pub(crate) mod write;
 
 mod dir_ops;
+mod exec;
 mod file_ops;
 mod prefetch;
 mod setattr;

@@ -8,7 +8,8 @@
 //! of `fs` never edits them directly: it reports what happened (`created_file`, `removed`,
 //! `renamed`, `written`, `mtime_set`, ...) and this module applies the event to every structure.
 //! mountpoint-s3's superblock is the model. Queries (`cached`, `listed`, `overlay`, `path`) are
-//! read-only and may be called freely.
+//! read-only and may be called freely. Per inode it also keeps which files programs run from
+//! (`exec`: O_TRUNC opens of those get ETXTBSY) and the times FTP cannot store.
 //!
 //! This module never talks to the server: callers do the remote call first and report the
 //! outcome, so nothing here can be held across network I/O.
@@ -28,6 +29,7 @@ use std::time::SystemTime;
 
 use super::attr::{self, Attr, LocalTimes};
 use super::config::FsConfig;
+use super::exec::Executing;
 use super::inode::InodeTable;
 use super::names;
 use super::write::{OpenWrites, WriteProgress};
@@ -42,6 +44,7 @@ pub(crate) struct Namespace {
     set_times: SetTimes,
     open_writes: OpenWrites,
     local_times: LocalTimes,
+    executing: Executing,
 }
 
 impl Namespace {
@@ -53,6 +56,7 @@ impl Namespace {
             set_times: SetTimes::default(),
             open_writes: OpenWrites::default(),
             local_times: LocalTimes::default(),
+            executing: Executing::default(),
         }
     }
 
@@ -371,6 +375,23 @@ impl Namespace {
             }
         }
         Some(entry)
+    }
+
+    // ---- programs running from the mount (see `exec`) ----
+
+    /// The kernel opened `ino` to execute it.
+    pub(crate) fn exec_opened(&self, ino: u64) {
+        self.executing.opened(ino);
+    }
+
+    /// A handle `exec_opened` counted was released.
+    pub(crate) fn exec_released(&self, ino: u64) {
+        self.executing.released(ino);
+    }
+
+    /// Whether a program runs from `ino` (its exec handle is still open).
+    pub(crate) fn is_executing(&self, ino: u64) -> bool {
+        self.executing.is_executing(ino)
     }
 
     // ---- times and counts FTP cannot store ----

@@ -5,7 +5,9 @@
 //! handle uses renames it to a hidden name in the same directory instead (our temporary-name
 //! prefix: hidden from listings, and deleted by a later mount once hours old should we crash).
 //! The inode follows the file to the hidden name, so fstat (link count 0: it has no name),
-//! pread and further writes keep working on it; the last release deletes it. The name itself is free at once: a new file
+//! pread and further writes keep working on it; the last release deletes it, or the unlink
+//! itself when that release came while the rename was on the wire (each side acts first and
+//! checks the other after, so one of them sees the file hidden and unused). The name itself is free at once: a new file
 //! under it is a new inode. An upload in flight is finished before (see `uploads`), so it can
 //! never bring the name back.
 //!
@@ -28,6 +30,11 @@ impl Filesystem {
             Ok(()) => {
                 log::debug!("{} is open: hidden as {}", path.display(), hidden.display());
                 self.namespace.unlinked_while_open(path, &hidden);
+                // The last handle may have been released while the rename was on the wire:
+                // its release still saw the old name and left the file alone.
+                if !self.file_is_open(&hidden, None) {
+                    self.delete_hidden(&hidden);
+                }
                 true
             }
             Err(err) => {
@@ -40,15 +47,24 @@ impl Filesystem {
         }
     }
 
-    /// A handle of `ino` (now at `path`) was released: delete a hidden unlinked file when no
-    /// other handle uses it any more.
+    /// A handle of `ino` (at `path` when it was closed) was released: delete a hidden unlinked
+    /// file when no other handle uses it any more. The name is read again now: an unlink may
+    /// have hidden the file meanwhile.
     pub(super) fn delete_hidden_if_last(&self, ino: u64, path: &Path) {
-        let hidden = names::split(path).is_some_and(|(_, name)| upload_target::is_temp_name(name));
-        if !hidden || self.file_is_open(path, Some(ino)) {
+        let path = self
+            .namespace
+            .path(ino)
+            .unwrap_or_else(|| path.to_path_buf());
+        let hidden = names::split(&path).is_some_and(|(_, name)| upload_target::is_temp_name(name));
+        if !hidden || self.file_is_open(&path, Some(ino)) {
             return;
         }
-        upload_target::discard(&*self.remote, path);
-        self.namespace.removed(path);
+        self.delete_hidden(&path);
+    }
+
+    fn delete_hidden(&self, hidden: &Path) {
+        upload_target::discard(&*self.remote, hidden);
+        self.namespace.removed(hidden);
     }
 
     /// Whether an open file handle uses `path` (or inode `ino`). Takes each handle's mutex in

@@ -52,6 +52,8 @@ struct Faults {
     chmod_unsupported: bool,
     /// Delay before each `list` answers (slow servers, races).
     list_delay: Duration,
+    /// How long a rename takes (`set_rename_delay`), done before it is carried out.
+    rename_delay: Duration,
     /// How many listings ahead may run at once (`Remote::list_ahead`, the spare connections of
     /// a real pool); 0 (the default) refuses them all, like a pool with nothing spare, so tests
     /// that do not opt in count exactly the listings they asked for.
@@ -174,6 +176,12 @@ impl<R> FaultyRemote<R> {
 
     pub fn set_list_delay(&self, delay: Duration) {
         self.shared.faults.lock().list_delay = delay;
+    }
+
+    /// Every rename waits `delay` before it is carried out: a slow RNFR/RNTO round trip that
+    /// other operations race with.
+    pub fn set_rename_delay(&self, delay: Duration) {
+        self.shared.faults.lock().rename_delay = delay;
     }
 
     /// Let up to `slots` listings ahead run at once (the spare connections of a real pool).
@@ -433,6 +441,10 @@ impl<R: Remote> Remote for FaultyRemote<R> {
 
     fn rename(&self, from: &Path, to: &Path) -> RemoteResult<()> {
         Self::count(&self.shared.counters.rename);
+        let delay = self.shared.faults.lock().rename_delay;
+        if !delay.is_zero() {
+            std::thread::sleep(delay);
+        }
         self.check_path(from)?;
         self.check_path(to)?;
         let refuse_existing = self.shared.faults.lock().rename_refuses_existing_target;

@@ -331,3 +331,28 @@ fn an_unlinked_open_file_has_no_link_and_keeps_taking_writes() {
     fs.release(fh).unwrap();
     assert_eq!(server_names(&remote, "/"), ["f"]);
 }
+
+#[test]
+fn a_release_during_the_unlinks_rename_still_deletes_the_hidden_file() {
+    let remote = MemoryRemote::new();
+    remote.add_file("/f", b"data".to_vec());
+    remote.add_file("/other", b"x".to_vec());
+    let fs = mount(&remote);
+    let file = ino(&fs, "/f");
+    let fh = fs.open(file, libc::O_RDONLY).unwrap();
+    // The unlink finds the file open and renames it (slowly); the last close arrives while
+    // that rename is on the wire, as an exec'd program's RELEASE does after kill + unlink.
+    remote.set_rename_delay(Duration::from_millis(300));
+    let unlinking = {
+        let fs = Arc::clone(&fs);
+        std::thread::spawn(move || fs.unlink(ROOT_INO, name("f")))
+    };
+    std::thread::sleep(Duration::from_millis(100));
+    fs.release(fh).unwrap();
+    unlinking.join().unwrap().unwrap();
+    assert_eq!(
+        server_names(&remote, "/"),
+        ["other"],
+        "hidden file left behind"
+    );
+}

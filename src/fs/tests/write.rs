@@ -427,3 +427,29 @@ fn closing_a_new_file_without_writing_keeps_the_time_create_showed() {
     fs.release(fh).unwrap();
     assert!(fs.getattr(attr.ino).unwrap().mtime > attr.mtime);
 }
+
+#[test]
+fn read_only_o_trunc_of_a_running_program_is_refused_before_anything_changes() {
+    let remote = MemoryRemote::new();
+    remote.add_file("/prog", b"\x7fELF program".to_vec());
+    let fs = mount(&remote);
+    let prog = ino(&fs, "/prog");
+    let exec_open = libc::O_RDONLY | crate::fs::exec::FMODE_EXEC;
+    let running = fs.open(prog, exec_open).unwrap();
+    let second = fs.open(prog, exec_open).unwrap();
+    let refused = fs.open(prog, libc::O_RDONLY | libc::O_TRUNC).err();
+    assert_eq!(refused.map(|err| err.errno), Some(libc::ETXTBSY));
+    fs.release(running).unwrap();
+    let refused = fs.open(prog, libc::O_RDONLY | libc::O_TRUNC).err();
+    assert_eq!(
+        refused.map(|err| err.errno),
+        Some(libc::ETXTBSY),
+        "one program still runs from it"
+    );
+    fs.release(second).unwrap();
+    assert_eq!(remote.file("/prog").unwrap(), b"\x7fELF program");
+    let plain = fs.open(prog, libc::O_RDONLY).unwrap();
+    let fh = fs.open(prog, libc::O_RDONLY | libc::O_TRUNC).unwrap();
+    fs.release(fh).unwrap();
+    fs.release(plain).unwrap();
+}
