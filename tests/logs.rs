@@ -149,7 +149,10 @@ fn background_mount_logs_to_syslog_when_dev_log_exists() {
             "private",
             "sh",
             "-c",
-            SYSLOG_SCRIPT,
+            &format!(
+                "{}{SYSLOG_SCRIPT}",
+                common::mount::DROP_INHERITED_FUSE_MOUNTS
+            ),
             "sh",
         ])
         .arg(&socket_path)

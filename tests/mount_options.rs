@@ -42,7 +42,10 @@ trap 'umount -l "$MNT" 2>/dev/null || true' EXIT
 "#;
     let output = Command::new("unshare")
         .args(["-m", "--propagation", "private", "sh", "-ec"])
-        .arg(format!("{prologue}{script}"))
+        .arg(format!(
+            "{}{prologue}{script}",
+            common::mount::DROP_INHERITED_FUSE_MOUNTS
+        ))
         .env("FTPFS_BIN", bin.path())
         .env_remove("FTPFS_PASSWORD")
         .envs(vars.iter().copied())

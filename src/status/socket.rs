@@ -116,6 +116,13 @@ fn prepare_dir(dir: &Path) -> Result<(), String> {
 /// The running status server of this mount; dropping it stops it and removes the socket.
 pub struct StatusServer {
     path: PathBuf,
+    /// The socket file we bound (device, inode): a later mount on the same mountpoint binds a
+    /// new one at the same path, which is not ours to remove.
+    bound: Option<(u64, u64)>,
+    /// The listening socket, to wake the accept loop with shutdown(2) at drop. Connecting to
+    /// `path` instead could reach the next mount's socket (a remount while we exit) and leave
+    /// our own accept blocked forever.
+    waker: Option<UnixListener>,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
@@ -133,6 +140,10 @@ impl StatusServer {
             .map_err(|e| format!("cannot listen on {}: {e}", path.display()))?;
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
             .map_err(|e| format!("{}: {e}", path.display()))?;
+        let bound = std::fs::symlink_metadata(&path)
+            .ok()
+            .map(|meta| (meta.dev(), meta.ino()));
+        let waker = listener.try_clone().ok();
         let stop = Arc::new(AtomicBool::new(false));
         let info = MountInfo {
             mountpoint: mountpoint.to_string_lossy().into_owned(),
@@ -171,6 +182,8 @@ impl StatusServer {
         log::debug!("status socket {}", path.display());
         Ok(StatusServer {
             path,
+            bound,
+            waker,
             stop,
             thread: Some(thread),
         })
@@ -184,9 +197,17 @@ impl StatusServer {
 impl Drop for StatusServer {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
-        // Wake the accept loop so it sees the flag.
-        let woke = UnixStream::connect(&self.path).is_ok();
-        let _ = std::fs::remove_file(&self.path);
+        // Wake the accept loop so it sees the flag: shutdown(2) of a listening socket makes a
+        // blocked accept return (Linux).
+        let woke = self.waker.as_ref().is_some_and(|listener| {
+            // SAFETY: shutdown on a descriptor we own (the clone stays open until we return).
+            unsafe { libc::shutdown(listener.as_raw_fd(), libc::SHUT_RDWR) == 0 }
+        });
+        let still_ours = std::fs::symlink_metadata(&self.path)
+            .is_ok_and(|meta| Some((meta.dev(), meta.ino())) == self.bound);
+        if still_ours {
+            let _ = std::fs::remove_file(&self.path);
+        }
         if let Some(thread) = self.thread.take()
             && woke
         {
@@ -265,6 +286,28 @@ mod tests {
         assert_eq!(socket_path(Path::new("/tmp/ftpfs-x/")), plain);
         assert_eq!(socket_path(Path::new("/tmp/../tmp/./ftpfs-x")), plain);
         assert_ne!(socket_path(Path::new("/tmp/ftpfs-y")), plain);
+    }
+
+    /// A remount on the same mountpoint while the old mount exits (mount, umount, mount again,
+    /// as fstab scripts do): the old server must stop at once and leave the new socket alone.
+    #[test]
+    fn a_server_replaced_at_its_path_stops_and_leaves_the_new_socket() {
+        let mountpoint = std::env::temp_dir().join(format!("ftpfs-status-{}", std::process::id()));
+        let old = StatusServer::start(&mountpoint, "old".into()).expect("first server");
+        let new = StatusServer::start(&mountpoint, "new".into()).expect("second server");
+        let (done, dropped) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            drop(old);
+            let _ = done.send(());
+        });
+        dropped
+            .recv_timeout(Duration::from_secs(5))
+            .expect("the old server's drop hangs");
+        assert!(new.path().exists(), "the new server's socket was removed");
+        let mut stream = UnixStream::connect(new.path()).expect("the new server answers");
+        stream.write_all(b"status\n").expect("send");
+        drop(new);
+        assert!(!socket_path(&mountpoint).exists());
     }
 
     #[test]

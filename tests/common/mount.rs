@@ -37,6 +37,15 @@ static NEXT_MOUNTPOINT: AtomicU64 = AtomicU64::new(0);
 /// How long a mount (or an unmount) may take before the test gives up.
 const MOUNT_TIMEOUT: Duration = Duration::from_secs(20);
 
+/// Shell lines for the start of a script run under `unshare -m`: a new mount namespace starts
+/// with copies of all its parent's mounts, other tests' FUSE mounts among them. A copy keeps
+/// that mount's ftpfs process alive after its owner unmounts it, and an ftpfs started inside
+/// keeps this namespace (with its copies) alive: two such namespaces hold each other's daemons
+/// forever. Lazily unmount the copies first (private propagation: the parent keeps its own).
+pub const DROP_INHERITED_FUSE_MOUNTS: &str = r#"awk '$3 ~ /^fuse/ {print $2}' /proc/self/mounts |
+while read -r m; do umount -l "$(printf '%b' "$m")" 2>/dev/null || true; done
+"#;
+
 /// The `ftpfs` binary Cargo built for these tests.
 pub fn ftpfs_binary() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_ftpfs"))
