@@ -41,6 +41,8 @@ pub struct FuseAdapter {
 }
 
 impl FuseAdapter {
+    /// Serve `fs` to the kernel; `page_cache` lets the kernel cache file data instead of
+    /// opening every file with direct I/O.
     pub fn new(fs: Arc<Filesystem>, page_cache: bool) -> Self {
         let file_open_flags = if page_cache {
             FopenFlags::empty()

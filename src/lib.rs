@@ -12,7 +12,7 @@
 //! Visibility: modules are `pub(crate)` unless the binary, the integration tests or the fuzz
 //! targets use them; `unreachable_pub` keeps items inside private modules from claiming more.
 
-#![warn(unreachable_pub)]
+#![warn(unreachable_pub, missing_docs)]
 
 pub(crate) mod cache;
 pub mod cli;

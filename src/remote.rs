@@ -26,8 +26,11 @@ pub mod memory;
 /// What a directory entry is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum EntryKind {
+    /// A regular file: its bytes can be downloaded and uploaded.
     File,
+    /// A directory: it can be listed.
     Dir,
+    /// A symbolic link as the listing showed it (`link_target` holds the target when known).
     Symlink,
 }
 
@@ -36,6 +39,7 @@ pub enum EntryKind {
 pub struct Entry {
     /// The name inside its directory: never empty, never contains `/`, never `.` or `..`.
     pub name: std::ffi::OsString,
+    /// File, directory or symlink, as the listing says (never followed).
     pub kind: EntryKind,
     /// Size in bytes when the server told us (directories: often meaningless).
     pub size: Option<u64>,
@@ -64,11 +68,17 @@ impl Entry {
 /// Why a remote operation failed, as far as the filesystem cares.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RemoteErrorKind {
+    /// The path does not exist on the server.
     NotFound,
+    /// The name to create is taken already (550 on MKD, "exists" in a reply).
     AlreadyExists,
+    /// The directory to remove still has entries.
     NotEmpty,
+    /// A path component, or the target of a directory operation, is not a directory.
     NotADirectory,
+    /// A file operation (RETR, STOR, DELE) was aimed at a directory.
     IsADirectory,
+    /// The server refused this user the operation (550 on STOR, a reply naming permission).
     PermissionDenied,
     /// A name the server refused, or one we refuse to send (CR, LF, NUL).
     InvalidName,
@@ -78,6 +88,7 @@ pub enum RemoteErrorKind {
     QuotaExceeded,
     /// The server does not implement this (500/502/504 with no fallback).
     Unsupported,
+    /// The server did not answer within the configured timeout: possibly transient.
     TimedOut,
     /// The connection broke or the server said 421/425/426: possibly transient.
     Connection,
@@ -92,11 +103,14 @@ pub enum RemoteErrorKind {
 /// A classified remote failure with the server's words for the log.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RemoteError {
+    /// What the filesystem makes of the failure (the errno is chosen from this alone).
     pub kind: RemoteErrorKind,
+    /// For the log: the operation and path, and the server's reply when there was one.
     pub message: String,
 }
 
 impl RemoteError {
+    /// A failure of `kind`; `message` should name the operation and path for the log.
     pub fn new(kind: RemoteErrorKind, message: impl Into<String>) -> Self {
         RemoteError {
             kind,
@@ -162,6 +176,7 @@ impl fmt::Display for RemoteError {
 
 impl std::error::Error for RemoteError {}
 
+/// What every `Remote` operation returns.
 pub type RemoteResult<T> = Result<T, RemoteError>;
 
 /// A download in progress. `read` returns `Ok(0)` only once the transfer is complete and the
@@ -191,12 +206,19 @@ pub trait Remote: Send + Sync {
     fn create(&self, path: &Path) -> RemoteResult<Box<dyn RemoteWriter>>;
     /// Start appending to `path` (APPE); creates it when missing.
     fn append(&self, path: &Path) -> RemoteResult<Box<dyn RemoteWriter>>;
+    /// Remove the file `path` (DELE); a directory is refused.
     fn delete(&self, path: &Path) -> RemoteResult<()>;
+    /// Create the directory `path` (MKD); `AlreadyExists` when something has that name.
     fn mkdir(&self, path: &Path) -> RemoteResult<()>;
+    /// Remove the directory `path` (RMD); most servers refuse one that is not empty.
     fn rmdir(&self, path: &Path) -> RemoteResult<()>;
     /// Rename `from` to `to`; whether an existing `to` is replaced depends on the server.
     fn rename(&self, from: &Path, to: &Path) -> RemoteResult<()>;
+    /// Set the modification time of `path` (whole seconds, UTC); `Unsupported` when the
+    /// server has no way to.
     fn set_mtime(&self, path: &Path, mtime: SystemTime) -> RemoteResult<()>;
+    /// Set the permission bits (0o7777 mask) of `path` (SITE CHMOD); `Unsupported` when the
+    /// server has no way to.
     fn chmod(&self, path: &Path, mode: u32) -> RemoteResult<()>;
     /// Register what to call while a transfer waits for a connection that other transfers
     /// hold: the caller can then give back connections it holds without using them (an open

@@ -34,10 +34,12 @@ pub struct Cli {
     /// More log output: -v info, -vv debug, -vvv trace (RUST_LOG overrides).
     #[arg(short, long, action = ArgAction::Count, global = true)]
     pub verbose: u8,
+    /// The subcommand (the mount(8) form arrives here as `Mount`).
     #[command(subcommand)]
     pub command: CliCommand,
 }
 
+/// The subcommands of `ftpfs`.
 #[derive(Debug, Subcommand)]
 pub enum CliCommand {
     /// Mount SOURCE on MOUNTPOINT; returns once the mount is ready (unless -f).
@@ -55,6 +57,7 @@ pub enum CliCommand {
     Man,
     /// Print the completion script for SHELL (bash, zsh, fish, elvish, powershell).
     Completions {
+        /// The shell to write the script for.
         #[arg(value_name = "SHELL")]
         shell: clap_complete::Shell,
     },
@@ -78,12 +81,14 @@ ftp://backup@nas/ /mnt/nas fuse.ftpfs password_file=/etc/ftpfs.pw,_netdev,x-syst
 /// Arguments of `ftpfs mount`.
 #[derive(Debug, clap::Args)]
 pub struct MountArgs {
+    /// The server and remote directory as typed, parsed by `source::parse_source`.
     #[arg(help = source::help())]
     pub source: String,
     /// Existing directory to mount on.
     pub mountpoint: PathBuf,
     #[arg(short = 'o', value_name = "OPTIONS", action = ArgAction::Append,
           help = options::help())]
+    /// Every `-o` value as typed (each may hold several comma-separated options).
     pub options: Vec<String>,
     /// Upload straight onto the real name (plain STOR) instead of to a temporary name renamed
     /// over it when complete: for servers that forbid renames or quotas too tight for two copies.
@@ -159,7 +164,9 @@ pub struct StatusArgs {
 /// A translation failure: one line for the user and the exit status to use.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CliError {
+    /// One line for stderr, printed after `ftpfs: `.
     pub message: String,
+    /// 2 for a usage error, 1 for anything else.
     pub exit_code: u8,
 }
 

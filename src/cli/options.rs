@@ -14,11 +14,17 @@ use crate::config::Access;
 /// What `-o` can change; `None` fields keep their defaults.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct MountOptions {
+    /// `ro` (true) or `rw` (false), the last one written wins.
     pub read_only: Option<bool>,
+    /// Who may use the mount: `allow_root`, `allow_other` (or its no-check variant).
     pub access: Option<Access>,
+    /// `uid=N`: owner shown for every file.
     pub uid: Option<u32>,
+    /// `gid=N`: group shown for every file.
     pub gid: Option<u32>,
+    /// `umask=OOO` (octal, at most 0o7777): bits removed from the permissions shown.
     pub umask: Option<u32>,
+    /// `default_permissions`: the kernel checks permissions against the shown mode.
     pub default_permissions: bool,
     /// `allow_other_without_permission_checks`: every user, and no kernel permission checks.
     pub skip_permission_checks: bool,

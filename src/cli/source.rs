@@ -26,6 +26,7 @@ pub struct Source {
     pub host: String,
     /// Explicit port, `None` for the scheme's default.
     pub port: Option<u16>,
+    /// Login name written before `@`; `None`: the `~/.netrc` login for the host, else anonymous.
     pub user: Option<String>,
     /// Only present when written in the URL (discouraged: visible in `ps` while we start).
     pub password: Option<String>,

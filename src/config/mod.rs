@@ -33,13 +33,16 @@ pub enum Access {
 /// root, owner-only access, background, direct I/O.
 #[derive(Clone, Debug)]
 pub struct MountConfig {
+    /// Where to connect and how to log in (server, TLS, connection limits, timeouts).
     pub ftp: FtpConfig,
+    /// How the mounted tree looks and caches.
     pub fs: FsConfig,
     /// Absolute remote directory shown as the mount's root ("/" for the server's root).
     /// Every fs path is prefixed with it before it reaches the server.
     pub remote_root: String,
     /// Absolute local directory to mount on.
     pub mountpoint: PathBuf,
+    /// Which local users may use the mount (`allow_root`, `allow_other`).
     pub access: Access,
     /// Let the kernel check permissions against the shown mode/uid/gid (always on with
     /// `allow_other` unless `allow_other_without_permission_checks`).

@@ -35,11 +35,15 @@ pub(crate) const BLOCK_SIZE: u32 = 4096;
 /// The attributes of one inode, independent of fuser's types (the adapter converts).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Attr {
+    /// The inode number the kernel knows the entry by (`ROOT_INO` for the mount's root).
     pub ino: u64,
+    /// File, directory or symlink, as listed (symlinks are not followed).
     pub kind: EntryKind,
+    /// In bytes, 0 when the server did not say; a symlink's is its target's length.
     pub size: u64,
     /// In 512-byte units, as stat(2) counts.
     pub blocks: u64,
+    /// Last modification (the epoch when the server gave none).
     pub mtime: SystemTime,
     /// Last access: mtime unless utimensat set it (see `LocalTimes`).
     pub atime: SystemTime,
@@ -47,13 +51,16 @@ pub struct Attr {
     pub ctime: SystemTime,
     /// Permission bits (0o7777 mask).
     pub perm: u16,
+    /// 1 for files and symlinks; a directory counts `.`, its name and each subdirectory's `..`.
     pub nlink: u32,
+    /// Owner shown: `FsConfig::uid` for every entry (FTP owners mean nothing locally).
     pub uid: u32,
+    /// Group shown: `FsConfig::gid` for every entry.
     pub gid: u32,
 }
 
 impl Attr {
-    pub fn from_entry(ino: u64, entry: &Entry, config: &FsConfig) -> Self {
+    pub(crate) fn from_entry(ino: u64, entry: &Entry, config: &FsConfig) -> Self {
         let size = match entry.kind {
             EntryKind::Symlink => entry
                 .link_target

@@ -7,6 +7,7 @@ use std::time::Duration;
 pub struct FsConfig {
     /// Owner shown for every file (default: the mounting user).
     pub uid: u32,
+    /// Group shown for every file (default: the mounting user's group).
     pub gid: u32,
     /// Bits removed from the permissions shown (default 0o022).
     pub umask: u32,

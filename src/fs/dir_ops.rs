@@ -35,7 +35,7 @@ impl Filesystem {
         self.namespace.forget(ino, count);
     }
 
-    pub fn getattr(&self, ino: u64) -> Result<Attr, FsError> {
+    pub(crate) fn getattr(&self, ino: u64) -> Result<Attr, FsError> {
         let path = self.path_of(ino)?;
         let entry = self
             .find_entry(&path)?
@@ -43,7 +43,7 @@ impl Filesystem {
         Ok(self.attr(ino, &entry))
     }
 
-    pub fn readlink(&self, ino: u64) -> Result<OsString, FsError> {
+    pub(crate) fn readlink(&self, ino: u64) -> Result<OsString, FsError> {
         let path = self.path_of(ino)?;
         match self.find_entry(&path)? {
             Some(Entry {
@@ -163,11 +163,11 @@ impl Filesystem {
         }
     }
 
-    pub fn releasedir(&self, fh: u64) -> Result<(), FsError> {
+    pub(crate) fn releasedir(&self, fh: u64) -> Result<(), FsError> {
         self.handles.remove(fh).map(drop)
     }
 
-    pub fn mkdir(&self, parent: u64, name: &OsStr) -> Result<Attr, FsError> {
+    pub(crate) fn mkdir(&self, parent: u64, name: &OsStr) -> Result<Attr, FsError> {
         self.check_writable()?;
         let parent_path = self.path_of(parent)?;
         let path = names::child_path(&parent_path, name)?;
@@ -179,7 +179,7 @@ impl Filesystem {
         Ok(self.attr(ino, &entry))
     }
 
-    pub fn rmdir(&self, parent: u64, name: &OsStr) -> Result<(), FsError> {
+    pub(crate) fn rmdir(&self, parent: u64, name: &OsStr) -> Result<(), FsError> {
         self.check_writable()?;
         let parent_path = self.path_of(parent)?;
         let path = names::child_path(&parent_path, name)?;
@@ -208,7 +208,7 @@ impl Filesystem {
         Ok(())
     }
 
-    pub fn unlink(&self, parent: u64, name: &OsStr) -> Result<(), FsError> {
+    pub(crate) fn unlink(&self, parent: u64, name: &OsStr) -> Result<(), FsError> {
         self.check_writable()?;
         let parent_path = self.path_of(parent)?;
         let path = names::child_path(&parent_path, name)?;
@@ -325,7 +325,7 @@ impl Filesystem {
         })
     }
 
-    pub fn statfs(&self) -> StatFs {
+    pub(crate) fn statfs(&self) -> StatFs {
         const BLOCKS: u64 = 1 << 32; // 16 TiB of 4 KiB blocks
         StatFs {
             blocks: BLOCKS,

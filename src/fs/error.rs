@@ -11,12 +11,14 @@ use crate::remote::{RemoteError, RemoteErrorKind};
 /// A failed filesystem operation: the errno for the kernel and a message for the log.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FsError {
+    /// What the kernel is told (a positive `libc::E*` value).
     pub errno: i32,
+    /// For the log: the operation, the path and the server's words when it had any.
     pub message: String,
 }
 
 impl FsError {
-    pub fn new(errno: i32, message: impl Into<String>) -> Self {
+    pub(crate) fn new(errno: i32, message: impl Into<String>) -> Self {
         FsError {
             errno,
             message: message.into(),
@@ -36,15 +38,15 @@ impl FsError {
         )
     }
 
-    pub fn not_found(what: impl fmt::Display) -> Self {
+    pub(crate) fn not_found(what: impl fmt::Display) -> Self {
         FsError::new(libc::ENOENT, format!("{what}: no such file or directory"))
     }
 
-    pub fn read_only() -> Self {
+    pub(crate) fn read_only() -> Self {
         FsError::new(libc::EROFS, "the filesystem is mounted read-only")
     }
 
-    pub fn bad_handle(fh: u64) -> Self {
+    pub(crate) fn bad_handle(fh: u64) -> Self {
         FsError::new(libc::EBADF, format!("unknown file handle {fh}"))
     }
 }

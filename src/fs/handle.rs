@@ -26,10 +26,13 @@ use crate::remote::{Entry, EntryKind};
 /// One entry of a directory snapshot, as readdir hands it out.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DirEntryOut {
+    /// The inode number of the entry (that of the directory itself for ".").
     pub ino: u64,
     /// The offset of the *next* entry (what the kernel passes back to continue).
     pub offset: u64,
+    /// File, directory or symlink, for the kernel's `d_type`.
     pub kind: EntryKind,
+    /// The name inside the directory, bytes as the server sent them.
     pub name: OsString,
     /// The listing's entry (None for "." and ".."), for readdirplus attributes.
     pub listed: Option<Entry>,

@@ -76,15 +76,15 @@ const IDLE_STREAM_GRACE: Duration = Duration::from_secs(1);
 /// Numbers statfs reports: FTP cannot tell free space, so we claim plenty rather than zero
 /// (zero makes file managers refuse to copy).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct StatFs {
-    pub blocks: u64,
-    pub bfree: u64,
-    pub bavail: u64,
-    pub files: u64,
-    pub ffree: u64,
-    pub bsize: u32,
-    pub namelen: u32,
-    pub frsize: u32,
+pub(crate) struct StatFs {
+    pub(crate) blocks: u64,
+    pub(crate) bfree: u64,
+    pub(crate) bavail: u64,
+    pub(crate) files: u64,
+    pub(crate) ffree: u64,
+    pub(crate) bsize: u32,
+    pub(crate) namelen: u32,
+    pub(crate) frsize: u32,
 }
 
 /// Warnings we log once per mount instead of on every call.
@@ -171,6 +171,7 @@ impl Filesystem {
         freed
     }
 
+    /// The settings this filesystem was built with.
     pub fn config(&self) -> &FsConfig {
         &self.config
     }

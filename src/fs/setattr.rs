@@ -23,12 +23,19 @@ use crate::remote::{EntryKind, RemoteErrorKind};
 /// The attribute changes of one setattr call (`None`: leave as is).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SetAttrRequest {
+    /// New permission bits (chmod, 0o7777 mask); ignored with one warning when the server
+    /// cannot change permissions.
     pub mode: Option<u32>,
+    /// New owner (chown): only the shown owner itself is accepted, any other is EPERM.
     pub uid: Option<u32>,
+    /// New group (chgrp): only the shown group itself is accepted, any other is EPERM.
     pub gid: Option<u32>,
+    /// New length in bytes (truncate): the file is uploaded again at that length (through the
+    /// handle's upload when `fh` is open for writing).
     pub size: Option<u64>,
     /// Remembered only (`attr::LocalTimes`): FTP cannot store it.
     pub atime: Option<SystemTime>,
+    /// New modification time (utimensat), stored on the server in whole seconds.
     pub mtime: Option<SystemTime>,
 }
 

@@ -17,6 +17,7 @@ pub enum DataMode {
 /// TLS mode for the control and data connections.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum TlsMode {
+    /// Plain FTP: password and data travel unencrypted (ftp://, the default).
     #[default]
     None,
     /// `AUTH TLS` after the greeting (ftpes:// or --tls).
@@ -30,12 +31,15 @@ pub enum TlsMode {
 pub struct FtpConfig {
     /// Host name or IP literal (IPv6 without brackets).
     pub host: String,
+    /// TCP port of the control connection (21, or 990 for implicit TLS, unless given).
     pub port: u16,
     /// `None` logs in as `anonymous`.
     pub user: Option<String>,
     /// Never printed: `Debug` masks it.
     pub password: Option<String>,
+    /// Passive (default) or active data connections.
     pub data_mode: DataMode,
+    /// Whether and how control and data connections are encrypted.
     pub tls: TlsMode,
     /// Skip certificate verification (--insecure).
     pub insecure: bool,

@@ -8,14 +8,23 @@ use super::reply_code as code;
 /// refuses a command it advertised (see `client`).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Features {
+    /// MLST/MLSD (RFC 3659): machine-readable listings with exact times and sizes.
     pub mlst: bool,
+    /// SIZE (RFC 3659): the size of one file.
     pub size: bool,
+    /// MDTM (RFC 3659): the exact modification time of one file, UTC.
     pub mdtm: bool,
+    /// MFMT (draft-somers-ftp-mfxx): set a file's modification time.
     pub mfmt: bool,
+    /// `REST STREAM` (RFC 3659): a download can resume at a byte offset.
     pub rest_stream: bool,
+    /// UTF8 (RFC 2640): `OPTS UTF8 ON` may be sent.
     pub utf8: bool,
+    /// EPSV (RFC 2428): extended passive mode, needed for IPv6.
     pub epsv: bool,
+    /// TVFS (RFC 3659): paths are `/`-separated as on UNIX.
     pub tvfs: bool,
+    /// `AUTH TLS` (or `AUTH SSL`, RFC 4217): the control connection can switch to TLS.
     pub auth_tls: bool,
     /// The feature lines as the server sent them, trimmed (for logs and diagnostics).
     pub lines: Vec<String>,

@@ -22,7 +22,10 @@ pub const MAX_REPLY_BYTES: usize = 256 * 1024;
 /// A complete reply: its code and its lines (without CRLF; the first line includes `ddd-`).
 #[derive(Clone, PartialEq, Eq)]
 pub struct Reply {
+    /// The three-digit code, 100..=599.
     pub code: u16,
+    /// At least one line; the first (and the last of a multi-line reply) starts with `code`.
+    /// Bytes as received: not necessarily UTF-8.
     pub lines: Vec<Vec<u8>>,
 }
 
@@ -141,6 +144,7 @@ pub struct ReplyBuffer {
 }
 
 impl ReplyBuffer {
+    /// An empty buffer, for a fresh control connection.
     pub fn new() -> Self {
         Self::default()
     }

@@ -31,13 +31,14 @@ const PAGE_CACHE_READAHEAD_KIB: u32 = 1024;
 /// A failure to report as one line (`ftpfs: <message>`), exit status 1.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MountError {
+    /// One line for the user, without the `ftpfs: ` prefix.
     pub message: String,
     /// Already shown to the user by other means (the daemon child reports through its pipe).
     pub reported: bool,
 }
 
 impl MountError {
-    pub fn new(message: impl Into<String>) -> MountError {
+    pub(crate) fn new(message: impl Into<String>) -> MountError {
         MountError {
             message: message.into(),
             reported: false,

@@ -154,26 +154,32 @@ impl<R> FaultyRemote<R> {
             .remove(path.as_ref());
     }
 
+    /// Refuse RNTO onto an existing file (553), as some servers do.
     pub fn set_rename_refuses_existing_target(&self, refuse: bool) {
         self.shared.faults.lock().rename_refuses_existing_target = refuse;
     }
 
+    /// Turn RMD's "not empty" into a reason-less `Other` ("550 cannot remove directory").
     pub fn set_rmdir_vague(&self, vague: bool) {
         self.shared.faults.lock().rmdir_vague = vague;
     }
 
+    /// Answer every `set_mtime` with `Unsupported` (a server without MFMT).
     pub fn set_mtime_unsupported(&self, unsupported: bool) {
         self.shared.faults.lock().set_mtime_unsupported = unsupported;
     }
 
+    /// Refuse `set_mtime` on directories with `PermissionDenied` (vsftpd, pyftpdlib).
     pub fn set_dir_mtime_refused(&self, refused: bool) {
         self.shared.faults.lock().dir_mtime_refused = refused;
     }
 
+    /// Answer every `chmod` with `Unsupported` (a server without SITE CHMOD).
     pub fn set_chmod_unsupported(&self, unsupported: bool) {
         self.shared.faults.lock().chmod_unsupported = unsupported;
     }
 
+    /// Sleep `delay` before each listing answers (a slow server; races with mutations).
     pub fn set_list_delay(&self, delay: Duration) {
         self.shared.faults.lock().list_delay = delay;
     }
@@ -204,24 +210,31 @@ impl<R> FaultyRemote<R> {
         self.shared.faults.lock().break_next_upload_after = Some(bytes);
     }
 
+    /// Listings that reached this remote (`list`, and `list_ahead` ones that ran).
     pub fn list_calls(&self) -> u64 {
         self.shared.counters.list.load(Ordering::Relaxed)
     }
+    /// `stat` calls so far.
     pub fn stat_calls(&self) -> u64 {
         self.shared.counters.stat.load(Ordering::Relaxed)
     }
+    /// Downloads started so far (`open_read`).
     pub fn open_read_calls(&self) -> u64 {
         self.shared.counters.open_read.load(Ordering::Relaxed)
     }
+    /// Uploads started with `create` (STOR) so far.
     pub fn create_calls(&self) -> u64 {
         self.shared.counters.create.load(Ordering::Relaxed)
     }
+    /// Uploads started with `append` (APPE) so far.
     pub fn append_calls(&self) -> u64 {
         self.shared.counters.append.load(Ordering::Relaxed)
     }
+    /// `delete` calls so far.
     pub fn delete_calls(&self) -> u64 {
         self.shared.counters.delete.load(Ordering::Relaxed)
     }
+    /// `rename` calls so far.
     pub fn rename_calls(&self) -> u64 {
         self.shared.counters.rename.load(Ordering::Relaxed)
     }

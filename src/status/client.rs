@@ -15,7 +15,9 @@ use super::socket::{IO_TIMEOUT, socket_path};
 /// What `ftpfs status` was asked to show.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StatusRequest {
+    /// The directory the mount to ask is on (its socket is found from it).
     pub mountpoint: PathBuf,
+    /// Print JSON for scripts instead of the table for people.
     pub json: bool,
     /// Refresh every this long until interrupted.
     pub watch: Option<Duration>,

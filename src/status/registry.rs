@@ -21,12 +21,14 @@ use parking_lot::Mutex;
 /// Which way a transfer moves data.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Direction {
+    /// From the server (RETR).
     Download,
+    /// To the server (STOR or APPE).
     Upload,
 }
 
 impl Direction {
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Direction::Download => "download",
             Direction::Upload => "upload",
@@ -39,6 +41,7 @@ impl Direction {
 pub struct Connections {
     /// Checked out (or being opened).
     pub busy: usize,
+    /// Logged in and waiting in the pool for the next request.
     pub idle: usize,
     /// The cap in force: lower than `configured` once the server turned a login away as full.
     pub limit: usize,
@@ -114,10 +117,15 @@ pub struct TransferSnapshot {
 /// Everything `ftpfs status` shows about the process, as plain data.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Snapshot {
+    /// The pool's counts; `None` before the composition root installed its probe.
     pub connections: Option<Connections>,
+    /// Every transfer in flight, in the order they started.
     pub transfers: Vec<TransferSnapshot>,
+    /// Chunk-cache lookups that found the data, since the mount.
     pub cache_hits: u64,
+    /// Chunk-cache lookups that did not, since the mount.
     pub cache_misses: u64,
+    /// FUSE requests that failed since the mount.
     pub errors: u64,
     /// The most recent failure: when, and the logged message.
     pub last_error: Option<(SystemTime, String)>,
@@ -201,7 +209,7 @@ impl Registry {
         *self.cache.lock() = probe;
     }
 
-    pub fn snapshot(&self) -> Snapshot {
+    pub(crate) fn snapshot(&self) -> Snapshot {
         let connections = self.connections.lock().clone();
         let cache = self.cache.lock().clone();
         let (cache_hits, cache_misses) = cache.map_or((0, 0), |probe| probe());

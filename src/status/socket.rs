@@ -189,6 +189,7 @@ impl StatusServer {
         })
     }
 
+    /// Where the socket listens (removed again when the server is dropped).
     pub fn path(&self) -> &Path {
         &self.path
     }

@@ -29,11 +29,17 @@ const MAX_YEAR: i64 = 9999;
 /// A broken-down UTC date and time.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct CivilDateTime {
+    /// Gregorian year, proleptic before 1582.
     pub year: i64,
+    /// 1..=12.
     pub month: u32,
+    /// 1..=31, within the month's length.
     pub day: u32,
+    /// 0..=23.
     pub hour: u32,
+    /// 0..=59.
     pub minute: u32,
+    /// 0..=59 (no leap seconds).
     pub second: u32,
 }
 
