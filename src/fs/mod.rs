@@ -171,11 +171,6 @@ impl Filesystem {
         freed
     }
 
-    /// The settings this filesystem was built with.
-    pub fn config(&self) -> &FsConfig {
-        &self.config
-    }
-
     /// Finish (or loudly fail) every upload in flight; called on unmount/SIGTERM.
     /// Returns the first failure; every failure is logged with its path.
     pub fn shutdown(&self) -> Result<(), FsError> {
