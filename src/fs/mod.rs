@@ -38,6 +38,7 @@ pub mod namespace;
 pub mod read;
 pub mod spool;
 pub mod write;
+pub mod writeback;
 
 mod dir_ops;
 mod file_ops;
