@@ -6,7 +6,11 @@
 //! - `store`: the durable spool directory (versioned records, tmp+fsync+rename commits,
 //!   recovery of what a killed mount left behind);
 //! - `queue`: the in-memory per-path ordering of pending uploads (rename/unlink/attributes of
-//!   pending files, oldest-first hand-out, one upload per path at a time).
+//!   pending files, oldest-first hand-out, one upload per path at a time);
+//! - `budget`: the spool-size bound (close waits for room; a file larger than the spool
+//!   bypasses it);
+//! - `retry`: transient vs permanent upload failures and the backoff;
+//! - `default_spool_dir`: one directory per mount source.
 //!
 //! Still to do (see the report of branch h8-writeback): the close hook in `file_ops`, uploader
 //! workers calling the one upload function close uses, the namespace overlay of pending state,
@@ -14,5 +18,66 @@
 
 #![allow(dead_code)] // Not wired yet; see above.
 
+pub mod budget;
 pub mod queue;
+pub mod retry;
 pub mod store;
+
+use std::path::{Path, PathBuf};
+
+/// The spool directory of one mount source when none is given: `$XDG_CACHE_HOME/ftpfs/spool/`
+/// (else `~/.cache/...`, else `/var/cache/ftpfs/spool/` for root or when no home is known)
+/// plus the source (`user@host:port/path`) with `/` and `%` percent-escaped, so each source
+/// has its own directory and the next mount of the same source finds what is pending.
+pub fn default_spool_dir(source: &str, xdg_cache: Option<&Path>, home: Option<&Path>) -> PathBuf {
+    let base = match (xdg_cache, home) {
+        (Some(xdg), _) if xdg.is_absolute() => xdg.join("ftpfs"),
+        (_, Some(home)) if home.is_absolute() => home.join(".cache/ftpfs"),
+        _ => PathBuf::from("/var/cache/ftpfs"),
+    };
+    let mut name = String::with_capacity(source.len());
+    for c in source.chars() {
+        match c {
+            '/' => name.push_str("%2F"),
+            '%' => name.push_str("%25"),
+            c if c.is_control() => name.push_str(&format!("%{:02X}", c as u32)),
+            c => name.push(c),
+        }
+    }
+    if matches!(name.as_str(), "" | "." | "..") {
+        // Never a path step of its own: the directory must stay under `spool/`.
+        name = name.replace('.', "%2E") + "%";
+    }
+    base.join("spool").join(name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spool_dir_per_source() {
+        let table: &[(Option<&str>, Option<&str>, &str, &str)] = &[
+            (
+                Some("/x"),
+                Some("/h"),
+                "u@h:21/a/b",
+                "/x/ftpfs/spool/u@h:21%2Fa%2Fb",
+            ),
+            (None, Some("/h"), "u@h:21", "/h/.cache/ftpfs/spool/u@h:21"),
+            (
+                Some("rel"),
+                None,
+                "h:21/%",
+                "/var/cache/ftpfs/spool/h:21%2F%25",
+            ),
+            (None, None, "h:21/..", "/var/cache/ftpfs/spool/h:21%2F.."),
+            (None, None, "..", "/var/cache/ftpfs/spool/%2E%2E%"),
+            (None, None, "", "/var/cache/ftpfs/spool/%"),
+        ];
+        for (xdg, home, source, want) in table {
+            let got = default_spool_dir(source, xdg.map(Path::new), home.map(Path::new));
+            assert_eq!(got, PathBuf::from(want), "{source}");
+        }
+    }
+}
