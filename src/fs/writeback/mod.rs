@@ -12,9 +12,28 @@
 //! - `retry`: transient vs permanent upload failures and the backoff;
 //! - `default_spool_dir`: one directory per mount source.
 //!
-//! Still to do (see the report of branch h8-writeback): the close hook in `file_ops`, uploader
-//! workers calling the one upload function close uses, the namespace overlay of pending state,
-//! fsync/unmount barriers, back pressure on `spool_size`, config/CLI fields.
+//! # Wiring plan (not done yet)
+//! - Config: `FsConfig { writeback: bool (default false), spool_size: u64, spool_dir }` (the
+//!   existing `spool_dir` is the anonymous random-write spool; the write-back one defaults to
+//!   `default_spool_dir(source)`), each listed in `config::pipe::visit_fields`; CLI
+//!   `--writeback`, `--spool-size` (clap long options give the `-o key=value` forms).
+//! - Open: in write-back mode O_TRUNC/create must not start a STOR (`file_ops::open/create`
+//!   start one today): the handle starts in `WriteState::Spooled`; create reports
+//!   `namespace.created_file` without a server call.
+//! - Close (`file_ops::settle` for a `Spooled` handle): `budget.reserve(len)` (TooLarge: upload
+//!   as today), `store.commit`, `queue.push`, remove superseded entries; keep the path in the
+//!   namespace's open-writes registry until the upload ends, so `overlay`/listings show the
+//!   pending size and name even after the listing cache refreshes from the server (item 3).
+//! - Workers (connections - 1 threads): `queue.take_next`, upload the data file through the
+//!   same function close uses (`Spool::upload`, which H1 makes atomic), apply recorded
+//!   mode/mtime, `store.remove`, `budget.release`, `namespace.written`; failures per `retry`.
+//! - rename/unlink/setattr in `dir_ops`/`setattr`: ask the queue first (`Outcome::Changed`:
+//!   make durable and report the namespace event, no server call; `Busy`: wait for the path's
+//!   upload, then proceed as today). open of a pending path waits for (or supersedes) it;
+//!   reads of a pending path read the spool data file.
+//! - Barriers: fsync waits for the path's entry and returns a `State::Failed` message;
+//!   `Filesystem::shutdown` drains with a bound and logs every path left in the spool.
+//! - Recovery: at mount, `store.recover` -> `Queue::resume`, `Budget::new(size, bytes)`.
 
 #![allow(dead_code)] // Not wired yet; see above.
 
