@@ -10,6 +10,9 @@
 //! - `budget`: the spool-size bound (close waits for room; a file larger than the spool
 //!   bypasses it);
 //! - `retry`: transient vs permanent upload failures and the backoff;
+//! - `engine`: the above plus uploader workers (given the upload as a closure), the fsync
+//!   barrier (`wait`), the unmount drain with a bound naming what is left, and resuming a spool
+//!   left by a killed mount;
 //! - `default_spool_dir`: one directory per mount source.
 //!
 //! # Wiring plan (not done yet)
@@ -38,6 +41,7 @@
 #![allow(dead_code)] // Not wired yet; see above.
 
 pub mod budget;
+pub mod engine;
 pub mod queue;
 pub mod retry;
 pub mod store;
