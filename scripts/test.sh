@@ -4,8 +4,13 @@
 #
 #   scripts/test.sh [ARGS...]    ARGS go to `cargo test` (e.g. a test name filter, --release)
 #
-# Env: FTPFS_TEST_SERVERS=vsftpd,proftpd limits the server kinds; CI=true makes a missing
-# server fail the tests instead of skipping them.
+# Env: FTPFS_TEST_SERVERS=vsftpd,proftpd limits the server kinds; CI=true makes a test that
+# cannot run here (not root, no usable /dev/fuse, a server not installed) fail instead of
+# printing SKIP and passing.
+#
+# Time on the 2-core machine: install.sh is a no-op (under a second) once everything is there;
+# the first run builds libunftp's `unftp` with cargo (about 6 CPU-minutes). The suite itself
+# (fmt, clippy, all tests on five servers, incremental build) takes about 4 minutes.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."

@@ -67,9 +67,9 @@ fn file_attr(attr: &Attr) -> FileAttr {
         ino: INodeNo(attr.ino),
         size: attr.size,
         blocks: attr.blocks,
-        atime: attr.mtime,
+        atime: attr.atime,
         mtime: attr.mtime,
-        ctime: attr.mtime,
+        ctime: attr.ctime,
         crtime: attr.mtime,
         kind: file_type(attr.kind),
         perm: attr.perm,
@@ -189,7 +189,7 @@ impl fuser::Filesystem for FuseAdapter {
         uid: Option<u32>,
         gid: Option<u32>,
         size: Option<u64>,
-        _atime: Option<TimeOrNow>,
+        atime: Option<TimeOrNow>,
         mtime: Option<TimeOrNow>,
         _ctime: Option<SystemTime>,
         fh: Option<FileHandle>,
@@ -199,12 +199,13 @@ impl fuser::Filesystem for FuseAdapter {
         _flags: Option<BsdFileFlags>,
         reply: ReplyAttr,
     ) {
-        log::debug!("setattr {ino} mode={mode:?} size={size:?} mtime={mtime:?}");
+        log::debug!("setattr {ino} mode={mode:?} size={size:?} atime={atime:?} mtime={mtime:?}");
         let changes = SetAttrRequest {
             mode,
             uid,
             gid,
             size,
+            atime: atime.map(time),
             mtime: mtime.map(time),
         };
         reply_attr(
@@ -241,12 +242,14 @@ impl fuser::Filesystem for FuseAdapter {
         _req: &Request,
         parent: INodeNo,
         name: &OsStr,
-        _mode: u32,
-        _umask: u32,
+        mode: u32,
+        umask: u32,
         reply: ReplyEntry,
     ) {
-        log::debug!("mkdir {parent} {name:?}");
-        reply_entry("mkdir", self.fs.mkdir(parent.0, name), reply);
+        log::debug!("mkdir {parent} {name:?} {mode:o}");
+        let made = self.fs.mkdir(parent.0, name);
+        let made = made.map(|attr| self.fs.apply_create_mode(attr, mode, umask));
+        reply_entry("mkdir", made, reply);
     }
 
     fn unlink(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
@@ -456,13 +459,14 @@ impl fuser::Filesystem for FuseAdapter {
         _req: &Request,
         parent: INodeNo,
         name: &OsStr,
-        _mode: u32,
-        _umask: u32,
+        mode: u32,
+        umask: u32,
         flags: i32,
         reply: ReplyCreate,
     ) {
-        log::debug!("create {parent} {name:?} flags={flags:#x}");
-        match self.fs.create(parent.0, name, flags) {
+        log::debug!("create {parent} {name:?} {mode:o} flags={flags:#x}");
+        let created = self.fs.create(parent.0, name, flags);
+        match created.map(|(attr, fh)| (self.fs.apply_create_mode(attr, mode, umask), fh)) {
             Ok((attr, fh)) => reply.created(
                 &TTL,
                 &file_attr(&attr),

@@ -100,10 +100,12 @@ fn ftp_remote_upload_cut_midway_fails_loudly() {
         return;
     };
     let proxy = FaultProxy::start(server.addr());
-    let remote = Arc::new(remote_via(&server, &proxy));
     let data = Arc::new(pattern(24 * MIB, 3));
     for (round, cut_at) in [(0, 64 * 1024), (1, 8 * MIB), (2, 24 * MIB - 10)] {
         proxy.add_cut(CutRule::upload_after(cut_at as u64, 1));
+        // A fresh pool per round: the proxy arms a rule on connections opened after it, and a
+        // pool keeps the next data connection opened ahead (data_channel).
+        let remote = Arc::new(remote_via(&server, &proxy));
         let name = format!("/up{round}.bin");
         let (remote2, data2, name2) = (remote.clone(), data.clone(), name.clone());
         let (outcome, _) = within(Duration::from_secs(60), "cut upload", move || {
@@ -220,7 +222,8 @@ fn pasv_reply_naming_another_address_is_not_followed() {
     assert_eq!(got.0.unwrap(), 1);
     assert_same(&got.1.unwrap(), &expected, "download with a lying 227");
     assert_eq!(proxy.decoy_hits(), 0, "nothing connected to {decoy}");
-    assert_eq!(proxy.data_connections(), 2);
+    // The listing and the download, and maybe the next one, opened ahead (data_channel).
+    assert!((2..=3).contains(&proxy.data_connections()));
     assert!(
         proxy
             .data_peers()

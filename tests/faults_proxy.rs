@@ -140,11 +140,9 @@ fn proxy_rewrites_passive_replies_to_its_own_data_listeners() {
     let remote = remote_via(&server, &proxy);
     let data = read_from(&remote, "/f.bin", 0).unwrap();
     assert_same(&data, &pattern(300_000, 1), "EPSV download via the proxy");
-    assert_eq!(
-        proxy.data_connections(),
-        1,
-        "the data went through the proxy"
-    );
+    // One for the download, maybe one more: the next one, opened ahead (data_channel).
+    let first = proxy.data_connections();
+    assert!((1..=2).contains(&first), "the data went through the proxy");
     // Refused EPSV: PASV from now on, still through the proxy.
     proxy.set_refuse_epsv(true);
     let remote = remote_via(&server, &proxy);
@@ -154,5 +152,5 @@ fn proxy_rewrites_passive_replies_to_its_own_data_listeners() {
         &pattern(300_000, 1)[1000..],
         "PASV download via the proxy",
     );
-    assert_eq!(proxy.data_connections(), 3);
+    assert!(proxy.data_connections() >= first + 2);
 }

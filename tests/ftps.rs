@@ -47,6 +47,60 @@ fn openssl(dir: &Path, args: &[&str]) {
     );
 }
 
+/// A self-signed server certificate as most NAS and vsftpd set-ups have one: made by
+/// `openssl req -x509` (which marks it as a CA), for a host name other than the address we
+/// connect to. Returns (certificate, key).
+fn make_self_signed(certs: &Certificates) -> (PathBuf, PathBuf) {
+    openssl(
+        certs.dir.path(),
+        &[
+            "req",
+            "-x509",
+            "-nodes",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-keyout",
+            "nas.key",
+            "-out",
+            "nas.pem",
+            "-days",
+            "2",
+            "-subj",
+            "/O=ftpfs test NAS/CN=nas.local",
+        ],
+    );
+    let cert = certs.dir.path().join("nas.pem");
+    let constraints = Command::new("openssl")
+        .args(["x509", "-noout", "-ext", "basicConstraints", "-in"])
+        .arg(&cert)
+        .output()
+        .expect("run the openssl CLI");
+    let constraints = String::from_utf8_lossy(&constraints.stdout);
+    assert!(
+        constraints.contains("CA:TRUE"),
+        "the case to test is a CA-marked certificate: {constraints}"
+    );
+    (cert, certs.dir.path().join("nas.key"))
+}
+
+/// `sha256:AB:CD:...` as `openssl x509 -fingerprint -sha256` prints it for `cert`.
+fn openssl_fingerprint(cert: &Path) -> String {
+    let output = Command::new("openssl")
+        .args(["x509", "-noout", "-fingerprint", "-sha256", "-in"])
+        .arg(cert)
+        .output()
+        .expect("run the openssl CLI");
+    let text = String::from_utf8_lossy(&output.stdout);
+    let hex = text
+        .trim()
+        .split_once('=')
+        .map(|(_, hex)| hex.to_string())
+        .unwrap_or_else(|| panic!("openssl fingerprint output: {text}"));
+    format!("sha256:{hex}")
+}
+
 fn make_certificates() -> Certificates {
     let dir = temp_dir("ftpfs-ftps-certs");
     let path = dir.path();
@@ -117,6 +171,11 @@ fn make_certificates() -> Certificates {
 
 /// vsftpd config lines for TLS that is required for logins and data, with session reuse.
 fn vsftpd_tls_config(certs: &Certificates, implicit: bool) -> String {
+    vsftpd_tls_config_with(&certs.server_cert(), &certs.server_key(), implicit)
+}
+
+/// The same with the server certificate `cert` and its key `key`.
+fn vsftpd_tls_config_with(cert: &Path, key: &Path, implicit: bool) -> String {
     format!(
         "ssl_enable=YES\n\
          rsa_cert_file={}\n\
@@ -128,8 +187,8 @@ fn vsftpd_tls_config(certs: &Certificates, implicit: bool) -> String {
          ssl_ciphers=HIGH\n\
          debug_ssl=YES\n\
          implicit_ssl={}\n",
-        certs.server_cert().display(),
-        certs.server_key().display(),
+        cert.display(),
+        key.display(),
         if implicit { "YES" } else { "NO" },
     )
 }
@@ -277,6 +336,13 @@ fn untrusted_certificate_fails_with_a_clear_error_and_insecure_accepts_it() {
         server.port
     );
     assert!(error.message.starts_with(&expected), "{}", error.message);
+    // What the user needs to check and pin it: the fingerprint openssl shows, and the names.
+    let fingerprint = openssl_fingerprint(&certs.server_cert());
+    let described = format!(
+        "the server showed certificate {fingerprint}, subject CN=127.0.0.1, issuer CN=ftpfs \
+         test CA. If that is your server's certificate, pin it with --fingerprint {fingerprint}"
+    );
+    assert!(error.message.contains(&described), "{}", error.message);
 
     let mut insecure = tls_config(server.port, TlsMode::Explicit);
     insecure.insecure = true;
@@ -288,6 +354,72 @@ fn untrusted_certificate_fails_with_a_clear_error_and_insecure_accepts_it() {
         std::fs::read(server.path("insecure.bin")).unwrap(),
         pattern(50_000, 4)
     );
+}
+
+/// vsftpd with a self-signed, CA-marked certificate (see `make_self_signed`); `trust` sets how
+/// the client is told to trust it (given the certificate file). Transfers must then work, with
+/// session reuse.
+fn transfers_with_self_signed_certificate(trust: impl FnOnce(&mut FtpConfig, &Path)) {
+    init_logging();
+    let certs = make_certificates();
+    let (cert, key) = make_self_signed(&certs);
+    let Some(server) = start_vsftpd(&vsftpd_tls_config_with(&cert, &key, false)) else {
+        return;
+    };
+    server.seed_file("seed.bin", &pattern(1_500_000, 1));
+    let mut config = tls_config(server.port, TlsMode::Explicit);
+    trust(&mut config, &cert);
+    let remote = FtpRemote::connect(config.clone())
+        .unwrap_or_else(|e| panic!("self-signed certificate trusted by {config:?}: {e}"));
+    exercise_transfers(&remote, &server.root, &|| server.logs());
+    remote.shutdown();
+    let logs = server.logs();
+    assert!(resumed_handshakes(&logs) >= 10, "{logs}");
+}
+
+/// The server's own self-signed certificate, marked as a CA (rustls alone refuses it with
+/// CaUsedAsEndEntity), given with the CA file: trusted as itself.
+#[test]
+fn self_signed_ca_marked_certificate_given_as_ca_file_is_trusted() {
+    transfers_with_self_signed_certificate(|config, cert| {
+        config.ca_file = Some(cert.to_path_buf());
+    });
+}
+
+/// `--fingerprint` trusts exactly the pinned certificate, without any CA; the digits are the
+/// ones `openssl x509 -fingerprint -sha256` prints.
+#[test]
+fn pinned_fingerprint_is_trusted_without_a_ca() {
+    transfers_with_self_signed_certificate(|config, cert| {
+        let pin = openssl_fingerprint(cert);
+        config.fingerprint = Some(pin.parse().expect("openssl's fingerprint parses"));
+    });
+}
+
+/// A pin that is not the server's certificate fails, naming both fingerprints, even when the
+/// certificate would verify through the CA file (a pin means this certificate and no other).
+#[test]
+fn wrong_pin_fails_with_a_clear_message() {
+    init_logging();
+    let certs = make_certificates();
+    let Some(server) = start_vsftpd(&vsftpd_tls_config(&certs, false)) else {
+        return;
+    };
+    let mut config = tls_config(server.port, TlsMode::Explicit);
+    config.ca_file = Some(certs.ca());
+    let wrong = openssl_fingerprint(&certs.ca());
+    config.fingerprint = Some(wrong.parse().unwrap());
+    let error = FtpRemote::connect(config)
+        .err()
+        .expect("a certificate other than the pinned one must be refused");
+    assert_eq!(error.kind, RemoteErrorKind::Protocol, "{error}");
+    let shown = openssl_fingerprint(&certs.server_cert());
+    let expected = format!(
+        "TLS handshake with 127.0.0.1:{} failed: the server's certificate {shown}, subject \
+         CN=127.0.0.1, issuer CN=ftpfs test CA is not the pinned certificate {wrong}",
+        server.port
+    );
+    assert_eq!(error.message, expected);
 }
 
 #[test]
@@ -449,4 +581,46 @@ fn active_mode_data_connections_run_tls_too() {
         "{}",
         server.logs()
     );
+}
+
+/// A new control connection resumes the TLS session of an earlier one (a full TLS 1.2
+/// handshake costs one round trip more), and its data connections still resume its own session
+/// (vsftpd's require_ssl_reuse would refuse them otherwise).
+#[test]
+fn new_control_connections_resume_an_earlier_tls_session() {
+    init_logging();
+    let certs = make_certificates();
+    let Some(server) = start_vsftpd(&vsftpd_tls_config(&certs, false)) else {
+        return;
+    };
+    server.seed_file("seed.bin", &pattern(600_000, 6));
+    let mut config = tls_config(server.port, TlsMode::Explicit);
+    config.ca_file = Some(certs.ca());
+    let remote = FtpRemote::connect(config).expect("connect");
+    // The download holds the first control connection: the listing needs a second one (which
+    // the second download then reuses).
+    let mut first = remote.open_read(Path::new("/seed.bin"), 0).unwrap();
+    let listed = remote
+        .list(Path::new("/"))
+        .expect("list on a second connection");
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    let second = remote.open_read(Path::new("/seed.bin"), 0).unwrap();
+    let mut body = Vec::new();
+    first.read_to_end(&mut body).unwrap();
+    assert_eq!(body, pattern(600_000, 6));
+    drop(second);
+    remote.shutdown();
+    let logs = server.logs();
+    let controls = logs.lines().filter(|l| l.contains("\"AUTH TLS\"")).count();
+    let full = logs
+        .lines()
+        .filter(|l| l.contains("SSL version:") && l.contains("not reused"))
+        .count();
+    assert!(controls >= 2, "two control connections expected:\n{logs}");
+    assert_eq!(
+        full, 1,
+        "only the first handshake may be a full one:\n{logs}"
+    );
+    // Each control connection but the first, and each of the 3 data connections, resumed.
+    assert!(resumed_handshakes(&logs) >= controls - 1 + 3, "{logs}");
 }

@@ -273,12 +273,14 @@ fn rsync_a_twice_finds_nothing_to_copy(server: &TestServer, mount: &Mount) {
 }
 mount_tests!(rsync_a_twice_finds_nothing_to_copy, "--dir-cache-ttl", "1");
 
-/// The second rsync's itemized changes must be empty, except for directory times on servers
-/// that cannot set them (`.d..t......` lines).
+/// The second rsync's itemized changes must be empty: no file to copy, and no directory time
+/// to set again (`.d..t......`), also on servers that refuse to set directory times (vsftpd):
+/// ftpfs remembers those until the directory changes. Known gap there: the top directory
+/// (`./`) still shows up in about half the runs.
 fn assert_nothing_to_copy(kind: ServerKind, changes: &str) {
     let unexpected: Vec<&str> = changes
         .lines()
-        .filter(|line| kind.can(Feature::SetDirTime) || !line.starts_with(".d..t...... "))
+        .filter(|line| kind.can(Feature::SetDirTime) || *line != ".d..t...... ./")
         .collect();
     assert_eq!(
         unexpected,

@@ -12,7 +12,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use common::{Feature, ServerKind, TestServer, temp_dir};
+use common::{Feature, ServerKind, TestServer, pattern, temp_dir};
 
 /// curl's exit code for "access denied" (530 to USER/PASS).
 const CURL_LOGIN_DENIED: i32 = 67;
@@ -50,19 +50,6 @@ fn list_root(server: &TestServer) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
-/// Deterministic, non-repeating-looking content so an offset bug cannot go unnoticed.
-fn test_bytes(len: usize) -> Vec<u8> {
-    let mut state: u32 = 0x1234_5678;
-    (0..len)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 17;
-            state ^= state << 5;
-            state as u8
-        })
-        .collect()
-}
-
 /// Runs `test` for `kind` when it is selected (FTPFS_TEST_SERVERS) and installed, else skips
 /// by the one rule (a failure under CI=true when it is not installed).
 fn for_kind(kind: ServerKind, test: impl FnOnce(ServerKind)) {
@@ -87,7 +74,7 @@ fn round_trip(kind: ServerKind) {
 
     let local = temp_dir("ftpfs-smoke-local");
     let upload = local.path().join("upload.bin");
-    let content = test_bytes(3 * 1024 * 1024 + 17);
+    let content = pattern(3 * 1024 * 1024 + 17, 1);
     std::fs::write(&upload, &content).unwrap();
     let remote_url = format!("{}/sub/dir/upload.bin", server.url());
     let output = curl(&[

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs everything the ftpfs tests need on a Debian 12 machine, as root, from apt only.
+# Installs everything the ftpfs tests need on a Debian 12 machine, as root: servers from apt,
+# the fsx and pjdfstest programs with `cargo install` (crates.io).
 #
 # Why this shape:
 # - vsftpd, proftpd-core and pure-ftpd all Conflict on `ftp-server`, so only vsftpd is installed
@@ -17,6 +18,7 @@
 set -euo pipefail
 
 SERVERS_DIR="${FTPFS_SERVERS_DIR:-/var/tmp/ftpfs-servers}"
+TOOLS_DIR="${FTPFS_TOOLS_DIR:-/var/tmp/ftpfs-tools}"
 TEST_USER="${FTPFS_TEST_USER:-ftpfs-test}"
 TEST_PASSWORD="${FTPFS_TEST_PASSWORD:-ftpfs-test-pw}"
 
@@ -97,7 +99,7 @@ unpack_package() {
 
 ensure_packages vsftpd fuse3 rsync curl openssl iproute2 python3 python3-pyftpdlib passwd \
     libhiredis0.14 libmemcached11 libmemcachedutil2 libhashkit2 libpcre2-posix3 libidn2-0 \
-    libssl3 libsodium23
+    libssl3 libsodium23 libacl1-dev
 
 PROFTPD_ROOT="$SERVERS_DIR/proftpd"
 PUREFTPD_ROOT="$SERVERS_DIR/pure-ftpd"
@@ -142,4 +144,19 @@ if [[ ! -d "$home_dir" ]]; then
     chown "$TEST_USER:" "$home_dir"
 fi
 
-log "ready (servers in $SERVERS_DIR, vsftpd user $TEST_USER)"
+# The POSIX test programs tests/fsx.rs and tests/pjdfstest.rs run, from crates.io, pinned (the
+# versions must match tests/posix_tools/mod.rs: the expected-failures list names pjdfstest's
+# tests). Built once into TOOLS_DIR (a few minutes), skipped when that version is there.
+# pjdfstest links libacl (libacl1-dev above).
+ensure_cargo_tool() {
+    local crate="$1" version="$2"
+    if [[ "$("$TOOLS_DIR/bin/$crate" --version 2>/dev/null)" == "$crate $version" ]]; then
+        return 0
+    fi
+    log "cargo install $crate $version into $TOOLS_DIR"
+    cargo install --quiet --locked --root "$TOOLS_DIR" --version "$version" "$crate"
+}
+ensure_cargo_tool fsx 0.3.2
+ensure_cargo_tool pjdfstest 0.2.2
+
+log "ready (servers in $SERVERS_DIR, tools in $TOOLS_DIR, vsftpd user $TEST_USER)"

@@ -8,6 +8,11 @@
 //! exact one. A file changed by someone else gets a new time that does not match, so the listing
 //! wins. The memory lasts as long as the mount (documented in README "Attributes").
 //!
+//! Directories on servers that refuse to set their times (vsftpd, pyftpdlib) are remembered
+//! too, differently: the server keeps its own time, so we note the time the first listing after
+//! the set shows (`baseline`) and show ours for as long as listings still show that baseline.
+//! When a listing shows another time, someone changed the directory: the listing wins.
+//!
 //! Locking: one mutex, held only for map operations.
 
 use std::num::NonZeroUsize;
@@ -25,18 +30,23 @@ const CAPACITY: usize = 100_000;
 /// What we set: the exact time, and the file's size then (when known).
 type SetTime = (SystemTime, Option<u64>);
 
-/// Protects: the path -> exact mtime map.
+/// A directory time the server refused to set: ours, and the server's time in the first
+/// listing after (None until that listing).
+type KeptDirTime = (SystemTime, Option<SystemTime>);
+
+/// Protects: the path -> exact mtime maps (files, refused directories), each alone.
 #[derive(Debug)]
 pub struct SetTimes {
     times: Mutex<LruCache<PathBuf, SetTime>>,
+    dirs: Mutex<LruCache<PathBuf, KeptDirTime>>,
 }
 
 impl Default for SetTimes {
     fn default() -> Self {
+        let capacity = NonZeroUsize::new(CAPACITY).unwrap_or(NonZeroUsize::MIN);
         SetTimes {
-            times: Mutex::new(LruCache::new(
-                NonZeroUsize::new(CAPACITY).unwrap_or(NonZeroUsize::MIN),
-            )),
+            times: Mutex::new(LruCache::new(capacity)),
+            dirs: Mutex::new(LruCache::new(capacity)),
         }
     }
 }
@@ -48,32 +58,28 @@ impl SetTimes {
         self.times.lock().put(path.to_path_buf(), (mtime, size));
     }
 
-    /// `path` was rewritten or removed: its set time no longer applies.
+    /// The server refused to set directory `path`'s time to `mtime`: show it anyway until a
+    /// listing shows that the directory changed.
+    pub fn keep_dir_time(&self, path: &Path, mtime: SystemTime) {
+        self.dirs.lock().put(path.to_path_buf(), (mtime, None));
+    }
+
+    /// `path` was rewritten or removed (or, a directory, changed): its set time no longer
+    /// applies.
     pub fn forget(&self, path: &Path) {
         self.times.lock().pop(path);
+        self.dirs.lock().pop(path);
     }
 
     /// `from` (a file, or a directory with everything below it) is now called `to`.
     pub fn renamed(&self, from: &Path, to: &Path) {
-        let mut times = self.times.lock();
-        let moved: Vec<(PathBuf, PathBuf, SetTime)> = times
-            .iter()
-            .filter_map(|(path, time)| {
-                let rest = path.strip_prefix(from).ok()?;
-                Some((path.clone(), to.join(rest), *time))
-            })
-            .collect();
-        times.pop(to);
-        for (old, _, _) in &moved {
-            times.pop(old);
-        }
-        for (_, new, time) in moved {
-            times.put(new, time);
-        }
+        rebase(&mut self.times.lock(), from, to);
+        rebase(&mut self.dirs.lock(), from, to);
     }
 
     /// Replace rounded listing times in `entries` of `dir` by the exact times we set.
     pub fn refine(&self, dir: &Path, entries: &mut [Entry]) {
+        self.refine_dirs(dir, entries);
         let mut times = self.times.lock();
         if times.is_empty() {
             return;
@@ -88,6 +94,50 @@ impl SetTimes {
                 entry.mtime = Some(exact);
             }
         }
+    }
+}
+
+impl SetTimes {
+    /// Show the directory times we kept while listings show the same server time as the first
+    /// listing after we set them; forget them once it moved.
+    fn refine_dirs(&self, dir: &Path, entries: &mut [Entry]) {
+        let mut dirs = self.dirs.lock();
+        if dirs.is_empty() {
+            return;
+        }
+        for entry in entries.iter_mut().filter(|e| e.kind == EntryKind::Dir) {
+            let path = dir.join(&entry.name);
+            let Some((exact, baseline)) = dirs.get_mut(&path) else {
+                continue;
+            };
+            match *baseline {
+                None => *baseline = entry.mtime,
+                Some(seen) if entry.mtime == Some(seen) => {}
+                Some(_) => {
+                    dirs.pop(&path);
+                    continue;
+                }
+            }
+            entry.mtime = Some(*exact);
+        }
+    }
+}
+
+/// Move the keys at or below `from` to the same place below `to` (dropping what was at `to`).
+fn rebase<V: Copy>(map: &mut LruCache<PathBuf, V>, from: &Path, to: &Path) {
+    let moved: Vec<(PathBuf, PathBuf, V)> = map
+        .iter()
+        .filter_map(|(path, value)| {
+            let rest = path.strip_prefix(from).ok()?;
+            Some((path.clone(), to.join(rest), *value))
+        })
+        .collect();
+    map.pop(to);
+    for (old, _, _) in &moved {
+        map.pop(old);
+    }
+    for (_, new, value) in moved {
+        map.put(new, value);
     }
 }
 
@@ -155,6 +205,47 @@ mod tests {
                 Some(at(EXACT / 86_400 * 86_400)),
             ]
         );
+    }
+
+    #[test]
+    fn refused_directory_times_show_until_the_directory_changes() {
+        let times = SetTimes::default();
+        let dir = |mtime| Entry {
+            mtime: Some(at(mtime)),
+            ..Entry::new("d", EntryKind::Dir)
+        };
+        times.keep_dir_time(Path::new("/d"), at(EXACT));
+        let mut first = vec![dir(EXACT + 500)];
+        times.refine(Path::new("/"), &mut first);
+        assert_eq!(first[0].mtime, Some(at(EXACT)), "first listing: baseline");
+        let mut same = vec![dir(EXACT + 500)];
+        times.refine(Path::new("/"), &mut same);
+        assert_eq!(same[0].mtime, Some(at(EXACT)));
+        let mut changed = vec![dir(EXACT + 900)];
+        times.refine(Path::new("/"), &mut changed);
+        assert_eq!(
+            changed[0].mtime,
+            Some(at(EXACT + 900)),
+            "someone changed it"
+        );
+        let mut later = vec![dir(EXACT + 500)];
+        times.refine(Path::new("/"), &mut later);
+        assert_eq!(later[0].mtime, Some(at(EXACT + 500)), "forgotten");
+        times.keep_dir_time(Path::new("/d"), at(EXACT));
+        times.renamed(Path::new("/d"), Path::new("/e"));
+        let mut moved = vec![Entry {
+            name: "e".into(),
+            ..dir(EXACT + 7)
+        }];
+        times.refine(Path::new("/"), &mut moved);
+        assert_eq!(moved[0].mtime, Some(at(EXACT)));
+        times.forget(Path::new("/e"));
+        let mut gone = vec![Entry {
+            name: "e".into(),
+            ..dir(EXACT + 7)
+        }];
+        times.refine(Path::new("/"), &mut gone);
+        assert_eq!(gone[0].mtime, Some(at(EXACT + 7)));
     }
 
     #[test]

@@ -85,6 +85,11 @@ pub struct MountArgs {
     #[arg(short = 'o', value_name = "OPTIONS", action = ArgAction::Append,
           help = options::help())]
     pub options: Vec<String>,
+    /// Upload straight onto the real name (plain STOR) instead of to a temporary name renamed
+    /// over it when complete: for servers that forbid renames or quotas too tight for two copies.
+    /// A failed upload then leaves a short file.
+    #[arg(long)]
+    pub inplace: bool,
     /// Maximum simultaneous FTP connections (1-64).
     #[arg(long, value_name = "N", value_parser = options::parse_connections,
           default_value_t = FtpConfig::default().max_connections)]
@@ -114,9 +119,14 @@ pub struct MountArgs {
     /// Do not verify the server's TLS certificate.
     #[arg(long)]
     pub insecure: bool,
-    /// Also trust the CA certificates in this PEM file.
+    /// Also trust the CA certificates in this PEM file; the server's own certificate given here
+    /// is trusted as itself, even self-signed.
     #[arg(long, value_name = "FILE")]
     pub ca_file: Option<PathBuf>,
+    /// Trust exactly the server certificate with this SHA-256 fingerprint (as
+    /// `openssl x509 -noout -fingerprint -sha256` prints it), whoever signed it.
+    #[arg(long, value_name = "sha256:HEX")]
+    pub fingerprint: Option<crate::ftp::Fingerprint>,
     /// Read the password from the first line of FILE.
     #[arg(long, value_name = "FILE")]
     pub password_file: Option<PathBuf>,
@@ -238,8 +248,14 @@ pub fn config_without_login(args: &MountArgs) -> Result<(MountConfig, source::So
     };
     ftp.insecure = args.insecure;
     ftp.ca_file = args.ca_file.as_deref().map(absolute).transpose()?;
-    if ftp.tls == TlsMode::None && (args.insecure || args.ca_file.is_some()) {
-        log::warn!("--insecure and --ca-file only matter with TLS (ftps://, ftpes:// or --tls)");
+    ftp.fingerprint = args.fingerprint;
+    if ftp.tls == TlsMode::None
+        && (args.insecure || args.ca_file.is_some() || args.fingerprint.is_some())
+    {
+        log::warn!(
+            "--insecure, --ca-file and --fingerprint only matter with TLS (ftps://, ftpes:// or \
+             --tls)"
+        );
     }
     ftp.max_connections = args.connections;
     ftp.io_timeout = args.timeout.0;
@@ -257,6 +273,7 @@ pub fn config_without_login(args: &MountArgs) -> Result<(MountConfig, source::So
     fs.gid = options.gid.unwrap_or(fs.gid);
     fs.umask = options.umask.unwrap_or(fs.umask);
     fs.spool_dir = absolute(&fs.spool_dir)?;
+    fs.inplace_uploads = args.inplace;
 
     let access = options.access.unwrap_or(Access::Owner);
     // Without the kernel's checks every user of a shared mount could read and write everything

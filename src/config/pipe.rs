@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use super::{Access, MountConfig, percent, scheme};
 use crate::fs::FsConfig;
-use crate::ftp::{DataMode, FtpConfig, TlsMode};
+use crate::ftp::{DataMode, Fingerprint, FtpConfig, TlsMode};
 
 /// Serialize every field.
 pub fn encode(config: &MountConfig) -> Vec<u8> {
@@ -70,6 +70,7 @@ fn visit_fields(config: &mut MountConfig, v: &mut impl Visitor) -> Result<(), St
         tls,
         insecure,
         ca_file,
+        fingerprint,
         max_connections,
         connect_timeout,
         io_timeout,
@@ -85,6 +86,7 @@ fn visit_fields(config: &mut MountConfig, v: &mut impl Visitor) -> Result<(), St
         dir_cache_ttl,
         cache_size,
         spool_dir,
+        inplace_uploads,
     } = fs;
     v.field("host", host)?;
     v.field("port", port)?;
@@ -94,6 +96,7 @@ fn visit_fields(config: &mut MountConfig, v: &mut impl Visitor) -> Result<(), St
     v.field("tls", tls)?;
     v.field("insecure", insecure)?;
     v.field("ca_file", ca_file)?;
+    v.field("fingerprint", fingerprint)?;
     v.field("max_connections", max_connections)?;
     v.field("connect_timeout_ms", connect_timeout)?;
     v.field("io_timeout_ms", io_timeout)?;
@@ -107,6 +110,7 @@ fn visit_fields(config: &mut MountConfig, v: &mut impl Visitor) -> Result<(), St
     v.field("dir_cache_ttl_ms", dir_cache_ttl)?;
     v.field("cache_size", cache_size)?;
     v.field("spool_dir", spool_dir)?;
+    v.field("inplace_uploads", inplace_uploads)?;
     v.field("remote_root", remote_root)?;
     v.field("mountpoint", mountpoint)?;
     v.field("access", access)?;
@@ -279,6 +283,16 @@ impl Value for TlsMode {
     }
 }
 
+/// `sha256:HEX`, as the user typed it after --fingerprint.
+impl Value for Fingerprint {
+    fn to_bytes(&self) -> Option<Vec<u8>> {
+        Some(self.to_string().into_bytes())
+    }
+    fn from_bytes(raw: &[u8]) -> Result<Self, String> {
+        utf8(raw)?.parse()
+    }
+}
+
 fn data_mode_name(mode: DataMode) -> &'static str {
     match mode {
         DataMode::Passive => "passive",
@@ -325,6 +339,7 @@ mod tests {
         ftp.tls = TlsMode::Explicit;
         ftp.insecure = true;
         ftp.ca_file = Some("/etc/ca.pem".into());
+        ftp.fingerprint = Some(format!("sha256:{}", "ab".repeat(32)).parse().unwrap());
         ftp.max_connections = 7;
         ftp.connect_timeout = Duration::from_millis(1500);
         ftp.io_timeout = Duration::from_secs(9);
@@ -337,6 +352,7 @@ mod tests {
             dir_cache_ttl: Duration::from_secs(5),
             cache_size: 1 << 30,
             spool_dir: PathBuf::from(OsString::from_vec(b"/tmp/\xffspool".to_vec())),
+            inplace_uploads: true,
         };
         MountConfig {
             ftp,
@@ -362,6 +378,7 @@ mod tests {
         assert_eq!(back.ftp.idle_check_after, config.ftp.idle_check_after);
         assert_eq!(back.ftp.max_listing_bytes, 12345);
         assert_eq!(back.fs.spool_dir, config.fs.spool_dir);
+        assert!(back.fs.inplace_uploads);
         assert_eq!(back.fs.umask, 0o077);
     }
 

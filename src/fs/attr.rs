@@ -3,11 +3,31 @@
 //! FTP has no owners we could map to local users, so every file belongs to the configured
 //! uid/gid. Permission bits come from the server when it tells us (MLSD `UNIX.mode` or the
 //! `ls -l` mode); otherwise we show 0o644 / 0o755 minus the configured umask.
+//!
+//! FTP stores one time per file, the mtime. The other two are kept here, in `LocalTimes`, for
+//! the inodes the kernel knows (keyed by inode number, so they follow a rename and a new file
+//! under an old name starts fresh; bounded LRU, so they may be forgotten):
+//! - atime: shown equal to mtime, unless utimensat set one; that one is remembered (the mount
+//!   is `noatime`: reads never move it). FTP cannot store it, so it is gone after a remount.
+//! - ctime: the later of mtime and the last change we made to the inode's attributes (chmod,
+//!   truncate, utimens), so chmod moves it as POSIX says and data changes move it with mtime.
+//!
+//! A directory's link count is 2 + its subdirectories when its listing is cached (counting them
+//! costs no round trip then), else 2.
+//!
+//! Locking: `LocalTimes` has one mutex, held only for map operations (a leaf lock).
 
+use std::num::NonZeroUsize;
 use std::time::{SystemTime, UNIX_EPOCH};
+
+use lru::LruCache;
+use parking_lot::Mutex;
 
 use super::config::FsConfig;
 use crate::remote::{Entry, EntryKind};
+
+/// Inodes whose local times are remembered at most (about 50 bytes each).
+const LOCAL_TIMES_CAPACITY: usize = 100_000;
 
 /// Block size reported by stat and used to count blocks.
 pub const BLOCK_SIZE: u32 = 4096;
@@ -21,6 +41,10 @@ pub struct Attr {
     /// In 512-byte units, as stat(2) counts.
     pub blocks: u64,
     pub mtime: SystemTime,
+    /// Last access: mtime unless utimensat set it (see `LocalTimes`).
+    pub atime: SystemTime,
+    /// Last status change: see `LocalTimes`.
+    pub ctime: SystemTime,
     /// Permission bits (0o7777 mask).
     pub perm: u16,
     pub nlink: u32,
@@ -43,16 +67,84 @@ impl Attr {
             EntryKind::Symlink => 0o777,
         };
         let perm = entry.mode.map_or(default_mode, |mode| mode & 0o7777);
+        let mtime = entry.mtime.unwrap_or(UNIX_EPOCH);
         Attr {
             ino,
             kind: entry.kind,
             size,
             blocks: size.div_ceil(512),
-            mtime: entry.mtime.unwrap_or(UNIX_EPOCH),
+            mtime,
+            atime: mtime,
+            ctime: mtime,
             perm: perm as u16,
             nlink: if entry.kind == EntryKind::Dir { 2 } else { 1 },
             uid: config.uid,
             gid: config.gid,
+        }
+    }
+}
+
+/// The link count of a directory with `entries`: `.`, its name in the parent, and each
+/// subdirectory's `..`.
+pub fn dir_nlink(entries: &[Entry]) -> u32 {
+    let subdirs = entries
+        .iter()
+        .filter(|entry| entry.kind == EntryKind::Dir)
+        .count();
+    2u32.saturating_add(u32::try_from(subdirs).unwrap_or(u32::MAX))
+}
+
+/// What we remember of one inode beyond what the server stores.
+#[derive(Clone, Copy, Debug, Default)]
+struct Remembered {
+    atime: Option<SystemTime>,
+    changed: Option<SystemTime>,
+}
+
+/// atime set by utimensat and the time of our last attribute change, per inode number (see
+/// the module doc). Protects: the inode -> times map.
+#[derive(Debug)]
+pub struct LocalTimes {
+    times: Mutex<LruCache<u64, Remembered>>,
+}
+
+impl Default for LocalTimes {
+    fn default() -> Self {
+        LocalTimes {
+            times: Mutex::new(LruCache::new(
+                NonZeroUsize::new(LOCAL_TIMES_CAPACITY).unwrap_or(NonZeroUsize::MIN),
+            )),
+        }
+    }
+}
+
+impl LocalTimes {
+    /// utimensat set `ino`'s atime.
+    pub fn set_atime(&self, ino: u64, atime: SystemTime) {
+        self.times
+            .lock()
+            .get_or_insert_mut(ino, Remembered::default)
+            .atime = Some(atime);
+    }
+
+    /// We changed `ino`'s attributes (or size) at `when`.
+    pub fn changed(&self, ino: u64, when: SystemTime) {
+        self.times
+            .lock()
+            .get_or_insert_mut(ino, Remembered::default)
+            .changed = Some(when);
+    }
+
+    /// Lays the remembered times over `attr` (built from the server's entry).
+    pub fn apply(&self, attr: &mut Attr) {
+        let Some(remembered) = self.times.lock().get(&attr.ino).copied() else {
+            return;
+        };
+        if let Some(atime) = remembered.atime {
+            attr.atime = atime;
+        }
+        if let Some(changed) = remembered.changed {
+            attr.ctime = attr.ctime.max(changed);
         }
     }
 }
@@ -94,6 +186,52 @@ mod tests {
         assert_eq!(attr.size, 1025);
         assert_eq!(attr.blocks, 3);
         assert_eq!(attr.mtime, mtime);
+    }
+
+    #[test]
+    fn atime_and_ctime_default_to_mtime() {
+        let mtime = UNIX_EPOCH + std::time::Duration::from_secs(5_000);
+        let entry = Entry {
+            mtime: Some(mtime),
+            ..Entry::new("f", EntryKind::File)
+        };
+        let attr = Attr::from_entry(9, &entry, &config());
+        assert_eq!((attr.atime, attr.ctime), (mtime, mtime));
+    }
+
+    #[test]
+    fn local_times_lay_atime_and_a_later_change_over_the_entry() {
+        let at = |seconds| UNIX_EPOCH + std::time::Duration::from_secs(seconds);
+        let entry = Entry {
+            mtime: Some(at(1_000)),
+            ..Entry::new("f", EntryKind::File)
+        };
+        let times = LocalTimes::default();
+        times.set_atime(10, at(7));
+        times.changed(10, at(2_000));
+        times.changed(11, at(500));
+        let mut attr = Attr::from_entry(10, &entry, &config());
+        times.apply(&mut attr);
+        assert_eq!(
+            (attr.atime, attr.mtime, attr.ctime),
+            (at(7), at(1_000), at(2_000))
+        );
+        // A change older than the mtime (the data changed since) leaves ctime at mtime.
+        let mut other = Attr::from_entry(11, &entry, &config());
+        times.apply(&mut other);
+        assert_eq!((other.atime, other.ctime), (at(1_000), at(1_000)));
+    }
+
+    #[test]
+    fn dir_nlink_counts_subdirectories() {
+        assert_eq!(dir_nlink(&[]), 2);
+        let entries = [
+            Entry::new("a", EntryKind::Dir),
+            Entry::new("f", EntryKind::File),
+            Entry::new("b", EntryKind::Dir),
+            Entry::new("l", EntryKind::Symlink),
+        ];
+        assert_eq!(dir_nlink(&entries), 4);
     }
 
     #[test]

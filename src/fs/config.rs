@@ -18,6 +18,9 @@ pub struct FsConfig {
     pub cache_size: u64,
     /// Where spool files for random writes go (default: std::env::temp_dir()).
     pub spool_dir: std::path::PathBuf,
+    /// Upload straight onto the real name (STOR) instead of to a temporary name renamed into
+    /// place when complete (default false: atomic uploads; see `fs::upload_target`).
+    pub inplace_uploads: bool,
 }
 
 impl Default for FsConfig {
@@ -32,6 +35,7 @@ impl Default for FsConfig {
             dir_cache_ttl: Duration::from_secs(30),
             cache_size: 64 * 1024 * 1024,
             spool_dir: std::env::temp_dir(),
+            inplace_uploads: false,
         }
     }
 }

@@ -19,6 +19,10 @@ impl Filesystem {
     /// Find `name` in directory `parent`; counts one kernel lookup on success.
     pub fn lookup(&self, parent: u64, name: &OsStr) -> Result<Attr, FsError> {
         let path = names::child_path(&self.path_of(parent)?, name)?;
+        if super::upload_target::is_temp_name(name) {
+            // Hidden: uploads in progress and unlinked open files (reached by inode only).
+            return Err(FsError::not_found(path.display()));
+        }
         let entry = self
             .find_entry(&path)?
             .ok_or_else(|| FsError::not_found(path.display()))?;
@@ -202,6 +206,10 @@ impl Filesystem {
         self.check_writable()?;
         let parent_path = self.path_of(parent)?;
         let path = names::child_path(&parent_path, name)?;
+        self.finish_uploads_under(&path);
+        if self.hide_if_open(&path) {
+            return Ok(());
+        }
         self.remote
             .delete(&path)
             .map_err(|err| FsError::remote(format!("delete {}", path.display()), &err))?;
@@ -243,6 +251,7 @@ impl Filesystem {
         if from == to {
             return Ok(());
         }
+        self.finish_uploads_under(&from);
         let context = || format!("rename {} to {}", from.display(), to.display());
         if let Err(err) = self.remote.rename(&from, &to) {
             if err.kind == RemoteErrorKind::NotFound {

@@ -19,7 +19,7 @@ use parking_lot::Mutex;
 use super::handle::{Handle, OpenFile, WriteState};
 use super::read::{ReadStream, ReadTarget};
 use super::spool::Spool;
-use super::write::{Upload, UploadKind};
+use super::write::UploadKind;
 use super::{Attr, Filesystem, FsError, names};
 use crate::cache::{FileVersion, ReadData};
 use crate::remote::{Entry, EntryKind};
@@ -45,7 +45,7 @@ impl Filesystem {
         let append = writable && flags & libc::O_APPEND != 0;
         let size = if truncate { 0 } else { entry.size.unwrap_or(0) };
         let write = if truncate {
-            let upload = Upload::start(&*self.remote, &path, UploadKind::Replace, 0)?;
+            let upload = self.start_upload(None, &path, UploadKind::Replace, 0)?;
             WriteState::Streaming(upload)
         } else {
             WriteState::Clean { size }
@@ -86,7 +86,7 @@ impl Filesystem {
                 format!("{} exists", path.display()),
             ));
         }
-        let upload = Upload::start(&*self.remote, &path, UploadKind::Replace, 0)?;
+        let upload = self.start_upload(None, &path, UploadKind::Replace, 0)?;
         let entry = self.namespace.created_file(&parent_path, name, &path);
         let progress = self.namespace.writer_opened(&path, 0);
         progress.set_size(0);
@@ -121,7 +121,8 @@ impl Filesystem {
                 format!("{} exists", path.display()),
             ));
         }
-        Upload::start(&*self.remote, &path, UploadKind::Replace, 0)?.finish()?;
+        let upload = self.start_upload(None, &path, UploadKind::Replace, 0)?;
+        self.finish_upload(upload, &path)?;
         let entry = self.namespace.created_file(&parent_path, name, &path);
         let ino = self.namespace.lookup_ino(&path);
         Ok(self.attr(ino, &entry))
@@ -216,7 +217,7 @@ impl Filesystem {
                     UploadKind::Append
                 };
                 file.drop_download();
-                let mut upload = Upload::start(&*self.remote, &file.path, kind, size)?;
+                let mut upload = self.start_upload(Some(file), &file.path, kind, size)?;
                 let pushed = upload.push(data);
                 let end = upload.end();
                 file.write = WriteState::Streaming(upload);
@@ -274,10 +275,14 @@ impl Filesystem {
         }
     }
 
-    /// Mark the handle failed (sticky) and return the error.
+    /// Mark the handle failed (sticky) and return the error; an upload still in the handle is
+    /// ended and its temporary file deleted.
     fn fail(&self, file: &mut OpenFile, err: FsError) -> FsError {
         log::warn!("upload of {} failed: {err}", file.path.display());
-        file.write = WriteState::Failed(err.clone());
+        let old = std::mem::replace(&mut file.write, WriteState::Failed(err.clone()));
+        if let WriteState::Streaming(upload) = old {
+            upload.abort(&*self.remote);
+        }
         err
     }
 
@@ -293,7 +298,7 @@ impl Filesystem {
                 file.write = WriteState::Failed(err.clone());
                 return Err(err);
             }
-            WriteState::Streaming(upload) => match upload.finish() {
+            WriteState::Streaming(upload) => match self.finish_upload(upload, &file.path) {
                 Ok(size) => {
                     file.write = WriteState::Clean { size };
                     Some(size)
@@ -302,8 +307,8 @@ impl Filesystem {
             },
             WriteState::Spooled(mut spool) => {
                 let uploaded = if spool.is_dirty() {
-                    spool
-                        .upload(&*self.remote, &file.path)
+                    let path = file.path.clone();
+                    self.upload_spool(Some(file), &mut spool, &path)
                         .map(|()| Some(spool.len()))
                 } else {
                     Ok(None)
@@ -355,6 +360,9 @@ impl Filesystem {
             // utimens arrived after settle looked for it (RELEASE is asynchronous).
             result = self.apply_mtime(&file.path, mtime);
         }
+        let (ino, path) = (file.ino, file.path.clone());
+        drop(file);
+        self.delete_hidden_if_last(ino, &path);
         result
     }
 }

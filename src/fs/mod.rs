@@ -8,7 +8,7 @@
 //! 1. a file handle's own mutex (`handle::OpenFile`): may be held across that handle's network
 //!    I/O (its download, its upload), which only serialises operations on that one handle;
 //! 2. leaf locks, each taken alone and never across network I/O: the handle table, the inode
-//!    table, the listing cache, the chunk cache, the open-writes registry.
+//!    table, the listing cache, the chunk cache, the open-writes registry, the local times.
 //!
 //! A leaf lock is never held while taking another lock, and no handle mutex is taken while a
 //! leaf lock is held, so no cycle is possible.
@@ -24,8 +24,8 @@
 //!   cannot store these attributes, while the file data (what matters) is intact.
 //!   Likewise a refused utimens on a directory (vsftpd and pyftpdlib set file times only).
 //! - chown/chgrp to anything but the configured owner: EPERM.
-//! - New files and directories get the server's default permissions (the create mode is not
-//!   sent); an explicit chmod afterwards is.
+//! - New files and directories get the create mode with SITE CHMOD when it differs from the
+//!   server's default (`setattr::apply_create_mode`, called by the adapter after create/mkdir).
 //! - Symlinks are shown (readlink works) but cannot be created: EPERM. Hard links: EPERM.
 
 pub mod attr;
@@ -37,12 +37,15 @@ pub mod names;
 pub mod namespace;
 pub mod read;
 pub mod spool;
+pub mod upload_target;
 pub mod write;
 pub mod writeback;
 
 mod dir_ops;
 mod file_ops;
 mod setattr;
+mod unlinked;
+mod uploads;
 
 #[cfg(test)]
 mod tests;
@@ -226,10 +229,11 @@ impl Filesystem {
             return Ok(entries);
         }
         let generation = self.namespace.listing_generation();
-        let mut entries = self
+        let entries = self
             .remote
             .list(dir)
             .map_err(|err| FsError::remote(format!("list {}", dir.display()), &err))?;
+        let mut entries = self.without_temp_files(dir, entries);
         self.namespace.listed(dir, &mut entries, generation);
         Ok(entries.into())
     }
@@ -240,6 +244,15 @@ impl Filesystem {
         let Some((parent, name)) = names::split(path) else {
             return Ok(Some(self.root_entry()));
         };
+        if upload_target::is_temp_name(name) {
+            // Hidden from listings: uploads in progress, and unlinked files still open, which
+            // their inode keeps reaching (fstat); ask the server.
+            return match self.remote.stat(path) {
+                Ok(entry) => Ok(Some(entry)),
+                Err(err) if err.kind == crate::remote::RemoteErrorKind::NotFound => Ok(None),
+                Err(err) => Err(FsError::remote(format!("stat {}", path.display()), &err)),
+            };
+        }
         let listed = match self.namespace.cached(parent, name) {
             CachedLookup::Found(entry) => Some(entry),
             CachedLookup::Absent => None,
@@ -263,8 +276,12 @@ impl Filesystem {
         Ok(self.namespace.overlay(path, name, listed))
     }
 
+    /// The attributes shown for `entry`: the server's, with a directory's subdirectories
+    /// counted from its cached listing and the times FTP cannot store laid over (`attr`).
     fn attr(&self, ino: u64, entry: &Entry) -> Attr {
-        Attr::from_entry(ino, entry, &self.config)
+        let mut attr = Attr::from_entry(ino, entry, &self.config);
+        self.namespace.complete_attr(ino, &mut attr);
+        attr
     }
 
     /// Whether `path` is a directory (from the cache, else its parent's listing).
@@ -295,6 +312,8 @@ impl Filesystem {
             Err(err) if !err.is_transient() && self.is_dir(path) => {
                 // Many servers set file times only (vsftpd, pyftpdlib answer 550 for a
                 // directory): failing would abort tar -x and rsync -a, like a missing MFMT.
+                // The time is shown anyway until the directory changes, like a set one.
+                self.namespace.dir_time_kept(path, mtime);
                 warn_once(
                     &self.warned.dir_mtime_refused,
                     &format!(

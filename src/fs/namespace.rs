@@ -26,6 +26,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::SystemTime;
 
+use super::attr::{self, Attr, LocalTimes};
 use super::config::FsConfig;
 use super::inode::InodeTable;
 use super::names;
@@ -40,6 +41,7 @@ pub struct Namespace {
     chunks: ChunkCache,
     set_times: SetTimes,
     open_writes: OpenWrites,
+    local_times: LocalTimes,
 }
 
 impl Namespace {
@@ -50,6 +52,7 @@ impl Namespace {
             chunks: ChunkCache::new(config.cache_size),
             set_times: SetTimes::default(),
             open_writes: OpenWrites::default(),
+            local_times: LocalTimes::default(),
         }
     }
 
@@ -148,6 +151,19 @@ impl Namespace {
         self.set_times.forget(path);
     }
 
+    /// We renamed the unlinked, still open file `path` to the hidden name `hidden`: gone from
+    /// the listing, its inode (and sizes in flight) follow it, the name is free for a new file.
+    pub fn unlinked_while_open(&self, path: &Path, hidden: &Path) {
+        if let Some((parent, name)) = names::split(path) {
+            self.dirs.remove_entry(parent, name);
+            self.directory_changed(parent);
+        }
+        self.inodes.renamed(path, hidden);
+        self.set_times.forget(path);
+        self.open_writes.renamed(path, hidden);
+        self.chunks.invalidate_path(path);
+    }
+
     /// We renamed `from` to `to` (replacing whatever was at `to`).
     pub fn renamed(&self, from: &Path, to: &Path) {
         let (Some((from_parent, name)), Some((to_parent, new_name))) =
@@ -230,6 +246,25 @@ impl Namespace {
             .modify_entry(parent, name, |entry| entry.mtime = Some(mtime));
     }
 
+    /// A handle truncated `path` at `when`; the server sees it only at the next upload, so the
+    /// new mtime is shown now (ftruncate on an open file).
+    pub fn truncated_locally(&self, path: &Path, when: SystemTime) {
+        if let Some((parent, name)) = names::split(path) {
+            self.dirs
+                .modify_entry(parent, name, |entry| entry.mtime = Some(when));
+        }
+    }
+
+    /// The server refused to set directory `path`'s time to `mtime` (vsftpd, pyftpdlib): show it
+    /// anyway until a listing shows the directory changed (so `rsync -a` twice is quiet).
+    pub fn dir_time_kept(&self, path: &Path, mtime: SystemTime) {
+        self.set_times.keep_dir_time(path, mtime);
+        if let Some((parent, name)) = names::split(path) {
+            self.dirs
+                .modify_entry(parent, name, |entry| entry.mtime = Some(mtime));
+        }
+    }
+
     /// The server took `mode` as the permissions of `path`.
     pub fn mode_set(&self, path: &Path, mode: u32) {
         if let Some((parent, name)) = names::split(path) {
@@ -243,6 +278,7 @@ impl Namespace {
     /// directory times after filling them (rsync -a, tar, cp -a) stat the directory first and
     /// re-apply the time only when it differs; a stale cached mtime made them skip that.
     fn directory_changed(&self, dir: &Path) {
+        self.set_times.forget(dir);
         if let Some((parent, name)) = names::split(dir) {
             self.dirs
                 .modify_entry(parent, name, |entry| entry.mtime = Some(SystemTime::now()));
@@ -260,6 +296,22 @@ impl Namespace {
     /// A writer of `path` was released; returns a deferred mtime the caller must apply now.
     pub fn writer_closed(&self, path: &Path) -> Option<SystemTime> {
         self.open_writes.unregister(path)
+    }
+
+    /// A chmod of `path` while its upload goes to a temporary name: applied to that file when it
+    /// is renamed into place (`take_pending_mode`); shown at once. False when nobody writes it.
+    pub fn defer_mode(&self, path: &Path, mode: u32) -> bool {
+        let Some(progress) = self.open_writes.get(path) else {
+            return false;
+        };
+        progress.set_pending_mode(mode);
+        self.mode_set(path, mode);
+        true
+    }
+
+    /// The mode deferred by `defer_mode`, if any.
+    pub fn take_pending_mode(&self, path: &Path) -> Option<u32> {
+        self.open_writes.get(path)?.take_pending_mode()
     }
 
     /// Defer `mtime` to the writers of `path`; false when nobody writes it.
@@ -282,8 +334,35 @@ impl Namespace {
             if let Some(mtime) = progress.pending_mtime() {
                 entry.mtime = Some(mtime);
             }
+            if let Some(mode) = progress.pending_mode() {
+                entry.mode = Some(mode);
+            }
         }
         Some(entry)
+    }
+
+    // ---- times and counts FTP cannot store ----
+
+    /// `utimensat` set `atime` on `ino` (FTP cannot store it: remembered here).
+    pub fn atime_set(&self, ino: u64, atime: SystemTime) {
+        self.local_times.set_atime(ino, atime);
+    }
+
+    /// An attribute of `ino` changed through this mount at `when` (moves its ctime).
+    pub fn attributes_changed(&self, ino: u64, when: SystemTime) {
+        self.local_times.changed(ino, when);
+    }
+
+    /// `attr` as shown: a directory's subdirectories counted from its cached listing, and the
+    /// times FTP cannot store laid over.
+    pub fn complete_attr(&self, ino: u64, attr: &mut Attr) {
+        if attr.kind == EntryKind::Dir
+            && let Some(path) = self.inodes.path(ino)
+            && let Some(entries) = self.dirs.entries(&path)
+        {
+            attr.nlink = attr::dir_nlink(&entries);
+        }
+        self.local_times.apply(attr);
     }
 
     // ---- file data ----

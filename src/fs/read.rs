@@ -169,6 +169,11 @@ impl ReadStream {
         Ok(self.copy_out(offset, end.min(self.position)))
     }
 
+    /// Drop the download now (the next read resumes it with REST). Returns whether one was open.
+    pub fn suspend(&mut self) -> bool {
+        self.suspend_if_idle(Duration::ZERO)
+    }
+
     /// Drop the download if it has not been read for `min_idle`, freeing its connection.
     /// Returns whether it did.
     pub fn suspend_if_idle(&mut self, min_idle: Duration) -> bool {

@@ -1,13 +1,24 @@
-//! setattr: truncate, chmod, chown, utimens.
+//! setattr: truncate, chmod, chown, utimens; and the mode a new file or directory asks for.
+//!
+//! Times: the mtime goes to the server (MFMT / MDTM); the atime cannot (FTP has no command for
+//! it) and is remembered in `attr::LocalTimes`, as is the time of each change made here, which
+//! is what ctime shows.
+//!
+//! Create modes: open(O_CREAT)/mkdir ask for `mode & ~umask`; the server gives its own default.
+//! We send SITE CHMOD only when the two differ (each command is a round trip at WAN). A file
+//! mode without the owner's write bit is not sent at create: the server's user must still be
+//! able to write the upload that has just begun (later uploads of the same open file, APPE
+//! after an idle pause or the spool upload at close, would otherwise be refused). A later
+//! explicit chmod is always sent.
 
 use std::path::Path;
 use std::time::SystemTime;
 
 use super::handle::{Handle, WriteState};
 use super::spool::Spool;
-use super::write::{Upload, UploadKind};
+use super::write::UploadKind;
 use super::{Attr, Filesystem, FsError, warn_once};
-use crate::remote::RemoteErrorKind;
+use crate::remote::{EntryKind, RemoteErrorKind};
 
 /// The attribute changes of one setattr call (`None`: leave as is).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -16,6 +27,8 @@ pub struct SetAttrRequest {
     pub uid: Option<u32>,
     pub gid: Option<u32>,
     pub size: Option<u64>,
+    /// Remembered only (`attr::LocalTimes`): FTP cannot store it.
+    pub atime: Option<SystemTime>,
     pub mtime: Option<SystemTime>,
 }
 
@@ -43,7 +56,13 @@ impl Filesystem {
             self.truncate(&path, fh, size)?;
         }
         if let Some(mode) = changes.mode {
-            self.chmod(&path, mode)?;
+            // While the new content goes to a temporary name (fchmod between create and close:
+            // tar, rsync's mkstemp), the mode is given to that file before it takes the name.
+            let deferred = self.atomic_upload_in_flight(ino)
+                && self.namespace.defer_mode(&path, mode & 0o7777);
+            if !deferred {
+                self.chmod(&path, mode)?;
+            }
         }
         if let Some(mtime) = changes.mtime {
             // Deferred only while an upload is unfinished: its end would overwrite the time.
@@ -55,7 +74,40 @@ impl Filesystem {
                 self.apply_mtime(&path, mtime)?;
             }
         }
+        if let Some(atime) = changes.atime {
+            self.namespace.atime_set(ino, atime);
+        }
+        let changed = changes.mode.is_some()
+            || changes.size.is_some()
+            || changes.mtime.is_some()
+            || changes.atime.is_some();
+        if changed {
+            self.namespace.attributes_changed(ino, SystemTime::now());
+        }
         self.getattr(ino)
+    }
+
+    /// A file or directory was just created as `attr` (the server's default mode); the caller
+    /// asked for `mode` under `umask`. Sends SITE CHMOD when they differ (see the module doc
+    /// for the modes not sent). A failed chmod is logged and the server's mode kept: the entry
+    /// exists, failing its creation now would lose the handle; stat shows the true mode.
+    pub fn apply_create_mode(&self, attr: Attr, mode: u32, umask: u32) -> Attr {
+        let wanted = mode & !umask & 0o7777;
+        let locks_out_uploads = attr.kind == EntryKind::File && wanted & 0o200 == 0;
+        if u32::from(attr.perm) == wanted || locks_out_uploads || self.config.read_only {
+            return attr;
+        }
+        let result = self
+            .path_of(attr.ino)
+            .and_then(|path| self.chmod(&path, wanted))
+            .and_then(|()| self.getattr(attr.ino));
+        match result {
+            Ok(changed) => changed,
+            Err(err) => {
+                log::warn!("could not apply mode {wanted:o} to a new entry: {err}");
+                attr
+            }
+        }
     }
 
     /// Whether a handle of `ino` holds written data the server does not have yet. Takes each
@@ -104,14 +156,15 @@ impl Filesystem {
         }
         self.namespace.data_changing(path);
         if size == 0 {
-            Upload::start(&*self.remote, path, UploadKind::Replace, 0)?.finish()?;
+            let upload = self.start_upload(None, path, UploadKind::Replace, 0)?;
+            self.finish_upload(upload, path)?;
         } else {
             let mut spool = Spool::download(&self.config.spool_dir, &*self.remote, path)?;
             if spool.len() == size {
                 return Ok(());
             }
             spool.set_len(size)?;
-            spool.upload(&*self.remote, path)?;
+            self.upload_spool(None, &mut spool, path)?;
         }
         self.namespace.written(path, size);
         Ok(())
@@ -138,7 +191,7 @@ impl Filesystem {
             // Start over with a fresh STOR: cheaper than a spool.
             self.settle(file)?;
             file.drop_download();
-            let upload = Upload::start(&*self.remote, &file.path, UploadKind::Replace, 0)?;
+            let upload = self.start_upload(Some(file), &file.path, UploadKind::Replace, 0)?;
             file.write = WriteState::Streaming(upload);
         } else {
             self.spool(file)?.set_len(size)?;
@@ -146,6 +199,133 @@ impl Filesystem {
         if let Some(progress) = &file.progress {
             progress.set_size(size);
         }
+        // The server sees the new content only at the next upload; show the change now.
+        self.namespace
+            .truncated_locally(&file.path, SystemTime::now());
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::ffi::OsStr;
+    use std::sync::Arc;
+    use std::time::{Duration, UNIX_EPOCH};
+
+    use super::*;
+    use crate::fs::{FsConfig, ROOT_INO};
+    use crate::remote::faulty::TestRemote as MemoryRemote;
+
+    fn mount(remote: &MemoryRemote) -> Arc<Filesystem> {
+        let config = FsConfig {
+            dir_cache_ttl: Duration::from_secs(60),
+            umask: 0o022,
+            ..FsConfig::default()
+        };
+        Filesystem::new(Arc::new(remote.clone()), config)
+    }
+
+    fn created(fs: &Filesystem, name: &str) -> Attr {
+        let (attr, fh) = fs
+            .create(ROOT_INO, OsStr::new(name), libc::O_WRONLY | libc::O_CREAT)
+            .unwrap();
+        fs.release(fh).unwrap();
+        attr
+    }
+
+    #[test]
+    fn create_mode_is_sent_only_when_it_differs_from_the_servers() {
+        let remote = MemoryRemote::new();
+        let fs = mount(&remote);
+        let attr = created(&fs, "private");
+        assert_eq!(attr.perm, 0o644);
+        let attr = fs.apply_create_mode(attr, libc::S_IFREG | 0o666, 0o077);
+        assert_eq!(attr.perm, 0o600);
+        assert_eq!(remote.mode("/private"), Some(0o600));
+
+        let same = created(&fs, "plain");
+        let same = fs.apply_create_mode(same, libc::S_IFREG | 0o666, 0o022);
+        assert_eq!(same.perm, 0o644);
+        assert_eq!(remote.mode("/plain"), None, "no SITE CHMOD for the default");
+
+        let dir = fs.mkdir(ROOT_INO, OsStr::new("d")).unwrap();
+        let dir = fs.apply_create_mode(dir, libc::S_IFDIR | 0o751, 0);
+        assert_eq!(dir.perm, 0o751);
+        assert_eq!(remote.mode("/d"), Some(0o751));
+    }
+
+    #[test]
+    fn create_mode_without_owner_write_is_not_sent_for_files() {
+        let remote = MemoryRemote::new();
+        let fs = mount(&remote);
+        let attr = created(&fs, "readonly");
+        let attr = fs.apply_create_mode(attr, libc::S_IFREG | 0o444, 0);
+        assert_eq!(attr.perm, 0o644, "stat shows what the server really has");
+        assert_eq!(remote.mode("/readonly"), None);
+    }
+
+    #[test]
+    fn utimens_atime_is_remembered_and_chmod_moves_ctime() {
+        let remote = MemoryRemote::new();
+        remote.add_file("/f", b"data".to_vec());
+        let fs = mount(&remote);
+        let ino = fs.lookup(ROOT_INO, OsStr::new("f")).unwrap().ino;
+        let atime = UNIX_EPOCH + Duration::from_secs(1_900_000_000);
+        let mtime = UNIX_EPOCH + Duration::from_secs(1_000_000_000);
+        let times = SetAttrRequest {
+            atime: Some(atime),
+            mtime: Some(mtime),
+            ..SetAttrRequest::default()
+        };
+        let attr = fs.setattr(ino, None, &times).unwrap();
+        assert_eq!((attr.atime, attr.mtime), (atime, mtime));
+        assert!(attr.ctime > mtime, "utimens is a change: ctime is now");
+        let before = fs.getattr(ino).unwrap().ctime;
+        std::thread::sleep(Duration::from_millis(5));
+        let chmod = SetAttrRequest {
+            mode: Some(0o600),
+            ..SetAttrRequest::default()
+        };
+        let attr = fs.setattr(ino, None, &chmod).unwrap();
+        assert!(attr.ctime > before);
+        assert_eq!((attr.atime, attr.mtime), (atime, mtime));
+    }
+
+    #[test]
+    fn directory_nlink_counts_subdirectories_of_a_cached_listing() {
+        let remote = MemoryRemote::new();
+        remote.add_dir("/top/a");
+        remote.add_dir("/top/b");
+        remote.add_file("/top/f", b"".to_vec());
+        let fs = mount(&remote);
+        let top = fs.lookup(ROOT_INO, OsStr::new("top")).unwrap().ino;
+        fs.lookup(top, OsStr::new("a")).unwrap();
+        assert_eq!(fs.getattr(top).unwrap().nlink, 4);
+        fs.mkdir(top, OsStr::new("c")).unwrap();
+        assert_eq!(fs.getattr(top).unwrap().nlink, 5);
+    }
+
+    #[test]
+    fn ftruncate_through_an_open_handle_shows_a_new_mtime_at_once() {
+        let remote = MemoryRemote::new();
+        remote.add_file("/t", b"0123456789".to_vec());
+        let fs = mount(&remote);
+        let ino = fs.lookup(ROOT_INO, OsStr::new("t")).unwrap().ino;
+        let old = UNIX_EPOCH + Duration::from_secs(1_000_000_000);
+        let set_old = SetAttrRequest {
+            mtime: Some(old),
+            ..SetAttrRequest::default()
+        };
+        fs.setattr(ino, None, &set_old).unwrap();
+        let fh = fs.open(ino, libc::O_RDWR).unwrap();
+        let shrink = SetAttrRequest {
+            size: Some(3),
+            ..SetAttrRequest::default()
+        };
+        let attr = fs.setattr(ino, Some(fh), &shrink).unwrap();
+        assert_eq!(attr.size, 3);
+        assert!(attr.mtime > old, "mtime still {:?}", attr.mtime);
+        fs.release(fh).unwrap();
+        assert_eq!(remote.file("/t").unwrap(), b"012");
     }
 }

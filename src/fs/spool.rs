@@ -2,7 +2,8 @@
 //!
 //! FTP can only replace a file (STOR) or append to it (APPE). Writes at arbitrary offsets,
 //! read-modify-write through O_RDWR and truncation to a non-zero size therefore work on a local
-//! copy in `FsConfig::spool_dir`, uploaded whole on flush/close. The copy is unlinked right after
+//! copy in `FsConfig::spool_dir`, uploaded whole on flush/close (to a temporary name renamed into
+//! place, like every replacing upload: see `upload_target`). The copy is unlinked right after
 //! creation, so a crash leaves nothing behind in the spool directory.
 
 use std::fs::{File, OpenOptions};
@@ -12,6 +13,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::error::FsError;
+use super::upload_target::UploadTarget;
 use crate::remote::{Remote, RemoteError, RemoteErrorKind, RemoteWriter};
 use crate::status::{self, Direction};
 
@@ -114,14 +116,39 @@ impl Spool {
         Ok(())
     }
 
-    /// Replace the remote file with the spool's content and wait for the server's verdict.
-    pub fn upload(&mut self, remote: &dyn Remote, path: &Path) -> Result<(), FsError> {
-        let context = || format!("upload {}", path.display());
+    /// Replace the remote file with the spool's content and wait for the server's verdict;
+    /// `mode` is the replaced file's permissions when known (kept by an atomic upload).
+    pub fn upload(
+        &mut self,
+        remote: &dyn Remote,
+        target: UploadTarget,
+        mode: Option<u32>,
+    ) -> Result<(), FsError> {
+        let path = target.final_path().to_path_buf();
+        match self.send(remote, &target) {
+            Ok(()) => target.commit(remote, &path, mode)?,
+            Err(err) => {
+                target.abandon(remote);
+                return Err(err);
+            }
+        }
+        self.dirty = false;
+        Ok(())
+    }
+
+    /// STOR the content to the target's upload path.
+    fn send(&self, remote: &dyn Remote, target: &UploadTarget) -> Result<(), FsError> {
+        let context = || format!("upload {}", target.final_path().display());
         let writer = remote
-            .create(path)
+            .create(target.upload_path())
             .map_err(|err| FsError::remote(context(), &err))?;
-        let mut writer: Box<dyn RemoteWriter> =
-            status::track(writer, path, Direction::Upload, 0, Some(self.len));
+        let mut writer: Box<dyn RemoteWriter> = status::track(
+            writer,
+            target.final_path(),
+            Direction::Upload,
+            0,
+            Some(self.len),
+        );
         let mut source = (&self.file).take(self.len);
         (&self.file)
             .seek(SeekFrom::Start(0))
@@ -135,9 +162,7 @@ impl Spool {
         }
         writer
             .finish()
-            .map_err(|err| FsError::remote(context(), &err))?;
-        self.dirty = false;
-        Ok(())
+            .map_err(|err| FsError::remote(context(), &err))
     }
 }
 
@@ -157,7 +182,9 @@ mod tests {
         spool.write_at(6, b"WORLD!").unwrap();
         assert_eq!(spool.read_at(0, 100).unwrap(), b"hello WORLD!");
         spool.set_len(5).unwrap();
-        spool.upload(&remote, Path::new("/f")).unwrap();
+        spool
+            .upload(&remote, UploadTarget::atomic(Path::new("/f")), None)
+            .unwrap();
         assert_eq!(remote.file("/f").unwrap(), b"hello");
         assert!(!spool.is_dirty());
     }
@@ -175,7 +202,9 @@ mod tests {
         let mut spool = Spool::create(&std::env::temp_dir()).unwrap();
         spool.write_at(0, b"x").unwrap();
         remote.fail_next_finishes(1, RemoteErrorKind::NoSpace);
-        let err = spool.upload(&remote, Path::new("/f")).unwrap_err();
+        let err = spool
+            .upload(&remote, UploadTarget::atomic(Path::new("/f")), None)
+            .unwrap_err();
         assert_eq!(err.errno, libc::ENOSPC);
         assert!(spool.is_dirty());
     }

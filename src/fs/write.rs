@@ -13,7 +13,8 @@
 //! The rule is "no silent data loss": only the server's final reply says the file is complete,
 //! so `Upload::finish` waits for it and its error is what flush/close return. A failure while
 //! streaming shows up at the next write (the queue is closed by the dying uploader) with the
-//! server's error.
+//! server's error. A replacing upload normally streams to a temporary name that `finish` renames
+//! over the real one only after that final reply (`upload_target`); a failed one is deleted.
 //!
 //! `OpenWrites` remembers which paths have writers and how big they are so far, because the
 //! server's listing lags behind (and the kernel computes O_APPEND offsets from our size).
@@ -33,6 +34,7 @@ use std::time::SystemTime;
 use parking_lot::Mutex;
 
 use super::error::FsError;
+use super::upload_target::UploadTarget;
 use crate::remote::{Remote, RemoteError, RemoteErrorKind, RemoteResult, RemoteWriter};
 use crate::status::{self, Direction};
 
@@ -52,7 +54,10 @@ pub enum UploadKind {
 
 /// One upload in flight.
 pub struct Upload {
+    /// The real path when the upload started (for messages).
     path: PathBuf,
+    /// Where the data goes; `None` once finished or abandoned.
+    target: Option<UploadTarget>,
     /// File offset just after the last byte accepted by `push`.
     end: u64,
     /// When `push` last accepted bytes (or the upload started).
@@ -69,16 +74,17 @@ impl Upload {
     /// `start` is the file offset the first pushed byte lands at (0 for `Replace`).
     pub fn start(
         remote: &dyn Remote,
-        path: &Path,
+        target: UploadTarget,
         kind: UploadKind,
         start: u64,
     ) -> Result<Upload, FsError> {
+        let path = target.final_path().to_path_buf();
         let writer = match kind {
-            UploadKind::Replace => remote.create(path),
-            UploadKind::Append => remote.append(path),
+            UploadKind::Replace => remote.create(target.upload_path()),
+            UploadKind::Append => remote.append(target.upload_path()),
         }
         .map_err(|err| FsError::remote(format!("upload {}", path.display()), &err))?;
-        let writer = status::track(writer, path, Direction::Upload, start, None);
+        let writer = status::track(writer, &path, Direction::Upload, start, None);
         let (sender, receiver) = sync_channel::<Vec<u8>>(QUEUE_DEPTH);
         let (give_back, recycled) = sync_channel::<Vec<u8>>(QUEUE_DEPTH + 2);
         let thread_path = path.to_path_buf();
@@ -87,7 +93,8 @@ impl Upload {
             .spawn(move || feed(writer, receiver, give_back, &thread_path))
             .map_err(|err| FsError::io("start upload thread", &err))?;
         Ok(Upload {
-            path: path.to_path_buf(),
+            path,
+            target: Some(target),
             end: start,
             last_push: std::time::Instant::now(),
             pending: Vec::new(),
@@ -167,19 +174,59 @@ impl Upload {
         result.map_err(|err| FsError::remote(format!("upload {}", self.path.display()), &err))
     }
 
-    /// Send what is left, close the data connection and wait for the server's verdict.
-    /// Returns the file size the upload leaves behind.
-    pub fn finish(mut self) -> Result<u64, FsError> {
-        self.send_pending()?;
+    /// Whether the data goes to a temporary name renamed into place by `finish`.
+    pub fn is_atomic(&self) -> bool {
+        self.target.as_ref().is_some_and(UploadTarget::is_atomic)
+    }
+
+    /// Send what is left, close the data connection and wait for the server's verdict; then
+    /// give a temporary upload the real name `path` (the file's name now), keeping `mode` (the
+    /// replaced file's permissions, when known). Returns the file size the upload leaves.
+    /// On failure a temporary file is deleted and the real name is left as it was.
+    pub fn finish(
+        mut self,
+        remote: &dyn Remote,
+        path: &Path,
+        mode: Option<u32>,
+    ) -> Result<u64, FsError> {
+        let sent = self.send_pending().and_then(|()| {
+            self.sender = None;
+            self.join_worker()
+        });
+        let Some(target) = self.target.take() else {
+            return Err(FsError::new(
+                libc::EIO,
+                format!("upload of {} already ended", self.path.display()),
+            ));
+        };
+        match sent {
+            Ok(()) => {
+                target.commit(remote, path, mode)?;
+                Ok(self.end)
+            }
+            Err(err) => {
+                target.abandon(remote);
+                Err(err)
+            }
+        }
+    }
+
+    /// Give up: end the transfer and delete a temporary file. For an upload that already
+    /// failed (its error was reported) or whose handle is going away with an error.
+    pub fn abort(mut self, remote: &dyn Remote) {
         self.sender = None;
-        self.join_worker()?;
-        Ok(self.end)
+        if self.worker.is_some() {
+            let _ = self.join_worker();
+        }
+        if let Some(target) = self.target.take() {
+            target.abandon(remote);
+        }
     }
 }
 
 impl Drop for Upload {
     fn drop(&mut self) {
-        if self.worker.is_some() {
+        if self.worker.is_some() || self.target.as_ref().is_some_and(UploadTarget::is_atomic) {
             // Every path of the core finishes its uploads; reaching this is a bug, so say so.
             log::error!(
                 "upload of {} dropped without finish; the server may keep a partial file",
@@ -215,6 +262,9 @@ pub struct WriteProgress {
     /// An mtime set (utimens) while writing: applied after the upload, or the server's own
     /// "modified now" at the end of the transfer would overwrite it.
     pending_mtime: Mutex<Option<SystemTime>>,
+    /// A mode set (chmod) while an upload goes to a temporary name: given to that file before
+    /// it is renamed into place (the real name does not hold the new file yet).
+    pending_mode: Mutex<Option<u32>>,
 }
 
 impl WriteProgress {
@@ -242,6 +292,18 @@ impl WriteProgress {
     pub fn pending_mtime(&self) -> Option<SystemTime> {
         *self.pending_mtime.lock()
     }
+
+    pub fn set_pending_mode(&self, mode: u32) {
+        *self.pending_mode.lock() = Some(mode);
+    }
+
+    pub fn pending_mode(&self) -> Option<u32> {
+        *self.pending_mode.lock()
+    }
+
+    pub fn take_pending_mode(&self) -> Option<u32> {
+        self.pending_mode.lock().take()
+    }
 }
 
 /// Paths with open writers. Protects: the map (the progress values are atomics).
@@ -260,6 +322,7 @@ impl OpenWrites {
                 Arc::new(WriteProgress {
                     size: AtomicU64::new(size),
                     pending_mtime: Mutex::new(None),
+                    pending_mode: Mutex::new(None),
                 }),
             )
         });
@@ -327,14 +390,31 @@ mod tests {
     use super::*;
     use crate::remote::faulty::TestRemote;
 
+    fn start(remote: &TestRemote, path: &str) -> Upload {
+        Upload::start(
+            remote,
+            UploadTarget::atomic(Path::new(path)),
+            UploadKind::Replace,
+            0,
+        )
+        .unwrap()
+    }
+
+    fn finish(upload: Upload, remote: &TestRemote, path: &str) -> Result<u64, FsError> {
+        upload.finish(remote, Path::new(path), None)
+    }
+
     #[test]
     fn pushed_bytes_reach_the_server_and_finish_reports_size() {
         let remote = TestRemote::new();
-        let mut upload = Upload::start(&remote, Path::new("/f"), UploadKind::Replace, 0).unwrap();
+        let mut upload = start(&remote, "/f");
         upload.push(b"hello ").unwrap();
         upload.push(&vec![b'x'; BATCH_SIZE]).unwrap();
         upload.push(b"end").unwrap();
-        assert_eq!(upload.finish().unwrap(), 6 + BATCH_SIZE as u64 + 3);
+        assert_eq!(
+            finish(upload, &remote, "/f").unwrap(),
+            6 + BATCH_SIZE as u64 + 3
+        );
         let data = remote.file("/f").unwrap();
         assert!(data.starts_with(b"hello x") && data.ends_with(b"xend"));
     }
@@ -342,19 +422,27 @@ mod tests {
     #[test]
     fn failed_final_reply_is_returned_by_finish() {
         let remote = TestRemote::new();
-        let mut upload = Upload::start(&remote, Path::new("/f"), UploadKind::Replace, 0).unwrap();
+        let mut upload = start(&remote, "/f");
         upload.push(b"data").unwrap();
         remote.fail_next_finishes(1, RemoteErrorKind::NoSpace);
-        assert_eq!(upload.finish().unwrap_err().errno, libc::ENOSPC);
+        assert_eq!(
+            finish(upload, &remote, "/f").unwrap_err().errno,
+            libc::ENOSPC
+        );
     }
 
     #[test]
     fn refused_upload_fails_at_start() {
         let remote = TestRemote::new();
         remote.fail_path("/f", RemoteErrorKind::PermissionDenied);
-        let err = Upload::start(&remote, Path::new("/f"), UploadKind::Replace, 0)
-            .err()
-            .unwrap();
+        let err = Upload::start(
+            &remote,
+            UploadTarget::in_place(Path::new("/f")),
+            UploadKind::Replace,
+            0,
+        )
+        .err()
+        .unwrap();
         assert_eq!(err.errno, libc::EACCES);
     }
 

@@ -20,6 +20,7 @@ use super::features::Features;
 use super::ftp_time::format_ftp_time;
 use super::listing::{parse_list, parse_mlsd, parse_mlst_line};
 use super::pool::{Lane, Pool, PooledControl};
+use super::rename_replies::{PipelinedRename, pipelined_rename_outcome};
 use super::reply::Reply;
 use super::reply_code as code;
 use super::reply_errors::{
@@ -47,6 +48,19 @@ fn path_arg(path: &Path) -> RemoteResult<Arg> {
             format!("{}: {e}", path.display()),
         )
     })
+}
+
+/// RNTO's reply after RNFR's 350.
+fn rnto_result(reply: &Reply, to: &Path) -> RemoteResult<()> {
+    if reply.is_success() {
+        Ok(())
+    } else {
+        Err(after_rnto_refused(reply_error(
+            Op::Rename,
+            reply,
+            &show(to),
+        )))
+    }
 }
 
 /// A broken connection is worth another try on a fresh one; a server that stayed silent for the
@@ -386,21 +400,37 @@ impl Remote for FtpRemote {
     fn rename(&self, from: &Path, to: &Path) -> RemoteResult<()> {
         let rnfr = Command::Rnfr(path_arg(from)?);
         let rnto = Command::Rnto(path_arg(to)?);
+        let quirks = self.pool.quirks();
         let mut conn = self.pool.get(Lane::Meta)?;
+        if !quirks.rename_pipelining_refused() {
+            // One round trip: RNTO goes out without waiting for RNFR's 350 (issue 10).
+            let replies = conn.pipeline(&[&rnfr, &rnto])?;
+            let [first, second] =
+                <[Reply; 2]>::try_from(replies).map_err(|_| conn.lost_reply("RNFR/RNTO"))?;
+            match pipelined_rename_outcome(first, second) {
+                PipelinedRename::Done(reply) => return rnto_result(&reply, to),
+                PipelinedRename::FromRefused(reply) => {
+                    return Err(reply_error(Op::Rename, &reply, &show(from)));
+                }
+                PipelinedRename::OutOfOrder(reply) => {
+                    // libunftp runs pipelined commands concurrently: RNTO may overtake RNFR and
+                    // replies may come in either order. Step by step from now on.
+                    log::info!(
+                        "server mishandles RNFR and RNTO sent together; renaming step by step"
+                    );
+                    quirks.set_rename_pipelining_refused();
+                    if let Some(reply) = reply {
+                        return rnto_result(&reply, to);
+                    }
+                    // Nothing was renamed: ask again below.
+                }
+            }
+        }
         let reply = conn.cmd(&rnfr)?;
         if reply.code != code::PENDING {
             return Err(reply_error(Op::Rename, &reply, &show(from)));
         }
-        let reply = conn.cmd(&rnto)?;
-        if reply.is_success() {
-            Ok(())
-        } else {
-            Err(after_rnto_refused(reply_error(
-                Op::Rename,
-                &reply,
-                &show(to),
-            )))
-        }
+        rnto_result(&conn.cmd(&rnto)?, to)
     }
 
     fn set_mtime(&self, path: &Path, mtime: SystemTime) -> RemoteResult<()> {
@@ -440,7 +470,16 @@ impl Remote for FtpRemote {
                     format!("server cannot set modification times: {reply}"),
                 ));
             }
-            // A refusal for this path only (vsftpd: 550 on a directory).
+            // vsftpd refuses this path only (550 on a directory). A server that read the
+            // command as a query for a file named "stamp path" (libunftp) also says 550, but
+            // then the path is a file that exists: that server cannot set times at all.
+            if reply.code == 550 && conn.cmd(&Command::Size(arg.clone()))?.is_success() {
+                quirks.set_mdtm_set_refused();
+                return Err(RemoteError::new(
+                    RemoteErrorKind::Unsupported,
+                    format!("server cannot set modification times: {reply}"),
+                ));
+            }
             Err(reply_error(Op::SetMtime, &reply, &show(path)))
         })
     }

@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+pub use super::certificate::Fingerprint;
+
 /// How the data channel is opened.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum DataMode {
@@ -37,8 +39,11 @@ pub struct FtpConfig {
     pub tls: TlsMode,
     /// Skip certificate verification (--insecure).
     pub insecure: bool,
-    /// Extra CA bundle (PEM) to trust.
+    /// Extra CA bundle (PEM) to trust; a server certificate in it is trusted as itself, even a
+    /// self-signed one marked as a CA (see `tls_trust`).
     pub ca_file: Option<std::path::PathBuf>,
+    /// Trust exactly the server certificate with this SHA-256 fingerprint (--fingerprint).
+    pub fingerprint: Option<Fingerprint>,
     /// Maximum number of simultaneous control connections (default 4).
     pub max_connections: usize,
     /// How long connecting (TCP, TLS, greeting) may take (default 10 s).
@@ -68,6 +73,7 @@ impl Default for FtpConfig {
             tls: TlsMode::default(),
             insecure: false,
             ca_file: None,
+            fingerprint: None,
             max_connections: 4,
             connect_timeout: Duration::from_secs(10),
             io_timeout: Duration::from_secs(30),
@@ -113,6 +119,8 @@ impl std::fmt::Debug for FtpConfig {
             .field("data_mode", &self.data_mode)
             .field("tls", &self.tls)
             .field("insecure", &self.insecure)
+            .field("ca_file", &self.ca_file)
+            .field("fingerprint", &self.fingerprint)
             .field("max_connections", &self.max_connections)
             .field("connect_timeout", &self.connect_timeout)
             .field("io_timeout", &self.io_timeout)

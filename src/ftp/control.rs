@@ -12,7 +12,7 @@
 //! TLS too (they resume this connection's session, held in `tls`).
 
 use std::net::{SocketAddr, ToSocketAddrs};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use log::trace;
 
@@ -21,8 +21,8 @@ use super::config::{FtpConfig, TlsMode};
 use super::features::Features;
 use super::reply::{Reply, ReplyBuffer, ReplyError};
 use super::reply_code as code;
-use super::reply_errors::says_server_full;
-use super::tls::{TlsContext, TlsSession, handshake_error};
+use super::reply_errors::{Op, classify, says_server_full};
+use super::tls::{TlsContext, TlsSession};
 use super::transport::Transport;
 use crate::remote::{RemoteError, RemoteErrorKind};
 
@@ -36,6 +36,14 @@ pub struct Control {
     pub features: Features,
     /// This connection's TLS session, which its data connections resume (None: plain FTP).
     tls: Option<TlsSession>,
+    /// A passive data connection opened ahead of the next transfer (see `data_channel`).
+    ready_data: Option<ReadyData>,
+}
+
+/// A passive data connection already connected, and when it was opened.
+pub struct ReadyData {
+    pub transport: Transport,
+    pub since: Instant,
 }
 
 /// A failed connection attempt, saying whether the server turned us away for being full, so the
@@ -98,6 +106,7 @@ impl Control {
             broken: false,
             features: Features::default(),
             tls,
+            ready_data: None,
         };
         if control.tls_mode() == TlsMode::Implicit {
             control.start_tls(&where_)?;
@@ -111,10 +120,7 @@ impl Control {
             control.auth_tls(&where_)?;
         }
         control.login(config)?;
-        if control.tls.is_some() {
-            control.protect_data(&where_)?;
-        }
-        control.negotiate()?;
+        control.negotiate(&where_)?;
         Ok(control)
     }
 
@@ -145,23 +151,31 @@ impl Control {
             )
         };
         let user_arg = Arg::new(user).map_err(|_| invalid("user name"))?;
-        let mut reply = self.cmd(&Command::User(user_arg))?;
+        let password = config.login_password();
+        // An empty password is still sent as an argument some servers accept; we refuse to
+        // send `PASS ` with nothing after it, so use a single space-free placeholder.
+        let pass_arg = Arg::new(if password.is_empty() { "-" } else { password })
+            .map_err(|_| invalid("password"))?;
+        // USER and PASS in one round trip. A server that needs no password (230 to USER)
+        // answers the PASS with 503 or 230, read and ignored.
+        let user_command = Command::User(user_arg);
+        let mut replies = self
+            .pipeline(&[&user_command, &Command::Pass(pass_arg)])?
+            .into_iter();
+        let mut reply = replies.next().ok_or_else(|| self.lost_reply("USER"))?;
         if reply.code == code::NEED_PASSWORD || reply.code == code::NEED_ACCOUNT {
-            let password = config.login_password();
-            // An empty password is still sent as an argument some servers accept; we refuse to
-            // send `PASS ` with nothing after it, so use a single space-free placeholder.
-            let pass_arg = Arg::new(if password.is_empty() { "-" } else { password })
-                .map_err(|_| invalid("password"))?;
-            reply = self.cmd(&Command::Pass(pass_arg))?;
+            reply = replies.next().ok_or_else(|| self.lost_reply("PASS"))?;
         }
         if reply.code == code::LOGGED_IN || reply.code == code::SUPERFLUOUS {
             return Ok(());
         }
         let server_full = says_server_full(&reply);
-        let kind = if server_full {
-            RemoteErrorKind::Connection
-        } else {
-            RemoteErrorKind::Auth
+        // The one reply table decides (530 is Auth); a refusal it cannot place is still a
+        // failed login, not a generic I/O error.
+        let kind = match classify(Op::Login, &reply) {
+            _ if server_full => RemoteErrorKind::Connection,
+            RemoteErrorKind::Other => RemoteErrorKind::Auth,
+            kind => kind,
         };
         Err(ConnectFailure {
             server_full,
@@ -180,7 +194,7 @@ impl Control {
         let started = self.transport.start_tls(session, false);
         started.map_err(|e| {
             self.broken = true;
-            handshake_error(where_, &e)
+            session.handshake_error(where_, &e)
         })
     }
 
@@ -211,22 +225,19 @@ impl Control {
         Ok(self.start_tls(where_)?)
     }
 
-    /// `PBSZ 0` and `PROT P`: data connections run TLS too. A refusal fails the connection
-    /// rather than moving file contents in clear.
-    fn protect_data(&mut self, where_: &str) -> Result<(), RemoteError> {
-        for command in [Command::Pbsz0, Command::ProtPrivate] {
-            let reply = self.cmd(&command)?;
-            if !reply.is_success() {
-                self.broken = true;
-                return Err(RemoteError::new(
-                    RemoteErrorKind::Protocol,
-                    format!(
-                        "{where_} refused {command} (needed for TLS data connections): {reply}"
-                    ),
-                ));
-            }
-        }
-        Ok(())
+    /// Keep a data connection opened ahead for the next transfer on this connection.
+    pub fn set_ready_data(&mut self, ready: ReadyData) {
+        self.ready_data = Some(ready);
+    }
+
+    /// Take the data connection opened ahead, if any.
+    pub fn take_ready_data(&mut self) -> Option<ReadyData> {
+        self.ready_data.take()
+    }
+
+    /// Whether a data connection opened ahead is waiting for the next transfer.
+    pub fn has_ready_data(&self) -> bool {
+        self.ready_data.is_some()
     }
 
     /// The TLS session data connections must run under (resuming it), or None for plain FTP.
@@ -234,19 +245,49 @@ impl Control {
         self.tls.as_ref()
     }
 
-    fn negotiate(&mut self) -> Result<(), RemoteError> {
-        let feat = self.cmd(&Command::Feat)?;
-        self.features = Features::from_reply(&feat);
+    /// After login, in one round trip: `PBSZ 0` and `PROT P` under TLS (data connections run
+    /// TLS too; a refusal fails the connection rather than moving file contents in clear), FEAT
+    /// and `TYPE I`. Then `OPTS UTF8 ON` when FEAT offered UTF8.
+    fn negotiate(&mut self, where_: &str) -> Result<(), RemoteError> {
+        let mut commands = Vec::with_capacity(4);
+        if self.tls.is_some() {
+            commands.extend([&Command::Pbsz0, &Command::ProtPrivate]);
+        }
+        commands.extend([&Command::Feat, &Command::TypeImage]);
+        let replies = self.pipeline(&commands)?;
+        if replies.len() < commands.len() {
+            self.broken = true;
+            return Err(RemoteError::new(
+                RemoteErrorKind::Connection,
+                format!("{where_} closed the connection after login"),
+            ));
+        }
+        for (command, reply) in commands.into_iter().zip(&replies) {
+            match command {
+                Command::Feat => self.features = Features::from_reply(reply),
+                Command::TypeImage if !reply.is_success() => {
+                    self.broken = true;
+                    return Err(RemoteError::new(
+                        RemoteErrorKind::Protocol,
+                        format!("server refused binary mode: {reply}"),
+                    ));
+                }
+                Command::TypeImage => {}
+                _ if !reply.is_success() => {
+                    self.broken = true;
+                    return Err(RemoteError::new(
+                        RemoteErrorKind::Protocol,
+                        format!(
+                            "{where_} refused {command} (needed for TLS data connections): {reply}"
+                        ),
+                    ));
+                }
+                _ => {}
+            }
+        }
         if self.features.utf8 {
             // Servers that offer UTF8 mostly have it on already; a refusal changes nothing.
             let _ = self.cmd(&Command::OptsUtf8On)?;
-        }
-        let reply = self.cmd(&Command::TypeImage)?;
-        if !reply.is_success() {
-            return Err(RemoteError::new(
-                RemoteErrorKind::Protocol,
-                format!("server refused binary mode: {reply}"),
-            ));
         }
         Ok(())
     }
@@ -290,6 +331,12 @@ impl Control {
 
     /// Send one command.
     pub fn send(&mut self, command: &Command) -> Result<(), RemoteError> {
+        self.send_all(&[command])
+    }
+
+    /// Send `commands` in one write: one round trip for a sequence whose replies come in a
+    /// fixed order (see [`Control::cmd_pipelined`]).
+    fn send_all(&mut self, commands: &[&Command]) -> Result<(), RemoteError> {
         use std::io::Write;
         if self.broken {
             return Err(RemoteError::new(
@@ -297,8 +344,11 @@ impl Control {
                 "connection is broken",
             ));
         }
-        trace!("> {command}");
-        let wire = command.wire();
+        let mut wire = Vec::new();
+        for command in commands {
+            trace!("> {command}");
+            wire.extend(command.wire());
+        }
         self.transport
             .write_all(&wire)
             .and_then(|()| self.transport.flush())
@@ -333,6 +383,42 @@ impl Control {
             self.broken = true;
         }
         Ok(reply)
+    }
+
+    /// Send `commands` in one write and read their replies in order: one round trip for a
+    /// sequence whose replies come in a fixed order and where the server answers each command
+    /// whatever became of the ones before (a refused RNFR makes the RNTO a "503 bad sequence",
+    /// a refused login makes the commands after it 530s), so the caller still sees the first
+    /// reply that failed. Stops early at a 421 or when a reply after the first cannot be read
+    /// (a server that closes after refusing), marking the connection broken: the caller then
+    /// gets fewer replies than commands and decides from those it got.
+    pub fn pipeline(&mut self, commands: &[&Command]) -> Result<Vec<Reply>, RemoteError> {
+        self.send_all(commands)?;
+        let mut replies = Vec::with_capacity(commands.len());
+        for _ in commands {
+            self.transport.ack_quickly();
+            let reply = match self.read_reply() {
+                Ok(reply) => reply,
+                Err(e) if replies.is_empty() => return Err(e),
+                Err(_) => break, // read_reply marked the connection broken
+            };
+            let closing = reply.code == code::SERVICE_CLOSING;
+            replies.push(reply);
+            if closing {
+                self.broken = true;
+                break;
+            }
+        }
+        Ok(replies)
+    }
+
+    /// The error for a pipelined command whose reply never came (see [`Control::pipeline`]).
+    pub fn lost_reply(&mut self, command: &str) -> RemoteError {
+        self.broken = true;
+        RemoteError::new(
+            RemoteErrorKind::Connection,
+            format!("{}: no reply to {command}", self.peer),
+        )
     }
 
     /// Check the connection still answers (after sitting idle).

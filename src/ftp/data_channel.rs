@@ -8,13 +8,23 @@
 //! connection coming from the server's address.
 //! Under FTPS (`PROT P`) the data connection runs a TLS client handshake (in both modes, as
 //! RFC 4217 says) after the server's 125/150, resuming the control connection's TLS session.
+//!
+//! Opened ahead: in passive mode EPSV/PASV and the TCP connect cost two round trips, so the pool
+//! opens them on a connection that just finished a transfer, in the background, and the next
+//! transfer on that connection starts with the transfer command (`prepare_ahead`). Servers accept
+//! a passive connection before the command (the kernel completes the handshake; the server picks
+//! it up when STOR/RETR/LIST arrives). One is kept per connection, for at most `READY_MAX_AGE`
+//! (well below every server's timeouts). One that is too old, or that the server closed or wrote
+//! to, is replaced without failing anything: a fresh EPSV first (the server drops its old passive
+//! state itself, without a reply), and only then our end of the old one is closed, so no server
+//! ever sees us close a data connection it could report on.
 
 use std::net::{IpAddr, SocketAddr, SocketAddrV4, TcpListener};
 use std::time::{Duration, Instant};
 
 use super::command::Command;
 use super::config::DataMode;
-use super::control::Control;
+use super::control::{Control, ReadyData};
 use super::quirks::Quirks;
 use super::reply::Reply;
 use super::reply_code as code;
@@ -46,7 +56,7 @@ pub fn start_transfer(
     command: &Command,
 ) -> Result<TransferStart, RemoteError> {
     let prepared = match mode {
-        DataMode::Passive => Prepared::Connected(open_passive(control, quirks)?),
+        DataMode::Passive => Prepared::Connected(passive_connection(control, quirks)?),
         DataMode::Active => Prepared::Listening(open_active(control, quirks)?),
     };
     if let Some(offset) = rest {
@@ -72,17 +82,63 @@ pub fn start_transfer(
     transport
         .set_timeouts(control.io_timeout())
         .map_err(|e| data_error(control, e))?;
-    if let Some(session) = control.tls_session() {
+    if let Some(session) = control.tls_session().cloned() {
         // The server starts TLS only after sending 150, so the handshake comes now.
-        let secured = transport.start_tls(session, true);
+        let secured = transport.start_tls(&session, true);
         if let Err(e) = secured {
             transport.abort();
             control.mark_broken();
             let peer = control.peer_addr();
-            return Err(super::tls::handshake_error(&format!("{peer} (data)"), &e));
+            return Err(session.handshake_error(&format!("{peer} (data)"), &e));
         }
     }
     Ok(TransferStart::Started(transport))
+}
+
+/// How long a data connection opened ahead is used; older ones are replaced.
+pub const READY_MAX_AGE: Duration = Duration::from_secs(10);
+
+/// Open a passive data connection ahead of the next transfer on `control` (when it has none).
+/// Called by the pool on an idle connection, never while a request waits on it.
+pub fn prepare_ahead(control: &mut Control, quirks: &Quirks) -> Result<(), RemoteError> {
+    if control.has_ready_data() {
+        return Ok(());
+    }
+    let transport = open_passive(control, quirks)?;
+    control.set_ready_data(ReadyData {
+        transport,
+        since: Instant::now(),
+    });
+    Ok(())
+}
+
+/// The data connection opened ahead when it is still good, else a freshly opened one.
+fn passive_connection(control: &mut Control, quirks: &Quirks) -> Result<Transport, RemoteError> {
+    let Some(ready) = control.take_ready_data() else {
+        return open_passive(control, quirks);
+    };
+    let age = ready.since.elapsed();
+    if age < READY_MAX_AGE && is_untouched(&ready.transport) {
+        log::trace!("using the data connection opened {age:?} ago");
+        return Ok(ready.transport);
+    }
+    log::debug!("replacing a data connection opened ahead {age:?} ago (too old or closed)");
+    // EPSV first: the server drops its old passive state itself; closing ours after that
+    // cannot make it report a transfer that never was.
+    let fresh = open_passive(control, quirks);
+    ready.transport.abort();
+    fresh
+}
+
+/// Whether the server has neither closed nor written to a connection we have not used yet.
+fn is_untouched(transport: &Transport) -> bool {
+    let tcp = transport.tcp();
+    if tcp.set_nonblocking(true).is_err() {
+        return false;
+    }
+    let mut byte = [0u8; 1];
+    let quiet = matches!(tcp.peek(&mut byte), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock);
+    tcp.set_nonblocking(false).is_ok() && quiet
 }
 
 fn data_error(control: &mut Control, e: std::io::Error) -> RemoteError {

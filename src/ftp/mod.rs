@@ -7,6 +7,7 @@
 //! a running RETR/STOR; `pool` shares connections; `reply_errors` maps replies to error kinds
 //! and decides when a command counts as not implemented; `client` maps it all onto `Remote`.
 
+pub mod certificate;
 pub mod client;
 pub mod command;
 pub mod config;
@@ -17,12 +18,15 @@ pub mod ftp_time;
 pub mod listing;
 pub mod pool;
 pub mod quirks;
+mod rename_replies;
 pub mod reply;
 pub mod reply_code;
-pub mod reply_errors;
+mod reply_errors;
 pub mod tls;
+pub mod tls_sessions;
+pub mod tls_trust;
 pub mod transfer;
 pub mod transport;
 
 pub use client::FtpRemote;
-pub use config::{DataMode, FtpConfig, TlsMode};
+pub use config::{DataMode, Fingerprint, FtpConfig, TlsMode};

@@ -21,6 +21,11 @@
 //!   connections held by open files nobody is reading, so a few files left open (a pager, a
 //!   paused copy) cannot starve every other transfer until the wait times out.
 //!
+//! - A connection that ends a transfer, in passive mode, goes back to the pool through a short
+//!   background step that opens the next data connection ahead (`data_channel::prepare_ahead`:
+//!   EPSV + connect, two round trips no later transfer has to wait for). Transfers prefer idle
+//!   connections with one ready, metadata requests those without.
+//!
 //! Locking: one `parking_lot::Mutex` around the pool state, never held while talking to the
 //! network (connecting, NOOP and QUIT happen after it is released).
 
@@ -32,8 +37,9 @@ use std::time::{Duration, Instant};
 use log::{debug, warn};
 use parking_lot::{Condvar, Mutex};
 
-use super::config::FtpConfig;
+use super::config::{DataMode, FtpConfig};
 use super::control::Control;
+use super::data_channel::prepare_ahead;
 use super::quirks::Quirks;
 use super::tls::TlsContext;
 use crate::remote::{PressureHook, RemoteError, RemoteErrorKind};
@@ -243,7 +249,7 @@ impl Pool {
             let transfer_limit = if state.cap > 1 { state.cap - 1 } else { 1 };
             let lane_ok = lane == Lane::Meta || state.transfers < transfer_limit;
             if lane_ok {
-                if let Some(idle) = state.idle.pop() {
+                if let Some(idle) = take_idle(&mut state.idle, lane) {
                     if lane == Lane::Transfer {
                         state.transfers += 1;
                     }
@@ -372,18 +378,66 @@ impl Drop for PooledControl {
         if self.lane == Lane::Transfer {
             state.transfers = state.transfers.saturating_sub(1);
         }
-        if control.is_broken() || state.closed {
-            state.open = state.open.saturating_sub(1);
-            self.inner.freed.notify_all();
-            drop(state);
-            drop(control);
+        let prepare = self.lane == Lane::Transfer
+            && self.inner.config.data_mode == DataMode::Passive
+            && !control.has_ready_data();
+        drop(state);
+        if prepare && !control.is_broken() {
+            prepare_in_background(self.inner.clone(), control);
         } else {
-            state.idle.push(Idle {
-                control,
-                since: Instant::now(),
-            });
-            self.inner.freed.notify_all();
+            put_back(&self.inner, control);
         }
+    }
+}
+
+/// An idle connection for `lane`: transfers prefer one with a data connection opened ahead,
+/// metadata requests one without (leaving those for transfers); else the most recent.
+fn take_idle(idle: &mut Vec<Idle>, lane: Lane) -> Option<Idle> {
+    let wanted = lane == Lane::Transfer;
+    let index = idle
+        .iter()
+        .rposition(|i| i.control.has_ready_data() == wanted)
+        .or_else(|| idle.len().checked_sub(1))?;
+    Some(idle.remove(index))
+}
+
+/// Return a connection to the idle list, or close it when broken or the pool is shut down.
+fn put_back(inner: &Inner, control: Control) {
+    let mut state = inner.state.lock();
+    if control.is_broken() || state.closed {
+        state.open = state.open.saturating_sub(1);
+        inner.freed.notify_all();
+        drop(state);
+        drop(control);
+    } else {
+        state.idle.push(Idle {
+            control,
+            since: Instant::now(),
+        });
+        inner.freed.notify_all();
+    }
+}
+
+/// Open the next data connection ahead on a thread of its own, then return the connection to
+/// the pool (it stays counted as open, not idle, meanwhile). A failure only costs the head start.
+fn prepare_in_background(inner: Arc<Inner>, control: Control) {
+    let slot = Arc::new(Mutex::new(Some(control)));
+    let theirs = slot.clone();
+    let task_inner = inner.clone();
+    let spawned = std::thread::Builder::new()
+        .name("ftp-data-ahead".into())
+        .spawn(move || {
+            if let Some(mut control) = theirs.lock().take() {
+                if let Err(e) = prepare_ahead(&mut control, &task_inner.quirks) {
+                    debug!("could not open a data connection ahead: {e}");
+                }
+                put_back(&task_inner, control);
+            }
+        });
+    if spawned.is_err()
+        && let Some(control) = slot.lock().take()
+    {
+        put_back(&inner, control);
     }
 }
 

@@ -1,5 +1,6 @@
 //! What we learned about the server at run time and share across all pooled connections: a
-//! command it advertised (or that we tried) but refused with 500/502 is not tried again.
+//! command it advertised (or that we tried) but refused with 500/502 is not tried again, and a
+//! shortcut it mishandled (pipelined RNFR+RNTO) is not taken again.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -32,4 +33,7 @@ quirk_flags!(
     mfmt_refused / set_mfmt_refused,
     mdtm_set_refused / set_mdtm_set_refused,
     chmod_refused / set_chmod_refused,
+    // RNTO sent before RNFR's 350 arrived was answered "bad sequence" (libunftp handles the
+    // two out of order): renames wait for the 350 from then on.
+    rename_pipelining_refused / set_rename_pipelining_refused,
 );

@@ -15,9 +15,9 @@
 //!   shared only with its own data connections, which also use the same server name (the cache
 //!   key).
 //! - **TLS 1.2 only.** See [`PROTOCOL_VERSIONS`].
-//! - **Certificates are verified** against the system roots (rustls-native-certs) plus the
-//!   `ca_file` PEM bundle. `insecure` swaps in a verifier that accepts any certificate (but still
-//!   checks handshake signatures) and says so in the log.
+//! - **Certificates**: which ones are trusted (system roots, `ca_file`, a pinned fingerprint,
+//!   insecure) is decided in `tls_trust`; each session has its own verifier there, so a refused
+//!   certificate's fingerprint and names reach [`TlsSession::handshake_error`].
 //! - **Truncation.** A data connection that ends without close_notify is taken as the end of the
 //!   data (see `transport`): the transfer's outcome comes from the 226/4xx reply on the
 //!   TLS-protected control connection, and several servers close data connections without
@@ -28,17 +28,13 @@ use std::net::TcpStream;
 use std::sync::Arc;
 
 use log::{debug, warn};
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::client::{ClientSessionMemoryCache, Resumption};
-use rustls::crypto::{CryptoProvider, verify_tls12_signature, verify_tls13_signature};
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{
-    ClientConfig, ClientConnection, DigitallySignedStruct, RootCertStore, SignatureScheme,
-    StreamOwned,
-};
+use rustls::client::Resumption;
+use rustls::pki_types::ServerName;
+use rustls::{ClientConfig, ClientConnection, StreamOwned};
 
 use super::config::{FtpConfig, TlsMode};
+use super::tls_sessions::{ControlSessionStore, PoolSessions};
+use super::tls_trust::{RecordingVerifier, Trust, refusal_message};
 use crate::remote::{RemoteError, RemoteErrorKind};
 
 /// TLS 1.2 only, because FTP needs session resumption that survives many short data
@@ -57,9 +53,6 @@ use crate::remote::{RemoteError, RemoteErrorKind};
 /// security that matters here; it fails only against servers configured for TLS 1.3 alone.
 pub const PROTOCOL_VERSIONS: &[&rustls::SupportedProtocolVersion] = &[&rustls::version::TLS12];
 
-/// Sessions remembered per control connection (it only ever talks to one server name).
-const SESSIONS_PER_CONTROL: usize = 4;
-
 /// The TLS setup shared by every connection of a pool.
 #[derive(Clone)]
 pub struct TlsContext {
@@ -72,14 +65,17 @@ enum Setup {
     Ready {
         mode: TlsMode,
         base: Arc<ClientConfig>,
+        /// Also inside `base`.
+        verifier: Arc<RecordingVerifier>,
+        sessions: Arc<PoolSessions>,
         server_name: ServerName<'static>,
     },
     Failed(RemoteError),
 }
 
-/// One control connection's TLS: the pool's config with a private session cache, used for the
-/// control connection's handshake and then by every data connection it opens (so they resume
-/// its session).
+/// One control connection's TLS: the pool's config with a session store of its own (see
+/// `tls_sessions`), used for the control connection's handshake and then by every data
+/// connection it opens (so they resume its session).
 #[derive(Clone)]
 pub struct TlsSession {
     // One pointer, so the connection structs holding it stay small.
@@ -88,6 +84,8 @@ pub struct TlsSession {
 
 struct SessionParts {
     config: Arc<ClientConfig>,
+    /// Also inside `config`; kept here to ask it why a certificate was refused.
+    verifier: Arc<RecordingVerifier>,
     server_name: ServerName<'static>,
     mode: TlsMode,
 }
@@ -101,9 +99,11 @@ impl TlsContext {
         let state = match config.tls {
             TlsMode::None => Setup::Off,
             mode => match build(config) {
-                Ok((base, server_name)) => Setup::Ready {
+                Ok((base, verifier, server_name)) => Setup::Ready {
                     mode,
                     base,
+                    verifier,
+                    sessions: Arc::new(PoolSessions::default()),
                     server_name,
                 },
                 Err(e) => Setup::Failed(e),
@@ -126,15 +126,19 @@ impl TlsContext {
             Setup::Ready {
                 mode,
                 base,
+                verifier,
+                sessions,
                 server_name,
             } => {
+                // Same verifier as every other session (rustls resumes a session only under
+                // the verifier that made it), own session store.
                 let mut config = ClientConfig::clone(base);
-                config.resumption = Resumption::store(Arc::new(ClientSessionMemoryCache::new(
-                    SESSIONS_PER_CONTROL,
-                )));
+                let store = ControlSessionStore::new(sessions.clone());
+                config.resumption = Resumption::store(Arc::new(store));
                 Ok(Some(TlsSession {
                     inner: Arc::new(SessionParts {
                         config: Arc::new(config),
+                        verifier: verifier.clone(),
                         server_name: server_name.clone(),
                         mode: *mode,
                     }),
@@ -147,6 +151,32 @@ impl TlsContext {
 impl TlsSession {
     pub fn mode(&self) -> TlsMode {
         self.inner.mode
+    }
+
+    /// Describe a failed handshake in one sentence; for a refused certificate, with its
+    /// fingerprint and names and the ways out (see `tls_trust`).
+    pub fn handshake_error(&self, where_: &str, e: &io::Error) -> RemoteError {
+        let tls_error = e
+            .get_ref()
+            .and_then(|inner| inner.downcast_ref::<rustls::Error>());
+        match tls_error {
+            Some(rustls::Error::InvalidCertificate(_)) => {
+                let message = match self.inner.verifier.last_refusal() {
+                    Some(refusal) => refusal_message(where_, e, &refusal),
+                    None => format!(
+                        "TLS handshake with {where_} failed: {e} (pin the server's certificate \
+                         with --fingerprint, trust its CA with --ca-file, or skip verification \
+                         with --insecure)"
+                    ),
+                };
+                RemoteError::new(RemoteErrorKind::Protocol, message)
+            }
+            Some(_) => RemoteError::new(
+                RemoteErrorKind::Protocol,
+                format!("TLS handshake with {where_} failed: {e}"),
+            ),
+            None => RemoteError::io(format_args!("TLS handshake with {where_} failed"), e),
+        }
     }
 
     /// Run the client handshake on `tcp` (its socket timeouts bound every step). `data` only
@@ -177,32 +207,14 @@ impl TlsSession {
     }
 }
 
-/// Describe a failed handshake in one sentence, with the way out for certificate problems.
-pub fn handshake_error(where_: &str, e: &io::Error) -> RemoteError {
-    let tls_error = e
-        .get_ref()
-        .and_then(|inner| inner.downcast_ref::<rustls::Error>());
-    match tls_error {
-        Some(rustls::Error::InvalidCertificate(_)) => RemoteError::new(
-            RemoteErrorKind::Protocol,
-            format!(
-                "TLS handshake with {where_} failed: {e} (trust the server's CA with the CA \
-                 file option, or skip verification with insecure)"
-            ),
-        ),
-        Some(_) => RemoteError::new(
-            RemoteErrorKind::Protocol,
-            format!("TLS handshake with {where_} failed: {e}"),
-        ),
-        None => RemoteError::io(format_args!("TLS handshake with {where_} failed"), e),
-    }
-}
+type Built = (
+    Arc<ClientConfig>,
+    Arc<RecordingVerifier>,
+    ServerName<'static>,
+);
 
-fn setup_error(message: String) -> RemoteError {
-    RemoteError::new(RemoteErrorKind::Other, message)
-}
-
-fn build(config: &FtpConfig) -> Result<(Arc<ClientConfig>, ServerName<'static>), RemoteError> {
+fn build(config: &FtpConfig) -> Result<Built, RemoteError> {
+    let setup_error = |message: String| RemoteError::new(RemoteErrorKind::Other, message);
     let server_name = ServerName::try_from(config.host.clone()).map_err(|e| {
         setup_error(format!(
             "{} is not a valid TLS server name: {e}",
@@ -210,111 +222,15 @@ fn build(config: &FtpConfig) -> Result<(Arc<ClientConfig>, ServerName<'static>),
         ))
     })?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let builder = ClientConfig::builder_with_provider(provider.clone())
+    let trust = Trust::for_config(config, provider.clone())?;
+    let verifier = Arc::new(RecordingVerifier::new(trust));
+    let client_config = ClientConfig::builder_with_provider(provider)
         .with_protocol_versions(PROTOCOL_VERSIONS)
-        .map_err(|e| setup_error(format!("TLS setup: {e}")))?;
-    let client_config = if config.insecure {
-        warn!(
-            "TLS certificate verification is OFF (insecure): the identity of {} is not checked",
-            config.host
-        );
-        builder
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(AcceptAnyCertificate { provider }))
-            .with_no_client_auth()
-    } else {
-        let roots = trusted_roots(config.ca_file.as_deref())?;
-        builder.with_root_certificates(roots).with_no_client_auth()
-    };
-    Ok((Arc::new(client_config), server_name))
-}
-
-/// System roots plus the certificates of `ca_file`.
-fn trusted_roots(ca_file: Option<&std::path::Path>) -> Result<RootCertStore, RemoteError> {
-    let mut roots = RootCertStore::empty();
-    let native = rustls_native_certs::load_native_certs();
-    for e in &native.errors {
-        debug!("loading system CA certificates: {e}");
-    }
-    let (added, ignored) = roots.add_parsable_certificates(native.certs);
-    debug!("{added} system CA certificates loaded ({ignored} unusable)");
-    if let Some(path) = ca_file {
-        let shown = path.display();
-        let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
-            .and_then(|iter| iter.collect())
-            .map_err(|e| setup_error(format!("cannot read CA file {shown}: {e}")))?;
-        if certs.is_empty() {
-            return Err(setup_error(format!(
-                "CA file {shown} holds no PEM certificate"
-            )));
-        }
-        for cert in certs {
-            roots
-                .add(cert)
-                .map_err(|e| setup_error(format!("CA file {shown}: {e}")))?;
-        }
-    }
-    if roots.is_empty() {
-        return Err(setup_error(
-            "no trusted CA certificates: the system has none; give a CA file or use insecure"
-                .into(),
-        ));
-    }
-    Ok(roots)
-}
-
-/// The `insecure` verifier: any certificate for any name is accepted. Handshake signatures are
-/// still checked, so the peer must at least hold the key of the certificate it shows.
-#[derive(Debug)]
-struct AcceptAnyCertificate {
-    provider: Arc<CryptoProvider>,
-}
-
-impl ServerCertVerifier for AcceptAnyCertificate {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider
-            .signature_verification_algorithms
-            .supported_schemes()
-    }
+        .map_err(|e| setup_error(format!("TLS setup: {e}")))?
+        .dangerous()
+        .with_custom_certificate_verifier(verifier.clone())
+        .with_no_client_auth();
+    Ok((Arc::new(client_config), verifier, server_name))
 }
 
 #[cfg(test)]
@@ -379,8 +295,14 @@ mod tests {
 
     #[test]
     fn certificate_errors_name_the_reason_and_the_way_out() {
+        let mut config = config(TlsMode::Explicit);
+        config.insecure = true;
+        let session = TlsContext::for_config(&config)
+            .new_session()
+            .unwrap()
+            .unwrap();
         let inner = rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer);
-        let error = handshake_error(
+        let error = session.handshake_error(
             "127.0.0.1:2121",
             &io::Error::new(io::ErrorKind::InvalidData, inner),
         );
@@ -392,9 +314,10 @@ mod tests {
             "{}",
             error.message
         );
+        assert!(error.message.contains("--fingerprint"), "{}", error.message);
         let reset = io::Error::new(io::ErrorKind::ConnectionReset, "reset");
         assert_eq!(
-            handshake_error("h:21", &reset).kind,
+            session.handshake_error("h:21", &reset).kind,
             RemoteErrorKind::Connection
         );
     }

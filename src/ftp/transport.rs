@@ -110,6 +110,26 @@ impl Transport {
         self.abort();
     }
 
+    /// Acknowledge what arrives next at once instead of delaying the ACK (Linux TCP_QUICKACK,
+    /// which the kernel clears again by itself). For pipelined commands: a server with Nagle's
+    /// algorithm on holds its second reply until the first is acknowledged, and a delayed ACK
+    /// would add up to 40 ms to a sequence meant to save round trips. Best effort.
+    pub fn ack_quickly(&self) {
+        use std::os::fd::AsRawFd;
+        let on: libc::c_int = 1;
+        // SAFETY: setsockopt on the socket this transport owns, with a pointer to a live c_int
+        // and its size; no memory is retained by the call.
+        let _ = unsafe {
+            libc::setsockopt(
+                self.tcp().as_raw_fd(),
+                libc::IPPROTO_TCP,
+                libc::TCP_QUICKACK,
+                (&raw const on).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+    }
+
     /// Tear the connection down at once in both directions.
     pub fn abort(&self) {
         let _ = self.tcp().shutdown(Shutdown::Both);

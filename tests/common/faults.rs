@@ -11,8 +11,9 @@ use std::time::{Duration, Instant};
 use ftpfs::ftp::{FtpConfig, FtpRemote};
 use ftpfs::remote::Remote;
 
+use super::kind::ServerKind;
 use super::proxy::FaultProxy;
-use super::server::{ServerKind, TestServer};
+use super::server::TestServer;
 use super::skip::{current_test, fuse_available};
 
 /// vsftpd (every fault test runs on it: LIST only, strict about locks), or None after the skip

@@ -11,11 +11,12 @@
 //!   (`f::vsftpd`, `f::proftpd`, ...), so the first failing server does not hide the others.
 //! - The skip rule (skip.rs): without root, /dev/fuse or an installed server a test skips with
 //!   a note locally and fails under CI=true. What a server cannot do comes from ONE table,
-//!   `server::LIMITATIONS` (`kind.lacks(Feature::X)`), and is skipped everywhere.
+//!   `kind::LIMITATIONS` (`kind.lacks(Feature::X)`), and is skipped everywhere.
 #![allow(dead_code)]
 
 pub mod faults;
 pub mod files;
+mod kind;
 pub mod mount;
 mod ports;
 pub mod proxy;
@@ -26,13 +27,13 @@ mod tempdir;
 use std::path::PathBuf;
 
 #[allow(unused_imports)]
+pub use kind::{Feature, LIMITATIONS, ServerKind};
+#[allow(unused_imports)]
 pub use mount::Mount;
 #[allow(unused_imports)]
 pub use ports::PortSlot;
 #[allow(unused_imports)]
-pub use server::{
-    Feature, LIMITATIONS, ServerKind, TEST_PASSWORD, TEST_USER, TestServer, lookup_system_user,
-};
+pub use server::{TEST_PASSWORD, TEST_USER, TestServer, lookup_system_user};
 #[allow(unused_imports)]
 pub use skip::{fuse_available, in_ci};
 #[allow(unused_imports)]

@@ -8,7 +8,7 @@
 //!
 //! A server that cannot do what a test needs (vsftpd setting a directory's time) is a different
 //! thing: not a missing tool but a documented limitation. Those come from the one table in
-//! `server::LIMITATIONS` and are skipped in CI too (see `ServerKind::lacks`).
+//! `kind::LIMITATIONS` and are skipped in CI too (see `ServerKind::lacks`).
 
 use std::ffi::CString;
 

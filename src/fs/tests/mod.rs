@@ -2,6 +2,7 @@
 
 mod namespace;
 mod read;
+mod upload;
 mod write;
 
 use std::ffi::OsStr;
@@ -28,6 +29,17 @@ fn mount(remote: &MemoryRemote) -> Arc<Filesystem> {
 
 fn mount_with(remote: &MemoryRemote, config: FsConfig) -> Arc<Filesystem> {
     Filesystem::new(Arc::new(remote.clone()), config)
+}
+
+/// A mount that uploads straight onto the real names (`-o inplace`).
+fn mount_inplace(remote: &MemoryRemote) -> Arc<Filesystem> {
+    mount_with(
+        remote,
+        FsConfig {
+            inplace_uploads: true,
+            ..config()
+        },
+    )
 }
 
 /// The inode of an absolute path, looked up component by component like the kernel does.

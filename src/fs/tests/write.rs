@@ -20,8 +20,8 @@ fn sequential_writes_stream_into_one_upload() {
     let content = pattern(3 * 1024 * 1024 + 5);
     let (attr, fh) = fs.create(ROOT_INO, name("new"), libc::O_WRONLY).unwrap();
     assert!(
-        remote.exists("/new"),
-        "the file exists as soon as it is created"
+        !remote.exists("/new"),
+        "the file takes its name on the server only when complete"
     );
     write_in_pieces(&fs, fh, &content, 128 * 1024);
     assert_eq!(fs.getattr(attr.ino).unwrap().size, content.len() as u64);
@@ -237,7 +237,9 @@ fn failed_spool_upload_is_retried_at_release() {
 fn refused_create_fails_at_open() {
     let remote = MemoryRemote::new();
     remote.fail_path("/locked", RemoteErrorKind::PermissionDenied);
-    let fs = mount(&remote);
+    // In place, the STOR goes to the refused name itself (atomic uploads: see the
+    // upload tests, where the refusal comes with the rename at close).
+    let fs = mount_inplace(&remote);
     let err = fs
         .create(ROOT_INO, name("locked"), libc::O_WRONLY)
         .err()
@@ -247,6 +249,21 @@ fn refused_create_fails_at_open() {
         fs.lookup(ROOT_INO, name("locked")).unwrap_err().errno,
         libc::ENOENT
     );
+}
+
+#[test]
+fn in_place_uploads_create_the_file_at_once() {
+    let remote = MemoryRemote::new();
+    let fs = mount_inplace(&remote);
+    let (_, fh) = fs.create(ROOT_INO, name("new"), libc::O_WRONLY).unwrap();
+    assert!(
+        remote.exists("/new"),
+        "the file exists as soon as it is created"
+    );
+    fs.write(fh, 0, b"data").unwrap();
+    fs.release(fh).unwrap();
+    assert_eq!(remote.file("/new").unwrap(), b"data");
+    assert_eq!(remote.rename_calls(), 0);
 }
 
 #[test]

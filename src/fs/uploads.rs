@@ -1,0 +1,182 @@
+//! Starting and finishing uploads: the rules every upload follows, in one place.
+//!
+//! - A replacing upload (STOR) goes to a temporary name and is renamed into place once the
+//!   server confirmed it (`upload_target`), unless `FsConfig::inplace_uploads`; APPE is always
+//!   in place.
+//! - Before a path is uploaded, every download of it that an open handle keeps is closed (it
+//!   resumes with REST when read again): servers such as vsftpd (`lock_upload_files`) make a
+//!   STOR or APPE wait for the read lock our own open RETR holds, until it times out.
+//! - Before a rename or unlink, uploads into temporary names under that path are finished: the
+//!   real name must hold the data before the server is asked to move or delete it, and the
+//!   finished upload must not put a name back that was just renamed or removed.
+//!
+//! Lock order: these run with at most the caller's own handle mutex held, and wait for other
+//! handles only with a bound (`HANDLE_WAIT`), so two handles closing each other's downloads at
+//! the same moment delay each other, never deadlock.
+
+use std::path::Path;
+use std::time::Duration;
+
+use super::handle::{Handle, OpenFile, WriteState};
+use super::spool::Spool;
+use super::upload_target::{self, UploadTarget};
+use super::write::{Upload, UploadKind};
+use super::{Filesystem, FsError, names};
+use crate::cache::CachedLookup;
+use crate::remote::Entry;
+
+/// How long to wait for another handle (busy with its own read) before giving up on closing
+/// its download.
+const HANDLE_WAIT: Duration = Duration::from_secs(5);
+
+impl Filesystem {
+    /// Start uploading `path`; `own` is the handle doing it, if any (its mutex is held).
+    pub(super) fn start_upload(
+        &self,
+        own: Option<&OpenFile>,
+        path: &Path,
+        kind: UploadKind,
+        start: u64,
+    ) -> Result<Upload, FsError> {
+        self.close_downloads(path, own);
+        Upload::start(&*self.remote, self.upload_target(path, kind), kind, start)
+    }
+
+    /// Finish `upload` under the file's current name `path`.
+    pub(super) fn finish_upload(&self, upload: Upload, path: &Path) -> Result<u64, FsError> {
+        let mode = if upload.is_atomic() {
+            let pending = self.namespace.take_pending_mode(path);
+            pending.or_else(|| self.replaced_mode(path))
+        } else {
+            None
+        };
+        let size = upload.finish(&*self.remote, path, mode)?;
+        if let Some(mode) = mode {
+            self.namespace.written(path, size);
+            self.namespace.mode_set(path, mode);
+        }
+        Ok(size)
+    }
+
+    /// Upload a spool's whole content to `path`.
+    pub(super) fn upload_spool(
+        &self,
+        own: Option<&OpenFile>,
+        spool: &mut Spool,
+        path: &Path,
+    ) -> Result<(), FsError> {
+        self.close_downloads(path, own);
+        let target = self.upload_target(path, UploadKind::Replace);
+        spool.upload(&*self.remote, target, self.replaced_mode(path))
+    }
+
+    fn upload_target(&self, path: &Path, kind: UploadKind) -> UploadTarget {
+        if kind == UploadKind::Replace && !self.config.inplace_uploads {
+            UploadTarget::replacing(path)
+        } else {
+            UploadTarget::in_place(path)
+        }
+    }
+
+    /// The cached permissions of the file an upload is about to replace (`None` also when the
+    /// server cannot change permissions: no point asking it).
+    fn replaced_mode(&self, path: &Path) -> Option<u32> {
+        if self
+            .warned
+            .chmod_unsupported
+            .load(std::sync::atomic::Ordering::Relaxed)
+        {
+            return None;
+        }
+        let (parent, name) = names::split(path)?;
+        match self.namespace.cached(parent, name) {
+            CachedLookup::Found(entry) => entry.mode,
+            _ => None,
+        }
+    }
+
+    /// Close every download of `path` held by an open handle other than `own`.
+    fn close_downloads(&self, path: &Path, own: Option<&OpenFile>) {
+        let own = own.map(|file| file as *const OpenFile);
+        for handle in self.handles.all() {
+            let Handle::File(file) = &*handle else {
+                continue;
+            };
+            if own == Some(file.data_ptr().cast_const()) {
+                continue;
+            }
+            let Some(mut other) = file.try_lock_for(HANDLE_WAIT) else {
+                log::debug!("a handle stayed busy; not closing its download");
+                continue;
+            };
+            let current = self.namespace.path(other.ino);
+            if current.as_deref().unwrap_or(&other.path) == path && other.reader.suspend() {
+                log::debug!(
+                    "closed a download of {} before uploading it",
+                    path.display()
+                );
+            }
+        }
+    }
+
+    /// Whether a handle of `ino` is streaming an upload into a temporary name. Takes each file
+    /// handle's mutex in turn (nothing else held).
+    pub(super) fn atomic_upload_in_flight(&self, ino: u64) -> bool {
+        self.handles.all().iter().any(|handle| match &**handle {
+            Handle::File(file) => {
+                let file = file.lock();
+                file.ino == ino
+                    && matches!(&file.write, WriteState::Streaming(upload) if upload.is_atomic())
+            }
+            Handle::Dir(_) => false,
+        })
+    }
+
+    /// Finish the uploads into temporary names of `path` and everything below it (before the
+    /// server renames or deletes it). A failure stays sticky in its handle, which reports it.
+    pub(super) fn finish_uploads_under(&self, path: &Path) {
+        for handle in self.handles.all() {
+            let Handle::File(file) = &*handle else {
+                continue;
+            };
+            let mut file = file.lock();
+            if let Some(current) = self.namespace.path(file.ino) {
+                file.path = current;
+            }
+            let atomic = matches!(&file.write, WriteState::Streaming(upload) if upload.is_atomic());
+            if atomic && file.path.starts_with(path) {
+                log::debug!("finishing the upload of {} first", file.path.display());
+                if let Err(err) = self.settle(&mut file) {
+                    log::warn!("{err}");
+                }
+            }
+        }
+    }
+
+    /// A fresh listing of `dir` from the server: our temporary upload names are left out,
+    /// and leftovers of a crashed mount old enough to belong to no live upload are deleted.
+    pub(super) fn without_temp_files(&self, dir: &Path, mut entries: Vec<Entry>) -> Vec<Entry> {
+        if !entries
+            .iter()
+            .any(|entry| upload_target::is_temp_name(&entry.name))
+        {
+            return entries;
+        }
+        let now = std::time::SystemTime::now();
+        entries.retain(|entry| {
+            if !upload_target::is_temp_name(&entry.name) {
+                return true;
+            }
+            if !self.config.read_only && upload_target::is_stale_leftover(entry, now) {
+                let path = dir.join(&entry.name);
+                log::info!(
+                    "deleting {}, left over by an interrupted upload",
+                    path.display()
+                );
+                upload_target::discard(&*self.remote, &path);
+            }
+            false
+        });
+        entries
+    }
+}
