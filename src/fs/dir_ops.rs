@@ -177,6 +177,7 @@ impl Filesystem {
         self.check_writable()?;
         let parent_path = self.path_of(parent)?;
         let path = names::child_path(&parent_path, name)?;
+        self.wait_pending(&path)?;
         let not_empty =
             || FsError::new(libc::ENOTEMPTY, format!("{} is not empty", path.display()));
         if self
@@ -198,6 +199,7 @@ impl Filesystem {
                 },
             });
         }
+        self.pending_removed(&path);
         self.namespace.removed(&path);
         Ok(())
     }
@@ -206,6 +208,7 @@ impl Filesystem {
         self.check_writable()?;
         let parent_path = self.path_of(parent)?;
         let path = names::child_path(&parent_path, name)?;
+        self.wait_pending(&path)?;
         self.finish_uploads_under(&path);
         if self.hide_if_open(&path) {
             return Ok(());
@@ -213,6 +216,7 @@ impl Filesystem {
         self.remote
             .delete(&path)
             .map_err(|err| FsError::remote(format!("delete {}", path.display()), &err))?;
+        self.pending_removed(&path);
         self.namespace.removed(&path);
         Ok(())
     }
@@ -251,6 +255,8 @@ impl Filesystem {
         if from == to {
             return Ok(());
         }
+        self.wait_pending(&from)?;
+        self.wait_pending(&to)?;
         self.finish_uploads_under(&from);
         let context = || format!("rename {} to {}", from.display(), to.display());
         if let Err(err) = self.remote.rename(&from, &to) {
@@ -263,6 +269,7 @@ impl Filesystem {
                     None => FsError::remote(context(), &err),
                 })?;
         }
+        self.pending_renamed(&from, &to);
         self.namespace.renamed(&from, &to);
         Ok(())
     }

@@ -8,7 +8,8 @@
 //! 1. a file handle's own mutex (`handle::OpenFile`): may be held across that handle's network
 //!    I/O (its download, its upload), which only serialises operations on that one handle;
 //! 2. leaf locks, each taken alone and never across network I/O: the handle table, the inode
-//!    table, the listing cache, the chunk cache, the open-writes registry, the local times.
+//!    table, the listing cache, the chunk cache, the open-writes registry, the local times,
+//!    and the write-back engine's queue and budget (`pending`: waited on with no handle held).
 //!
 //! A leaf lock is never held while taking another lock, and no handle mutex is taken while a
 //! leaf lock is held, so no cycle is possible.
@@ -43,6 +44,7 @@ pub mod writeback;
 
 mod dir_ops;
 mod file_ops;
+mod pending;
 mod setattr;
 mod unlinked;
 mod uploads;
@@ -108,6 +110,9 @@ pub struct Filesystem {
     handles: HandleTable,
     warned: WarnedOnce,
     mounted_at: SystemTime,
+    /// Write-back mode's engine, set by `start_writeback` (empty: the default mode).
+    writeback: std::sync::OnceLock<writeback::engine::Engine>,
+    writeback_drained: AtomicBool,
 }
 
 impl Filesystem {
@@ -128,6 +133,8 @@ impl Filesystem {
                 handles: HandleTable::default(),
                 warned: WarnedOnce::default(),
                 mounted_at: SystemTime::now(),
+                writeback: std::sync::OnceLock::new(),
+                writeback_drained: AtomicBool::new(false),
             }
         })
     }
@@ -170,7 +177,8 @@ impl Filesystem {
         &self.config
     }
 
-    /// Finish (or loudly fail) every upload in flight; called on unmount/SIGTERM.
+    /// Finish (or loudly fail) every upload in flight; called on unmount/SIGTERM. In write-back
+    /// mode, then drain the queue (bounded; what is left stays in the spool and is logged).
     /// Returns the first failure; every failure is logged with its path.
     pub fn shutdown(&self) -> Result<(), FsError> {
         let mut first_error = None;
@@ -189,6 +197,9 @@ impl Filesystem {
                 );
                 first_error.get_or_insert(err);
             }
+        }
+        if let Err(err) = self.drain_writeback() {
+            first_error.get_or_insert(err);
         }
         match first_error {
             Some(err) => Err(err),

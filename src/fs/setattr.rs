@@ -43,6 +43,8 @@ impl Filesystem {
         let path = self.path_of(ino)?;
         if changes != &SetAttrRequest::default() {
             self.check_writable()?;
+            // Write-back mode: after the upload of this path, so the server ends in this order.
+            self.wait_pending(&path)?;
         }
         let foreign_owner = changes.uid.is_some_and(|uid| uid != self.config.uid)
             || changes.gid.is_some_and(|gid| gid != self.config.gid);
@@ -58,7 +60,10 @@ impl Filesystem {
         if let Some(mode) = changes.mode {
             // While the new content goes to a temporary name (fchmod between create and close:
             // tar, rsync's mkstemp), the mode is given to that file before it takes the name.
-            let deferred = self.atomic_upload_in_flight(ino)
+            // In write-back mode likewise while a handle holds unqueued data: the file may not
+            // exist on the server yet; the mode goes with its upload.
+            let writeback = self.writeback.get().is_some();
+            let deferred = self.atomic_upload_in_flight(ino, writeback)
                 && self.namespace.defer_mode(&path, mode & 0o7777);
             if !deferred {
                 self.chmod(&path, mode)?;

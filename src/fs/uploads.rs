@@ -65,9 +65,21 @@ impl Filesystem {
         spool: &mut Spool,
         path: &Path,
     ) -> Result<(), FsError> {
+        self.upload_spool_as(own, spool, path, None)
+    }
+
+    /// `upload_spool` giving the new file `mode` (else the replaced file's, when known).
+    pub(super) fn upload_spool_as(
+        &self,
+        own: Option<&OpenFile>,
+        spool: &mut Spool,
+        path: &Path,
+        mode: Option<u32>,
+    ) -> Result<(), FsError> {
         self.close_downloads(path, own);
         let target = self.upload_target(path, UploadKind::Replace);
-        spool.upload(&*self.remote, target, self.replaced_mode(path))
+        let mode = mode.or_else(|| self.replaced_mode(path));
+        spool.upload(&*self.remote, target, mode)
     }
 
     fn upload_target(&self, path: &Path, kind: UploadKind) -> UploadTarget {
@@ -119,14 +131,19 @@ impl Filesystem {
         }
     }
 
-    /// Whether a handle of `ino` is streaming an upload into a temporary name. Takes each file
-    /// handle's mutex in turn (nothing else held).
-    pub(super) fn atomic_upload_in_flight(&self, ino: u64) -> bool {
+    /// Whether a handle of `ino` is streaming an upload into a temporary name (or, with
+    /// `spooled_too`, holds a changed spool: write-back mode uploads it to a temporary name
+    /// later). Takes each file handle's mutex in turn (nothing else held).
+    pub(super) fn atomic_upload_in_flight(&self, ino: u64, spooled_too: bool) -> bool {
         self.handles.all().iter().any(|handle| match &**handle {
             Handle::File(file) => {
                 let file = file.lock();
                 file.ino == ino
-                    && matches!(&file.write, WriteState::Streaming(upload) if upload.is_atomic())
+                    && match &file.write {
+                        WriteState::Streaming(upload) => upload.is_atomic(),
+                        WriteState::Spooled(spool) => spooled_too && spool.is_dirty(),
+                        _ => false,
+                    }
             }
             Handle::Dir(_) => false,
         })

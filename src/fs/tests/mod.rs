@@ -4,6 +4,7 @@ mod namespace;
 mod read;
 mod upload;
 mod write;
+mod writeback;
 
 use std::ffi::OsStr;
 use std::path::{Component, Path};

@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 use parking_lot::{Condvar, Mutex};
 
 use super::budget::{Budget, Reserve};
-use super::queue::{Queue, State};
+use super::queue::{Outcome, Queue, State};
 use super::store::{Record, Store};
 use crate::fs::FsError;
 
@@ -52,25 +52,32 @@ struct Shared {
 
 pub struct Engine {
     shared: Arc<Shared>,
-    workers: Vec<JoinHandle<()>>,
+    workers: Mutex<Vec<JoinHandle<()>>>,
 }
+
+/// Transient failures of one upload retried before it counts as permanent (about five minutes
+/// of backoff): a reply we misclassify as transient must still end up reported.
+pub const MAX_RETRIES: u32 = 10;
 
 impl Engine {
     /// Open the spool at `dir`, resume what a previous mount left there and start `workers`
-    /// uploaders. Returns the records that could not be read (left in place; log them).
+    /// uploaders. `recovered` sees each resumed record before any worker runs (the filesystem
+    /// shows them as pending). Returns the records that could not be read (left in place).
     pub fn start(
         dir: &Path,
         spool_size: u64,
         workers: usize,
         upload: Box<Uploader>,
         backoff: fn(u32) -> Duration,
+        recovered: &dyn Fn(&Record),
     ) -> io::Result<(Engine, Vec<(PathBuf, String)>)> {
         let store = Store::open(dir)?;
-        let recovered = store.recover()?;
-        let used = Store::bytes(&recovered.records);
+        let found = store.recover()?;
+        let used = Store::bytes(&found.records);
+        found.records.iter().for_each(recovered);
         let shared = Arc::new(Shared {
             store,
-            queue: Mutex::new(Queue::resume(recovered.records)),
+            queue: Mutex::new(Queue::resume(found.records)),
             changed: Condvar::new(),
             budget: Budget::new(spool_size, used),
             stop: AtomicBool::new(false),
@@ -80,25 +87,34 @@ impl Engine {
         let workers = (0..workers)
             .map(|_| {
                 let shared = Arc::clone(&shared);
-                std::thread::spawn(move || worker(&shared))
+                std::thread::Builder::new()
+                    .name("ftpfs-writeback".into())
+                    .spawn(move || worker(&shared))
             })
-            .collect();
-        Ok((Engine { shared, workers }, recovered.unreadable))
+            .collect::<io::Result<Vec<_>>>()?;
+        let engine = Engine {
+            shared,
+            workers: Mutex::new(workers),
+        };
+        Ok((engine, found.unreadable))
     }
 
-    /// close in write-back mode: make `size` bytes of `source` durable for `path`.
-    /// Ok(false): the file is larger than the whole spool; upload it as without write-back.
+    /// close in write-back mode: make `size` bytes of `source` durable for `path`, with the
+    /// attributes to apply after the upload. `Some(n)`: queued, superseding `n` older entries of
+    /// the path. `None`: the file is larger than the whole spool; upload it as without
+    /// write-back.
     pub fn close(
         &self,
         path: &Path,
         size: u64,
         source: &mut impl io::Read,
+        attributes: (Option<std::time::SystemTime>, Option<u32>),
         timeout: Duration,
-    ) -> Result<bool, FsError> {
+    ) -> Result<Option<usize>, FsError> {
         let shared = &self.shared;
         match shared.budget.reserve(size, timeout) {
             Reserve::Granted => {}
-            Reserve::TooLarge => return Ok(false),
+            Reserve::TooLarge => return Ok(None),
             Reserve::TimedOut => {
                 return Err(FsError::new(
                     libc::EIO,
@@ -110,8 +126,8 @@ impl Engine {
             seq: shared.queue.lock().allocate(),
             path: path.to_path_buf(),
             size,
-            mtime: None,
-            mode: None,
+            mtime: attributes.0,
+            mode: attributes.1,
         };
         if let Err(err) = shared.store.commit(&record, source) {
             shared.budget.release(size);
@@ -120,7 +136,7 @@ impl Engine {
         let superseded = shared.queue.lock().push(record);
         self.forget(&superseded);
         shared.changed.notify_all();
-        Ok(true)
+        Ok(Some(superseded.len()))
     }
 
     /// Remove cancelled/superseded entries from the store and give their room back.
@@ -137,18 +153,38 @@ impl Engine {
     /// fsync barrier: wait until nothing is pending for `path`; a permanent failure of its
     /// upload is returned (the data stays in the spool).
     pub fn wait(&self, path: &Path, timeout: Duration) -> Result<(), FsError> {
+        self.wait_until(path, timeout, |queue| {
+            match queue.get(path).map(|p| &p.state) {
+                None => Some(Ok(())),
+                Some(State::Failed(message)) => Some(Err(failed(path, message))),
+                Some(_) => None,
+            }
+        })
+    }
+
+    /// Ordering: wait until no upload is queued or in flight for `path` or anything below it
+    /// (failed entries do not count: nothing will happen to them any more).
+    pub fn wait_settled(&self, path: &Path, timeout: Duration) -> Result<(), FsError> {
+        self.wait_until(path, timeout, |queue| {
+            let busy = queue
+                .pending()
+                .any(|p| p.record.path.starts_with(path) && !matches!(p.state, State::Failed(_)));
+            (!busy).then_some(Ok(()))
+        })
+    }
+
+    /// Wait (bounded) until `done` answers; ETIMEDOUT naming `path` otherwise.
+    fn wait_until(
+        &self,
+        path: &Path,
+        timeout: Duration,
+        done: impl Fn(&Queue) -> Option<Result<(), FsError>>,
+    ) -> Result<(), FsError> {
         let deadline = Instant::now() + timeout;
         let mut queue = self.shared.queue.lock();
         loop {
-            match queue.get(path).map(|p| &p.state) {
-                None => return Ok(()),
-                Some(State::Failed(message)) => {
-                    return Err(FsError::new(
-                        libc::EIO,
-                        format!("{}: upload after close failed: {message}", path.display()),
-                    ));
-                }
-                Some(_) => {}
+            if let Some(result) = done(&queue) {
+                return result;
             }
             if self
                 .shared
@@ -164,11 +200,66 @@ impl Engine {
         }
     }
 
+    /// The permanent failure recorded for `path`, if any (returned by close and fsync).
+    pub fn failure(&self, path: &Path) -> Option<FsError> {
+        match &self.shared.queue.lock().get(path)?.state {
+            State::Failed(message) => Some(failed(path, message)),
+            _ => None,
+        }
+    }
+
+    /// The server renamed `from` to `to`: entries still in the spool there (failed ones, or a
+    /// close that raced the rename) follow, durably. Returns the paths of entries the rename
+    /// replaced (cancelled).
+    pub fn renamed(&self, from: &Path, to: &Path) -> Vec<PathBuf> {
+        let paths = self.paths_of(to);
+        let outcome = self.shared.queue.lock().rename(from, to);
+        self.apply(outcome, paths)
+    }
+
+    /// The server removed `path`: entries at or below it are cancelled. Returns their paths.
+    pub fn removed(&self, path: &Path) -> Vec<PathBuf> {
+        let paths = self.paths_of(path);
+        let outcome = self.shared.queue.lock().remove(path);
+        self.apply(outcome, paths)
+    }
+
+    fn paths_of(&self, under: &Path) -> Vec<(u64, PathBuf)> {
+        let queue = self.shared.queue.lock();
+        queue
+            .pending()
+            .filter(|p| p.record.path.starts_with(under))
+            .map(|p| (p.record.seq, p.record.path.clone()))
+            .collect()
+    }
+
+    /// Make a queue change durable; the paths of the cancelled entries (from `before`).
+    fn apply(&self, outcome: Outcome, before: Vec<(u64, PathBuf)>) -> Vec<PathBuf> {
+        let Outcome::Changed { rewrite, cancelled } = outcome else {
+            return Vec::new();
+        };
+        for record in &rewrite {
+            if let Err(err) = self.shared.store.write_record(record) {
+                log::error!(
+                    "write-back spool: cannot record the new name {}: {err}",
+                    record.path.display()
+                );
+            }
+        }
+        self.forget(&cancelled);
+        self.shared.changed.notify_all();
+        before
+            .into_iter()
+            .filter(|(seq, _)| cancelled.contains(seq))
+            .map(|(_, path)| path)
+            .collect()
+    }
+
     /// Unmount/SIGTERM: wait up to `timeout` for the queue to empty (failed entries do not
     /// count as waitable), stop the workers, and return the paths left in the spool.
-    pub fn drain(mut self, timeout: Duration) -> Vec<PathBuf> {
+    pub fn drain(&self, timeout: Duration) -> Vec<PathBuf> {
         let deadline = Instant::now() + timeout;
-        {
+        if !self.shared.stop.load(Ordering::SeqCst) {
             let mut queue = self.shared.queue.lock();
             while queue
                 .pending()
@@ -195,18 +286,28 @@ impl Engine {
         left
     }
 
-    fn stop_workers(&mut self) {
+    fn stop_workers(&self) {
         self.shared.stop.store(true, Ordering::SeqCst);
         self.shared.changed.notify_all();
-        for worker in self.workers.drain(..) {
+        let workers = std::mem::take(&mut *self.workers.lock());
+        let me = std::thread::current().id();
+        // A worker may drop the last reference to the filesystem owning us: never join itself.
+        for worker in workers.into_iter().filter(|w| w.thread().id() != me) {
             let _ = worker.join();
         }
     }
 
-    /// The queue, for rename/unlink/setattr hooks and status.
+    /// The queue, for status and tests.
     pub fn with_queue<T>(&self, f: impl FnOnce(&mut Queue) -> T) -> T {
         f(&mut self.shared.queue.lock())
     }
+}
+
+fn failed(path: &Path, message: &str) -> FsError {
+    FsError::new(
+        libc::EIO,
+        format!("{}: upload after close failed: {message}", path.display()),
+    )
 }
 
 impl Drop for Engine {
@@ -236,7 +337,7 @@ fn worker(shared: &Shared) {
                 Ok(()) => break Ok(()),
                 // Stopping during a retry: left queued (not failed) for the next mount.
                 Err(f) if f.transient && shared.stop.load(Ordering::SeqCst) => break Err(None),
-                Err(f) if f.transient => {
+                Err(f) if f.transient && attempt < MAX_RETRIES => {
                     attempt += 1;
                     log::warn!(
                         "{}: upload after close failed, retry {attempt}: {}",
@@ -311,17 +412,30 @@ mod tests {
 
     const LONG: Duration = Duration::from_secs(30);
 
+    /// An engine on `d` whose retries wait `LONG` (none happen unless a test makes them).
+    fn start(d: &Path, size: u64, workers: usize, upload: Box<Uploader>) -> Engine {
+        Engine::start(d, size, workers, upload, |_| LONG, &|_| {})
+            .unwrap()
+            .0
+    }
+
     #[test]
     fn close_returns_then_fsync_waits_for_the_upload() {
         let (server, d) = (Server::default(), dir("fsync"));
-        let (engine, _) = Engine::start(&d, 1 << 20, 2, uploader(&server, 2, true), |_| {
-            Duration::ZERO
-        })
+        let (engine, _) = Engine::start(
+            &d,
+            1 << 20,
+            2,
+            uploader(&server, 2, true),
+            |_| Duration::ZERO,
+            &|_| {},
+        )
         .unwrap();
-        assert!(
+        assert_eq!(
             engine
-                .close(Path::new("/a"), 3, &mut &b"abc"[..], LONG)
-                .unwrap()
+                .close(Path::new("/a"), 3, &mut &b"abc"[..], (None, None), LONG)
+                .unwrap(),
+            Some(0)
         );
         engine.wait(Path::new("/a"), LONG).unwrap();
         assert_eq!(
@@ -344,10 +458,9 @@ mod tests {
     #[test]
     fn a_permanent_failure_is_returned_and_the_data_kept() {
         let (server, d) = (Server::default(), dir("perm"));
-        let (engine, _) =
-            Engine::start(&d, 1 << 20, 1, uploader(&server, 1, false), |_| LONG).unwrap();
+        let engine = start(&d, 1 << 20, 1, uploader(&server, 1, false));
         engine
-            .close(Path::new("/a"), 1, &mut &b"x"[..], LONG)
+            .close(Path::new("/a"), 1, &mut &b"x"[..], (None, None), LONG)
             .unwrap();
         let err = engine.wait(Path::new("/a"), LONG).unwrap_err();
         assert!(err.message.contains("451 try later"), "{err:?}");
@@ -360,13 +473,12 @@ mod tests {
     #[test]
     fn the_next_mount_resumes_what_a_dropped_one_left() {
         let (server, d) = (Server::default(), dir("resume"));
-        let (engine, _) =
-            Engine::start(&d, 1 << 20, 0, uploader(&server, 0, true), |_| LONG).unwrap();
+        let engine = start(&d, 1 << 20, 0, uploader(&server, 0, true));
         engine
-            .close(Path::new("/a"), 2, &mut &b"aa"[..], LONG)
+            .close(Path::new("/a"), 2, &mut &b"aa"[..], (None, None), LONG)
             .unwrap();
         engine
-            .close(Path::new("/b"), 1, &mut &b"b"[..], LONG)
+            .close(Path::new("/b"), 1, &mut &b"b"[..], (None, None), LONG)
             .unwrap();
         assert_eq!(
             engine.with_queue(|q| q.rename(Path::new("/b"), Path::new("/c"))),
@@ -394,8 +506,15 @@ mod tests {
             .unwrap();
         drop(engine); // like kill -9: no drain, no upload (no workers)
         assert!(server.lock().is_empty());
-        let (engine, unreadable) =
-            Engine::start(&d, 1 << 20, 1, uploader(&server, 0, true), |_| LONG).unwrap();
+        let (engine, unreadable) = Engine::start(
+            &d,
+            1 << 20,
+            1,
+            uploader(&server, 0, true),
+            |_| LONG,
+            &|_| {},
+        )
+        .unwrap();
         assert!(unreadable.is_empty());
         assert!(engine.drain(LONG).is_empty());
         let server = server.lock();
@@ -409,31 +528,37 @@ mod tests {
     #[test]
     fn a_full_spool_makes_close_wait_and_large_files_bypass_it() {
         let (server, d) = (Server::default(), dir("full"));
-        let (engine, _) = Engine::start(&d, 4, 0, uploader(&server, 0, true), |_| LONG).unwrap();
-        assert!(
-            !engine
-                .close(Path::new("/big"), 5, &mut &b"12345"[..], LONG)
-                .unwrap()
-        );
-        assert!(
+        let (engine, _) =
+            Engine::start(&d, 4, 0, uploader(&server, 0, true), |_| LONG, &|_| {}).unwrap();
+        assert_eq!(
             engine
-                .close(Path::new("/a"), 4, &mut &b"1234"[..], LONG)
-                .unwrap()
+                .close(Path::new("/big"), 5, &mut &b"12345"[..], (None, None), LONG)
+                .unwrap(),
+            None
+        );
+        assert_eq!(
+            engine
+                .close(Path::new("/a"), 4, &mut &b"1234"[..], (None, None), LONG)
+                .unwrap(),
+            Some(0)
         );
         let err = engine.close(
             Path::new("/b"),
             1,
             &mut &b"1"[..],
+            (None, None),
             Duration::from_millis(10),
         );
         assert!(err.unwrap_err().message.contains("spool stayed full"));
         drop(engine);
         // With an uploader running, the waiting close gets the room /a's upload frees.
-        let (engine, _) = Engine::start(&d, 4, 1, uploader(&server, 0, true), |_| LONG).unwrap();
-        assert!(
+        let (engine, _) =
+            Engine::start(&d, 4, 1, uploader(&server, 0, true), |_| LONG, &|_| {}).unwrap();
+        assert_eq!(
             engine
-                .close(Path::new("/b"), 1, &mut &b"1"[..], LONG)
-                .unwrap()
+                .close(Path::new("/b"), 1, &mut &b"1"[..], (None, None), LONG)
+                .unwrap(),
+            Some(0)
         );
         assert_eq!(server.lock()[Path::new("/a")], b"1234");
         assert!(engine.drain(LONG).is_empty());

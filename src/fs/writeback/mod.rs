@@ -1,8 +1,8 @@
 //! Write-back mode (issue 11): close returns once the data is durable in a local spool, and
 //! background workers upload it later.
 //!
-//! STATUS: building blocks only, NOT wired into the filesystem yet (no option turns it on, so
-//! the default close-to-open behaviour is untouched). What exists:
+//! STATUS: wired in its simplest safe form by `fs::pending` (only with `--writeback`, off by
+//! default); see there for what the filesystem does. The building blocks:
 //! - `store`: the durable spool directory (versioned records, tmp+fsync+rename commits,
 //!   recovery of what a killed mount left behind);
 //! - `queue`: the in-memory per-path ordering of pending uploads (rename/unlink/attributes of
@@ -15,30 +15,15 @@
 //!   left by a killed mount;
 //! - `default_spool_dir`: one directory per mount source.
 //!
-//! # Wiring plan (not done yet)
-//! - Config: `FsConfig { writeback: bool (default false), spool_size: u64, spool_dir }` (the
-//!   existing `spool_dir` is the anonymous random-write spool; the write-back one defaults to
-//!   `default_spool_dir(source)`), each listed in `config::pipe::visit_fields`; CLI
-//!   `--writeback`, `--spool-size` (clap long options give the `-o key=value` forms).
-//! - Open: in write-back mode O_TRUNC/create must not start a STOR (`file_ops::open/create`
-//!   start one today): the handle starts in `WriteState::Spooled`; create reports
-//!   `namespace.created_file` without a server call.
-//! - Close (`file_ops::settle` for a `Spooled` handle): `budget.reserve(len)` (TooLarge: upload
-//!   as today), `store.commit`, `queue.push`, remove superseded entries; keep the path in the
-//!   namespace's open-writes registry until the upload ends, so `overlay`/listings show the
-//!   pending size and name even after the listing cache refreshes from the server (item 3).
-//! - Workers (connections - 1 threads): `queue.take_next`, upload the data file through the
-//!   same function close uses (`Spool::upload`, which H1 makes atomic), apply recorded
-//!   mode/mtime, `store.remove`, `budget.release`, `namespace.written`; failures per `retry`.
-//! - rename/unlink/setattr in `dir_ops`/`setattr`: ask the queue first (`Outcome::Changed`:
-//!   make durable and report the namespace event, no server call; `Busy`: wait for the path's
-//!   upload, then proceed as today). open of a pending path waits for (or supersedes) it;
-//!   reads of a pending path read the spool data file.
-//! - Barriers: fsync waits for the path's entry and returns a `State::Failed` message;
-//!   `Filesystem::shutdown` drains with a bound and logs every path left in the spool.
-//! - Recovery: at mount, `store.recover` -> `Queue::resume`, `Budget::new(size, bytes)`.
-
-#![allow(dead_code)] // Not wired yet; see above.
+//! # What the wiring does not use yet (the full plan of issue 11)
+//! - rename/unlink/chmod/utimens of a *queued* file acting on the queue without waiting
+//!   (`Queue::rename`/`remove`/`set_attributes` returning `Outcome::Changed`): today the
+//!   filesystem waits for the upload, then acts on the server (`Engine::wait_settled`); the
+//!   queue operations only move or cancel entries left behind (failed uploads).
+//! - reads of a pending file from its spool data (today open waits for the upload);
+//! - listings that show pending new names after the listing cache refreshed from the server
+//!   (lookups and getattr show them, from the open-writes registry);
+//! - `syncfs` waiting for everything, and `ftpfs status` listing the queue.
 
 pub mod budget;
 pub mod engine;

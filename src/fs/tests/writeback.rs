@@ -1,0 +1,228 @@
+//! Write-back mode: close returns before the upload, the barriers, ordering, failures, resume.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::*;
+use crate::fs::SetAttrRequest;
+use crate::fs::writeback::store::{Record, Store};
+use crate::remote::RemoteErrorKind;
+
+const CREATE: i32 = libc::O_WRONLY | libc::O_CREAT;
+
+/// A fresh spool directory for one test.
+fn spool_dir(test: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("ftpfs-wbfs-{test}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+/// A write-back mount over `remote` with its spool in `dir`.
+fn mount_writeback(remote: &MemoryRemote, dir: &Path) -> Arc<Filesystem> {
+    let fs = mount_with(
+        remote,
+        FsConfig {
+            writeback: true,
+            writeback_dir: dir.to_path_buf(),
+            writeback_workers: 2,
+            ..config()
+        },
+    );
+    fs.start_writeback().unwrap();
+    fs
+}
+
+/// Create `name` in the root with `data` and keep the handle open.
+fn created(fs: &Filesystem, name_: &str, data: &[u8]) -> u64 {
+    let (_, fh) = fs.create(ROOT_INO, name(name_), CREATE).unwrap();
+    fs.write(fh, 0, data).unwrap();
+    fh
+}
+
+/// Records still in the spool.
+fn spooled(dir: &Path) -> Vec<Record> {
+    Store::open(dir).unwrap().recover().unwrap().records
+}
+
+/// Run `op` on another thread; give it time to block, then check it has not finished.
+fn blocked<T: Send + 'static>(
+    op: impl FnOnce() -> T + Send + 'static,
+) -> std::thread::JoinHandle<T> {
+    let thread = std::thread::spawn(op);
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(!thread.is_finished(), "should wait for the upload");
+    thread
+}
+
+#[test]
+fn close_returns_before_the_upload_and_fsync_waits_for_it() {
+    let (remote, dir) = (MemoryRemote::new(), spool_dir("fsync"));
+    let fs = mount_writeback(&remote, &dir);
+    let gate = remote.hold_uploads();
+    let fh = created(&fs, "f", b"hello");
+    fs.flush(fh).unwrap();
+    assert_eq!(remote.file("/f"), None, "close did not wait for the server");
+    assert_eq!(
+        spooled(&dir).len(),
+        1,
+        "but the data is durable in the spool"
+    );
+    assert_eq!(
+        fs.getattr(ino(&fs, "/f")).unwrap().size,
+        5,
+        "pending size shown"
+    );
+    let fsync = blocked({
+        let fs = fs.clone();
+        move || fs.fsync(fh)
+    });
+    drop(gate);
+    fsync.join().unwrap().unwrap();
+    assert_eq!(remote.file("/f").unwrap(), b"hello");
+    assert!(spooled(&dir).is_empty());
+    fs.release(fh).unwrap();
+    fs.shutdown().unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn rename_unlink_and_setattr_of_a_pending_file_wait_for_its_upload() {
+    let (remote, dir) = (MemoryRemote::new(), spool_dir("order"));
+    let fs = mount_writeback(&remote, &dir);
+    let gate = remote.hold_uploads();
+    for file in ["a", "gone"] {
+        let fh = created(&fs, file, file.as_bytes());
+        fs.release(fh).unwrap();
+    }
+    let rename = blocked({
+        let fs = fs.clone();
+        move || fs.rename(ROOT_INO, name("a"), ROOT_INO, name("b"), 0)
+    });
+    assert!(!remote.exists("/b"));
+    drop(gate);
+    rename.join().unwrap().unwrap();
+    assert_eq!(remote.file("/b").unwrap(), b"a", "uploaded, then renamed");
+    assert!(!remote.exists("/a"));
+
+    let gate = remote.hold_uploads();
+    let fh = created(&fs, "gone", b"again");
+    fs.release(fh).unwrap();
+    let unlink = blocked({
+        let fs = fs.clone();
+        move || fs.unlink(ROOT_INO, name("gone"))
+    });
+    drop(gate);
+    unlink.join().unwrap().unwrap();
+    assert!(!remote.exists("/gone"), "the upload did not bring it back");
+
+    let gate = remote.hold_uploads();
+    let fh = created(&fs, "timed", b"t");
+    fs.release(fh).unwrap();
+    let when = std::time::UNIX_EPOCH + Duration::from_secs(1_000_000_000);
+    let ino = ino(&fs, "/timed");
+    let setattr = blocked({
+        let fs = fs.clone();
+        move || {
+            let times = SetAttrRequest {
+                mtime: Some(when),
+                ..SetAttrRequest::default()
+            };
+            fs.setattr(ino, None, &times)
+        }
+    });
+    drop(gate);
+    setattr.join().unwrap().unwrap();
+    assert_eq!(remote.mtime("/timed"), Some(when), "set after the upload");
+    fs.shutdown().unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_permanent_failure_is_reported_by_the_next_fsync_and_close() {
+    let (remote, dir) = (MemoryRemote::new(), spool_dir("fail"));
+    let fs = mount_writeback(&remote, &dir);
+    remote.fail_next_finishes(1, RemoteErrorKind::PermissionDenied);
+    let fh = created(&fs, "f", b"data");
+    fs.release(fh).unwrap();
+    let fh = fs.open(ino(&fs, "/f"), libc::O_RDONLY).unwrap();
+    let err = fs.fsync(fh).unwrap_err();
+    assert_eq!(err.errno, libc::EIO);
+    assert!(err.message.contains("upload after close failed"), "{err}");
+    assert_eq!(fs.flush(fh).unwrap_err().errno, libc::EIO, "close too");
+    fs.release(fh).unwrap();
+    assert_eq!(remote.file("/f"), None);
+    assert_eq!(spooled(&dir).len(), 1, "the data stays in the spool");
+    assert!(fs.shutdown().is_err(), "unmount names what is left");
+
+    // The next mount resumes it.
+    let fs = mount_writeback(&remote, &dir);
+    fs.shutdown().unwrap();
+    assert_eq!(remote.file("/f").unwrap(), b"data");
+    assert!(spooled(&dir).is_empty());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn the_next_mount_resumes_and_shows_what_a_killed_one_left() {
+    let (remote, dir) = (MemoryRemote::new(), spool_dir("resume"));
+    let record = Record {
+        seq: 7,
+        path: "/left".into(),
+        size: 4,
+        mtime: None,
+        mode: Some(0o600),
+    };
+    Store::open(&dir)
+        .unwrap()
+        .commit(&record, &mut &b"kept"[..])
+        .unwrap();
+    let gate = remote.hold_uploads();
+    let fs = mount_writeback(&remote, &dir);
+    assert_eq!(fs.getattr(ino(&fs, "/left")).unwrap().size, 4);
+    drop(gate);
+    fs.shutdown().unwrap();
+    assert_eq!(remote.file("/left").unwrap(), b"kept");
+    assert_eq!(remote.mode("/left"), Some(0o600));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn many_files_upload_in_parallel_and_unmount_drains_them() {
+    let (remote, dir) = (MemoryRemote::new(), spool_dir("drain"));
+    let fs = mount_writeback(&remote, &dir);
+    for i in 0..30 {
+        let fh = created(&fs, &format!("f{i}"), &pattern(100 + i));
+        fs.release(fh).unwrap();
+    }
+    fs.shutdown().unwrap();
+    for i in 0..30 {
+        assert_eq!(remote.file(format!("/f{i}")).unwrap(), pattern(100 + i));
+    }
+    assert!(spooled(&dir).is_empty());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_file_larger_than_the_spool_is_uploaded_at_close() {
+    let (remote, dir) = (MemoryRemote::new(), spool_dir("large"));
+    let fs = mount_with(
+        &remote,
+        FsConfig {
+            writeback: true,
+            writeback_dir: dir.clone(),
+            spool_size: 10,
+            ..config()
+        },
+    );
+    fs.start_writeback().unwrap();
+    let fh = created(&fs, "big", &pattern(11));
+    fs.flush(fh).unwrap();
+    assert_eq!(
+        remote.file("/big").unwrap(),
+        pattern(11),
+        "on the server at close"
+    );
+    fs.release(fh).unwrap();
+    fs.shutdown().unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+}
