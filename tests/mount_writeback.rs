@@ -1,0 +1,111 @@
+//! Write-back mode (`--writeback`) on real servers: what `cp` wrote is on the server, byte for
+//! byte, after an unmount (SIGTERM drains the spool) and after kill -9 and a new mount (which
+//! resumes the spool). The mount is a foreground child, so its PID is known.
+
+#[macro_use]
+mod common;
+
+use std::fs;
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::mount::run_ok;
+use common::{Mount, TestServer, assert_same, fuse_available, pattern, skip, temp_dir};
+
+const FILES: usize = 50;
+
+/// `FILES` small files of different sizes in a fresh local directory.
+fn source_tree() -> common::TempDir {
+    let source = temp_dir("ftpfs-wb-source");
+    for i in 0..FILES {
+        let name = source.path().join(format!("f{i:02}"));
+        fs::write(name, pattern(1000 + i * 97, i as u64)).unwrap();
+    }
+    source
+}
+
+/// Every file of the source tree is in `dir` of the server, byte-exact.
+fn assert_on_server(server: &TestServer, dir: &str, what: &str) {
+    for i in 0..FILES {
+        let path = server.path(&format!("{dir}/f{i:02}"));
+        let got = fs::read(&path).unwrap_or_else(|e| panic!("{what}: {}: {e}", path.display()));
+        assert_same(&got, &pattern(1000 + i * 97, i as u64), what);
+    }
+}
+
+/// No pending upload is left in the spool.
+fn spool_is_empty(spool: &Path) -> bool {
+    fs::read_dir(spool)
+        .map(|entries| {
+            !entries
+                .filter_map(Result::ok)
+                .any(|e| e.file_name().to_string_lossy().ends_with(".rec"))
+        })
+        .unwrap_or(true)
+}
+
+/// Signal our own foreground mount by its PID and wait (bounded) until it has exited.
+fn signal_and_wait(mount: &mut Mount, signal: i32) {
+    let pid = i32::try_from(mount.pid()).expect("pid fits");
+    // SAFETY: kill(2) of our own child process, by its PID.
+    assert_eq!(unsafe { libc::kill(pid, signal) }, 0);
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while mount.try_exit_status().is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "ftpfs did not exit:\n{}",
+            mount.logs()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn cp_then_sigterm_leaves_every_file_on_the_server(server: &TestServer) {
+    if !fuse_available(&skip::current_test()) {
+        return;
+    }
+    let (source, spool) = (source_tree(), temp_dir("ftpfs-wb-spool"));
+    let args = ["--writeback", "--spool-dir", spool.str()];
+    let mut mount = Mount::foreground(server, server.port, &args);
+    run_ok(
+        Command::new("cp")
+            .arg("-r")
+            .arg(source.path())
+            .arg(mount.path("copy")),
+    );
+    signal_and_wait(&mut mount, libc::SIGTERM);
+    let logs = mount.logs();
+    assert!(logs.contains("write-back mode: spool"), "{logs}");
+    assert!(!logs.contains("not uploaded yet"), "{logs}");
+    mount.unmount();
+    assert_on_server(server, "copy", "after SIGTERM");
+    assert!(spool_is_empty(spool.path()));
+}
+
+fn kill_9_after_cp_then_a_new_mount_uploads_the_rest(server: &TestServer) {
+    if !fuse_available(&skip::current_test()) {
+        return;
+    }
+    let (source, spool) = (source_tree(), temp_dir("ftpfs-wb-spool"));
+    let args = ["--writeback", "--spool-dir", spool.str()];
+    let mut mount = Mount::foreground(server, server.port, &args);
+    run_ok(
+        Command::new("cp")
+            .arg("-r")
+            .arg(source.path())
+            .arg(mount.path("copy")),
+    );
+    signal_and_wait(&mut mount, libc::SIGKILL);
+    drop(mount); // detaches the dead mount
+
+    // Whatever the killed mount had not uploaded is resumed from the spool.
+    let mut mount = Mount::foreground(server, server.port, &args);
+    signal_and_wait(&mut mount, libc::SIGTERM);
+    mount.unmount();
+    assert_on_server(server, "copy", "after kill -9 and a new mount");
+    assert!(spool_is_empty(spool.path()));
+}
+
+server_tests!(cp_then_sigterm_leaves_every_file_on_the_server);
+server_tests!(kill_9_after_cp_then_a_new_mount_uploads_the_rest);
