@@ -61,11 +61,13 @@ fn signal_and_wait(mount: &mut Mount, signal: i32) {
     }
 }
 
-fn cp_then_sigterm_leaves_every_file_on_the_server(server: &TestServer) {
+/// Mount `server` in write-back mode with `spool`, `cp -r` the source tree to `copy` and end
+/// the mount with `signal`; None when FUSE is missing (skip rule applied).
+fn copy_then_signal(server: &TestServer, spool: &common::TempDir, signal: i32) -> Option<String> {
     if !fuse_available(&skip::current_test()) {
-        return;
+        return None;
     }
-    let (source, spool) = (source_tree(), temp_dir("ftpfs-wb-spool"));
+    let source = source_tree();
     let args = ["--writeback", "--spool-dir", spool.str()];
     let mut mount = Mount::foreground(server, server.port, &args);
     run_ok(
@@ -74,32 +76,30 @@ fn cp_then_sigterm_leaves_every_file_on_the_server(server: &TestServer) {
             .arg(source.path())
             .arg(mount.path("copy")),
     );
-    signal_and_wait(&mut mount, libc::SIGTERM);
+    signal_and_wait(&mut mount, signal);
     let logs = mount.logs();
     assert!(logs.contains("write-back mode: spool"), "{logs}");
+    mount.unmount(); // a killed mount is detached
+    Some(logs)
+}
+
+fn cp_then_sigterm_leaves_every_file_on_the_server(server: &TestServer) {
+    let spool = temp_dir("ftpfs-wb-spool");
+    let Some(logs) = copy_then_signal(server, &spool, libc::SIGTERM) else {
+        return;
+    };
     assert!(!logs.contains("not uploaded yet"), "{logs}");
-    mount.unmount();
     assert_on_server(server, "copy", "after SIGTERM");
     assert!(spool_is_empty(spool.path()));
 }
 
 fn kill_9_after_cp_then_a_new_mount_uploads_the_rest(server: &TestServer) {
-    if !fuse_available(&skip::current_test()) {
+    let spool = temp_dir("ftpfs-wb-spool");
+    if copy_then_signal(server, &spool, libc::SIGKILL).is_none() {
         return;
     }
-    let (source, spool) = (source_tree(), temp_dir("ftpfs-wb-spool"));
-    let args = ["--writeback", "--spool-dir", spool.str()];
-    let mut mount = Mount::foreground(server, server.port, &args);
-    run_ok(
-        Command::new("cp")
-            .arg("-r")
-            .arg(source.path())
-            .arg(mount.path("copy")),
-    );
-    signal_and_wait(&mut mount, libc::SIGKILL);
-    drop(mount); // detaches the dead mount
-
     // Whatever the killed mount had not uploaded is resumed from the spool.
+    let args = ["--writeback", "--spool-dir", spool.str()];
     let mut mount = Mount::foreground(server, server.port, &args);
     signal_and_wait(&mut mount, libc::SIGTERM);
     mount.unmount();
