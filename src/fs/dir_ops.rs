@@ -213,9 +213,11 @@ impl Filesystem {
         if self.hide_if_open(&path) {
             return Ok(());
         }
-        self.remote
-            .delete(&path)
-            .map_err(|err| FsError::remote(format!("delete {}", path.display()), &err))?;
+        if let Err(err) = self.remote.delete(&path)
+            && !self.only_in_spool(&path, &err)
+        {
+            return Err(FsError::remote(format!("delete {}", path.display()), &err));
+        }
         self.pending_removed(&path);
         self.namespace.removed(&path);
         Ok(())
@@ -259,7 +261,9 @@ impl Filesystem {
         self.wait_pending(&to)?;
         self.finish_uploads_under(&from);
         let context = || format!("rename {} to {}", from.display(), to.display());
-        if let Err(err) = self.remote.rename(&from, &to) {
+        if let Err(err) = self.remote.rename(&from, &to)
+            && !self.only_in_spool(&from, &err)
+        {
             if err.kind == RemoteErrorKind::NotFound {
                 return Err(FsError::remote(context(), &err));
             }

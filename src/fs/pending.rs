@@ -30,6 +30,7 @@ use super::spool::Spool;
 use super::writeback::engine::{Engine, UploadFailure, Uploader};
 use super::writeback::{retry, store::Record};
 use super::{Filesystem, FsError};
+use crate::remote::{RemoteError, RemoteErrorKind};
 
 /// Bound for a wait on the queue: fsync, an operation ordered after an upload, a full spool.
 const WAIT: Duration = Duration::from_secs(300);
@@ -182,6 +183,12 @@ impl Filesystem {
             Some(err) => Err(err),
             None => Ok(()),
         }
+    }
+
+    /// Whether the server's `err` about `path` only means that its one version is a failed
+    /// upload still in the spool (a new file never uploaded): the operation acts on the spool.
+    pub(super) fn only_in_spool(&self, path: &Path, err: &RemoteError) -> bool {
+        err.kind == RemoteErrorKind::NotFound && self.pending_failure(path).is_err()
     }
 
     /// The server removed `path`: spool entries left there (failed uploads) are cancelled.

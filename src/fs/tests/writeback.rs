@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::*;
+use crate::fs::FsError;
 use crate::fs::SetAttrRequest;
 use crate::fs::writeback::store::{Record, Store};
 use crate::remote::RemoteErrorKind;
@@ -137,27 +138,44 @@ fn rename_unlink_and_setattr_of_a_pending_file_wait_for_its_upload() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// Wait for the upload of `path` (through fsync of a read-only handle): its error.
+fn upload_error(fs: &Filesystem, path: &str) -> FsError {
+    let fh = fs.open(ino(fs, path), libc::O_RDONLY).unwrap();
+    let err = fs.fsync(fh).unwrap_err();
+    assert_eq!(fs.flush(fh).unwrap_err().errno, libc::EIO, "close too");
+    fs.release(fh).unwrap();
+    err
+}
+
 #[test]
 fn a_permanent_failure_is_reported_by_the_next_fsync_and_close() {
     let (remote, dir) = (MemoryRemote::new(), spool_dir("fail"));
     let fs = mount_writeback(&remote, &dir);
-    remote.fail_next_finishes(1, RemoteErrorKind::PermissionDenied);
-    let fh = created(&fs, "f", b"data");
-    fs.release(fh).unwrap();
-    let fh = fs.open(ino(&fs, "/f"), libc::O_RDONLY).unwrap();
-    let err = fs.fsync(fh).unwrap_err();
-    assert_eq!(err.errno, libc::EIO);
-    assert!(err.message.contains("upload after close failed"), "{err}");
-    assert_eq!(fs.flush(fh).unwrap_err().errno, libc::EIO, "close too");
-    fs.release(fh).unwrap();
+    remote.fail_next_finishes(2, RemoteErrorKind::PermissionDenied);
+    for file in ["f", "x"] {
+        let fh = created(&fs, file, b"data");
+        fs.release(fh).unwrap();
+    }
+    for file in ["/f", "/x"] {
+        let err = upload_error(&fs, file);
+        assert_eq!(err.errno, libc::EIO);
+        assert!(err.message.contains("upload after close failed"), "{err}");
+    }
     assert_eq!(remote.file("/f"), None);
-    assert_eq!(spooled(&dir).len(), 1, "the data stays in the spool");
+    assert_eq!(spooled(&dir).len(), 2, "the data stays in the spool");
+    // Never on the server: unlink and rename act on the spool.
+    fs.unlink(ROOT_INO, name("x")).unwrap();
+    fs.rename(ROOT_INO, name("f"), ROOT_INO, name("g"), 0)
+        .unwrap();
+    let left: Vec<PathBuf> = spooled(&dir).into_iter().map(|r| r.path).collect();
+    assert_eq!(left, [PathBuf::from("/g")]);
     assert!(fs.shutdown().is_err(), "unmount names what is left");
 
     // The next mount resumes it.
     let fs = mount_writeback(&remote, &dir);
     fs.shutdown().unwrap();
-    assert_eq!(remote.file("/f").unwrap(), b"data");
+    assert_eq!(remote.file("/g").unwrap(), b"data");
+    assert!(!remote.exists("/f") && !remote.exists("/x"));
     assert!(spooled(&dir).is_empty());
     std::fs::remove_dir_all(&dir).unwrap();
 }
