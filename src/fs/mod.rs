@@ -244,7 +244,8 @@ impl Filesystem {
             .remote
             .list(dir)
             .map_err(|err| FsError::remote(format!("list {}", dir.display()), &err))?;
-        let mut entries = self.without_temp_files(dir, entries);
+        let entries = self.without_temp_files(dir, entries);
+        let mut entries = self.with_pending_names(dir, entries);
         self.namespace.listed(dir, &mut entries, generation);
         Ok(entries.into())
     }

@@ -10,7 +10,8 @@
 //!   without write-back. Background workers upload queued files oldest first through the same
 //!   atomic `upload_spool_as` close uses, then apply the recorded mode and mtime.
 //! - Until its upload ends, a pending file keeps a registration in the namespace's open-writes
-//!   registry (one per queue entry), so lookups and getattr show the size the program wrote.
+//!   registry (one per queue entry), so lookups and getattr show the size the program wrote;
+//!   a fresh listing from the server gets the pending new names added (`with_pending_names`).
 //! - Order, in its simplest safe form: open, rename, unlink, rmdir and setattr of a path with an
 //!   upload queued or in flight (at or below it) first wait for that upload, then go on as
 //!   without write-back (`wait_pending`).
@@ -21,16 +22,17 @@
 //! Locks: no handle mutex is held while waiting for the queue (an upload closes the downloads of
 //! other handles with `try_lock_for`); the engine's locks are leaves.
 
+use std::ffi::OsString;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use super::handle::OpenFile;
 use super::spool::Spool;
 use super::writeback::engine::{Engine, UploadFailure, Uploader};
 use super::writeback::{retry, store::Record};
 use super::{Filesystem, FsError};
-use crate::remote::{RemoteError, RemoteErrorKind};
+use crate::remote::{Entry, EntryKind, RemoteError, RemoteErrorKind};
 
 /// Bound for a wait on the queue: fsync, an operation ordered after an upload, a full spool.
 const WAIT: Duration = Duration::from_secs(300);
@@ -138,7 +140,7 @@ impl Filesystem {
     fn upload_pending(&self, record: &Record, data: &Path) -> Result<(), UploadFailure> {
         let path = &record.path;
         let mut spool = Spool::open_committed(data, record.size).map_err(failure)?;
-        self.upload_spool_as(None, &mut spool, path, record.mode)
+        self.upload_spool_as(None, &mut spool, path, record.mode, Duration::ZERO)
             .map_err(failure)?;
         self.namespace.written(path, record.size);
         if let Some(mode) = record.mode {
@@ -159,6 +161,31 @@ impl Filesystem {
             log::warn!("{err}");
         }
         Ok(())
+    }
+
+    /// A fresh listing of `dir` from the server, with the pending files it does not show yet
+    /// (new names whose upload has not ended) added, so `ls` sees what the program wrote.
+    pub(super) fn with_pending_names(&self, dir: &Path, mut entries: Vec<Entry>) -> Vec<Entry> {
+        let Some(engine) = self.writeback.get() else {
+            return entries;
+        };
+        let pending: Vec<(OsString, u64)> = engine.with_queue(|queue| {
+            queue
+                .pending()
+                .filter(|p| p.record.path.parent() == Some(dir))
+                .filter_map(|p| Some((p.record.path.file_name()?.to_owned(), p.record.size)))
+                .collect()
+        });
+        for (name, size) in pending {
+            if !entries.iter().any(|entry| entry.name == name) {
+                entries.push(Entry {
+                    size: Some(size),
+                    mtime: Some(SystemTime::now()),
+                    ..Entry::new(name, EntryKind::File)
+                });
+            }
+        }
+        entries
     }
 
     /// Order: wait until no upload is queued or in flight at or below `path`.

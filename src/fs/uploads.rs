@@ -38,7 +38,7 @@ impl Filesystem {
         kind: UploadKind,
         start: u64,
     ) -> Result<Upload, FsError> {
-        self.close_downloads(path, own);
+        self.close_downloads(path, own, HANDLE_WAIT);
         Upload::start(&*self.remote, self.upload_target(path, kind), kind, start)
     }
 
@@ -65,18 +65,21 @@ impl Filesystem {
         spool: &mut Spool,
         path: &Path,
     ) -> Result<(), FsError> {
-        self.upload_spool_as(own, spool, path, None)
+        self.upload_spool_as(own, spool, path, None, HANDLE_WAIT)
     }
 
-    /// `upload_spool` giving the new file `mode` (else the replaced file's, when known).
+    /// `upload_spool` giving the new file `mode` (else the replaced file's, when known),
+    /// waiting at most `handle_wait` for each busy handle (a background upload waits for none:
+    /// a handle's mutex may be held by a close waiting for this very upload to free room).
     pub(super) fn upload_spool_as(
         &self,
         own: Option<&OpenFile>,
         spool: &mut Spool,
         path: &Path,
         mode: Option<u32>,
+        handle_wait: Duration,
     ) -> Result<(), FsError> {
-        self.close_downloads(path, own);
+        self.close_downloads(path, own, handle_wait);
         let target = self.upload_target(path, UploadKind::Replace);
         let mode = mode.or_else(|| self.replaced_mode(path));
         spool.upload(&*self.remote, target, mode)
@@ -108,7 +111,7 @@ impl Filesystem {
     }
 
     /// Close every download of `path` held by an open handle other than `own`.
-    fn close_downloads(&self, path: &Path, own: Option<&OpenFile>) {
+    fn close_downloads(&self, path: &Path, own: Option<&OpenFile>, wait: Duration) {
         let own = own.map(|file| file as *const OpenFile);
         for handle in self.handles.all() {
             let Handle::File(file) = &*handle else {
@@ -117,7 +120,7 @@ impl Filesystem {
             if own == Some(file.data_ptr().cast_const()) {
                 continue;
             }
-            let Some(mut other) = file.try_lock_for(HANDLE_WAIT) else {
+            let Some(mut other) = file.try_lock_for(wait) else {
                 log::debug!("a handle stayed busy; not closing its download");
                 continue;
             };

@@ -21,8 +21,6 @@
 //!   filesystem waits for the upload, then acts on the server (`Engine::wait_settled`); the
 //!   queue operations only move or cancel entries left behind (failed uploads).
 //! - reads of a pending file from its spool data (today open waits for the upload);
-//! - listings that show pending new names after the listing cache refreshed from the server
-//!   (lookups and getattr show them, from the open-writes registry);
 //! - `syncfs` waiting for everything, and `ftpfs status` listing the queue.
 
 pub mod budget;
