@@ -47,6 +47,14 @@ impl Filesystem {
             return Ok(());
         }
         let dir = &self.config.writeback_dir;
+        if self.config.read_only {
+            log::warn!(
+                "write-back mode is off on a read-only mount; uploads pending in {} wait for a \
+                 writable mount",
+                dir.display()
+            );
+            return Ok(());
+        }
         let weak = Arc::downgrade(self);
         let upload: Box<Uploader> =
             Box::new(move |record: &Record, data: &Path| match weak.upgrade() {

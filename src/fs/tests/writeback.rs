@@ -170,6 +170,7 @@ fn a_permanent_failure_is_reported_by_the_next_fsync_and_close() {
     let left: Vec<PathBuf> = spooled(&dir).into_iter().map(|r| r.path).collect();
     assert_eq!(left, [PathBuf::from("/g")]);
     assert!(fs.shutdown().is_err(), "unmount names what is left");
+    drop(fs);
 
     // The next mount resumes it.
     let fs = mount_writeback(&remote, &dir);

@@ -53,6 +53,8 @@ struct Shared {
 pub struct Engine {
     shared: Arc<Shared>,
     workers: Mutex<Vec<JoinHandle<()>>>,
+    /// The spool's lock file, flock'd while this engine lives (the kernel drops it on kill -9).
+    _lock: std::fs::File,
 }
 
 /// Transient failures of one upload retried before it counts as permanent (about five minutes
@@ -72,6 +74,7 @@ impl Engine {
         recovered: &dyn Fn(&Record),
     ) -> io::Result<(Engine, Vec<(PathBuf, String)>)> {
         let store = Store::open(dir)?;
+        let lock = lock(dir)?;
         let found = store.recover()?;
         let used = Store::bytes(&found.records);
         found.records.iter().for_each(recovered);
@@ -95,6 +98,7 @@ impl Engine {
         let engine = Engine {
             shared,
             workers: Mutex::new(workers),
+            _lock: lock,
         };
         Ok((engine, found.unreadable))
     }
@@ -185,6 +189,12 @@ impl Engine {
         loop {
             if let Some(result) = done(&queue) {
                 return result;
+            }
+            if self.shared.stop.load(Ordering::SeqCst) {
+                return Err(FsError::new(
+                    libc::EIO,
+                    format!("{}: upload pending at unmount", path.display()),
+                ));
             }
             if self
                 .shared
@@ -301,6 +311,28 @@ impl Engine {
     pub fn with_queue<T>(&self, f: impl FnOnce(&mut Queue) -> T) -> T {
         f(&mut self.shared.queue.lock())
     }
+}
+
+/// Take the spool's exclusive lock: two mounts of one source must never share a spool (the
+/// second would resume, and upload twice, what the first is uploading).
+fn lock(dir: &Path) -> io::Result<std::fs::File> {
+    use std::os::unix::io::AsRawFd;
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.join("lock"))?;
+    // SAFETY: flock on a descriptor we own; no memory is passed.
+    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        let err = io::Error::last_os_error();
+        return Err(match err.raw_os_error() {
+            Some(libc::EWOULDBLOCK) => io::Error::other(
+                "in use by another mount of this source (give another --spool-dir)",
+            ),
+            _ => err,
+        });
+    }
+    Ok(file)
 }
 
 fn failed(path: &Path, message: &str) -> FsError {
@@ -522,6 +554,25 @@ mod tests {
             (&server[Path::new("/a")][..], &server[Path::new("/c")][..]),
             (&b"aa"[..], &b"b"[..])
         );
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn a_spool_serves_one_engine_at_a_time() {
+        let (server, d) = (Server::default(), dir("lock"));
+        let first = start(&d, 1 << 20, 1, uploader(&server, 0, true));
+        let second = Engine::start(
+            &d,
+            1 << 20,
+            1,
+            uploader(&server, 0, true),
+            |_| LONG,
+            &|_| {},
+        );
+        let err = second.err().expect("the spool is taken");
+        assert!(err.to_string().contains("in use by another mount"), "{err}");
+        drop(first);
+        drop(start(&d, 1 << 20, 1, uploader(&server, 0, true)));
         std::fs::remove_dir_all(&d).unwrap();
     }
 
