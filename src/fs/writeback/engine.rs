@@ -74,7 +74,7 @@ impl Engine {
         recovered: &dyn Fn(&Record),
     ) -> io::Result<(Engine, Vec<(PathBuf, String)>)> {
         let store = Store::open(dir)?;
-        let lock = lock(dir)?;
+        let lock = super::store::lock(dir)?;
         let found = store.recover()?;
         let used = Store::bytes(&found.records);
         found.records.iter().for_each(recovered);
@@ -311,28 +311,6 @@ impl Engine {
     pub fn with_queue<T>(&self, f: impl FnOnce(&mut Queue) -> T) -> T {
         f(&mut self.shared.queue.lock())
     }
-}
-
-/// Take the spool's exclusive lock: two mounts of one source must never share a spool (the
-/// second would resume, and upload twice, what the first is uploading).
-fn lock(dir: &Path) -> io::Result<std::fs::File> {
-    use std::os::unix::io::AsRawFd;
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(dir.join("lock"))?;
-    // SAFETY: flock on a descriptor we own; no memory is passed.
-    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
-        let err = io::Error::last_os_error();
-        return Err(match err.raw_os_error() {
-            Some(libc::EWOULDBLOCK) => io::Error::other(
-                "in use by another mount of this source (give another --spool-dir)",
-            ),
-            _ => err,
-        });
-    }
-    Ok(file)
 }
 
 fn failed(path: &Path, message: &str) -> FsError {

@@ -13,6 +13,8 @@
 //! recorded chmod/utimens) rewrites it the same way (tmp, fsync, rename, dir fsync). Finishing
 //! deletes the record first, then the data, so a crash in between leaves only garbage.
 //!
+//! A spool serves one mount at a time: `lock` takes an exclusive flock on its `lock` file.
+//!
 //! # Record format (versioned, so an upgrade can read it or say why not)
 //! Text, one `key value` per line, first line `ftpfs-writeback 1`. The path is written as raw
 //! bytes: names with CR, LF or NUL are refused by the filesystem (EINVAL), so a path never
@@ -260,6 +262,28 @@ impl Store {
     pub fn bytes(records: &[Record]) -> u64 {
         records.iter().map(|r| r.size).sum()
     }
+}
+
+/// Take the spool's exclusive lock: two mounts of one source must never share a spool (the
+/// second would resume, and upload twice, what the first is uploading).
+pub fn lock(dir: &Path) -> io::Result<std::fs::File> {
+    use std::os::unix::io::AsRawFd;
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.join("lock"))?;
+    // SAFETY: flock on a descriptor we own; no memory is passed.
+    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        let err = io::Error::last_os_error();
+        return Err(match err.raw_os_error() {
+            Some(libc::EWOULDBLOCK) => io::Error::other(
+                "in use by another mount of this source (give another --spool-dir)",
+            ),
+            _ => err,
+        });
+    }
+    Ok(file)
 }
 
 #[cfg(test)]
