@@ -11,16 +11,25 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::mount::run_ok;
-use common::{Mount, TestServer, assert_same, fuse_available, pattern, skip, temp_dir};
+use common::{Feature, Mount, TestServer, assert_same, fuse_available, pattern, skip, temp_dir};
 
 const FILES: usize = 50;
+/// The mtime of every source file (2020-01-02 03:04:05 UTC), which `cp -p` keeps (and the
+/// mode 0640).
+const MTIME: u64 = 1_577_934_245;
 
 /// `FILES` small files of different sizes in a fresh local directory.
 fn source_tree() -> common::TempDir {
     let source = temp_dir("ftpfs-wb-source");
     for i in 0..FILES {
         let name = source.path().join(format!("f{i:02}"));
-        fs::write(name, pattern(1000 + i * 97, i as u64)).unwrap();
+        fs::write(&name, pattern(1000 + i * 97, i as u64)).unwrap();
+        let mtime = std::time::UNIX_EPOCH + Duration::from_secs(MTIME);
+        let file = fs::File::options().write(true).open(&name).unwrap();
+        file.set_modified(mtime).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        file.set_permissions(fs::Permissions::from_mode(0o640))
+            .unwrap();
     }
     source
 }
@@ -61,7 +70,7 @@ fn signal_and_wait(mount: &mut Mount, signal: i32) {
     }
 }
 
-/// Mount `server` in write-back mode with `spool`, `cp -r` the source tree to `copy` and end
+/// Mount `server` in write-back mode with `spool`, `cp -rp` the source tree to `copy` and end
 /// the mount with `signal`; None when FUSE is missing (skip rule applied).
 fn copy_then_signal(server: &TestServer, spool: &common::TempDir, signal: i32) -> Option<String> {
     if !fuse_available(&skip::current_test()) {
@@ -72,13 +81,13 @@ fn copy_then_signal(server: &TestServer, spool: &common::TempDir, signal: i32) -
     let mut mount = Mount::foreground(server, server.port, &args);
     run_ok(
         Command::new("cp")
-            .arg("-r")
+            .arg("-rp")
             .arg(source.path())
             .arg(mount.path("copy")),
     );
     signal_and_wait(&mut mount, signal);
     let logs = mount.logs();
-    assert!(logs.contains("write-back mode: spool"), "{logs}");
+    assert!(spool.path().join("lock").exists(), "write-back mode is on");
     mount.unmount(); // a killed mount is detached
     Some(logs)
 }
@@ -90,6 +99,24 @@ fn cp_then_sigterm_leaves_every_file_on_the_server(server: &TestServer) {
     };
     assert!(!logs.contains("not uploaded yet"), "{logs}");
     assert_on_server(server, "copy", "after SIGTERM");
+    if server.kind.can(Feature::SetFileTime) {
+        // cp -p set the times through the open file: they travelled with each upload.
+        for i in 0..FILES {
+            let modified = fs::metadata(server.path(&format!("copy/f{i:02}")))
+                .and_then(|m| m.modified())
+                .unwrap();
+            let secs = modified.duration_since(std::time::UNIX_EPOCH).unwrap();
+            assert_eq!(secs.as_secs(), MTIME, "f{i:02} on {}", server.kind);
+        }
+    }
+    if server.kind.can(Feature::Chmod) {
+        use std::os::unix::fs::PermissionsExt;
+        for i in 0..FILES {
+            let meta = fs::metadata(server.path(&format!("copy/f{i:02}"))).unwrap();
+            let mode = meta.permissions().mode() & 0o777;
+            assert_eq!(mode, 0o640, "f{i:02} on {}", server.kind);
+        }
+    }
     assert!(spool_is_empty(spool.path()));
 }
 

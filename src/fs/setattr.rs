@@ -104,7 +104,17 @@ impl Filesystem {
         }
         let result = self
             .path_of(attr.ino)
-            .and_then(|path| self.chmod(&path, wanted))
+            .and_then(|path| {
+                // Write-back mode: a new file is only in a spool yet; the mode goes with it.
+                let spooled = self.writeback.get().is_some()
+                    && self.atomic_upload_in_flight(attr.ino, true)
+                    && self.namespace.defer_mode(&path, wanted);
+                if spooled {
+                    Ok(())
+                } else {
+                    self.chmod(&path, wanted)
+                }
+            })
             .and_then(|()| self.getattr(attr.ino));
         match result {
             Ok(changed) => changed,

@@ -245,3 +245,30 @@ fn a_file_larger_than_the_spool_is_uploaded_at_close() {
     fs.shutdown().unwrap();
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn chmod_and_utimens_through_the_open_handle_travel_with_the_upload() {
+    let (remote, dir) = (MemoryRemote::new(), spool_dir("attrs"));
+    let fs = mount_writeback(&remote, &dir);
+    let gate = remote.hold_uploads();
+    let fh = created(&fs, "f", b"data");
+    let ino = ino(&fs, "/f");
+    let when = std::time::UNIX_EPOCH + Duration::from_secs(1_200_000_000);
+    let attrs = SetAttrRequest {
+        mode: Some(0o600),
+        mtime: Some(when),
+        ..SetAttrRequest::default()
+    };
+    // cp -p: fchmod and futimens before close; the file is not on the server yet.
+    let shown = fs.setattr(ino, Some(fh), &attrs).unwrap();
+    assert_eq!((shown.perm, shown.mtime), (0o600, when));
+    fs.release(fh).unwrap();
+    let record = &spooled(&dir)[0];
+    assert_eq!((record.mode, record.mtime), (Some(0o600), Some(when)));
+    drop(gate);
+    fs.shutdown().unwrap();
+    assert_eq!(remote.file("/f").unwrap(), b"data");
+    assert_eq!(remote.mode("/f"), Some(0o600));
+    assert_eq!(remote.mtime("/f"), Some(when));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
