@@ -150,7 +150,16 @@ impl Filesystem {
         let mut spool = Spool::open_committed(data, record.size).map_err(failure)?;
         self.upload_spool_as(None, &mut spool, path, record.mode, Duration::ZERO)
             .map_err(failure)?;
-        self.namespace.written(path, record.size);
+        // A newer close of the path, queued meanwhile, owns the size shown.
+        let newer = self.writeback.get().is_some_and(|engine| {
+            engine.with_queue(|q| {
+                q.pending()
+                    .any(|p| p.record.path == *path && p.record.seq > record.seq)
+            })
+        });
+        if !newer {
+            self.namespace.written(path, record.size);
+        }
         if let Some(mode) = record.mode {
             self.namespace.mode_set(path, mode);
         }

@@ -47,6 +47,11 @@ impl Filesystem {
         if !hidden || self.file_is_open(path, Some(ino)) {
             return;
         }
+        // Write-back mode: its last close may have queued an upload; cancel or outwait it.
+        self.pending_removed(path);
+        if let Err(err) = self.wait_pending(path) {
+            log::warn!("{err}");
+        }
         upload_target::discard(&*self.remote, path);
         self.namespace.removed(path);
     }

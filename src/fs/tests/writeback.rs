@@ -7,7 +7,7 @@ use super::*;
 use crate::fs::FsError;
 use crate::fs::SetAttrRequest;
 use crate::fs::writeback::store::{Record, Store};
-use crate::remote::RemoteErrorKind;
+use crate::remote::{Remote, RemoteErrorKind};
 
 const CREATE: i32 = libc::O_WRONLY | libc::O_CREAT;
 
@@ -270,5 +270,28 @@ fn chmod_and_utimens_through_the_open_handle_travel_with_the_upload() {
     assert_eq!(remote.file("/f").unwrap(), b"data");
     assert_eq!(remote.mode("/f"), Some(0o600));
     assert_eq!(remote.mtime("/f"), Some(when));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_file_unlinked_while_open_is_never_uploaded() {
+    let (remote, dir) = (MemoryRemote::new(), spool_dir("unlinked"));
+    remote.add_file("/f", b"old".to_vec());
+    let fs = mount_writeback(&remote, &dir);
+    let fh = fs
+        .open(ino(&fs, "/f"), libc::O_WRONLY | libc::O_TRUNC)
+        .unwrap();
+    fs.write(fh, 0, b"new data").unwrap();
+    fs.unlink(ROOT_INO, name("f")).unwrap();
+    fs.release(fh).unwrap();
+    fs.shutdown().unwrap();
+    let left: Vec<_> = remote
+        .list(Path::new("/"))
+        .unwrap()
+        .into_iter()
+        .map(|entry| entry.name)
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+    assert!(spooled(&dir).is_empty());
     std::fs::remove_dir_all(&dir).unwrap();
 }
