@@ -19,8 +19,10 @@
 //!   next close of the path that did not write new data. Unmount drains with a bound, logging
 //!   every path left; the next mount resumes them (`start_writeback`).
 //!
-//! Locks: no handle mutex is held while waiting for the queue (an upload closes the downloads of
-//! other handles with `try_lock_for`); the engine's locks are leaves.
+//! Locks: the engine's locks are leaves. fsync and the ordered operations wait for uploads with
+//! no handle mutex held; a close waiting for spool room (or a release applying a late utimens)
+//! holds only its own handle, as any close does. Background uploads never wait for a handle
+//! (they skip busy ones when closing downloads of their path), so no wait can close a cycle.
 
 use std::ffi::OsString;
 use std::path::Path;
