@@ -70,21 +70,43 @@ fn signal_and_wait(mount: &mut Mount, signal: i32) {
     }
 }
 
-/// Mount `server` in write-back mode with `spool`, `cp -rp` the source tree to `copy` and end
-/// the mount with `signal`; None when FUSE is missing (skip rule applied).
-fn copy_then_signal(server: &TestServer, spool: &common::TempDir, signal: i32) -> Option<String> {
+/// How the source tree gets onto the mount.
+#[derive(Clone, Copy)]
+enum Copier {
+    /// `cp -rp`: times and mode set through the open file, before close.
+    Cp,
+    /// `tar -x`: times and mode set by name after close (recorded with the queued upload).
+    Tar,
+}
+
+/// Mount `server` in write-back mode with `spool`, copy the source tree to `copy` with
+/// `copier` and end the mount with `signal`; None when FUSE is missing (skip rule applied).
+fn copy_then_signal(
+    server: &TestServer,
+    spool: &common::TempDir,
+    copier: Copier,
+    signal: i32,
+) -> Option<String> {
     if !fuse_available(&skip::current_test()) {
         return None;
     }
     let source = source_tree();
     let args = ["--writeback", "--spool-dir", spool.str()];
     let mut mount = Mount::foreground(server, server.port, &args);
-    run_ok(
-        Command::new("cp")
-            .arg("-rp")
-            .arg(source.path())
-            .arg(mount.path("copy")),
-    );
+    match copier {
+        Copier::Cp => run_ok(
+            Command::new("cp")
+                .arg("-rp")
+                .arg(source.path())
+                .arg(mount.path("copy")),
+        ),
+        Copier::Tar => {
+            let dest = mount.path("copy");
+            fs::create_dir(&dest).unwrap();
+            let script = "tar -C \"$1\" -cf - . | tar -C \"$2\" -xpf -";
+            common::mount::sh_ok(script, &[source.path().as_os_str(), dest.as_os_str()])
+        }
+    };
     signal_and_wait(&mut mount, signal);
     let logs = mount.logs();
     assert!(spool.path().join("lock").exists(), "write-back mode is on");
@@ -92,15 +114,16 @@ fn copy_then_signal(server: &TestServer, spool: &common::TempDir, signal: i32) -
     Some(logs)
 }
 
-fn cp_then_sigterm_leaves_every_file_on_the_server(server: &TestServer) {
+/// After `copier` and SIGTERM: every file, its mtime and mode are on the server.
+fn copy_then_sigterm(server: &TestServer, copier: Copier) {
     let spool = temp_dir("ftpfs-wb-spool");
-    let Some(logs) = copy_then_signal(server, &spool, libc::SIGTERM) else {
+    let Some(logs) = copy_then_signal(server, &spool, copier, libc::SIGTERM) else {
         return;
     };
     assert!(!logs.contains("not uploaded yet"), "{logs}");
     assert_on_server(server, "copy", "after SIGTERM");
     if server.kind.can(Feature::SetFileTime) {
-        // cp -p set the times through the open file: they travelled with each upload.
+        // Set through the open file (cp) or by name after close (tar): after each upload.
         for i in 0..FILES {
             let modified = fs::metadata(server.path(&format!("copy/f{i:02}")))
                 .and_then(|m| m.modified())
@@ -120,9 +143,17 @@ fn cp_then_sigterm_leaves_every_file_on_the_server(server: &TestServer) {
     assert!(spool_is_empty(spool.path()));
 }
 
+fn cp_then_sigterm_leaves_every_file_on_the_server(server: &TestServer) {
+    copy_then_sigterm(server, Copier::Cp);
+}
+
+fn tar_x_then_sigterm_leaves_every_file_and_time_on_the_server(server: &TestServer) {
+    copy_then_sigterm(server, Copier::Tar);
+}
+
 fn kill_9_after_cp_then_a_new_mount_uploads_the_rest(server: &TestServer) {
     let spool = temp_dir("ftpfs-wb-spool");
-    if copy_then_signal(server, &spool, libc::SIGKILL).is_none() {
+    if copy_then_signal(server, &spool, Copier::Cp, libc::SIGKILL).is_none() {
         return;
     }
     // Whatever the killed mount had not uploaded is resumed from the spool.
@@ -135,4 +166,5 @@ fn kill_9_after_cp_then_a_new_mount_uploads_the_rest(server: &TestServer) {
 }
 
 server_tests!(cp_then_sigterm_leaves_every_file_on_the_server);
+server_tests!(tar_x_then_sigterm_leaves_every_file_and_time_on_the_server);
 server_tests!(kill_9_after_cp_then_a_new_mount_uploads_the_rest);

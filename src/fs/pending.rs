@@ -14,7 +14,9 @@
 //!   a fresh listing from the server gets the pending new names added (`with_pending_names`).
 //! - Order, in its simplest safe form: open, rename, unlink, rmdir and setattr of a path with an
 //!   upload queued or in flight (at or below it) first wait for that upload, then go on as
-//!   without write-back (`wait_pending`).
+//!   without write-back (`wait_pending`). Except a chmod/utimens of a file whose upload is
+//!   still queued: recorded with it, applied after it (`record_pending_attributes`; tar sets
+//!   times by name after close).
 //! - Barriers: fsync waits for the path's upload and returns its permanent failure; so does the
 //!   next close of the path that did not write new data. Unmount drains with a bound, logging
 //!   every path left; the next mount resumes them (`start_writeback`).
@@ -33,7 +35,7 @@ use super::handle::OpenFile;
 use super::spool::Spool;
 use super::writeback::engine::{Engine, UploadFailure, Uploader};
 use super::writeback::{retry, store::Record};
-use super::{Filesystem, FsError};
+use super::{Filesystem, FsError, SetAttrRequest};
 use crate::remote::{Entry, EntryKind, RemoteError, RemoteErrorKind};
 
 /// Bound for a wait on the queue: fsync, an operation ordered after an upload, a full spool.
@@ -175,6 +177,7 @@ impl Filesystem {
         }
         log::debug!("uploaded {} after close", path.display());
         if let Some(mtime) = self.namespace.writer_closed(path)
+            && Some(mtime) != record.mtime
             && let Err(err) = self.apply_mtime(path, mtime)
         {
             log::warn!("{err}");
@@ -205,6 +208,33 @@ impl Filesystem {
             }
         }
         entries
+    }
+
+    /// setattr in write-back mode: a chmod and/or utimens (nothing else) of a file whose
+    /// upload is queued is recorded with it and shown at once. True: done, no server call.
+    pub(super) fn record_pending_attributes(
+        &self,
+        path: &Path,
+        changes: &SetAttrRequest,
+    ) -> Result<bool, FsError> {
+        let Some(engine) = self.writeback.get() else {
+            return Ok(false);
+        };
+        let only_mode_and_times = changes.size.is_none()
+            && changes.uid.is_none()
+            && changes.gid.is_none()
+            && (changes.mode.is_some() || changes.mtime.is_some());
+        let mode = changes.mode.map(|mode| mode & 0o7777);
+        if !only_mode_and_times || !engine.set_attributes(path, changes.mtime, mode)? {
+            return Ok(false);
+        }
+        if let Some(mode) = mode {
+            self.namespace.defer_mode(path, mode);
+        }
+        if let Some(mtime) = changes.mtime {
+            self.namespace.defer_mtime(path, mtime);
+        }
+        Ok(true)
     }
 
     /// Order: wait until no upload is queued or in flight at or below `path`.

@@ -41,10 +41,15 @@ impl Filesystem {
         changes: &SetAttrRequest,
     ) -> Result<Attr, FsError> {
         let path = self.path_of(ino)?;
+        let mut recorded = false;
         if changes != &SetAttrRequest::default() {
             self.check_writable()?;
-            // Write-back mode: after the upload of this path, so the server ends in this order.
-            self.wait_pending(&path)?;
+            // Write-back mode: a chmod/utimens of a queued file goes with its upload; anything
+            // else waits for the upload, so the server ends in the order the program saw.
+            recorded = self.record_pending_attributes(&path, changes)?;
+            if !recorded {
+                self.wait_pending(&path)?;
+            }
         }
         let foreign_owner = changes.uid.is_some_and(|uid| uid != self.config.uid)
             || changes.gid.is_some_and(|gid| gid != self.config.gid);
@@ -57,7 +62,7 @@ impl Filesystem {
         if let Some(size) = changes.size {
             self.truncate(&path, fh, size)?;
         }
-        if let Some(mode) = changes.mode {
+        if let Some(mode) = changes.mode.filter(|_| !recorded) {
             // While the new content goes to a temporary name (fchmod between create and close:
             // tar, rsync's mkstemp), the mode is given to that file before it takes the name.
             // In write-back mode likewise while a handle holds unqueued data: the file may not
@@ -69,7 +74,7 @@ impl Filesystem {
                 self.chmod(&path, mode)?;
             }
         }
-        if let Some(mtime) = changes.mtime {
+        if let Some(mtime) = changes.mtime.filter(|_| !recorded) {
             // Deferred only while an upload is unfinished: its end would overwrite the time.
             // Otherwise (the usual cp -p/rsync/tar order: write, close, utimens, rename) it is
             // applied now, before the application renames the file: a deferred time applied

@@ -87,7 +87,7 @@ fn close_returns_before_the_upload_and_fsync_waits_for_it() {
 }
 
 #[test]
-fn rename_unlink_and_setattr_of_a_pending_file_wait_for_its_upload() {
+fn rename_unlink_and_truncate_of_a_pending_file_wait_for_its_upload() {
     let (remote, dir) = (MemoryRemote::new(), spool_dir("order"));
     let fs = mount_writeback(&remote, &dir);
     let gate = remote.hold_uploads();
@@ -117,22 +117,56 @@ fn rename_unlink_and_setattr_of_a_pending_file_wait_for_its_upload() {
     assert!(!remote.exists("/gone"), "the upload did not bring it back");
 
     let gate = remote.hold_uploads();
-    let fh = created(&fs, "timed", b"t");
+    let fh = created(&fs, "cut", b"long content");
     fs.release(fh).unwrap();
-    let when = std::time::UNIX_EPOCH + Duration::from_secs(1_000_000_000);
-    let ino = ino(&fs, "/timed");
-    let setattr = blocked({
+    let ino = ino(&fs, "/cut");
+    let truncate = blocked({
         let fs = fs.clone();
         move || {
-            let times = SetAttrRequest {
-                mtime: Some(when),
+            let cut = SetAttrRequest {
+                size: Some(4),
                 ..SetAttrRequest::default()
             };
-            fs.setattr(ino, None, &times)
+            fs.setattr(ino, None, &cut)
         }
     });
     drop(gate);
-    setattr.join().unwrap().unwrap();
+    truncate.join().unwrap().unwrap();
+    assert_eq!(
+        remote.file("/cut").unwrap(),
+        b"long",
+        "cut after the upload"
+    );
+    fs.shutdown().unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn chmod_and_utimens_of_a_queued_file_go_with_its_upload() {
+    let (remote, dir) = (MemoryRemote::new(), spool_dir("queued-attrs"));
+    let fs = mount_writeback(&remote, &dir);
+    let gate = remote.hold_uploads();
+    // Both workers (oldest first) take these and wait at the gate: /timed stays queued.
+    for file in ["a", "b", "timed"] {
+        let fh = created(&fs, file, b"t");
+        fs.release(fh).unwrap();
+    }
+    let when = std::time::UNIX_EPOCH + Duration::from_secs(1_000_000_000);
+    let attrs = SetAttrRequest {
+        mode: Some(0o640),
+        mtime: Some(when),
+        ..SetAttrRequest::default()
+    };
+    // tar: utimensat and chmod by name after close; no wait for the upload.
+    let shown = fs.setattr(ino(&fs, "/timed"), None, &attrs).unwrap();
+    assert_eq!((shown.perm, shown.mtime), (0o640, when));
+    assert_eq!(remote.file("/timed"), None, "still queued");
+    let record = &spooled(&dir)[2];
+    assert_eq!((record.mode, record.mtime), (Some(0o640), Some(when)));
+    drop(gate);
+    fs.shutdown().unwrap();
+    assert_eq!(remote.file("/timed").unwrap(), b"t");
+    assert_eq!(remote.mode("/timed"), Some(0o640));
     assert_eq!(remote.mtime("/timed"), Some(when), "set after the upload");
     fs.shutdown().unwrap();
     std::fs::remove_dir_all(&dir).unwrap();

@@ -218,6 +218,28 @@ impl Engine {
         }
     }
 
+    /// chmod/utimens of a file whose upload is queued: recorded durably in its entry and
+    /// applied after the upload. False: nothing queued there, or its upload is in flight (then
+    /// the caller waits and acts on the server). The record is rewritten under the queue lock,
+    /// so no worker takes (and finishes) the entry before its record says the same.
+    pub fn set_attributes(
+        &self,
+        path: &Path,
+        mtime: Option<std::time::SystemTime>,
+        mode: Option<u32>,
+    ) -> Result<bool, FsError> {
+        let mut queue = self.shared.queue.lock();
+        let Outcome::Changed { rewrite, .. } = queue.set_attributes(path, mtime, mode) else {
+            return Ok(false);
+        };
+        for record in &rewrite {
+            self.shared.store.write_record(record).map_err(|err| {
+                FsError::io(format!("record attributes of {}", path.display()), &err)
+            })?;
+        }
+        Ok(true)
+    }
+
     /// The server renamed `from` to `to`: entries still in the spool there (failed ones, or a
     /// close that raced the rename) follow, durably. Returns the paths of entries the rename
     /// replaced (cancelled).
