@@ -77,6 +77,8 @@ enum Copier {
     Cp,
     /// `tar -x`: times and mode set by name after close (recorded with the queued upload).
     Tar,
+    /// `rsync -a`: each file written under a temporary name, then renamed (in the spool).
+    Rsync,
 }
 
 /// Mount `server` in write-back mode with `spool`, copy the source tree to `copy` with
@@ -106,6 +108,12 @@ fn copy_then_signal(
             let script = "tar -C \"$1\" -cf - . | tar -C \"$2\" -xpf -";
             common::mount::sh_ok(script, &[source.path().as_os_str(), dest.as_os_str()])
         }
+        Copier::Rsync => run_ok(
+            Command::new("rsync")
+                .arg("-a")
+                .arg(format!("{}/", source.path().display()))
+                .arg(mount.path("copy")),
+        ),
     };
     signal_and_wait(&mut mount, signal);
     let logs = mount.logs();
@@ -122,6 +130,8 @@ fn copy_then_sigterm(server: &TestServer, copier: Copier) {
     };
     assert!(!logs.contains("not uploaded yet"), "{logs}");
     assert_on_server(server, "copy", "after SIGTERM");
+    let names = fs::read_dir(server.path("copy")).unwrap().count();
+    assert_eq!(names, FILES, "no temporary names left on {}", server.kind);
     if server.kind.can(Feature::SetFileTime) {
         // Set through the open file (cp) or by name after close (tar): after each upload.
         for i in 0..FILES {
@@ -151,6 +161,10 @@ fn tar_x_then_sigterm_leaves_every_file_and_time_on_the_server(server: &TestServ
     copy_then_sigterm(server, Copier::Tar);
 }
 
+fn rsync_then_sigterm_leaves_every_file_and_time_on_the_server(server: &TestServer) {
+    copy_then_sigterm(server, Copier::Rsync);
+}
+
 fn kill_9_after_cp_then_a_new_mount_uploads_the_rest(server: &TestServer) {
     let spool = temp_dir("ftpfs-wb-spool");
     if copy_then_signal(server, &spool, Copier::Cp, libc::SIGKILL).is_none() {
@@ -167,4 +181,5 @@ fn kill_9_after_cp_then_a_new_mount_uploads_the_rest(server: &TestServer) {
 
 server_tests!(cp_then_sigterm_leaves_every_file_on_the_server);
 server_tests!(tar_x_then_sigterm_leaves_every_file_and_time_on_the_server);
+server_tests!(rsync_then_sigterm_leaves_every_file_and_time_on_the_server);
 server_tests!(kill_9_after_cp_then_a_new_mount_uploads_the_rest);

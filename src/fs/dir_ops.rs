@@ -208,8 +208,8 @@ impl Filesystem {
         self.check_writable()?;
         let parent_path = self.path_of(parent)?;
         let path = names::child_path(&parent_path, name)?;
-        self.wait_pending(&path)?;
         self.finish_uploads_under(&path);
+        self.wait_pending(&path)?;
         if self.hide_if_open(&path) {
             return Ok(());
         }
@@ -257,9 +257,12 @@ impl Filesystem {
         if from == to {
             return Ok(());
         }
+        self.finish_uploads_under(&from);
+        if self.rename_in_spool(&from, &to)? {
+            return Ok(());
+        }
         self.wait_pending(&from)?;
         self.wait_pending(&to)?;
-        self.finish_uploads_under(&from);
         let context = || format!("rename {} to {}", from.display(), to.display());
         if let Err(err) = self.remote.rename(&from, &to)
             && !self.only_in_spool(&from, &err)

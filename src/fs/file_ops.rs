@@ -21,7 +21,7 @@ use super::read::{ReadStream, ReadTarget};
 use super::spool::Spool;
 use super::write::UploadKind;
 use super::{Attr, Filesystem, FsError, names};
-use crate::cache::{FileVersion, ReadData};
+use crate::cache::{CachedLookup, FileVersion, ReadData};
 use crate::remote::{Entry, EntryKind};
 
 impl Filesystem {
@@ -76,6 +76,7 @@ impl Filesystem {
             reader: ReadStream::new(),
             write,
             progress,
+            fresh: false,
         }))))
     }
 
@@ -91,10 +92,15 @@ impl Filesystem {
                 format!("{} exists", path.display()),
             ));
         }
-        let write = match self.writeback_spool()? {
-            Some(spool) => WriteState::Spooled(spool),
+        let (write, fresh) = match self.writeback_spool()? {
+            // Fresh: a listing we trust says the server has no such name.
+            Some(spool) => {
+                let absent = self.namespace.cached(&parent_path, name) == CachedLookup::Absent;
+                (WriteState::Spooled(spool), absent)
+            }
             None => {
-                WriteState::Streaming(self.start_upload(None, &path, UploadKind::Replace, 0)?)
+                let upload = self.start_upload(None, &path, UploadKind::Replace, 0)?;
+                (WriteState::Streaming(upload), false)
             }
         };
         let entry = self.namespace.created_file(&parent_path, name, &path);
@@ -110,6 +116,7 @@ impl Filesystem {
             reader: ReadStream::new(),
             write,
             progress: Some(progress),
+            fresh,
         })));
         Ok((self.attr(ino, &entry), fh))
     }

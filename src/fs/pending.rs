@@ -16,7 +16,10 @@
 //!   upload queued or in flight (at or below it) first wait for that upload, then go on as
 //!   without write-back (`wait_pending`). Except a chmod/utimens of a file whose upload is
 //!   still queued: recorded with it, applied after it (`record_pending_attributes`; tar sets
-//!   times by name after close).
+//!   times by name after close); and a rename of a *fresh* file (created here under a name the
+//!   server lacked, upload still queued): done in the queue alone (`rename_in_spool`; rsync's
+//!   temporary name). Before a rename or unlink, open handles' unqueued data there is queued
+//!   (`finish_uploads_under`), as the default mode finishes their uploads.
 //! - Barriers: fsync waits for the path's upload and returns its permanent failure; so does the
 //!   next close of the path that did not write new data. Unmount drains with a bound, logging
 //!   every path left; the next mount resumes them (`start_writeback`).
@@ -113,7 +116,11 @@ impl Filesystem {
 
     /// Close of a dirty spool in write-back mode: make it durable and queue it. Ok(true): queued
     /// (the handle is clean); Ok(false): upload it now (no write-back, or larger than the spool).
-    pub(super) fn write_back(&self, file: &OpenFile, spool: &mut Spool) -> Result<bool, FsError> {
+    pub(super) fn write_back(
+        &self,
+        file: &mut OpenFile,
+        spool: &mut Spool,
+    ) -> Result<bool, FsError> {
         let Some(engine) = self.writeback.get() else {
             return Ok(false);
         };
@@ -125,7 +132,14 @@ impl Filesystem {
             .writer_opened(path, spool.len())
             .set_size(spool.len());
         let queued = spool.contents().and_then(|mut source| {
-            engine.close(path, spool.len(), &mut source, (mtime, mode), WAIT)
+            engine.close(
+                path,
+                spool.len(),
+                &mut source,
+                (mtime, mode),
+                file.fresh,
+                WAIT,
+            )
         });
         match queued {
             Ok(Some(superseded)) => {
@@ -133,6 +147,7 @@ impl Filesystem {
                     self.namespace.writer_closed(path);
                 }
                 spool.mark_clean();
+                file.fresh = false; // its next close may find this upload done
                 Ok(true)
             }
             other => {
@@ -234,6 +249,25 @@ impl Filesystem {
         if let Some(mtime) = changes.mtime {
             self.namespace.defer_mtime(path, mtime);
         }
+        Ok(true)
+    }
+
+    /// rename of a file that exists only in the spool (created here, upload still queued):
+    /// done in the queue alone, like the server would see it after the upload. True: done.
+    pub(super) fn rename_in_spool(&self, from: &Path, to: &Path) -> Result<bool, FsError> {
+        let Some(engine) = self.writeback.get() else {
+            return Ok(false);
+        };
+        if matches!(self.find_entry(to)?, Some(entry) if entry.kind == EntryKind::Dir) {
+            return Ok(false); // the server says EISDIR
+        }
+        let Some(replaced) = engine.rename_fresh(from, to)? else {
+            return Ok(false);
+        };
+        for path in replaced {
+            self.namespace.writer_closed(&path);
+        }
+        self.namespace.renamed(from, to);
         Ok(true)
     }
 

@@ -153,7 +153,8 @@ impl Filesystem {
     }
 
     /// Finish the uploads into temporary names of `path` and everything below it (before the
-    /// server renames or deletes it). A failure stays sticky in its handle, which reports it.
+    /// server renames or deletes it); in write-back mode, queue the changed spools there. A
+    /// failure stays sticky in its handle, which reports it.
     pub(super) fn finish_uploads_under(&self, path: &Path) {
         for handle in self.handles.all() {
             let Handle::File(file) = &*handle else {
@@ -164,7 +165,10 @@ impl Filesystem {
                 file.path = current;
             }
             let atomic = matches!(&file.write, WriteState::Streaming(upload) if upload.is_atomic());
-            if atomic && file.path.starts_with(path) {
+            // Write-back mode: unqueued data is queued first (it may exist nowhere else).
+            let spooled = self.writeback.get().is_some()
+                && matches!(&file.write, WriteState::Spooled(spool) if spool.is_dirty());
+            if (atomic || spooled) && file.path.starts_with(path) {
                 log::debug!("finishing the upload of {} first", file.path.display());
                 if let Err(err) = self.settle(&mut file) {
                     log::warn!("{err}");

@@ -329,3 +329,79 @@ fn a_file_unlinked_while_open_is_never_uploaded() {
     assert!(spooled(&dir).is_empty());
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Hold the uploads and keep both workers busy with two files, so later closes stay queued.
+fn occupy_workers(fs: &Filesystem, remote: &MemoryRemote) -> impl Drop {
+    let gate = remote.hold_uploads();
+    for file in ["busy1", "busy2"] {
+        let fh = created(fs, file, b"x");
+        fs.release(fh).unwrap();
+    }
+    gate
+}
+
+#[test]
+fn rsync_pattern_renames_a_queued_new_file_in_the_spool() {
+    let (remote, dir) = (MemoryRemote::new(), spool_dir("rsync"));
+    remote.add_file("/final", b"old version".to_vec());
+    let fs = mount_writeback(&remote, &dir);
+    let gate = occupy_workers(&fs, &remote);
+    // rsync: lookup (absent), create the temporary name, write, close, chmod + utimens, rename.
+    assert!(fs.lookup(ROOT_INO, name(".final.Xy12")).is_err());
+    let fh = created(&fs, ".final.Xy12", b"new version");
+    fs.release(fh).unwrap();
+    let when = std::time::UNIX_EPOCH + Duration::from_secs(1_300_000_000);
+    let attrs = SetAttrRequest {
+        mode: Some(0o600),
+        mtime: Some(when),
+        ..SetAttrRequest::default()
+    };
+    fs.setattr(ino(&fs, "/.final.Xy12"), None, &attrs).unwrap();
+    let renames = remote.rename_calls();
+    fs.rename(ROOT_INO, name(".final.Xy12"), ROOT_INO, name("final"), 0)
+        .unwrap();
+    assert_eq!(remote.rename_calls(), renames, "no server call, no wait");
+    assert_eq!(remote.file("/final").unwrap(), b"old version", "not yet");
+    let shown = fs.getattr(ino(&fs, "/final")).unwrap();
+    assert_eq!((shown.size, shown.perm, shown.mtime), (11, 0o600, when));
+    assert!(fs.lookup(ROOT_INO, name(".final.Xy12")).is_err());
+    let paths: Vec<PathBuf> = spooled(&dir).into_iter().map(|r| r.path).collect();
+    assert_eq!(
+        paths.last(),
+        Some(&PathBuf::from("/final")),
+        "durably renamed"
+    );
+    drop(gate);
+    fs.shutdown().unwrap();
+    assert_eq!(remote.file("/final").unwrap(), b"new version");
+    assert_eq!(remote.mode("/final"), Some(0o600));
+    assert_eq!(remote.mtime("/final"), Some(when));
+    assert!(!remote.exists("/.final.Xy12"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_new_file_renamed_or_unlinked_while_open_is_queued_first() {
+    let (remote, dir) = (MemoryRemote::new(), spool_dir("open-rename"));
+    let fs = mount_writeback(&remote, &dir);
+    assert!(fs.lookup(ROOT_INO, name("part")).is_err());
+    let fh = created(&fs, "part", b"downloaded");
+    fs.rename(ROOT_INO, name("part"), ROOT_INO, name("done"), 0)
+        .unwrap();
+    fs.write(fh, 10, b" and more").unwrap();
+    fs.release(fh).unwrap();
+    let gone = created(&fs, "scratch", b"temporary");
+    fs.unlink(ROOT_INO, name("scratch")).unwrap();
+    fs.release(gone).unwrap();
+    fs.shutdown().unwrap();
+    assert_eq!(remote.file("/done").unwrap(), b"downloaded and more");
+    assert!(!remote.exists("/part") && !remote.exists("/scratch"));
+    let names: Vec<_> = remote
+        .list(Path::new("/"))
+        .unwrap()
+        .into_iter()
+        .map(|entry| entry.name)
+        .collect();
+    assert_eq!(names, ["done"]);
+    std::fs::remove_dir_all(&dir).unwrap();
+}

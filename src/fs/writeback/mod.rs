@@ -16,10 +16,10 @@
 //! - `default_spool_dir`: one directory per mount source.
 //!
 //! # What the wiring does not use yet (the full plan of issue 11)
-//! - rename/unlink/chmod/utimens of a *queued* file acting on the queue without waiting
-//!   (`Queue::rename`/`remove`/`set_attributes` returning `Outcome::Changed`): today the
-//!   filesystem waits for the upload, then acts on the server (`Engine::wait_settled`); the
-//!   queue operations only move or cancel entries left behind (failed uploads).
+//! - rename of a queued file that may exist on the server, and unlink of a queued file, acting
+//!   on the queue without waiting: today only chmod/utimens of a queued file and the rename of
+//!   a fresh one (never on the server) do; the rest waits for the upload, then acts on the
+//!   server (`Engine::wait_settled`).
 //! - reads of a pending file from its spool data (today open waits for the upload);
 //! - `syncfs` waiting for everything, and `ftpfs status` listing the queue.
 

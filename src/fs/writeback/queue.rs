@@ -34,6 +34,9 @@ pub enum State {
 pub struct Pending {
     pub record: Record,
     pub state: State,
+    /// No version of the file is on the server (created by this mount, never uploaded): a
+    /// rename acts on the queue alone. Not persisted: a resumed entry is never fresh.
+    pub fresh: bool,
 }
 
 /// The answer to an operation on a path that may be pending.
@@ -74,6 +77,7 @@ impl Queue {
                 let pending = Pending {
                     record,
                     state: State::Queued,
+                    fresh: false,
                 };
                 (pending.record.seq, pending)
             })
@@ -106,9 +110,17 @@ impl Queue {
             Pending {
                 record,
                 state: State::Queued,
+                fresh: false,
             },
         );
         superseded
+    }
+
+    /// Mark `seq` fresh (see `Pending::fresh`).
+    pub fn mark_fresh(&mut self, seq: u64) {
+        if let Some(p) = self.entries.get_mut(&seq) {
+            p.fresh = true;
+        }
     }
 
     /// The oldest queued entry whose path has nothing in flight, now marked in flight.
