@@ -156,6 +156,10 @@ fn serve(
         config.remote_root.clone(),
     ));
     let filesystem = fs::Filesystem::new(rooted, config.fs.clone());
+    if let Err(err) = filesystem.start_writeback() {
+        remote.shutdown();
+        return Err(MountError::new(err.message));
+    }
     let status_server = start_status(&config, &remote, &filesystem);
     let fuse_fs = fuse::FuseAdapter::new(filesystem.clone(), config.page_cache);
     let shutdown_fs = move || filesystem.shutdown().map_err(|e| e.message);

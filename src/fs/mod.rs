@@ -9,7 +9,8 @@
 //!    I/O (its download, its upload), which only serialises operations on that one handle;
 //! 2. leaf locks, each taken alone and never across network I/O: the handle table, the inode
 //!    table, the listing cache, the chunk cache, the open-writes registry, the local times, the
-//!    listing-ahead queue (`prefetch`; a request may wait on its condvar, which releases it).
+//!    listing-ahead queue (`prefetch`; a request may wait on its condvar, which releases it),
+//!    and the write-back engine's queue and budget (`pending`: waited on with no handle held).
 //!
 //! A leaf lock is never held while taking another lock, and no handle mutex is taken while a
 //! leaf lock is held, so no cycle is possible.
@@ -40,10 +41,12 @@ pub(crate) mod read;
 pub(crate) mod spool;
 pub(crate) mod upload_target;
 pub(crate) mod write;
+pub(crate) mod writeback;
 
 mod dir_ops;
 mod exec;
 mod file_ops;
+mod pending;
 mod prefetch;
 mod setattr;
 mod unlinked;
@@ -111,6 +114,9 @@ pub struct Filesystem {
     warned: WarnedOnce,
     mounted_at: SystemTime,
     prefetch: prefetch::Prefetcher,
+    /// Write-back mode's engine, set by `start_writeback` (empty: the default mode).
+    writeback: std::sync::OnceLock<writeback::engine::Engine>,
+    writeback_drained: AtomicBool,
 }
 
 impl Filesystem {
@@ -133,6 +139,8 @@ impl Filesystem {
                 warned: WarnedOnce::default(),
                 mounted_at: SystemTime::now(),
                 prefetch,
+                writeback: std::sync::OnceLock::new(),
+                writeback_drained: AtomicBool::new(false),
             }
         })
     }
@@ -171,7 +179,8 @@ impl Filesystem {
         freed
     }
 
-    /// Finish (or loudly fail) every upload in flight; called on unmount/SIGTERM.
+    /// Finish (or loudly fail) every upload in flight; called on unmount/SIGTERM. In write-back
+    /// mode, then drain the queue (bounded; what is left stays in the spool and is logged).
     /// Returns the first failure; every failure is logged with its path.
     pub fn shutdown(&self) -> Result<(), FsError> {
         let mut first_error = None;
@@ -190,6 +199,9 @@ impl Filesystem {
                 );
                 first_error.get_or_insert(err);
             }
+        }
+        if let Err(err) = self.drain_writeback() {
+            first_error.get_or_insert(err);
         }
         match first_error {
             Some(err) => Err(err),
@@ -241,7 +253,8 @@ impl Filesystem {
             .remote
             .list(dir)
             .map_err(|err| FsError::remote(format!("list {}", dir.display()), &err))?;
-        let mut entries = self.without_temp_files(dir, entries);
+        let entries = self.without_temp_files(dir, entries);
+        let mut entries = self.with_pending_names(dir, entries);
         self.namespace.listed(dir, &mut entries, generation);
         Ok(entries.into())
     }

@@ -48,8 +48,15 @@ impl Filesystem {
         changes: &SetAttrRequest,
     ) -> Result<Attr, FsError> {
         let path = self.path_of(ino)?;
+        let mut recorded = false;
         if changes != &SetAttrRequest::default() {
             self.check_writable()?;
+            // Write-back mode: a chmod/utimens of a queued file goes with its upload; anything
+            // else waits for the upload, so the server ends in the order the program saw.
+            recorded = self.record_pending_attributes(&path, changes)?;
+            if !recorded {
+                self.wait_pending(&path)?;
+            }
         }
         let foreign_owner = changes.uid.is_some_and(|uid| uid != self.config.uid)
             || changes.gid.is_some_and(|gid| gid != self.config.gid);
@@ -62,16 +69,19 @@ impl Filesystem {
         if let Some(size) = changes.size {
             self.truncate(&path, fh, size)?;
         }
-        if let Some(mode) = changes.mode {
+        if let Some(mode) = changes.mode.filter(|_| !recorded) {
             // While the new content goes to a temporary name (fchmod between create and close:
             // tar, rsync's mkstemp), the mode is given to that file before it takes the name.
-            let deferred = self.atomic_upload_in_flight(ino)
+            // In write-back mode likewise while a handle holds unqueued data: the file may not
+            // exist on the server yet; the mode goes with its upload.
+            let writeback = self.writeback.get().is_some();
+            let deferred = self.atomic_upload_in_flight(ino, writeback)
                 && self.namespace.defer_mode(&path, mode & 0o7777);
             if !deferred {
                 self.chmod(&path, mode)?;
             }
         }
-        if let Some(mtime) = changes.mtime {
+        if let Some(mtime) = changes.mtime.filter(|_| !recorded) {
             // Deferred only while an upload is unfinished: its end would overwrite the time.
             // Otherwise (the usual cp -p/rsync/tar order: write, close, utimens, rename) it is
             // applied now, before the application renames the file: a deferred time applied
@@ -106,7 +116,17 @@ impl Filesystem {
         }
         let result = self
             .path_of(attr.ino)
-            .and_then(|path| self.chmod(&path, wanted))
+            .and_then(|path| {
+                // A new file is only a temporary upload (or, in write-back mode, a spool) yet:
+                // the real name does not exist, so the mode goes with the upload's rename.
+                let deferred = self.atomic_upload_in_flight(attr.ino, true)
+                    && self.namespace.defer_mode(&path, wanted);
+                if deferred {
+                    Ok(())
+                } else {
+                    self.chmod(&path, wanted)
+                }
+            })
             .and_then(|()| self.getattr(attr.ino));
         match result {
             Ok(changed) => changed,

@@ -63,6 +63,11 @@ impl Filesystem {
     }
 
     fn delete_hidden(&self, hidden: &Path) {
+        // Write-back mode: its last close may have queued an upload; cancel or outwait it.
+        self.pending_removed(hidden);
+        if let Err(err) = self.wait_pending(hidden) {
+            log::warn!("{err}");
+        }
         upload_target::discard(&*self.remote, hidden);
         self.namespace.removed(hidden);
     }

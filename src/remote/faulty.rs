@@ -83,6 +83,8 @@ struct Counters {
 struct Shared {
     faults: Mutex<Faults>,
     counters: Counters,
+    /// Held for writing by `hold_uploads`: every upload start waits for it.
+    upload_gate: parking_lot::RwLock<()>,
 }
 
 /// A `Remote` that forwards to `R` unless a switch says otherwise. Clones share the switches.
@@ -134,6 +136,11 @@ impl<R> FaultyRemote<R> {
         let mut faults = self.shared.faults.lock();
         faults.failing_finishes = count;
         faults.finish_failure = Some(kind);
+    }
+
+    /// Every STOR (`create`) waits until the returned guard is dropped.
+    pub fn hold_uploads(&self) -> parking_lot::RwLockWriteGuard<'_, ()> {
+        self.shared.upload_gate.write()
     }
 
     /// Make every operation naming `path` fail with `kind`.
@@ -417,6 +424,7 @@ impl<R: Remote> Remote for FaultyRemote<R> {
 
     fn create(&self, path: &Path) -> RemoteResult<Box<dyn RemoteWriter>> {
         Self::count(&self.shared.counters.create);
+        drop(self.shared.upload_gate.read());
         self.check_path(path)?;
         let inner = self.inner.create(path)?;
         Ok(self.wrap_writer(path, inner))

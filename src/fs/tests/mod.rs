@@ -5,6 +5,7 @@ mod prefetch;
 mod read;
 mod upload;
 mod write;
+mod writeback;
 
 use std::ffi::OsStr;
 use std::path::{Component, Path};

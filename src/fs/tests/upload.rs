@@ -356,3 +356,19 @@ fn a_release_during_the_unlinks_rename_still_deletes_the_hidden_file() {
         "hidden file left behind"
     );
 }
+
+#[test]
+fn the_create_mode_of_a_new_file_reaches_the_server_with_its_rename() {
+    // The real name does not exist until the upload is renamed into place: a SITE CHMOD sent
+    // right after create would miss it and the mode would be lost.
+    let remote = MemoryRemote::new();
+    let fs = mount(&remote);
+    let (attr, fh) = fs.create(ROOT_INO, name("secret"), libc::O_WRONLY).unwrap();
+    let attr = fs.apply_create_mode(attr, 0o600, 0o022);
+    assert_eq!(attr.perm, 0o600, "shown at once");
+    fs.write(fh, 0, b"data").unwrap();
+    fs.release(fh).unwrap();
+    assert_eq!(remote.file("/secret").unwrap(), b"data");
+    assert_eq!(remote.mode("/secret"), Some(0o600));
+    assert!(no_temp_files(&remote, "/"));
+}
