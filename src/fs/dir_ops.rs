@@ -7,7 +7,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use super::handle::{DirEntryOut, Handle};
-use super::{Attr, Filesystem, FsError, StatFs, names};
+use super::{Attr, FsCore, FsError, StatFs, names};
 use crate::cache::CachedLookup;
 use crate::remote::{Entry, EntryKind, RemoteErrorKind};
 
@@ -15,7 +15,7 @@ use crate::remote::{Entry, EntryKind, RemoteErrorKind};
 const RENAME_NOREPLACE: u32 = 1;
 const RENAME_EXCHANGE: u32 = 2;
 
-impl Filesystem {
+impl FsCore {
     /// Find `name` in directory `parent`; counts one kernel lookup on success.
     pub fn lookup(&self, parent: u64, name: &OsStr) -> Result<Attr, FsError> {
         let path = names::child_path(&self.path_of(parent)?, name)?;

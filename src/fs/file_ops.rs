@@ -24,11 +24,11 @@ use super::handle::{Handle, OpenFile, WriteState};
 use super::read::{ReadStream, ReadTarget};
 use super::spool::Spool;
 use super::write::UploadKind;
-use super::{Attr, Filesystem, FsError, names};
+use super::{Attr, FsCore, FsError, names};
 use crate::cache::{CachedLookup, FileVersion, ReadData};
 use crate::remote::{Entry, EntryKind};
 
-impl Filesystem {
+impl FsCore {
     /// Open an existing file. `flags` are open(2) flags (O_ACCMODE, O_TRUNC, O_APPEND...).
     pub fn open(&self, ino: u64, flags: i32) -> Result<u64, FsError> {
         let path = self.path_of(ino)?;

@@ -104,8 +104,10 @@ fn warn_once(flag: &AtomicBool, message: &str) {
     }
 }
 
-/// The mounted tree. Thread-safe: the FUSE adapter calls it from several threads.
-pub struct Filesystem {
+/// The filesystem core: the mounted tree as the kernel asks about it, in paths and errnos (the
+/// FUSE adapter translates; named apart from `fuser::Filesystem`, the trait it implements).
+/// Thread-safe: the FUSE adapter calls it from several threads.
+pub struct FsCore {
     remote: Arc<dyn Remote>,
     config: FsConfig,
     /// Every cache of what a path means; changed only through its event methods.
@@ -119,11 +121,11 @@ pub struct Filesystem {
     writeback_drained: AtomicBool,
 }
 
-impl Filesystem {
+impl FsCore {
     /// The core over `remote`, shared: the remote's pressure hook (see
     /// `relieve_transfer_pressure`) holds a weak reference to it.
     pub fn new(remote: Arc<dyn Remote>, config: FsConfig) -> Arc<Self> {
-        Arc::new_cyclic(|this: &std::sync::Weak<Filesystem>| {
+        Arc::new_cyclic(|this: &std::sync::Weak<FsCore>| {
             let prefetch = prefetch::Prefetcher::new(this.clone());
             let this = this.clone();
             remote.set_transfer_pressure_hook(Arc::new(move || {
@@ -131,7 +133,7 @@ impl Filesystem {
                     fs.relieve_transfer_pressure(IDLE_STREAM_GRACE);
                 }
             }));
-            Filesystem {
+            FsCore {
                 namespace: Namespace::new(&config),
                 remote,
                 config,

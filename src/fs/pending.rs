@@ -38,7 +38,7 @@ use super::handle::OpenFile;
 use super::spool::Spool;
 use super::writeback::engine::{Engine, UploadFailure, Uploader};
 use super::writeback::{retry, store::Record};
-use super::{Filesystem, FsError, SetAttrRequest};
+use super::{FsCore, FsError, SetAttrRequest};
 use crate::remote::{Entry, EntryKind, RemoteError, RemoteErrorKind};
 
 /// Bound for a wait on the queue: fsync, an operation ordered after an upload, a full spool.
@@ -46,7 +46,7 @@ const WAIT: Duration = Duration::from_secs(300);
 /// Bound for draining the queue at unmount (systemd stops a unit after 90 s).
 const DRAIN: Duration = Duration::from_secs(60);
 
-impl Filesystem {
+impl FsCore {
     /// Turn write-back mode on when configured: open the spool, show what a previous mount left
     /// there as pending, and start the uploaders (which resume it).
     pub fn start_writeback(self: &Arc<Self>) -> Result<(), FsError> {

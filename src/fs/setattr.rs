@@ -17,7 +17,7 @@ use std::time::SystemTime;
 use super::handle::{Handle, WriteState};
 use super::spool::Spool;
 use super::write::UploadKind;
-use super::{Attr, Filesystem, FsError, warn_once};
+use super::{Attr, FsCore, FsError, warn_once};
 use crate::remote::{EntryKind, RemoteErrorKind};
 
 /// The attribute changes of one setattr call (`None`: leave as is).
@@ -39,7 +39,7 @@ pub struct SetAttrRequest {
     pub mtime: Option<SystemTime>,
 }
 
-impl Filesystem {
+impl FsCore {
     /// Apply `changes` to `ino` (through open handle `fh` when the kernel names one).
     pub fn setattr(
         &self,
@@ -243,16 +243,16 @@ mod tests {
     use crate::fs::{FsConfig, ROOT_INO};
     use crate::remote::faulty::TestRemote as MemoryRemote;
 
-    fn mount(remote: &MemoryRemote) -> Arc<Filesystem> {
+    fn mount(remote: &MemoryRemote) -> Arc<FsCore> {
         let config = FsConfig {
             dir_cache_ttl: Duration::from_secs(60),
             umask: 0o022,
             ..FsConfig::default()
         };
-        Filesystem::new(Arc::new(remote.clone()), config)
+        FsCore::new(Arc::new(remote.clone()), config)
     }
 
-    fn created(fs: &Filesystem, name: &str) -> Attr {
+    fn created(fs: &FsCore, name: &str) -> Attr {
         let (attr, fh) = fs
             .create(ROOT_INO, OsStr::new(name), libc::O_WRONLY | libc::O_CREAT)
             .unwrap();

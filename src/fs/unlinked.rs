@@ -17,9 +17,9 @@ use std::path::Path;
 
 use super::handle::Handle;
 use super::upload_target;
-use super::{Filesystem, names};
+use super::{FsCore, names};
 
-impl Filesystem {
+impl FsCore {
     /// If an open handle uses `path`, rename it to a hidden name and report the unlink done.
     pub(super) fn hide_if_open(&self, path: &Path) -> bool {
         if !self.file_is_open(path, None) {

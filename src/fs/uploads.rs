@@ -21,7 +21,7 @@ use super::handle::{Handle, OpenFile, WriteState};
 use super::spool::Spool;
 use super::upload_target::{self, UploadTarget};
 use super::write::{Upload, UploadKind};
-use super::{Filesystem, FsError, names};
+use super::{FsCore, FsError, names};
 use crate::cache::CachedLookup;
 use crate::remote::Entry;
 
@@ -29,7 +29,7 @@ use crate::remote::Entry;
 /// its download.
 const HANDLE_WAIT: Duration = Duration::from_secs(5);
 
-impl Filesystem {
+impl FsCore {
     /// Start uploading `path`; `own` is the handle doing it, if any (its mutex is held).
     pub(super) fn start_upload(
         &self,

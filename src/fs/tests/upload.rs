@@ -22,7 +22,7 @@ fn server_names(remote: &MemoryRemote, dir: &str) -> Vec<String> {
 }
 
 /// The names readdir shows for directory `dir`.
-fn shown_names(fs: &Filesystem, dir: u64) -> Vec<String> {
+fn shown_names(fs: &FsCore, dir: u64) -> Vec<String> {
     let fh = fs.opendir(dir).unwrap();
     let mut shown = Vec::new();
     fs.readdir(fh, 0, |entry| {

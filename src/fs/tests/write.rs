@@ -6,7 +6,7 @@ use crate::remote::RemoteErrorKind;
 
 const WRONLY_TRUNC: i32 = libc::O_WRONLY | libc::O_TRUNC;
 
-fn write_in_pieces(fs: &Filesystem, fh: u64, data: &[u8], piece: usize) {
+fn write_in_pieces(fs: &FsCore, fh: u64, data: &[u8], piece: usize) {
     for (index, chunk) in data.chunks(piece).enumerate() {
         let written = fs.write(fh, (index * piece) as u64, chunk).unwrap();
         assert_eq!(written as usize, chunk.len());

@@ -19,7 +19,7 @@ fn spool_dir(test: &str) -> PathBuf {
 }
 
 /// A write-back mount over `remote` with its spool in `dir`.
-fn mount_writeback(remote: &MemoryRemote, dir: &Path) -> Arc<Filesystem> {
+fn mount_writeback(remote: &MemoryRemote, dir: &Path) -> Arc<FsCore> {
     let fs = mount_with(
         remote,
         FsConfig {
@@ -34,7 +34,7 @@ fn mount_writeback(remote: &MemoryRemote, dir: &Path) -> Arc<Filesystem> {
 }
 
 /// Create `name` in the root with `data` and keep the handle open.
-fn created(fs: &Filesystem, name_: &str, data: &[u8]) -> u64 {
+fn created(fs: &FsCore, name_: &str, data: &[u8]) -> u64 {
     let (_, fh) = fs.create(ROOT_INO, name(name_), CREATE).unwrap();
     fs.write(fh, 0, data).unwrap();
     fh
@@ -173,7 +173,7 @@ fn chmod_and_utimens_of_a_queued_file_go_with_its_upload() {
 }
 
 /// Wait for the upload of `path` (through fsync of a read-only handle): its error.
-fn upload_error(fs: &Filesystem, path: &str) -> FsError {
+fn upload_error(fs: &FsCore, path: &str) -> FsError {
     let fh = fs.open(ino(fs, path), libc::O_RDONLY).unwrap();
     let err = fs.fsync(fh).unwrap_err();
     assert_eq!(fs.flush(fh).unwrap_err().errno, libc::EIO, "close too");
@@ -331,7 +331,7 @@ fn a_file_unlinked_while_open_is_never_uploaded() {
 }
 
 /// Hold the uploads and keep both workers busy with two files, so later closes stay queued.
-fn occupy_workers(fs: &Filesystem, remote: &MemoryRemote) -> impl Drop {
+fn occupy_workers(fs: &FsCore, remote: &MemoryRemote) -> impl Drop {
     let gate = remote.hold_uploads();
     for file in ["busy1", "busy2"] {
         let fh = created(fs, file, b"x");
