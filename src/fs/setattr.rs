@@ -5,11 +5,14 @@
 //! is what ctime shows.
 //!
 //! Create modes: open(O_CREAT)/mkdir ask for `mode & ~umask`; the server gives its own default.
-//! We send SITE CHMOD only when the two differ (each command is a round trip at WAN). A file
-//! mode without the owner's write bit is not sent at create: the server's user must still be
-//! able to write the upload that has just begun (later uploads of the same open file, APPE
-//! after an idle pause or the spool upload at close, would otherwise be refused). A later
-//! explicit chmod is always sent.
+//! We send SITE CHMOD only when the two differ (each command is a round trip at WAN). A new
+//! file's mode travels with its atomic upload: it is set on the temporary file once the data is
+//! there, just before the rename, so even a mode without the owner's write bit (0444, 0100)
+//! arrives. The one exception is the in-place upload (`-o inplace`): such a mode would lock
+//! the server's user out of the upload that has just begun, so it is not sent. Known edge: a
+//! file created without the owner's write bit, fsync'd and then written again appends with
+//! APPE to a file the server now refuses to write (EACCES), as a local non-root user would be
+//! refused on reopening it. A later explicit chmod is always sent.
 
 use std::path::Path;
 use std::time::SystemTime;
@@ -105,13 +108,16 @@ impl FsCore {
     }
 
     /// A file or directory was just created as `attr` (the server's default mode); the caller
-    /// asked for `mode` under `umask`. Sends SITE CHMOD when they differ (see the module doc
-    /// for the modes not sent). A failed chmod is logged and the server's mode kept: the entry
-    /// exists, failing its creation now would lose the handle; stat shows the true mode.
+    /// asked for `mode` under `umask`. A new file's mode goes with its upload (set on the
+    /// temporary file once all data is there, before the rename), so any mode works, 0100
+    /// included; an in-place upload (`-o inplace`) cannot take a mode without the owner's
+    /// write bit before its data (the server's user could not write it), so that one is not
+    /// sent. Anything else gets SITE CHMOD when it differs from the server's default. A failed
+    /// chmod is logged and the server's mode kept: the entry exists, failing its creation now
+    /// would lose the handle; stat shows the true mode.
     pub fn apply_create_mode(&self, attr: Attr, mode: u32, umask: u32) -> Attr {
         let wanted = mode & !umask & 0o7777;
-        let locks_out_uploads = attr.kind == EntryKind::File && wanted & 0o200 == 0;
-        if u32::from(attr.perm) == wanted || locks_out_uploads || self.config.read_only {
+        if u32::from(attr.perm) == wanted || self.config.read_only {
             return attr;
         }
         let result = self
@@ -121,7 +127,8 @@ impl FsCore {
                 // the real name does not exist, so the mode goes with the upload's rename.
                 let deferred = self.atomic_upload_in_flight(attr.ino, true)
                     && self.namespace.defer_mode(&path, wanted);
-                if deferred {
+                let locks_out_upload = attr.kind == EntryKind::File && wanted & 0o200 == 0;
+                if deferred || locks_out_upload {
                     Ok(())
                 } else {
                     self.chmod(&path, wanted)
@@ -282,7 +289,7 @@ mod tests {
     }
 
     #[test]
-    fn create_mode_without_owner_write_is_not_sent_for_files() {
+    fn create_mode_without_owner_write_is_not_sent_when_no_atomic_upload_carries_it() {
         let remote = MemoryRemote::new();
         let fs = mount(&remote);
         let attr = created(&fs, "readonly");

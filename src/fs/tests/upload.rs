@@ -372,3 +372,26 @@ fn the_create_mode_of_a_new_file_reaches_the_server_with_its_rename() {
     assert_eq!(remote.mode("/secret"), Some(0o600));
     assert!(no_temp_files(&remote, "/"));
 }
+
+#[test]
+fn a_create_mode_without_the_owners_write_bit_arrives_once_the_data_is_there() {
+    for (inplace, expected) in [(false, Some(0o444)), (true, None)] {
+        let remote = MemoryRemote::new();
+        let fs = if inplace {
+            mount_inplace(&remote)
+        } else {
+            mount(&remote)
+        };
+        let (attr, fh) = fs.create(ROOT_INO, name("ro"), libc::O_WRONLY).unwrap();
+        fs.apply_create_mode(attr, 0o444, 0o022);
+        fs.write(fh, 0, b"read-only data").unwrap();
+        fs.release(fh).unwrap();
+        assert_eq!(
+            remote.file("/ro").unwrap(),
+            b"read-only data",
+            "inplace {inplace}"
+        );
+        // In place, the mode would have locked the server's user out of the upload.
+        assert_eq!(remote.mode("/ro"), expected, "inplace {inplace}");
+    }
+}
