@@ -9,7 +9,9 @@
 //! mode without the owner's write bit is not sent at create: the server's user must still be
 //! able to write the upload that has just begun (later uploads of the same open file, APPE
 //! after an idle pause or the spool upload at close, would otherwise be refused). A later
-//! explicit chmod is always sent.
+//! explicit chmod is always sent. A new file's content goes to a temporary name until close
+//! (`upload_target`): its mode is given to that file before the rename, like an fchmod during
+//! the upload, not sent to the real name, which the server does not have yet.
 
 use std::path::Path;
 use std::time::SystemTime;
@@ -63,13 +65,7 @@ impl Filesystem {
             self.truncate(&path, fh, size)?;
         }
         if let Some(mode) = changes.mode {
-            // While the new content goes to a temporary name (fchmod between create and close:
-            // tar, rsync's mkstemp), the mode is given to that file before it takes the name.
-            let deferred = self.atomic_upload_in_flight(ino)
-                && self.namespace.defer_mode(&path, mode & 0o7777);
-            if !deferred {
-                self.chmod(&path, mode)?;
-            }
+            self.chmod_or_defer(ino, &path, mode)?;
         }
         if let Some(mtime) = changes.mtime {
             // Deferred only while an upload is unfinished: its end would overwrite the time.
@@ -106,7 +102,7 @@ impl Filesystem {
         }
         let result = self
             .path_of(attr.ino)
-            .and_then(|path| self.chmod(&path, wanted))
+            .and_then(|path| self.chmod_or_defer(attr.ino, &path, wanted))
             .and_then(|()| self.getattr(attr.ino));
         match result {
             Ok(changed) => changed,
@@ -132,6 +128,17 @@ impl Filesystem {
             }
             _ => false,
         })
+    }
+
+    /// chmod `path` (inode `ino`); while its new content goes to a temporary name (a file just
+    /// created, or fchmod between create and close: tar, rsync's mkstemp) the mode is given to
+    /// that file before it takes the name instead: the real name does not hold the new file
+    /// yet, so a SITE CHMOD of it would change the old version or find nothing.
+    fn chmod_or_defer(&self, ino: u64, path: &Path, mode: u32) -> Result<(), FsError> {
+        if self.atomic_upload_in_flight(ino) && self.namespace.defer_mode(path, mode & 0o7777) {
+            return Ok(());
+        }
+        self.chmod(path, mode)
     }
 
     fn chmod(&self, path: &Path, mode: u32) -> Result<(), FsError> {
@@ -259,6 +266,25 @@ mod tests {
         let dir = fs.apply_create_mode(dir, libc::S_IFDIR | 0o751, 0);
         assert_eq!(dir.perm, 0o751);
         assert_eq!(remote.mode("/d"), Some(0o751));
+    }
+
+    #[test]
+    fn create_mode_of_a_file_being_uploaded_goes_to_its_temporary_file() {
+        // The real name does not exist on the server until close renames the upload into
+        // place: a SITE CHMOD of it would fail (a wasted round trip) and the mode be lost.
+        let remote = MemoryRemote::new();
+        let fs = mount(&remote);
+        let (attr, fh) = fs
+            .create(ROOT_INO, OsStr::new("key"), libc::O_WRONLY | libc::O_CREAT)
+            .unwrap();
+        let attr = fs.apply_create_mode(attr, libc::S_IFREG | 0o600, 0o022);
+        assert_eq!(attr.perm, 0o600, "shown at once");
+        assert_eq!(remote.chmod_calls(), 0, "nothing sent before close");
+        fs.write(fh, 0, b"secret").unwrap();
+        fs.release(fh).unwrap();
+        assert_eq!(remote.chmod_calls(), 1);
+        assert_eq!(remote.mode("/key"), Some(0o600));
+        assert_eq!(remote.file("/key").unwrap(), b"secret");
     }
 
     #[test]

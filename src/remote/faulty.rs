@@ -75,6 +75,8 @@ struct Counters {
     append: AtomicU64,
     delete: AtomicU64,
     rename: AtomicU64,
+    chmod: AtomicU64,
+    set_mtime: AtomicU64,
     /// Listings ahead running now (bounded by `list_ahead_slots`).
     listing_ahead: AtomicU64,
 }
@@ -237,6 +239,14 @@ impl<R> FaultyRemote<R> {
     /// `rename` calls so far.
     pub fn rename_calls(&self) -> u64 {
         self.shared.counters.rename.load(Ordering::Relaxed)
+    }
+    /// `chmod` calls (SITE CHMOD) so far, refused ones included.
+    pub fn chmod_calls(&self) -> u64 {
+        self.shared.counters.chmod.load(Ordering::Relaxed)
+    }
+    /// `set_mtime` calls so far, refused ones included.
+    pub fn set_mtime_calls(&self) -> u64 {
+        self.shared.counters.set_mtime.load(Ordering::Relaxed)
     }
 
     fn check_path(&self, path: &Path) -> RemoteResult<()> {
@@ -471,6 +481,7 @@ impl<R: Remote> Remote for FaultyRemote<R> {
     }
 
     fn set_mtime(&self, path: &Path, mtime: SystemTime) -> RemoteResult<()> {
+        Self::count(&self.shared.counters.set_mtime);
         self.check_path(path)?;
         let (unsupported, dir_refused) = {
             let faults = self.shared.faults.lock();
@@ -492,6 +503,7 @@ impl<R: Remote> Remote for FaultyRemote<R> {
     }
 
     fn chmod(&self, path: &Path, mode: u32) -> RemoteResult<()> {
+        Self::count(&self.shared.counters.chmod);
         self.check_path(path)?;
         if self.shared.faults.lock().chmod_unsupported {
             return Err(RemoteError::new(
