@@ -167,6 +167,15 @@ impl UploadTarget {
             // Our temporary file is gone: nothing to rename, nothing to delete.
             return Err(FsError::remote(context(), &first));
         }
+        if first.is_transient() && renamed_anyway(remote, &temp, path) {
+            // The reply was lost, not the rename: deleting "the old file" below would delete
+            // the new one.
+            log::warn!(
+                "{}: the reply was lost, but the server shows the rename done",
+                context()
+            );
+            return Ok(outcome.mtime);
+        }
         // Some servers refuse to rename over an existing file: delete it, then rename. Only
         // when the target is there, so another refusal cannot cost us the old file.
         let target_exists = matches!(remote.stat(path), Ok(entry) if entry.kind == EntryKind::File);
@@ -202,6 +211,12 @@ impl UploadTarget {
             discard(remote, &temp);
         }
     }
+}
+
+/// Whether the server shows `temp` renamed to `path`: `temp` gone, `path` a file.
+fn renamed_anyway(remote: &dyn Remote, temp: &Path, path: &Path) -> bool {
+    matches!(remote.stat(temp), Err(err) if err.kind == RemoteErrorKind::NotFound)
+        && matches!(remote.stat(path), Ok(entry) if entry.kind == EntryKind::File)
 }
 
 /// Delete a temporary file, logging (not failing) when that is impossible.

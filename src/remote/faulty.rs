@@ -44,6 +44,8 @@ struct Faults {
     failing_paths: HashMap<PathBuf, RemoteErrorKind>,
     /// Servers that refuse RNTO onto an existing file.
     rename_refuses_existing_target: bool,
+    /// Renames happen, but their reply is lost (`Connection`).
+    rename_reply_lost: bool,
     /// Servers whose RMD failure on a non-empty directory says nothing specific.
     rmdir_vague: bool,
     set_mtime_unsupported: bool,
@@ -159,6 +161,11 @@ impl<R> FaultyRemote<R> {
     /// Refuse RNTO onto an existing file (553), as some servers do.
     pub fn set_rename_refuses_existing_target(&self, refuse: bool) {
         self.shared.faults.lock().rename_refuses_existing_target = refuse;
+    }
+
+    /// Do the renames but answer them like a connection cut before the reply came.
+    pub fn set_rename_reply_lost(&self, lost: bool) {
+        self.shared.faults.lock().rename_reply_lost = lost;
     }
 
     /// Turn RMD's "not empty" into a reason-less `Other` ("550 cannot remove directory").
@@ -477,7 +484,14 @@ impl<R: Remote> Remote for FaultyRemote<R> {
                 "553 rename target exists",
             ));
         }
-        self.inner.rename(from, to)
+        self.inner.rename(from, to)?;
+        if self.shared.faults.lock().rename_reply_lost {
+            return Err(RemoteError::new(
+                RemoteErrorKind::Connection,
+                "connection closed before the reply to RNTO",
+            ));
+        }
+        Ok(())
     }
 
     fn set_mtime(&self, path: &Path, mtime: SystemTime) -> RemoteResult<()> {
