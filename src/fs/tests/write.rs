@@ -6,6 +6,14 @@ use crate::remote::RemoteErrorKind;
 
 const WRONLY_TRUNC: i32 = libc::O_WRONLY | libc::O_TRUNC;
 
+/// A setattr that sets the mtime only (utimensat, tar's futimens).
+fn mtime_only(when: std::time::SystemTime) -> SetAttrRequest {
+    SetAttrRequest {
+        mtime: Some(when),
+        ..SetAttrRequest::default()
+    }
+}
+
 fn write_in_pieces(fs: &Filesystem, fh: u64, data: &[u8], piece: usize) {
     for (index, chunk) in data.chunks(piece).enumerate() {
         let written = fs.write(fh, (index * piece) as u64, chunk).unwrap();
@@ -273,10 +281,7 @@ fn mtime_set_while_writing_survives_the_upload() {
     let (attr, fh) = fs.create(ROOT_INO, name("f"), libc::O_WRONLY).unwrap();
     fs.write(fh, 0, b"data").unwrap();
     let when = UNIX_EPOCH + Duration::from_secs(1_000_000_000);
-    let set = SetAttrRequest {
-        mtime: Some(when),
-        ..SetAttrRequest::default()
-    };
+    let set = mtime_only(when);
     assert_eq!(fs.setattr(attr.ino, Some(fh), &set).unwrap().mtime, when);
     fs.release(fh).unwrap();
     assert_eq!(remote.mtime("/f").unwrap(), when);
@@ -294,10 +299,7 @@ fn mtime_set_after_close_is_applied_at_once_not_at_the_asynchronous_release() {
     fs.write(fh, 0, b"data").unwrap();
     fs.flush(fh).unwrap();
     let when = UNIX_EPOCH + Duration::from_secs(1_600_000_000);
-    let set = SetAttrRequest {
-        mtime: Some(when),
-        ..SetAttrRequest::default()
-    };
+    let set = mtime_only(when);
     fs.setattr(attr.ino, None, &set).unwrap();
     assert_eq!(
         remote.mtime("/.f.tmp").unwrap(),
@@ -467,10 +469,7 @@ fn tar_s_mode_and_time_go_to_the_temporary_file_with_the_rename() {
     let attr = fs.apply_create_mode(attr, libc::S_IFREG | 0o600, 0o022);
     fs.write(fh, 0, b"data").unwrap();
     let when = UNIX_EPOCH + Duration::from_secs(1_500_000_000);
-    let times = SetAttrRequest {
-        mtime: Some(when),
-        ..SetAttrRequest::default()
-    };
+    let times = mtime_only(when);
     fs.setattr(attr.ino, Some(fh), &times).unwrap();
     let chmod = SetAttrRequest {
         mode: Some(0o644),
@@ -505,10 +504,7 @@ fn a_commit_that_cannot_rename_fails_close_and_one_that_cannot_set_times_does_no
     let (attr, fh) = fs.create(ROOT_INO, name("u"), libc::O_WRONLY).unwrap();
     fs.write(fh, 0, b"data").unwrap();
     let when = UNIX_EPOCH + Duration::from_secs(1_500_000_000);
-    let times = SetAttrRequest {
-        mtime: Some(when),
-        ..SetAttrRequest::default()
-    };
+    let times = mtime_only(when);
     fs.setattr(attr.ino, Some(fh), &times).unwrap();
     remote.fail_path("/u", RemoteErrorKind::PermissionDenied);
     // The real name refuses everything: the rename onto it fails, so close does.
