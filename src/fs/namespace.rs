@@ -345,11 +345,6 @@ impl Namespace {
         self.open_writes.get(path)?.take_pending_mode()
     }
 
-    /// The mtime deferred by `defer_mtime`, if any (the caller applies it).
-    pub(crate) fn take_pending_mtime(&self, path: &Path) -> Option<SystemTime> {
-        self.open_writes.get(path)?.take_pending_mtime()
-    }
-
     /// Defer `mtime` to the writers of `path`; false when nobody writes it.
     pub(crate) fn defer_mtime(&self, path: &Path, mtime: SystemTime) -> bool {
         self.open_writes.defer_mtime(path, mtime)

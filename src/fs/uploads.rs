@@ -20,7 +20,7 @@ use std::time::Duration;
 use super::handle::{Handle, OpenFile, WriteState};
 use super::spool::Spool;
 use super::upload_target::{self, UploadTarget};
-use super::write::{Upload, UploadKind};
+use super::write::{Upload, UploadKind, WriteProgress};
 use super::{Filesystem, FsError, names};
 use crate::cache::CachedLookup;
 use crate::remote::{CommitAttrs, Entry};
@@ -43,14 +43,21 @@ impl Filesystem {
     }
 
     /// Finish `upload` under the file's current name `path` and report what the server holds
-    /// now (an upload that carried no byte leaves the time shown when it began). A time set
-    /// while the file was open goes with the rename of an atomic upload (one round trip).
-    pub(super) fn finish_upload(&self, upload: Upload, path: &Path) -> Result<u64, FsError> {
+    /// now (an upload that carried no byte leaves the time shown when it began). `writer` is
+    /// the progress of the handle whose upload this is: a time set while it was open goes with
+    /// the rename of an atomic upload (one round trip). Uploads of no handle (truncate by
+    /// path, mknod) leave such a time to the handle's own upload.
+    pub(super) fn finish_upload(
+        &self,
+        upload: Upload,
+        path: &Path,
+        writer: Option<&WriteProgress>,
+    ) -> Result<u64, FsError> {
         let attrs = if upload.is_atomic() {
             let pending = self.namespace.take_pending_mode(path);
             CommitAttrs {
                 mode: pending.or_else(|| self.replaced_mode(path)),
-                mtime: self.namespace.take_pending_mtime(path),
+                mtime: writer.and_then(WriteProgress::take_pending_mtime),
             }
         } else {
             CommitAttrs::default()

@@ -528,3 +528,23 @@ fn a_commit_that_cannot_rename_fails_close_and_one_that_cannot_set_times_does_no
     );
     fs.release(fh).unwrap();
 }
+
+#[test]
+fn a_time_deferred_to_a_writer_stays_with_its_upload_when_the_path_is_truncated_meanwhile() {
+    // truncate(2) by path uploads an empty file of its own; the time utimens gave the open
+    // writer belongs to that writer's upload, which replaces the file last.
+    let remote = MemoryRemote::new();
+    let fs = mount(&remote);
+    let (attr, fh) = fs.create(ROOT_INO, name("f"), libc::O_WRONLY).unwrap();
+    fs.write(fh, 0, b"data").unwrap();
+    let when = UNIX_EPOCH + Duration::from_secs(1_500_000_000);
+    fs.setattr(attr.ino, Some(fh), &mtime_only(when)).unwrap();
+    let empty = SetAttrRequest {
+        size: Some(0),
+        ..SetAttrRequest::default()
+    };
+    fs.setattr(attr.ino, None, &empty).unwrap();
+    fs.release(fh).unwrap();
+    assert_eq!(remote.file("/f").unwrap(), b"data");
+    assert_eq!(remote.mtime("/f"), Some(when));
+}
