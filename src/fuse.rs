@@ -25,7 +25,7 @@ use fuser::{
     ReplyWrite, Request, TimeOrNow, WriteFlags,
 };
 
-use crate::fs::{Attr, Filesystem, FsError, SetAttrRequest};
+use crate::fs::{Attr, FsCore, FsError, SetAttrRequest};
 use crate::remote::EntryKind;
 
 /// How long the kernel may trust attributes and entries we reply.
@@ -35,7 +35,7 @@ const MAX_IO: u32 = 1024 * 1024;
 
 /// The `fuser::Filesystem` over our core.
 pub struct FuseAdapter {
-    fs: Arc<Filesystem>,
+    fs: Arc<FsCore>,
     /// Flags for every opened file: direct I/O unless the page cache was asked for.
     file_open_flags: FopenFlags,
 }
@@ -43,7 +43,7 @@ pub struct FuseAdapter {
 impl FuseAdapter {
     /// Serve `fs` to the kernel; `page_cache` lets the kernel cache file data instead of
     /// opening every file with direct I/O.
-    pub fn new(fs: Arc<Filesystem>, page_cache: bool) -> Self {
+    pub fn new(fs: Arc<FsCore>, page_cache: bool) -> Self {
         let file_open_flags = if page_cache {
             FopenFlags::empty()
         } else {

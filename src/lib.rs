@@ -155,7 +155,11 @@ fn serve(
         remote.clone(),
         config.remote_root.clone(),
     ));
-    let filesystem = fs::Filesystem::new(rooted, config.fs.clone());
+    let filesystem = fs::FsCore::new(rooted, config.fs.clone());
+    if let Err(err) = filesystem.start_writeback() {
+        remote.shutdown();
+        return Err(MountError::new(err.message));
+    }
     let status_server = start_status(&config, &remote, &filesystem);
     let fuse_fs = fuse::FuseAdapter::new(filesystem.clone(), config.page_cache);
     let shutdown_fs = move || filesystem.shutdown().map_err(|e| e.message);
@@ -203,7 +207,7 @@ fn check_remote_root(remote: &dyn remote::Remote, config: &MountConfig) -> Resul
 fn start_status(
     config: &MountConfig,
     remote: &Arc<FtpRemote>,
-    filesystem: &Arc<fs::Filesystem>,
+    filesystem: &Arc<fs::FsCore>,
 ) -> Option<status::StatusServer> {
     let pool = remote.pool().clone();
     status::global().set_connections_probe(Some(Arc::new(move || {

@@ -611,3 +611,28 @@ fn readme_fstab_lines_parse() {
         assert_eq!(config.mountpoint, PathBuf::from(fields[1]), "{line}");
     }
 }
+
+/// Write-back mode is off by default; `-o writeback,spool_size=` and the long options set it.
+#[test]
+fn writeback_options_land_in_the_config() {
+    let (plain, _) = config_without_login(&mount_args(&["h", "/m"])).unwrap();
+    assert!(!plain.fs.writeback);
+    assert_eq!(plain.fs.spool_size, 1 << 30);
+    let cli = parse_cli(&[
+        "ftpfs",
+        "h",
+        "/m",
+        "-o",
+        "writeback,spool_size=64M,connections=5,spool_dir=/var/spool/x",
+    ])
+    .unwrap();
+    let (config, _) = config_without_login(&mount_args_of(cli)).unwrap();
+    assert!(config.fs.writeback);
+    assert_eq!(config.fs.spool_size, 64 << 20);
+    assert_eq!(config.fs.writeback_workers, 4, "connections - 1");
+    assert_eq!(config.fs.writeback_dir, PathBuf::from("/var/spool/x"));
+    let args = mount_args(&["--writeback", "--connections", "1", "h", "/m"]);
+    let (one, _) = config_without_login(&args).unwrap();
+    assert!(one.fs.writeback);
+    assert_eq!(one.fs.writeback_workers, 1, "at least one uploader");
+}

@@ -15,7 +15,8 @@
 //!
 //! Both data paths are exercised: the default mount (direct I/O; shared mmap works there
 //! because ftpfs asks for FUSE_DIRECT_IO_ALLOW_MMAP, Linux 6.6+) with every seed, and a
-//! `-o page_cache` mount (where mmap goes through ordinary page-cache writeback) with one seed.
+//! `-o page_cache` mount (where mmap goes through ordinary page-cache writeback) with one seed,
+//! and a `--writeback` mount (uploads after close) with one seed.
 //! On an older kernel shared mmap on the direct-I/O mount fails with ENODEV; that is a test
 //! failure, not a skip: CI's kernel is new enough.
 //!
@@ -41,6 +42,9 @@ use posix_tools::{Finished, find_tool, run_bounded};
 const SEEDS: [u64; 3] = [1, 20_260_105, 4_294_967_311];
 /// The seed also run on a `-o page_cache` mount.
 const PAGE_CACHE_SEED: u64 = 77;
+/// The seed also run on a `--writeback` mount (close spools, fsync and reopen wait for the
+/// upload).
+const WRITEBACK_SEED: u64 = 1_105;
 /// Operations per seed (env FTPFS_FSX_OPERATIONS overrides).
 const OPERATIONS: u64 = 2_000;
 /// A run that takes longer than this is a hang (one run takes well under a minute here).
@@ -104,10 +108,13 @@ fn fsx_on(kind: ServerKind) {
     let Some(server) = TestServer::try_start(kind) else {
         return;
     };
+    let spool = temp_dir("ftpfs-fsx-spool");
+    let writeback = ["--writeback", "--spool-dir", spool.str()];
     let runs: Vec<(&[&str], u64)> = seeds()
         .into_iter()
         .map(|seed| (&[][..], seed))
         .chain([(&["-o", "page_cache"][..], PAGE_CACHE_SEED)])
+        .chain([(&writeback[..], WRITEBACK_SEED)])
         .collect();
     for (mount_args, seed) in runs {
         let expected = expected_file(&fsx, &config, seed, &work);
@@ -116,6 +123,12 @@ fn fsx_on(kind: ServerKind) {
         let artifacts = temp_dir("ftpfs-fsx-artifacts");
         let finished = run_fsx(&fsx, &config, seed, &mount.path(&name), artifacts.path());
         assert_fsx_passed(&finished, kind, mount_args, seed, &server, artifacts.path());
+        if mount_args == writeback {
+            // fsync is the barrier of write-back mode: the server has the file after it.
+            fs::File::open(mount.path(&name))
+                .and_then(|file| file.sync_all())
+                .expect("fsync through the write-back mount");
+        }
         let on_server = fs::read(server.path(&name))
             .unwrap_or_else(|error| panic!("{kind}: read the server's copy of {name}: {error}"));
         assert_same_bytes(

@@ -40,6 +40,8 @@ pub struct Cli {
 }
 
 /// The subcommands of `ftpfs`.
+// Parsed once per run: boxing the mount arguments would only complicate every match on them.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum CliCommand {
     /// Mount SOURCE on MOUNTPOINT; returns once the mount is ready (unless -f).
@@ -95,6 +97,20 @@ pub struct MountArgs {
     /// A failed upload then leaves a short file.
     #[arg(long)]
     pub inplace: bool,
+    /// Write-back mode (off by default): close returns once the file's data is fsync'd in a
+    /// local spool; uploads run in the background, several at once. fsync waits for the upload,
+    /// unmount drains the spool, the next mount resumes what is left. See README "Semantics".
+    #[arg(long)]
+    pub writeback: bool,
+    /// Size limit of the write-back spool, e.g. 512M, 2G: a close waits for uploads to free room;
+    /// a larger file is uploaded at close as without --writeback.
+    #[arg(long, value_name = "BYTES", value_parser = options::parse_size_arg,
+          default_value_t = ByteSize(FsConfig::default().spool_size))]
+    pub spool_size: ByteSize,
+    /// The write-back spool directory (default: one per SOURCE under $XDG_CACHE_HOME/ftpfs/spool,
+    /// ~/.cache/ftpfs/spool or, for root, /var/cache/ftpfs/spool).
+    #[arg(long, value_name = "DIR")]
+    pub spool_dir: Option<PathBuf>,
     /// Maximum simultaneous FTP connections (1-64).
     #[arg(long, value_name = "N", value_parser = options::parse_connections,
           default_value_t = FtpConfig::default().max_connections)]
@@ -281,6 +297,12 @@ pub fn config_without_login(args: &MountArgs) -> Result<(MountConfig, source::So
     fs.umask = options.umask.unwrap_or(fs.umask);
     fs.spool_dir = absolute(&fs.spool_dir)?;
     fs.inplace_uploads = args.inplace;
+    fs.writeback = args.writeback;
+    fs.spool_size = args.spool_size.0;
+    fs.writeback_workers = args.connections.saturating_sub(1).max(1);
+    if let Some(dir) = &args.spool_dir {
+        fs.writeback_dir = absolute(dir)?;
+    }
 
     let access = options.access.unwrap_or(Access::Owner);
     // Without the kernel's checks every user of a shared mount could read and write everything
@@ -325,7 +347,33 @@ fn mount_config(args: MountArgs) -> Result<MountConfig, CliError> {
     });
     config.ftp.user = login.user;
     config.ftp.password = login.password;
+    if args.spool_dir.is_none() {
+        config.fs.writeback_dir = writeback_dir(&config);
+    }
     Ok(config)
+}
+
+/// The default write-back spool of this mount's source, `user@host:port/root`, so the next
+/// mount of the same source finds what is pending. Root uses /var/cache (no home lookup).
+fn writeback_dir(config: &MountConfig) -> PathBuf {
+    let user = config
+        .ftp
+        .user
+        .as_deref()
+        .map_or(String::new(), |u| format!("{u}@"));
+    let source = format!(
+        "{user}{}:{}{}",
+        config.ftp.host, config.ftp.port, config.remote_root
+    );
+    // SAFETY: geteuid cannot fail and has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    let xdg = std::env::var_os("XDG_CACHE_HOME").map(PathBuf::from);
+    let home = std::env::var_os("HOME").map(PathBuf::from);
+    crate::fs::writeback::default_spool_dir(
+        &source,
+        xdg.as_deref().filter(|_| !root),
+        home.as_deref().filter(|_| !root),
+    )
 }
 
 fn absolute(path: &std::path::Path) -> Result<PathBuf, CliError> {

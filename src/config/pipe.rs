@@ -87,6 +87,10 @@ fn visit_fields(config: &mut MountConfig, v: &mut impl Visitor) -> Result<(), St
         cache_size,
         spool_dir,
         inplace_uploads,
+        writeback,
+        spool_size,
+        writeback_dir,
+        writeback_workers,
     } = fs;
     v.field("host", host)?;
     v.field("port", port)?;
@@ -111,6 +115,10 @@ fn visit_fields(config: &mut MountConfig, v: &mut impl Visitor) -> Result<(), St
     v.field("cache_size", cache_size)?;
     v.field("spool_dir", spool_dir)?;
     v.field("inplace_uploads", inplace_uploads)?;
+    v.field("writeback", writeback)?;
+    v.field("spool_size", spool_size)?;
+    v.field("writeback_dir", writeback_dir)?;
+    v.field("writeback_workers", writeback_workers)?;
     v.field("remote_root", remote_root)?;
     v.field("mountpoint", mountpoint)?;
     v.field("access", access)?;
@@ -353,6 +361,10 @@ mod tests {
             cache_size: 1 << 30,
             spool_dir: PathBuf::from(OsString::from_vec(b"/tmp/\xffspool".to_vec())),
             inplace_uploads: true,
+            writeback: true,
+            spool_size: 12 << 20,
+            writeback_dir: "/var/cache/ftpfs/spool/u@h:21".into(),
+            writeback_workers: 6,
         };
         MountConfig {
             ftp,
@@ -379,6 +391,9 @@ mod tests {
         assert_eq!(back.ftp.max_listing_bytes, 12345);
         assert_eq!(back.fs.spool_dir, config.fs.spool_dir);
         assert!(back.fs.inplace_uploads);
+        assert!(back.fs.writeback);
+        assert_eq!(back.fs.spool_size, 12 << 20);
+        assert_eq!(back.fs.writeback_workers, 6);
         assert_eq!(back.fs.umask, 0o077);
     }
 

@@ -22,6 +22,19 @@ pub struct FsConfig {
     /// Upload straight onto the real name (STOR) instead of to a temporary name renamed into
     /// place when complete (default false: atomic uploads; see `fs::upload_target`).
     pub inplace_uploads: bool,
+    /// Write-back mode (`--writeback`, default false): close returns once the data is durable
+    /// in the spool `writeback_dir`, background workers upload it (see `fs::writeback`).
+    pub writeback: bool,
+    /// Byte limit of the write-back spool (default 1 GiB): a close waits for room; a larger
+    /// file is uploaded at close as without write-back.
+    pub spool_size: u64,
+    /// The write-back spool of this mount source (the CLI sets
+    /// `writeback::default_spool_dir(source)` unless `--spool-dir` is given; the bare default
+    /// is `temp_dir()/ftpfs-writeback`).
+    pub writeback_dir: std::path::PathBuf,
+    /// Background uploaders in write-back mode (default 1; the CLI sets connections - 1, at
+    /// least 1, leaving a connection for everything else).
+    pub writeback_workers: usize,
 }
 
 impl Default for FsConfig {
@@ -37,6 +50,10 @@ impl Default for FsConfig {
             cache_size: 64 * 1024 * 1024,
             spool_dir: std::env::temp_dir(),
             inplace_uploads: false,
+            writeback: false,
+            spool_size: 1 << 30,
+            writeback_dir: std::env::temp_dir().join("ftpfs-writeback"),
+            writeback_workers: 1,
         }
     }
 }

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use super::handle::{DirEntryOut, Handle};
-use super::{Attr, Filesystem, FsError, StatFs, names};
+use super::{Attr, FsCore, FsError, StatFs, names};
 use crate::cache::CachedLookup;
 use crate::remote::{Entry, EntryKind, RemoteErrorKind};
 
@@ -15,7 +15,7 @@ use crate::remote::{Entry, EntryKind, RemoteErrorKind};
 const RENAME_NOREPLACE: u32 = 1;
 const RENAME_EXCHANGE: u32 = 2;
 
-impl Filesystem {
+impl FsCore {
     /// Find `name` in directory `parent`; counts one kernel lookup on success.
     pub fn lookup(&self, parent: u64, name: &OsStr) -> Result<Attr, FsError> {
         let path = names::child_path(&self.path_of(parent)?, name)?;
@@ -183,6 +183,7 @@ impl Filesystem {
         self.check_writable()?;
         let parent_path = self.path_of(parent)?;
         let path = names::child_path(&parent_path, name)?;
+        self.wait_pending(&path)?;
         let not_empty =
             || FsError::new(libc::ENOTEMPTY, format!("{} is not empty", path.display()));
         if self
@@ -204,6 +205,7 @@ impl Filesystem {
                 },
             });
         }
+        self.pending_removed(&path);
         self.namespace.removed(&path);
         Ok(())
     }
@@ -213,12 +215,16 @@ impl Filesystem {
         let parent_path = self.path_of(parent)?;
         let path = names::child_path(&parent_path, name)?;
         self.finish_uploads_under(&path);
+        self.wait_pending(&path)?;
         if self.hide_if_open(&path) {
             return Ok(());
         }
-        self.remote
-            .delete(&path)
-            .map_err(|err| FsError::remote(format!("delete {}", path.display()), &err))?;
+        if let Err(err) = self.remote.delete(&path)
+            && !self.only_in_spool(&path, &err)
+        {
+            return Err(FsError::remote(format!("delete {}", path.display()), &err));
+        }
+        self.pending_removed(&path);
         self.namespace.removed(&path);
         Ok(())
     }
@@ -258,8 +264,15 @@ impl Filesystem {
             return Ok(());
         }
         self.finish_uploads_under(&from);
+        if self.rename_in_spool(&from, &to)? {
+            return Ok(());
+        }
+        self.wait_pending(&from)?;
+        self.wait_pending(&to)?;
         let context = || format!("rename {} to {}", from.display(), to.display());
-        if let Err(err) = self.remote.rename(&from, &to) {
+        if let Err(err) = self.remote.rename(&from, &to)
+            && !self.only_in_spool(&from, &err)
+        {
             if err.kind == RemoteErrorKind::NotFound {
                 return Err(FsError::remote(context(), &err));
             }
@@ -269,6 +282,7 @@ impl Filesystem {
                     None => FsError::remote(context(), &err),
                 })?;
         }
+        self.pending_renamed(&from, &to);
         self.namespace.renamed(&from, &to);
         Ok(())
     }

@@ -24,14 +24,15 @@ use super::handle::{Handle, OpenFile, WriteState};
 use super::read::{ReadStream, ReadTarget};
 use super::spool::Spool;
 use super::write::UploadKind;
-use super::{Attr, Filesystem, FsError, names};
-use crate::cache::{FileVersion, ReadData};
+use super::{Attr, FsCore, FsError, names};
+use crate::cache::{CachedLookup, FileVersion, ReadData};
 use crate::remote::{Entry, EntryKind};
 
-impl Filesystem {
+impl FsCore {
     /// Open an existing file. `flags` are open(2) flags (O_ACCMODE, O_TRUNC, O_APPEND...).
     pub fn open(&self, ino: u64, flags: i32) -> Result<u64, FsError> {
         let path = self.path_of(ino)?;
+        self.wait_pending(&path)?;
         let entry = self
             .find_entry(&path)?
             .ok_or_else(|| FsError::not_found(path.display()))?;
@@ -57,8 +58,12 @@ impl Filesystem {
         let append = writable && flags & libc::O_APPEND != 0;
         let size = if truncate { 0 } else { entry.size.unwrap_or(0) };
         let write = if truncate {
-            let upload = self.start_upload(None, &path, UploadKind::Replace, 0)?;
-            WriteState::Streaming(upload)
+            match self.writeback_spool()? {
+                Some(spool) => WriteState::Spooled(spool),
+                None => {
+                    WriteState::Streaming(self.start_upload(None, &path, UploadKind::Replace, 0)?)
+                }
+            }
         } else {
             WriteState::Clean { size }
         };
@@ -85,6 +90,7 @@ impl Filesystem {
             reader: ReadStream::new(),
             write,
             progress,
+            fresh: false,
         })));
         if exec {
             self.namespace.exec_opened(ino);
@@ -104,7 +110,17 @@ impl Filesystem {
                 format!("{} exists", path.display()),
             ));
         }
-        let upload = self.start_upload(None, &path, UploadKind::Replace, 0)?;
+        let (write, fresh) = match self.writeback_spool()? {
+            // Fresh: a listing we trust says the server has no such name.
+            Some(spool) => {
+                let absent = self.namespace.cached(&parent_path, name) == CachedLookup::Absent;
+                (WriteState::Spooled(spool), absent)
+            }
+            None => {
+                let upload = self.start_upload(None, &path, UploadKind::Replace, 0)?;
+                (WriteState::Streaming(upload), false)
+            }
+        };
         let entry = self.namespace.created_file(&parent_path, name, &path);
         let progress = self.namespace.writer_opened(&path, 0);
         progress.set_size(0);
@@ -117,8 +133,9 @@ impl Filesystem {
             append: flags & libc::O_APPEND != 0,
             version: None,
             reader: ReadStream::new(),
-            write: WriteState::Streaming(upload),
+            write,
             progress: Some(progress),
+            fresh,
         })));
         Ok((self.attr(ino, &entry), fh))
     }
@@ -328,12 +345,18 @@ impl Filesystem {
                 }
             }
             WriteState::Spooled(mut spool) => {
-                let uploaded = if spool.is_dirty() {
-                    let path = file.path.clone();
-                    self.upload_spool(Some(file), &mut spool, &path)
-                        .map(|()| Some(spool.len()))
-                } else {
-                    Ok(None)
+                let uploaded = match spool.is_dirty().then(|| self.write_back(file, &mut spool)) {
+                    None => Ok(None),
+                    Some(Ok(true)) => {
+                        file.write = WriteState::Spooled(spool);
+                        return Ok(()); // queued; a pending mtime went with it
+                    }
+                    Some(Ok(false)) => {
+                        let path = file.path.clone();
+                        self.upload_spool(Some(file), &mut spool, &path)
+                            .map(|()| Some(spool.len()))
+                    }
+                    Some(Err(err)) => Err(err),
                 };
                 file.write = WriteState::Spooled(spool);
                 uploaded?
@@ -350,14 +373,18 @@ impl Filesystem {
         Ok(())
     }
 
-    /// close(2) of one descriptor: finish the upload and report its failure.
+    /// close(2) of one descriptor: finish the upload and report its failure (in write-back
+    /// mode: queue it, and report a failed upload of this path still in the spool).
     pub fn flush(&self, fh: u64) -> Result<(), FsError> {
-        self.with_file(fh, |file| self.settle(file))
+        let path = self.with_file(fh, |file| self.settle(file).map(|()| file.path.clone()))?;
+        self.pending_failure(&path)
     }
 
-    /// fsync: finish the current upload; later sequential writes continue with APPE.
+    /// fsync: finish the current upload; later sequential writes continue with APPE. In
+    /// write-back mode, wait for the path's upload (no handle lock held meanwhile).
     pub fn fsync(&self, fh: u64) -> Result<(), FsError> {
-        self.flush(fh)
+        let path = self.with_file(fh, |file| self.settle(file).map(|()| file.path.clone()))?;
+        self.wait_uploaded(&path)
     }
 
     /// Last close: settle, then forget the handle. A failure here cannot reach the application
@@ -383,7 +410,9 @@ impl Filesystem {
             && result.is_ok()
         {
             // utimens arrived after settle looked for it (RELEASE is asynchronous).
-            result = self.apply_mtime(&file.path, mtime);
+            result = self
+                .wait_pending(&file.path)
+                .and_then(|()| self.apply_mtime(&file.path, mtime));
         }
         let (ino, path) = (file.ino, file.path.clone());
         drop(file);

@@ -66,6 +66,9 @@ pub(crate) struct OpenFile {
     pub write: WriteState,
     /// Shared size/mtime progress for getattr while this handle writes.
     pub progress: Option<Arc<WriteProgress>>,
+    /// Write-back mode: created here under a name the server did not have, and not queued yet
+    /// (its first upload may then be renamed in the spool alone: `pending`).
+    pub fresh: bool,
 }
 
 impl OpenFile {

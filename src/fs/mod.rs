@@ -9,7 +9,8 @@
 //!    I/O (its download, its upload), which only serialises operations on that one handle;
 //! 2. leaf locks, each taken alone and never across network I/O: the handle table, the inode
 //!    table, the listing cache, the chunk cache, the open-writes registry, the local times, the
-//!    listing-ahead queue (`prefetch`; a request may wait on its condvar, which releases it).
+//!    listing-ahead queue (`prefetch`; a request may wait on its condvar, which releases it),
+//!    and the write-back engine's queue and budget (`pending`: waited on with no handle held).
 //!
 //! A leaf lock is never held while taking another lock, and no handle mutex is taken while a
 //! leaf lock is held, so no cycle is possible.
@@ -40,10 +41,12 @@ pub(crate) mod read;
 pub(crate) mod spool;
 pub(crate) mod upload_target;
 pub(crate) mod write;
+pub(crate) mod writeback;
 
 mod dir_ops;
 mod exec;
 mod file_ops;
+mod pending;
 mod prefetch;
 mod setattr;
 mod unlinked;
@@ -101,8 +104,10 @@ fn warn_once(flag: &AtomicBool, message: &str) {
     }
 }
 
-/// The mounted tree. Thread-safe: the FUSE adapter calls it from several threads.
-pub struct Filesystem {
+/// The filesystem core: the mounted tree as the kernel asks about it, in paths and errnos (the
+/// FUSE adapter translates; named apart from `fuser::Filesystem`, the trait it implements).
+/// Thread-safe: the FUSE adapter calls it from several threads.
+pub struct FsCore {
     remote: Arc<dyn Remote>,
     config: FsConfig,
     /// Every cache of what a path means; changed only through its event methods.
@@ -111,13 +116,16 @@ pub struct Filesystem {
     warned: WarnedOnce,
     mounted_at: SystemTime,
     prefetch: prefetch::Prefetcher,
+    /// Write-back mode's engine, set by `start_writeback` (empty: the default mode).
+    writeback: std::sync::OnceLock<writeback::engine::Engine>,
+    writeback_drained: AtomicBool,
 }
 
-impl Filesystem {
+impl FsCore {
     /// The core over `remote`, shared: the remote's pressure hook (see
     /// `relieve_transfer_pressure`) holds a weak reference to it.
     pub fn new(remote: Arc<dyn Remote>, config: FsConfig) -> Arc<Self> {
-        Arc::new_cyclic(|this: &std::sync::Weak<Filesystem>| {
+        Arc::new_cyclic(|this: &std::sync::Weak<FsCore>| {
             let prefetch = prefetch::Prefetcher::new(this.clone());
             let this = this.clone();
             remote.set_transfer_pressure_hook(Arc::new(move || {
@@ -125,7 +133,7 @@ impl Filesystem {
                     fs.relieve_transfer_pressure(IDLE_STREAM_GRACE);
                 }
             }));
-            Filesystem {
+            FsCore {
                 namespace: Namespace::new(&config),
                 remote,
                 config,
@@ -133,6 +141,8 @@ impl Filesystem {
                 warned: WarnedOnce::default(),
                 mounted_at: SystemTime::now(),
                 prefetch,
+                writeback: std::sync::OnceLock::new(),
+                writeback_drained: AtomicBool::new(false),
             }
         })
     }
@@ -171,7 +181,8 @@ impl Filesystem {
         freed
     }
 
-    /// Finish (or loudly fail) every upload in flight; called on unmount/SIGTERM.
+    /// Finish (or loudly fail) every upload in flight; called on unmount/SIGTERM. In write-back
+    /// mode, then drain the queue (bounded; what is left stays in the spool and is logged).
     /// Returns the first failure; every failure is logged with its path.
     pub fn shutdown(&self) -> Result<(), FsError> {
         let mut first_error = None;
@@ -190,6 +201,9 @@ impl Filesystem {
                 );
                 first_error.get_or_insert(err);
             }
+        }
+        if let Err(err) = self.drain_writeback() {
+            first_error.get_or_insert(err);
         }
         match first_error {
             Some(err) => Err(err),
@@ -241,7 +255,8 @@ impl Filesystem {
             .remote
             .list(dir)
             .map_err(|err| FsError::remote(format!("list {}", dir.display()), &err))?;
-        let mut entries = self.without_temp_files(dir, entries);
+        let entries = self.without_temp_files(dir, entries);
+        let mut entries = self.with_pending_names(dir, entries);
         self.namespace.listed(dir, &mut entries, generation);
         Ok(entries.into())
     }

@@ -45,7 +45,7 @@ use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
 
-use super::Filesystem;
+use super::FsCore;
 use crate::remote::{Entry, EntryKind};
 
 /// Most listings ahead in flight (the remote's spare connections bound it further).
@@ -93,16 +93,16 @@ struct Shared {
     state: Mutex<State>,
     /// Signalled when a job is queued or a listing ahead ends.
     changed: Condvar,
-    fs: Weak<Filesystem>,
+    fs: Weak<FsCore>,
 }
 
-/// The listing-ahead queue and its workers; owned by the `Filesystem`.
+/// The listing-ahead queue and its workers; owned by the `FsCore`.
 pub(super) struct Prefetcher {
     shared: Arc<Shared>,
 }
 
 impl Prefetcher {
-    pub(super) fn new(fs: Weak<Filesystem>) -> Self {
+    pub(super) fn new(fs: Weak<FsCore>) -> Self {
         Prefetcher {
             shared: Arc::new(Shared {
                 state: Mutex::new(State::default()),
@@ -281,7 +281,7 @@ fn work(shared: &Shared) {
     }
 }
 
-impl Filesystem {
+impl FsCore {
     /// One listing ahead of `dir`, on a spare connection only; see the module doc.
     pub(super) fn list_ahead(&self, dir: &Path, starting: &mut dyn FnMut() -> bool) -> Ahead {
         if self.namespace.cached_listing(dir).is_some() {

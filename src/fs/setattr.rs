@@ -5,13 +5,14 @@
 //! is what ctime shows.
 //!
 //! Create modes: open(O_CREAT)/mkdir ask for `mode & ~umask`; the server gives its own default.
-//! We send SITE CHMOD only when the two differ (each command is a round trip at WAN). A file
-//! mode without the owner's write bit is not sent at create: the server's user must still be
-//! able to write the upload that has just begun (later uploads of the same open file, APPE
-//! after an idle pause or the spool upload at close, would otherwise be refused). A later
-//! explicit chmod is always sent. A new file's content goes to a temporary name until close
-//! (`upload_target`): its mode is given to that file before the rename, like an fchmod during
-//! the upload, not sent to the real name, which the server does not have yet.
+//! We send SITE CHMOD only when the two differ (each command is a round trip at WAN). A new
+//! file's mode travels with its atomic upload: it is set on the temporary file once the data is
+//! there, just before the rename, so even a mode without the owner's write bit (0444, 0100)
+//! arrives. The one exception is the in-place upload (`-o inplace`): such a mode would lock
+//! the server's user out of the upload that has just begun, so it is not sent. Known edge: a
+//! file created without the owner's write bit, fsync'd and then written again appends with
+//! APPE to a file the server now refuses to write (EACCES), as a local non-root user would be
+//! refused on reopening it. A later explicit chmod is always sent.
 
 use std::path::Path;
 use std::time::SystemTime;
@@ -19,7 +20,7 @@ use std::time::SystemTime;
 use super::handle::{Handle, WriteState};
 use super::spool::Spool;
 use super::write::UploadKind;
-use super::{Attr, Filesystem, FsError, warn_once};
+use super::{Attr, FsCore, FsError, warn_once};
 use crate::remote::{EntryKind, RemoteErrorKind};
 
 /// The attribute changes of one setattr call (`None`: leave as is).
@@ -41,7 +42,7 @@ pub struct SetAttrRequest {
     pub mtime: Option<SystemTime>,
 }
 
-impl Filesystem {
+impl FsCore {
     /// Apply `changes` to `ino` (through open handle `fh` when the kernel names one).
     pub fn setattr(
         &self,
@@ -50,8 +51,15 @@ impl Filesystem {
         changes: &SetAttrRequest,
     ) -> Result<Attr, FsError> {
         let path = self.path_of(ino)?;
+        let mut recorded = false;
         if changes != &SetAttrRequest::default() {
             self.check_writable()?;
+            // Write-back mode: a chmod/utimens of a queued file goes with its upload; anything
+            // else waits for the upload, so the server ends in the order the program saw.
+            recorded = self.record_pending_attributes(&path, changes)?;
+            if !recorded {
+                self.wait_pending(&path)?;
+            }
         }
         let foreign_owner = changes.uid.is_some_and(|uid| uid != self.config.uid)
             || changes.gid.is_some_and(|gid| gid != self.config.gid);
@@ -64,10 +72,19 @@ impl Filesystem {
         if let Some(size) = changes.size {
             self.truncate(&path, fh, size)?;
         }
-        if let Some(mode) = changes.mode {
-            self.chmod_or_defer(ino, &path, mode)?;
+        if let Some(mode) = changes.mode.filter(|_| !recorded) {
+            // While the new content goes to a temporary name (fchmod between create and close:
+            // tar, rsync's mkstemp), the mode is given to that file before it takes the name.
+            // In write-back mode likewise while a handle holds unqueued data: the file may not
+            // exist on the server yet; the mode goes with its upload.
+            let writeback = self.writeback.get().is_some();
+            let deferred = self.atomic_upload_in_flight(ino, writeback)
+                && self.namespace.defer_mode(&path, mode & 0o7777);
+            if !deferred {
+                self.chmod(&path, mode)?;
+            }
         }
-        if let Some(mtime) = changes.mtime {
+        if let Some(mtime) = changes.mtime.filter(|_| !recorded) {
             // Deferred only while an upload is unfinished: its end would overwrite the time.
             // Otherwise (the usual cp -p/rsync/tar order: write, close, utimens, rename) it is
             // applied now, before the application renames the file: a deferred time applied
@@ -91,18 +108,32 @@ impl Filesystem {
     }
 
     /// A file or directory was just created as `attr` (the server's default mode); the caller
-    /// asked for `mode` under `umask`. Sends SITE CHMOD when they differ (see the module doc
-    /// for the modes not sent). A failed chmod is logged and the server's mode kept: the entry
-    /// exists, failing its creation now would lose the handle; stat shows the true mode.
+    /// asked for `mode` under `umask`. A new file's mode goes with its upload (set on the
+    /// temporary file once all data is there, before the rename), so any mode works, 0100
+    /// included; an in-place upload (`-o inplace`) cannot take a mode without the owner's
+    /// write bit before its data (the server's user could not write it), so that one is not
+    /// sent. Anything else gets SITE CHMOD when it differs from the server's default. A failed
+    /// chmod is logged and the server's mode kept: the entry exists, failing its creation now
+    /// would lose the handle; stat shows the true mode.
     pub fn apply_create_mode(&self, attr: Attr, mode: u32, umask: u32) -> Attr {
         let wanted = mode & !umask & 0o7777;
-        let locks_out_uploads = attr.kind == EntryKind::File && wanted & 0o200 == 0;
-        if u32::from(attr.perm) == wanted || locks_out_uploads || self.config.read_only {
+        if u32::from(attr.perm) == wanted || self.config.read_only {
             return attr;
         }
         let result = self
             .path_of(attr.ino)
-            .and_then(|path| self.chmod_or_defer(attr.ino, &path, wanted))
+            .and_then(|path| {
+                // A new file is only a temporary upload (or, in write-back mode, a spool) yet:
+                // the real name does not exist, so the mode goes with the upload's rename.
+                let deferred = self.atomic_upload_in_flight(attr.ino, true)
+                    && self.namespace.defer_mode(&path, wanted);
+                let locks_out_upload = attr.kind == EntryKind::File && wanted & 0o200 == 0;
+                if deferred || locks_out_upload {
+                    Ok(())
+                } else {
+                    self.chmod(&path, wanted)
+                }
+            })
             .and_then(|()| self.getattr(attr.ino));
         match result {
             Ok(changed) => changed,
@@ -128,17 +159,6 @@ impl Filesystem {
             }
             _ => false,
         })
-    }
-
-    /// chmod `path` (inode `ino`); while its new content goes to a temporary name (a file just
-    /// created, or fchmod between create and close: tar, rsync's mkstemp) the mode is given to
-    /// that file before it takes the name instead: the real name does not hold the new file
-    /// yet, so a SITE CHMOD of it would change the old version or find nothing.
-    fn chmod_or_defer(&self, ino: u64, path: &Path, mode: u32) -> Result<(), FsError> {
-        if self.atomic_upload_in_flight(ino) && self.namespace.defer_mode(path, mode & 0o7777) {
-            return Ok(());
-        }
-        self.chmod(path, mode)
     }
 
     fn chmod(&self, path: &Path, mode: u32) -> Result<(), FsError> {
@@ -230,16 +250,16 @@ mod tests {
     use crate::fs::{FsConfig, ROOT_INO};
     use crate::remote::faulty::TestRemote as MemoryRemote;
 
-    fn mount(remote: &MemoryRemote) -> Arc<Filesystem> {
+    fn mount(remote: &MemoryRemote) -> Arc<FsCore> {
         let config = FsConfig {
             dir_cache_ttl: Duration::from_secs(60),
             umask: 0o022,
             ..FsConfig::default()
         };
-        Filesystem::new(Arc::new(remote.clone()), config)
+        FsCore::new(Arc::new(remote.clone()), config)
     }
 
-    fn created(fs: &Filesystem, name: &str) -> Attr {
+    fn created(fs: &FsCore, name: &str) -> Attr {
         let (attr, fh) = fs
             .create(ROOT_INO, OsStr::new(name), libc::O_WRONLY | libc::O_CREAT)
             .unwrap();
@@ -269,26 +289,7 @@ mod tests {
     }
 
     #[test]
-    fn create_mode_of_a_file_being_uploaded_goes_to_its_temporary_file() {
-        // The real name does not exist on the server until close renames the upload into
-        // place: a SITE CHMOD of it would fail (a wasted round trip) and the mode be lost.
-        let remote = MemoryRemote::new();
-        let fs = mount(&remote);
-        let (attr, fh) = fs
-            .create(ROOT_INO, OsStr::new("key"), libc::O_WRONLY | libc::O_CREAT)
-            .unwrap();
-        let attr = fs.apply_create_mode(attr, libc::S_IFREG | 0o600, 0o022);
-        assert_eq!(attr.perm, 0o600, "shown at once");
-        assert_eq!(remote.chmod_calls(), 0, "nothing sent before close");
-        fs.write(fh, 0, b"secret").unwrap();
-        fs.release(fh).unwrap();
-        assert_eq!(remote.chmod_calls(), 1);
-        assert_eq!(remote.mode("/key"), Some(0o600));
-        assert_eq!(remote.file("/key").unwrap(), b"secret");
-    }
-
-    #[test]
-    fn create_mode_without_owner_write_is_not_sent_for_files() {
+    fn create_mode_without_owner_write_is_not_sent_when_no_atomic_upload_carries_it() {
         let remote = MemoryRemote::new();
         let fs = mount(&remote);
         let attr = created(&fs, "readonly");

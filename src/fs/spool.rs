@@ -72,6 +72,36 @@ impl Spool {
         Ok(spool)
     }
 
+    /// A spool over the finished local file `path` of `len` bytes (a write-back spool entry,
+    /// uploaded by the same `upload` as every spool). Dirty: it is there to be uploaded.
+    pub(crate) fn open_committed(path: &Path, len: u64) -> Result<Spool, FsError> {
+        let file = File::open(path)
+            .map_err(|err| FsError::io(format!("open spool entry {}", path.display()), &err))?;
+        Ok(Spool {
+            file,
+            len,
+            dirty: true,
+        })
+    }
+
+    /// The whole content, read from the start (to copy it into the write-back spool).
+    pub(crate) fn contents(&self) -> Result<impl Read + '_, FsError> {
+        (&self.file)
+            .seek(SeekFrom::Start(0))
+            .map_err(|err| FsError::io("read spool file", &err))?;
+        Ok((&self.file).take(self.len))
+    }
+
+    /// The content must reach the server again (a write-back upload that failed for good).
+    pub(crate) fn mark_dirty(&mut self) {
+        self.dirty = true;
+    }
+
+    /// The content is safe elsewhere (queued for upload by write-back mode).
+    pub(crate) fn mark_clean(&mut self) {
+        self.dirty = false;
+    }
+
     pub(crate) fn len(&self) -> u64 {
         self.len
     }

@@ -17,9 +17,9 @@ use std::path::Path;
 
 use super::handle::Handle;
 use super::upload_target;
-use super::{Filesystem, names};
+use super::{FsCore, names};
 
-impl Filesystem {
+impl FsCore {
     /// If an open handle uses `path`, rename it to a hidden name and report the unlink done.
     pub(super) fn hide_if_open(&self, path: &Path) -> bool {
         if !self.file_is_open(path, None) {
@@ -63,6 +63,11 @@ impl Filesystem {
     }
 
     fn delete_hidden(&self, hidden: &Path) {
+        // Write-back mode: its last close may have queued an upload; cancel or outwait it.
+        self.pending_removed(hidden);
+        if let Err(err) = self.wait_pending(hidden) {
+            log::warn!("{err}");
+        }
         upload_target::discard(&*self.remote, hidden);
         self.namespace.removed(hidden);
     }

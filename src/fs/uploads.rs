@@ -21,7 +21,7 @@ use super::handle::{Handle, OpenFile, WriteState};
 use super::spool::Spool;
 use super::upload_target::{self, UploadTarget};
 use super::write::{Upload, UploadKind, WriteProgress};
-use super::{Filesystem, FsError, names};
+use super::{FsCore, FsError, names};
 use crate::cache::CachedLookup;
 use crate::remote::{CommitAttrs, Entry};
 
@@ -29,7 +29,7 @@ use crate::remote::{CommitAttrs, Entry};
 /// its download.
 const HANDLE_WAIT: Duration = Duration::from_secs(5);
 
-impl Filesystem {
+impl FsCore {
     /// Start uploading `path`; `own` is the handle doing it, if any (its mutex is held).
     pub(super) fn start_upload(
         &self,
@@ -38,7 +38,7 @@ impl Filesystem {
         kind: UploadKind,
         start: u64,
     ) -> Result<Upload, FsError> {
-        self.close_downloads(path, own);
+        self.close_downloads(path, own, HANDLE_WAIT);
         Upload::start(&*self.remote, self.upload_target(path, kind), kind, start)
     }
 
@@ -94,9 +94,24 @@ impl Filesystem {
         spool: &mut Spool,
         path: &Path,
     ) -> Result<(), FsError> {
-        self.close_downloads(path, own);
+        self.upload_spool_as(own, spool, path, None, HANDLE_WAIT)
+    }
+
+    /// `upload_spool` giving the new file `mode` (else the replaced file's, when known),
+    /// waiting at most `handle_wait` for each busy handle (a background upload waits for none:
+    /// a handle's mutex may be held by a close waiting for this very upload to free room).
+    pub(super) fn upload_spool_as(
+        &self,
+        own: Option<&OpenFile>,
+        spool: &mut Spool,
+        path: &Path,
+        mode: Option<u32>,
+        handle_wait: Duration,
+    ) -> Result<(), FsError> {
+        self.close_downloads(path, own, handle_wait);
         let target = self.upload_target(path, UploadKind::Replace);
-        spool.upload(&*self.remote, target, self.replaced_mode(path))
+        let mode = mode.or_else(|| self.replaced_mode(path));
+        spool.upload(&*self.remote, target, mode)
     }
 
     fn upload_target(&self, path: &Path, kind: UploadKind) -> UploadTarget {
@@ -125,7 +140,7 @@ impl Filesystem {
     }
 
     /// Close every download of `path` held by an open handle other than `own`.
-    fn close_downloads(&self, path: &Path, own: Option<&OpenFile>) {
+    fn close_downloads(&self, path: &Path, own: Option<&OpenFile>, wait: Duration) {
         let own = own.map(|file| file as *const OpenFile);
         for handle in self.handles.all() {
             let Handle::File(file) = &*handle else {
@@ -134,7 +149,7 @@ impl Filesystem {
             if own == Some(file.data_ptr().cast_const()) {
                 continue;
             }
-            let Some(mut other) = file.try_lock_for(HANDLE_WAIT) else {
+            let Some(mut other) = file.try_lock_for(wait) else {
                 log::debug!("a handle stayed busy; not closing its download");
                 continue;
             };
@@ -148,21 +163,27 @@ impl Filesystem {
         }
     }
 
-    /// Whether a handle of `ino` is streaming an upload into a temporary name. Takes each file
-    /// handle's mutex in turn (nothing else held).
-    pub(super) fn atomic_upload_in_flight(&self, ino: u64) -> bool {
+    /// Whether a handle of `ino` is streaming an upload into a temporary name (or, with
+    /// `spooled_too`, holds a changed spool: write-back mode uploads it to a temporary name
+    /// later). Takes each file handle's mutex in turn (nothing else held).
+    pub(super) fn atomic_upload_in_flight(&self, ino: u64, spooled_too: bool) -> bool {
         self.handles.all().iter().any(|handle| match &**handle {
             Handle::File(file) => {
                 let file = file.lock();
                 file.ino == ino
-                    && matches!(&file.write, WriteState::Streaming(upload) if upload.is_atomic())
+                    && match &file.write {
+                        WriteState::Streaming(upload) => upload.is_atomic(),
+                        WriteState::Spooled(spool) => spooled_too && spool.is_dirty(),
+                        _ => false,
+                    }
             }
             Handle::Dir(_) => false,
         })
     }
 
     /// Finish the uploads into temporary names of `path` and everything below it (before the
-    /// server renames or deletes it). A failure stays sticky in its handle, which reports it.
+    /// server renames or deletes it); in write-back mode, queue the changed spools there. A
+    /// failure stays sticky in its handle, which reports it.
     pub(super) fn finish_uploads_under(&self, path: &Path) {
         for handle in self.handles.all() {
             let Handle::File(file) = &*handle else {
@@ -173,7 +194,10 @@ impl Filesystem {
                 file.path = current;
             }
             let atomic = matches!(&file.write, WriteState::Streaming(upload) if upload.is_atomic());
-            if atomic && file.path.starts_with(path) {
+            // Write-back mode: unqueued data is queued first (it may exist nowhere else).
+            let spooled = self.writeback.get().is_some()
+                && matches!(&file.write, WriteState::Spooled(spool) if spool.is_dirty());
+            if (atomic || spooled) && file.path.starts_with(path) {
                 log::debug!("finishing the upload of {} first", file.path.display());
                 if let Err(err) = self.settle(&mut file) {
                     log::warn!("{err}");

@@ -25,7 +25,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use ftpfs::fs::{Filesystem, FsConfig};
+use ftpfs::fs::{FsConfig, FsCore};
 use ftpfs::fuse::FuseAdapter;
 use ftpfs::remote::faulty::TestRemote;
 
@@ -256,7 +256,7 @@ impl Mount {
     pub fn memory_with(remote: TestRemote, config: FsConfig) -> Mount {
         let _ = env_logger::builder().is_test(true).try_init();
         let dir = fresh_mountpoint();
-        let core = Filesystem::new(Arc::new(remote.clone()), config);
+        let core = FsCore::new(Arc::new(remote.clone()), config);
         let mut options = fuser::Config::default();
         options.mount_options = vec![
             fuser::MountOption::FSName("memory".into()),

@@ -5,6 +5,7 @@ mod prefetch;
 mod read;
 mod upload;
 mod write;
+mod writeback;
 
 use std::ffi::OsStr;
 use std::path::{Component, Path};
@@ -12,7 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 // The old name, kept so tests written before the move to `remote::faulty` still merge.
-use super::{Filesystem, FsConfig, ROOT_INO};
+use super::{FsConfig, FsCore, ROOT_INO};
 use crate::remote::faulty::TestRemote as MemoryRemote;
 
 fn config() -> FsConfig {
@@ -24,16 +25,16 @@ fn config() -> FsConfig {
     }
 }
 
-fn mount(remote: &MemoryRemote) -> Arc<Filesystem> {
-    Filesystem::new(Arc::new(remote.clone()), config())
+fn mount(remote: &MemoryRemote) -> Arc<FsCore> {
+    FsCore::new(Arc::new(remote.clone()), config())
 }
 
-fn mount_with(remote: &MemoryRemote, config: FsConfig) -> Arc<Filesystem> {
-    Filesystem::new(Arc::new(remote.clone()), config)
+fn mount_with(remote: &MemoryRemote, config: FsConfig) -> Arc<FsCore> {
+    FsCore::new(Arc::new(remote.clone()), config)
 }
 
 /// A mount that uploads straight onto the real names (`-o inplace`).
-fn mount_inplace(remote: &MemoryRemote) -> Arc<Filesystem> {
+fn mount_inplace(remote: &MemoryRemote) -> Arc<FsCore> {
     mount_with(
         remote,
         FsConfig {
@@ -44,7 +45,7 @@ fn mount_inplace(remote: &MemoryRemote) -> Arc<Filesystem> {
 }
 
 /// The inode of an absolute path, looked up component by component like the kernel does.
-fn ino(fs: &Filesystem, path: &str) -> u64 {
+fn ino(fs: &FsCore, path: &str) -> u64 {
     let mut ino = ROOT_INO;
     for component in Path::new(path).components() {
         if let Component::Normal(name) = component {
@@ -59,7 +60,7 @@ fn name(text: &str) -> &OsStr {
 }
 
 /// Read a handle to its end in `piece`-sized reads.
-fn read_all(fs: &Filesystem, fh: u64, piece: u32) -> Vec<u8> {
+fn read_all(fs: &FsCore, fh: u64, piece: u32) -> Vec<u8> {
     let mut out = Vec::new();
     loop {
         let data = fs.read(fh, out.len() as u64, piece).unwrap();

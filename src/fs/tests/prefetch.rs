@@ -7,13 +7,13 @@ use super::*;
 use crate::fs::prefetch::MAX_QUEUED;
 
 /// Reads directory `path` like `find` does (opendir + releasedir).
-fn read_dir(fs: &Filesystem, path: &str) {
+fn read_dir(fs: &FsCore, path: &str) {
     let fh = fs.opendir(ino(fs, path)).unwrap();
     fs.releasedir(fh).unwrap();
 }
 
 /// Waits (bounded) until no listing ahead is queued or running.
-fn settle(fs: &Filesystem) {
+fn settle(fs: &FsCore) {
     let deadline = Instant::now() + Duration::from_secs(10);
     while fs.prefetch.pending() != (0, 0) {
         assert!(Instant::now() < deadline, "listing ahead never settled");
@@ -22,7 +22,7 @@ fn settle(fs: &Filesystem) {
 }
 
 /// Waits (bounded) until every worker has given up for want of a spare connection.
-fn stopped(fs: &Filesystem) {
+fn stopped(fs: &FsCore) {
     let deadline = Instant::now() + Duration::from_secs(10);
     while !fs.prefetch.stopped() {
         assert!(Instant::now() < deadline, "workers never stopped");

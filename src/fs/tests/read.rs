@@ -4,7 +4,7 @@ use crate::cache::CHUNK_SIZE;
 const KIB: u32 = 1024;
 
 /// Every read must come from the stream: nothing is served from the chunk LRU.
-fn mount_without_chunk_cache(remote: &MemoryRemote) -> Arc<Filesystem> {
+fn mount_without_chunk_cache(remote: &MemoryRemote) -> Arc<FsCore> {
     mount_with(
         remote,
         FsConfig {

@@ -22,7 +22,7 @@ fn server_names(remote: &MemoryRemote, dir: &str) -> Vec<String> {
 }
 
 /// The names readdir shows for directory `dir`.
-fn shown_names(fs: &Filesystem, dir: u64) -> Vec<String> {
+fn shown_names(fs: &FsCore, dir: u64) -> Vec<String> {
     let fh = fs.opendir(dir).unwrap();
     let mut shown = Vec::new();
     fs.readdir(fh, 0, |entry| {
@@ -374,4 +374,43 @@ fn a_rename_whose_reply_was_lost_is_not_taken_for_a_refusal() {
     assert_eq!(remote.file("/f").unwrap(), b"new");
     assert_eq!(server_names(&remote, "/"), ["f"]);
     assert_eq!(remote.delete_calls(), 0);
+}
+
+#[test]
+fn the_create_mode_of_a_new_file_reaches_the_server_with_its_rename() {
+    // The real name does not exist until the upload is renamed into place: a SITE CHMOD sent
+    // right after create would miss it and the mode would be lost.
+    let remote = MemoryRemote::new();
+    let fs = mount(&remote);
+    let (attr, fh) = fs.create(ROOT_INO, name("secret"), libc::O_WRONLY).unwrap();
+    let attr = fs.apply_create_mode(attr, 0o600, 0o022);
+    assert_eq!(attr.perm, 0o600, "shown at once");
+    fs.write(fh, 0, b"data").unwrap();
+    fs.release(fh).unwrap();
+    assert_eq!(remote.file("/secret").unwrap(), b"data");
+    assert_eq!(remote.mode("/secret"), Some(0o600));
+    assert!(no_temp_files(&remote, "/"));
+}
+
+#[test]
+fn a_create_mode_without_the_owners_write_bit_arrives_once_the_data_is_there() {
+    for (inplace, expected) in [(false, Some(0o444)), (true, None)] {
+        let remote = MemoryRemote::new();
+        let fs = if inplace {
+            mount_inplace(&remote)
+        } else {
+            mount(&remote)
+        };
+        let (attr, fh) = fs.create(ROOT_INO, name("ro"), libc::O_WRONLY).unwrap();
+        fs.apply_create_mode(attr, 0o444, 0o022);
+        fs.write(fh, 0, b"read-only data").unwrap();
+        fs.release(fh).unwrap();
+        assert_eq!(
+            remote.file("/ro").unwrap(),
+            b"read-only data",
+            "inplace {inplace}"
+        );
+        // In place, the mode would have locked the server's user out of the upload.
+        assert_eq!(remote.mode("/ro"), expected, "inplace {inplace}");
+    }
 }

@@ -14,7 +14,7 @@ fn mtime_only(when: std::time::SystemTime) -> SetAttrRequest {
     }
 }
 
-fn write_in_pieces(fs: &Filesystem, fh: u64, data: &[u8], piece: usize) {
+fn write_in_pieces(fs: &FsCore, fh: u64, data: &[u8], piece: usize) {
     for (index, chunk) in data.chunks(piece).enumerate() {
         let written = fs.write(fh, (index * piece) as u64, chunk).unwrap();
         assert_eq!(written as usize, chunk.len());

@@ -1,0 +1,467 @@
+//! The write-back engine: store + queue + budget + uploader workers, with the barriers.
+//!
+//! The upload itself is a closure given by the filesystem (the same upload function close uses,
+//! so write-back inherits atomic uploads), which keeps this module free of the fs core and
+//! testable on its own.
+//!
+//! # Lock order
+//! One leaf mutex (`queue`) with one condvar (`changed`), never held across I/O: spool files are
+//! written and uploads run with it released. `budget` has its own leaf lock, never taken while
+//! `queue` is held.
+//!
+//! Known limitation: `close` reserves room before a queued older version of the same path is
+//! superseded, so rewriting a pending file while the spool is full waits for other uploads
+//! (or times out) although superseding would free room.
+//!
+//! Retries run inside the worker (the entry stays in flight during its backoff, so an operation
+//! on that path waits like for any upload in flight).
+
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use parking_lot::{Condvar, Mutex};
+
+use super::budget::{Budget, Reserve};
+use super::queue::{Outcome, Queue, State};
+use super::store::{Record, Store};
+use crate::fs::FsError;
+
+/// Why an upload failed; `transient` failures are retried (see `retry::is_transient`).
+#[derive(Clone, Debug)]
+pub(crate) struct UploadFailure {
+    pub transient: bool,
+    pub message: String,
+}
+
+/// Upload the data file (second argument) to `record.path`, then apply its recorded attributes.
+pub(crate) type Uploader = dyn Fn(&Record, &Path) -> Result<(), UploadFailure> + Send + Sync;
+
+struct Shared {
+    store: Store,
+    queue: Mutex<Queue>,
+    changed: Condvar,
+    budget: Budget,
+    stop: AtomicBool,
+    upload: Box<Uploader>,
+    backoff: fn(u32) -> Duration,
+}
+
+pub(crate) struct Engine {
+    shared: Arc<Shared>,
+    workers: Mutex<Vec<JoinHandle<()>>>,
+    /// The spool's lock file, flock'd while this engine lives (the kernel drops it on kill -9).
+    _lock: std::fs::File,
+}
+
+/// Transient failures of one upload retried before it counts as permanent (about five minutes
+/// of backoff): a reply we misclassify as transient must still end up reported.
+pub(crate) const MAX_RETRIES: u32 = 10;
+
+impl Engine {
+    /// Open the spool at `dir`, resume what a previous mount left there and start `workers`
+    /// uploaders. `recovered` sees each resumed record before any worker runs (the filesystem
+    /// shows them as pending). Returns the records that could not be read (left in place).
+    pub(crate) fn start(
+        dir: &Path,
+        spool_size: u64,
+        workers: usize,
+        upload: Box<Uploader>,
+        backoff: fn(u32) -> Duration,
+        recovered: &dyn Fn(&Record),
+    ) -> io::Result<(Engine, Vec<(PathBuf, String)>)> {
+        let store = Store::open(dir)?;
+        let lock = super::store::lock(dir)?;
+        let found = store.recover()?;
+        let used = Store::bytes(&found.records);
+        found.records.iter().for_each(recovered);
+        let shared = Arc::new(Shared {
+            store,
+            queue: Mutex::new(Queue::resume(found.records)),
+            changed: Condvar::new(),
+            budget: Budget::new(spool_size, used),
+            stop: AtomicBool::new(false),
+            upload,
+            backoff,
+        });
+        let workers = (0..workers)
+            .map(|_| {
+                let shared = Arc::clone(&shared);
+                std::thread::Builder::new()
+                    .name("ftpfs-writeback".into())
+                    .spawn(move || worker(&shared))
+            })
+            .collect::<io::Result<Vec<_>>>()?;
+        let engine = Engine {
+            shared,
+            workers: Mutex::new(workers),
+            _lock: lock,
+        };
+        Ok((engine, found.unreadable))
+    }
+
+    /// close in write-back mode: make `size` bytes of `source` durable for `path`, with the
+    /// attributes to apply after the upload. `Some(n)`: queued, superseding `n` older entries of
+    /// the path. `None`: the file is larger than the whole spool; upload it as without
+    /// write-back.
+    pub(crate) fn close(
+        &self,
+        path: &Path,
+        size: u64,
+        source: &mut impl io::Read,
+        attributes: (Option<std::time::SystemTime>, Option<u32>),
+        fresh: bool,
+        timeout: Duration,
+    ) -> Result<Option<usize>, FsError> {
+        let shared = &self.shared;
+        match shared.budget.reserve(size, timeout) {
+            Reserve::Granted => {}
+            Reserve::TooLarge => return Ok(None),
+            Reserve::TimedOut => {
+                return Err(FsError::new(
+                    libc::EIO,
+                    format!("{}: the write-back spool stayed full", path.display()),
+                ));
+            }
+        }
+        let record = Record {
+            seq: shared.queue.lock().allocate(),
+            path: path.to_path_buf(),
+            size,
+            mtime: attributes.0,
+            mode: attributes.1,
+        };
+        if let Err(err) = shared.store.commit(&record, source) {
+            shared.budget.release(size);
+            return Err(FsError::io(format!("spool {}", path.display()), &err));
+        }
+        let seq = record.seq;
+        let superseded = {
+            let mut queue = shared.queue.lock();
+            let superseded = queue.push(record);
+            if fresh {
+                queue.mark_fresh(seq);
+            }
+            superseded
+        };
+        self.forget(&superseded);
+        shared.changed.notify_all();
+        Ok(Some(superseded.len()))
+    }
+
+    /// Remove cancelled/superseded entries from the store and give their room back.
+    fn forget(&self, seqs: &[u64]) {
+        for &seq in seqs {
+            let size = std::fs::metadata(self.shared.store.data_path(seq)).map(|m| m.len());
+            if let Err(err) = self.shared.store.remove(seq) {
+                log::warn!("write-back spool: cannot remove entry {seq}: {err}");
+            }
+            self.shared.budget.release(size.unwrap_or(0));
+        }
+    }
+
+    /// fsync barrier: wait until nothing is pending for `path`; a permanent failure of its
+    /// upload is returned (the data stays in the spool).
+    pub(crate) fn wait(&self, path: &Path, timeout: Duration) -> Result<(), FsError> {
+        self.wait_until(path, timeout, |queue| {
+            match queue.get(path).map(|p| &p.state) {
+                None => Some(Ok(())),
+                Some(State::Failed(message)) => Some(Err(failed(path, message))),
+                Some(_) => None,
+            }
+        })
+    }
+
+    /// Ordering: wait until no upload is queued or in flight for `path` or anything below it
+    /// (failed entries do not count: nothing will happen to them any more).
+    pub(crate) fn wait_settled(&self, path: &Path, timeout: Duration) -> Result<(), FsError> {
+        self.wait_until(path, timeout, |queue| {
+            let busy = queue
+                .pending()
+                .any(|p| p.record.path.starts_with(path) && !matches!(p.state, State::Failed(_)));
+            (!busy).then_some(Ok(()))
+        })
+    }
+
+    /// Wait (bounded) until `done` answers; ETIMEDOUT naming `path` otherwise.
+    fn wait_until(
+        &self,
+        path: &Path,
+        timeout: Duration,
+        done: impl Fn(&Queue) -> Option<Result<(), FsError>>,
+    ) -> Result<(), FsError> {
+        let deadline = Instant::now() + timeout;
+        let mut queue = self.shared.queue.lock();
+        loop {
+            if let Some(result) = done(&queue) {
+                return result;
+            }
+            if self.shared.stop.load(Ordering::SeqCst) {
+                return Err(FsError::new(
+                    libc::EIO,
+                    format!("{}: upload pending at unmount", path.display()),
+                ));
+            }
+            if self
+                .shared
+                .changed
+                .wait_until(&mut queue, deadline)
+                .timed_out()
+            {
+                return Err(FsError::new(
+                    libc::ETIMEDOUT,
+                    format!("{}: upload still pending", path.display()),
+                ));
+            }
+        }
+    }
+
+    /// The permanent failure recorded for `path`, if any (returned by close and fsync).
+    pub(crate) fn failure(&self, path: &Path) -> Option<FsError> {
+        match &self.shared.queue.lock().get(path)?.state {
+            State::Failed(message) => Some(failed(path, message)),
+            _ => None,
+        }
+    }
+
+    /// chmod/utimens of a file whose upload is queued: recorded durably in its entry and
+    /// applied after the upload. False: nothing queued there, or its upload is in flight (then
+    /// the caller waits and acts on the server). The record is rewritten under the queue lock,
+    /// so no worker takes (and finishes) the entry before its record says the same.
+    pub(crate) fn set_attributes(
+        &self,
+        path: &Path,
+        mtime: Option<std::time::SystemTime>,
+        mode: Option<u32>,
+    ) -> Result<bool, FsError> {
+        let mut queue = self.shared.queue.lock();
+        let Outcome::Changed { rewrite, .. } = queue.set_attributes(path, mtime, mode) else {
+            return Ok(false);
+        };
+        for record in &rewrite {
+            self.shared.store.write_record(record).map_err(|err| {
+                FsError::io(format!("record attributes of {}", path.display()), &err)
+            })?;
+        }
+        Ok(true)
+    }
+
+    /// rename(from, to) of a file that exists only in the spool (one fresh queued entry at
+    /// `from`, nothing below it): done in the queue alone, durably, under the queue lock so no
+    /// worker takes the entry meanwhile. None: not such a file (or an upload at `to` is in
+    /// flight); the caller waits and renames on the server. Some: the paths of entries at `to`
+    /// the rename replaced.
+    pub(crate) fn rename_fresh(
+        &self,
+        from: &Path,
+        to: &Path,
+    ) -> Result<Option<Vec<PathBuf>>, FsError> {
+        let mut queue = self.shared.queue.lock();
+        let only = {
+            let mut under = queue.pending().filter(|p| p.record.path.starts_with(from));
+            match (under.next(), under.next()) {
+                (Some(p), None) => p.record.path == from && p.fresh && p.state == State::Queued,
+                _ => false,
+            }
+        };
+        if !only {
+            return Ok(None);
+        }
+        let replaced: Vec<(u64, PathBuf)> = queue
+            .pending()
+            .filter(|p| p.record.path.starts_with(to))
+            .map(|p| (p.record.seq, p.record.path.clone()))
+            .collect();
+        let Outcome::Changed { rewrite, cancelled } = queue.rename(from, to) else {
+            return Ok(None);
+        };
+        for record in &rewrite {
+            self.shared.store.write_record(record).map_err(|err| {
+                FsError::io(format!("record the rename to {}", to.display()), &err)
+            })?;
+        }
+        drop(queue); // `forget` takes the budget lock, never while the queue is held
+        self.forget(&cancelled);
+        self.shared.changed.notify_all();
+        Ok(Some(
+            replaced
+                .into_iter()
+                .filter(|(seq, _)| cancelled.contains(seq))
+                .map(|(_, path)| path)
+                .collect(),
+        ))
+    }
+
+    /// The server renamed `from` to `to`: entries still in the spool there (failed ones, or a
+    /// close that raced the rename) follow, durably. Returns the paths of entries the rename
+    /// replaced (cancelled).
+    pub(crate) fn renamed(&self, from: &Path, to: &Path) -> Vec<PathBuf> {
+        let paths = self.paths_of(to);
+        let outcome = self.shared.queue.lock().rename(from, to);
+        self.apply(outcome, paths)
+    }
+
+    /// The server removed `path`: entries at or below it are cancelled. Returns their paths.
+    pub(crate) fn removed(&self, path: &Path) -> Vec<PathBuf> {
+        let paths = self.paths_of(path);
+        let outcome = self.shared.queue.lock().remove(path);
+        self.apply(outcome, paths)
+    }
+
+    fn paths_of(&self, under: &Path) -> Vec<(u64, PathBuf)> {
+        let queue = self.shared.queue.lock();
+        queue
+            .pending()
+            .filter(|p| p.record.path.starts_with(under))
+            .map(|p| (p.record.seq, p.record.path.clone()))
+            .collect()
+    }
+
+    /// Make a queue change durable; the paths of the cancelled entries (from `before`).
+    fn apply(&self, outcome: Outcome, before: Vec<(u64, PathBuf)>) -> Vec<PathBuf> {
+        let Outcome::Changed { rewrite, cancelled } = outcome else {
+            return Vec::new();
+        };
+        for record in &rewrite {
+            if let Err(err) = self.shared.store.write_record(record) {
+                log::error!(
+                    "write-back spool: cannot record the new name {}: {err}",
+                    record.path.display()
+                );
+            }
+        }
+        self.forget(&cancelled);
+        self.shared.changed.notify_all();
+        before
+            .into_iter()
+            .filter(|(seq, _)| cancelled.contains(seq))
+            .map(|(_, path)| path)
+            .collect()
+    }
+
+    /// Unmount/SIGTERM: wait up to `timeout` for the queue to empty (failed entries do not
+    /// count as waitable), stop the workers, and return the paths left in the spool.
+    pub(crate) fn drain(&self, timeout: Duration) -> Vec<PathBuf> {
+        let deadline = Instant::now() + timeout;
+        if !self.shared.stop.load(Ordering::SeqCst) {
+            let mut queue = self.shared.queue.lock();
+            while queue
+                .pending()
+                .any(|p| !matches!(p.state, State::Failed(_)))
+            {
+                if self
+                    .shared
+                    .changed
+                    .wait_until(&mut queue, deadline)
+                    .timed_out()
+                {
+                    break;
+                }
+            }
+        }
+        self.stop_workers();
+        let left: Vec<PathBuf> = self
+            .shared
+            .queue
+            .lock()
+            .pending()
+            .map(|p| p.record.path.clone())
+            .collect();
+        left
+    }
+
+    fn stop_workers(&self) {
+        self.shared.stop.store(true, Ordering::SeqCst);
+        self.shared.changed.notify_all();
+        let workers = std::mem::take(&mut *self.workers.lock());
+        let me = std::thread::current().id();
+        // A worker may drop the last reference to the filesystem owning us: never join itself.
+        for worker in workers.into_iter().filter(|w| w.thread().id() != me) {
+            let _ = worker.join();
+        }
+    }
+
+    /// The queue, for status and tests.
+    pub(crate) fn with_queue<T>(&self, f: impl FnOnce(&mut Queue) -> T) -> T {
+        f(&mut self.shared.queue.lock())
+    }
+}
+
+fn failed(path: &Path, message: &str) -> FsError {
+    FsError::new(
+        libc::EIO,
+        format!("{}: upload after close failed: {message}", path.display()),
+    )
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        self.stop_workers();
+    }
+}
+
+fn worker(shared: &Shared) {
+    loop {
+        let record = {
+            let mut queue = shared.queue.lock();
+            loop {
+                if shared.stop.load(Ordering::SeqCst) {
+                    return;
+                }
+                if let Some(record) = queue.take_next() {
+                    break record;
+                }
+                shared.changed.wait_for(&mut queue, Duration::from_secs(1));
+            }
+        };
+        let data = shared.store.data_path(record.seq);
+        let mut attempt = 0;
+        let result = loop {
+            match (shared.upload)(&record, &data) {
+                Ok(()) => break Ok(()),
+                // Stopping during a retry: left queued (not failed) for the next mount.
+                Err(f) if f.transient && shared.stop.load(Ordering::SeqCst) => break Err(None),
+                Err(f) if f.transient && attempt < MAX_RETRIES => {
+                    attempt += 1;
+                    log::warn!(
+                        "{}: upload after close failed, retry {attempt}: {}",
+                        record.path.display(),
+                        f.message
+                    );
+                    std::thread::sleep((shared.backoff)(attempt));
+                }
+                Err(f) => break Err(Some(f.message)),
+            }
+        };
+        match &result {
+            Ok(()) => {
+                if let Err(err) = shared.store.remove(record.seq) {
+                    log::warn!(
+                        "write-back spool: cannot remove entry {}: {err}",
+                        record.seq
+                    );
+                }
+                shared.budget.release(record.size);
+            }
+            Err(Some(message)) => log::error!(
+                "{}: upload after close failed, data kept in the spool: {message}",
+                record.path.display()
+            ),
+            Err(None) => {}
+        }
+        let mut queue = shared.queue.lock();
+        match result {
+            Ok(()) => queue.finished(record.seq, Ok(())),
+            Err(Some(message)) => queue.finished(record.seq, Err(message)),
+            Err(None) => queue.requeue(record.seq),
+        }
+        shared.changed.notify_all();
+    }
+}
+
+#[cfg(test)]
+#[path = "engine_tests.rs"]
+mod tests;

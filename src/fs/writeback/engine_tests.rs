@@ -1,0 +1,258 @@
+//! Tests of the write-back engine (a separate file to keep `engine.rs` small).
+
+use std::collections::HashMap;
+use std::sync::atomic::AtomicUsize;
+
+use super::*;
+
+type Server = Arc<Mutex<HashMap<PathBuf, Vec<u8>>>>;
+
+fn dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("ftpfs-wbe-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+/// An uploader into `server`; the first `fail` calls fail (transient or not).
+fn uploader(server: &Server, fail: usize, transient: bool) -> Box<Uploader> {
+    let server = Arc::clone(server);
+    let calls = AtomicUsize::new(0);
+    Box::new(move |record: &Record, data: &Path| {
+        if calls.fetch_add(1, Ordering::SeqCst) < fail {
+            return Err(UploadFailure {
+                transient,
+                message: "451 try later".into(),
+            });
+        }
+        let bytes = std::fs::read(data).map_err(|e| UploadFailure {
+            transient: false,
+            message: e.to_string(),
+        })?;
+        server.lock().insert(record.path.clone(), bytes);
+        Ok(())
+    })
+}
+
+const LONG: Duration = Duration::from_secs(30);
+
+/// An engine on `d` whose retries wait `LONG` (none happen unless a test makes them).
+fn start(d: &Path, size: u64, workers: usize, upload: Box<Uploader>) -> Engine {
+    Engine::start(d, size, workers, upload, |_| LONG, &|_| {})
+        .unwrap()
+        .0
+}
+
+#[test]
+fn close_returns_then_fsync_waits_for_the_upload() {
+    let (server, d) = (Server::default(), dir("fsync"));
+    let (engine, _) = Engine::start(
+        &d,
+        1 << 20,
+        2,
+        uploader(&server, 2, true),
+        |_| Duration::ZERO,
+        &|_| {},
+    )
+    .unwrap();
+    assert_eq!(
+        engine
+            .close(
+                Path::new("/a"),
+                3,
+                &mut &b"abc"[..],
+                (None, None),
+                false,
+                LONG
+            )
+            .unwrap(),
+        Some(0)
+    );
+    engine.wait(Path::new("/a"), LONG).unwrap();
+    assert_eq!(
+        server.lock()[Path::new("/a")],
+        b"abc",
+        "retried after transient failures"
+    );
+    assert!(engine.drain(LONG).is_empty());
+    assert!(
+        Store::open(&d)
+            .unwrap()
+            .recover()
+            .unwrap()
+            .records
+            .is_empty()
+    );
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
+#[test]
+fn a_permanent_failure_is_returned_and_the_data_kept() {
+    let (server, d) = (Server::default(), dir("perm"));
+    let engine = start(&d, 1 << 20, 1, uploader(&server, 1, false));
+    engine
+        .close(
+            Path::new("/a"),
+            1,
+            &mut &b"x"[..],
+            (None, None),
+            false,
+            LONG,
+        )
+        .unwrap();
+    let err = engine.wait(Path::new("/a"), LONG).unwrap_err();
+    assert!(err.message.contains("451 try later"), "{err:?}");
+    assert_eq!(engine.drain(LONG), vec![PathBuf::from("/a")]);
+    let left = Store::open(&d).unwrap().recover().unwrap().records;
+    assert_eq!(left.len(), 1, "the data stays in the spool");
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
+#[test]
+fn the_next_mount_resumes_what_a_dropped_one_left() {
+    let (server, d) = (Server::default(), dir("resume"));
+    let engine = start(&d, 1 << 20, 0, uploader(&server, 0, true));
+    engine
+        .close(
+            Path::new("/a"),
+            2,
+            &mut &b"aa"[..],
+            (None, None),
+            false,
+            LONG,
+        )
+        .unwrap();
+    engine
+        .close(
+            Path::new("/b"),
+            1,
+            &mut &b"b"[..],
+            (None, None),
+            false,
+            LONG,
+        )
+        .unwrap();
+    assert_eq!(
+        engine.with_queue(|q| q.rename(Path::new("/b"), Path::new("/c"))),
+        super::super::queue::Outcome::Changed {
+            rewrite: vec![Record {
+                seq: 2,
+                path: "/c".into(),
+                size: 1,
+                mtime: None,
+                mode: None
+            }],
+            cancelled: vec![]
+        }
+    );
+    // The hook makes the rename durable (what the fs will do on Outcome::Changed).
+    Store::open(&d)
+        .unwrap()
+        .write_record(&Record {
+            seq: 2,
+            path: "/c".into(),
+            size: 1,
+            mtime: None,
+            mode: None,
+        })
+        .unwrap();
+    drop(engine); // like kill -9: no drain, no upload (no workers)
+    assert!(server.lock().is_empty());
+    let (engine, unreadable) = Engine::start(
+        &d,
+        1 << 20,
+        1,
+        uploader(&server, 0, true),
+        |_| LONG,
+        &|_| {},
+    )
+    .unwrap();
+    assert!(unreadable.is_empty());
+    assert!(engine.drain(LONG).is_empty());
+    let server = server.lock();
+    assert_eq!(
+        (&server[Path::new("/a")][..], &server[Path::new("/c")][..]),
+        (&b"aa"[..], &b"b"[..])
+    );
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
+#[test]
+fn a_spool_serves_one_engine_at_a_time() {
+    let (server, d) = (Server::default(), dir("lock"));
+    let first = start(&d, 1 << 20, 1, uploader(&server, 0, true));
+    let second = Engine::start(
+        &d,
+        1 << 20,
+        1,
+        uploader(&server, 0, true),
+        |_| LONG,
+        &|_| {},
+    );
+    let err = second.err().expect("the spool is taken");
+    assert!(err.to_string().contains("in use by another mount"), "{err}");
+    drop(first);
+    drop(start(&d, 1 << 20, 1, uploader(&server, 0, true)));
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
+#[test]
+fn a_full_spool_makes_close_wait_and_large_files_bypass_it() {
+    let (server, d) = (Server::default(), dir("full"));
+    let (engine, _) =
+        Engine::start(&d, 4, 0, uploader(&server, 0, true), |_| LONG, &|_| {}).unwrap();
+    assert_eq!(
+        engine
+            .close(
+                Path::new("/big"),
+                5,
+                &mut &b"12345"[..],
+                (None, None),
+                false,
+                LONG
+            )
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        engine
+            .close(
+                Path::new("/a"),
+                4,
+                &mut &b"1234"[..],
+                (None, None),
+                false,
+                LONG
+            )
+            .unwrap(),
+        Some(0)
+    );
+    let err = engine.close(
+        Path::new("/b"),
+        1,
+        &mut &b"1"[..],
+        (None, None),
+        false,
+        Duration::from_millis(10),
+    );
+    assert!(err.unwrap_err().message.contains("spool stayed full"));
+    drop(engine);
+    // With an uploader running, the waiting close gets the room /a's upload frees.
+    let (engine, _) =
+        Engine::start(&d, 4, 1, uploader(&server, 0, true), |_| LONG, &|_| {}).unwrap();
+    assert_eq!(
+        engine
+            .close(
+                Path::new("/b"),
+                1,
+                &mut &b"1"[..],
+                (None, None),
+                false,
+                LONG
+            )
+            .unwrap(),
+        Some(0)
+    );
+    assert_eq!(server.lock()[Path::new("/a")], b"1234");
+    assert!(engine.drain(LONG).is_empty());
+    std::fs::remove_dir_all(&d).unwrap();
+}
