@@ -33,6 +33,11 @@ use crate::remote::{
     commit_step_by_step,
 };
 
+/// How often, and how far apart, the real name is checked when the temporary file is gone
+/// after a commit whose replies went astray.
+const RENAME_SETTLE_CHECKS: u32 = 4;
+const RENAME_SETTLE_PAUSE: std::time::Duration = std::time::Duration::from_millis(100);
+
 /// One command of a pipelined commit.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Step {
@@ -120,10 +125,20 @@ impl FtpRemote {
                 return self.commit_settled_by_asking(temp, to, attrs);
             }
         };
-        drop(conn);
-        if !in_order(&steps, &replies) {
+        let rename_outcome = match &replies[replies.len() - 2..] {
+            [rnfr, rnto] => pipelined_rename_outcome(rnfr.clone(), rnto.clone()),
+            _ => PipelinedRename::OutOfOrder(None),
+        };
+        let ordered =
+            in_order(&steps, &replies) && !matches!(rename_outcome, PipelinedRename::OutOfOrder(_));
+        if !ordered {
+            // Which reply answers what is unknown, and one may still be on its way: this
+            // connection's replies cannot be trusted any more.
+            conn.mark_broken();
+            drop(conn);
             return self.order_lost(temp, to, attrs);
         }
+        drop(conn);
         let mut replies = replies.into_iter();
         let mut next = || replies.next().ok_or_else(|| lost(to));
         let chmod_result = chmod
@@ -132,15 +147,12 @@ impl FtpRemote {
         let mtime_result = mtime
             .as_ref()
             .map(|_| next().and_then(|r| mtime_result(&r, temp)));
-        let (Ok(first), Ok(second)) = (next(), next()) else {
-            return self.commit_settled_by_asking(temp, to, attrs);
-        };
-        let rename = match pipelined_rename_outcome(first, second) {
+        let rename = match rename_outcome {
             PipelinedRename::Done(reply) => rnto_result(&reply, to),
-            PipelinedRename::FromRefused(reply) => {
+            PipelinedRename::FromRefused(reply) | PipelinedRename::OutOfOrder(Some(reply)) => {
                 Err(reply_error(Op::Rename, &reply, &show(temp)))
             }
-            PipelinedRename::OutOfOrder(_) => return self.order_lost(temp, to, attrs),
+            PipelinedRename::OutOfOrder(None) => Err(lost(to)),
         };
         CommitOutcome {
             chmod: attrs
@@ -182,7 +194,13 @@ impl FtpRemote {
         match self.stat(temp) {
             Ok(_) => commit_step_by_step(self, temp, to, attrs),
             Err(err) if err.kind == RemoteErrorKind::NotFound => {
-                let renamed = matches!(self.stat(to), Ok(entry) if entry.kind == EntryKind::File);
+                // A server running commands concurrently (libunftp) may still be renaming.
+                let renamed = (0..RENAME_SETTLE_CHECKS).any(|attempt| {
+                    if attempt > 0 {
+                        std::thread::sleep(RENAME_SETTLE_PAUSE);
+                    }
+                    matches!(self.stat(to), Ok(entry) if entry.kind == EntryKind::File)
+                });
                 let rename = if renamed { Ok(()) } else { Err(err) };
                 CommitOutcome {
                     chmod: attrs.mode.map(|mode| self.chmod(to, mode)),
