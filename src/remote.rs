@@ -236,6 +236,47 @@ pub trait Remote: Send + Sync {
     ) -> Option<RemoteResult<Vec<Entry>>> {
         None
     }
+    /// The end of an atomic upload whose data the server confirmed: give the temporary file
+    /// `temp` the attributes in `attrs`, then rename it to `to`. Every step is tried whatever
+    /// the one before it gave (the data is complete; the caller deals with a failed chmod or
+    /// mtime). Step by step here; the FTP client sends all of it in one round trip.
+    fn commit_upload(&self, temp: &Path, to: &Path, attrs: CommitAttrs) -> CommitOutcome {
+        commit_step_by_step(self, temp, to, attrs)
+    }
+}
+
+/// What an atomic upload's commit gives its temporary file before the rename.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CommitAttrs {
+    /// Permission bits (0o7777 mask): the replaced file's, or a chmod made during the upload.
+    pub mode: Option<u32>,
+    /// A modification time set while the file was open (tar's futimens before close).
+    pub mtime: Option<SystemTime>,
+}
+
+/// What each step of [`Remote::commit_upload`] came to.
+#[derive(Debug)]
+pub struct CommitOutcome {
+    /// The chmod of the temporary file; `None` when no mode was asked for.
+    pub chmod: Option<RemoteResult<()>>,
+    /// Setting its mtime; `None` when no time was asked for.
+    pub mtime: Option<RemoteResult<()>>,
+    /// The rename onto the real name: the commit's own result.
+    pub rename: RemoteResult<()>,
+}
+
+/// [`Remote::commit_upload`] one command (and one round trip) after the other.
+pub fn commit_step_by_step<R: Remote + ?Sized>(
+    remote: &R,
+    temp: &Path,
+    to: &Path,
+    attrs: CommitAttrs,
+) -> CommitOutcome {
+    CommitOutcome {
+        chmod: attrs.mode.map(|mode| remote.chmod(temp, mode)),
+        mtime: attrs.mtime.map(|mtime| remote.set_mtime(temp, mtime)),
+        rename: remote.rename(temp, to),
+    }
 }
 
 /// See [`Remote::set_transfer_pressure_hook`]. Called without any remote lock held.
@@ -285,6 +326,9 @@ impl<R: Remote + ?Sized> Remote for std::sync::Arc<R> {
         starting: &mut dyn FnMut() -> bool,
     ) -> Option<RemoteResult<Vec<Entry>>> {
         (**self).list_ahead(dir, starting)
+    }
+    fn commit_upload(&self, temp: &Path, to: &Path, attrs: CommitAttrs) -> CommitOutcome {
+        (**self).commit_upload(temp, to, attrs)
     }
 }
 
@@ -362,6 +406,10 @@ impl<R: Remote> Remote for Rooted<R> {
         starting: &mut dyn FnMut() -> bool,
     ) -> Option<RemoteResult<Vec<Entry>>> {
         self.inner.list_ahead(&self.on_server(dir), starting)
+    }
+    fn commit_upload(&self, temp: &Path, to: &Path, attrs: CommitAttrs) -> CommitOutcome {
+        self.inner
+            .commit_upload(&self.on_server(temp), &self.on_server(to), attrs)
     }
 }
 

@@ -13,7 +13,7 @@ use std::time::{Duration, SystemTime};
 use common::faults::{config_for, read_from};
 use common::{Feature, ServerKind, SmallDisk, TestServer, pattern};
 use ftpfs::ftp::{DataMode, FtpConfig, FtpRemote};
-use ftpfs::remote::{EntryKind, Remote, RemoteError, RemoteErrorKind};
+use ftpfs::remote::{CommitAttrs, EntryKind, Remote, RemoteError, RemoteErrorKind};
 
 fn config(server: &TestServer) -> FtpConfig {
     config_for(server, server.port, Duration::from_secs(10))
@@ -511,3 +511,60 @@ fn quota_on_pure_ftpd_is_quota_exceeded() {
     writer.finish().expect("a small file fits the quota");
     assert_eq!(std::fs::read(server.path("small.bin")).unwrap(), b"fits");
 }
+
+/// The end of an atomic upload (`commit_upload`: SITE CHMOD and time of the temporary file,
+/// RNFR, RNTO in one round trip where the server keeps the order): the real name gets the new
+/// data, the mode and the time, over an existing file and as a new one; the second commit
+/// runs with what the first learned (libunftp: order lost, no chmod, no times). A missing
+/// temporary file fails the rename and leaves the real name alone.
+fn an_upload_commit_gives_the_real_name_data_mode_and_time(server: &TestServer) {
+    use std::os::unix::fs::PermissionsExt;
+    server.seed_file("old.txt", b"previous");
+    let remote = connect(server);
+    let when = SystemTime::UNIX_EPOCH + Duration::from_secs(1_500_000_000);
+    let attrs = CommitAttrs {
+        mode: Some(0o640),
+        mtime: Some(when),
+    };
+    for (temp, real) in [("/.up.1", "old.txt"), ("/.up.2", "new.txt")] {
+        let mut writer = remote.create(Path::new(temp)).unwrap();
+        writer.write_all(b"new content").unwrap();
+        writer.finish().unwrap();
+        let outcome = remote.commit_upload(Path::new(temp), &Path::new("/").join(real), attrs);
+        outcome
+            .rename
+            .unwrap_or_else(|err| panic!("{}: {real}: {err}", server.kind));
+        assert_eq!(std::fs::read(server.path(real)).unwrap(), b"new content");
+        assert!(
+            !server.path(&temp[1..]).exists(),
+            "{}: temp left",
+            server.kind
+        );
+        let on_disk = std::fs::metadata(server.path(real)).unwrap();
+        if server.kind.can(Feature::Chmod) {
+            assert!(matches!(outcome.chmod, Some(Ok(()))), "{}", server.kind);
+            assert_eq!(
+                on_disk.permissions().mode() & 0o777,
+                0o640,
+                "{}",
+                server.kind
+            );
+        }
+        if server.kind.can(Feature::SetFileTime) {
+            assert!(
+                matches!(outcome.mtime, Some(Ok(()))),
+                "{}: {:?}",
+                server.kind,
+                outcome.mtime
+            );
+            assert_eq!(on_disk.modified().unwrap(), when, "{}: {real}", server.kind);
+        }
+    }
+    let outcome = remote.commit_upload(Path::new("/.missing"), Path::new("/old.txt"), attrs);
+    assert!(outcome.rename.is_err(), "{}", server.kind);
+    assert_eq!(
+        std::fs::read(server.path("old.txt")).unwrap(),
+        b"new content"
+    );
+}
+server_tests!(an_upload_commit_gives_the_real_name_data_mode_and_time);

@@ -470,3 +470,31 @@ fn which_sleep() -> std::path::PathBuf {
         .find(|path| path.exists())
         .expect("sleep(1) is installed")
 }
+
+/// A file created with mode 0600 keeps it on the server. Its content goes to a temporary name
+/// until close, so the mode must be given to that file: a SITE CHMOD of the real name, which
+/// the server does not have yet, failed and left the server's default 0644 (a private file
+/// readable by all) and cost a round trip (issue 10).
+fn a_new_file_keeps_the_mode_it_was_created_with(server: &TestServer, mount: &Mount) {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    if !server.kind.can_or_skip(common::Feature::Chmod) {
+        return;
+    }
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(mount.path("private.key"))
+        .unwrap();
+    file.write_all(b"secret\n").unwrap();
+    drop(file);
+    let on_server = fs::metadata(server.path("private.key")).unwrap();
+    assert_eq!(
+        on_server.permissions().mode() & 0o777,
+        0o600,
+        "{}: mode on the server",
+        server.kind
+    );
+    assert_eq!(fs::read(server.path("private.key")).unwrap(), b"secret\n");
+}
+mount_tests!(a_new_file_keeps_the_mode_it_was_created_with);

@@ -7,6 +7,7 @@
 mod common;
 
 use std::fs::{self};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -221,6 +222,14 @@ fn tar_of_300_files_extracts_identically(server: &TestServer, mount: &Mount) {
     let local = temp_dir("ftpfs-mount-tar");
     let source = local.path().join("src");
     make_tree(&source, 300);
+    // Modes and times tar restores with fchmod/futimens before each close: they travel with
+    // the rename of the upload (one round trip), and must land on the server.
+    let files: Vec<PathBuf> = walk(&source).into_iter().filter(|p| p.is_file()).collect();
+    for (index, file) in files.iter().enumerate() {
+        let mode = [0o600, 0o755, 0o644][index % 3];
+        fs::set_permissions(file, fs::Permissions::from_mode(mode)).unwrap();
+        set_disk_mtime(file, unix_time(1_600_000_000 + index as u64));
+    }
     let archive = local.path().join("tree.tar");
     run_ok(
         Command::new("tar")
@@ -247,6 +256,34 @@ fn tar_of_300_files_extracts_identically(server: &TestServer, mount: &Mount) {
         );
         assert_same_tree(&source, &server.path("extract"));
         assert_same_tree(&source, &mount.path("extract"));
+    }
+    let times = server.kind.can(Feature::SetFileTime);
+    let modes = server.kind.can(Feature::Chmod);
+    for file in &files {
+        let relative = file.strip_prefix(&source).unwrap();
+        let on_server = server.path("extract").join(relative);
+        let (want, got) = (
+            fs::metadata(file).unwrap(),
+            fs::metadata(&on_server).unwrap(),
+        );
+        if times {
+            assert_eq!(
+                disk_mtime(&on_server),
+                disk_mtime(file),
+                "{}: mtime of {}",
+                server.kind,
+                relative.display()
+            );
+        }
+        if modes {
+            assert_eq!(
+                got.permissions().mode() & 0o777,
+                want.permissions().mode() & 0o777,
+                "{}: mode of {}",
+                server.kind,
+                relative.display()
+            );
+        }
     }
 }
 mount_tests!(tar_of_300_files_extracts_identically);

@@ -158,7 +158,7 @@ impl FsCore {
             ));
         }
         let upload = self.start_upload(None, &path, UploadKind::Replace, 0)?;
-        self.finish_upload(upload, &path)?;
+        self.finish_upload(upload, &path, None)?;
         let entry = self.namespace.created_file(&parent_path, name, &path);
         let ino = self.namespace.lookup_ino(&path);
         Ok(self.attr(ino, &entry))
@@ -335,13 +335,15 @@ impl FsCore {
                 return Err(err);
             }
             // finish_upload reports the new size and time itself.
-            WriteState::Streaming(upload) => match self.finish_upload(upload, &file.path) {
-                Ok(size) => {
-                    file.write = WriteState::Clean { size };
-                    None
+            WriteState::Streaming(upload) => {
+                match self.finish_upload(upload, &file.path, file.progress.as_deref()) {
+                    Ok(size) => {
+                        file.write = WriteState::Clean { size };
+                        None
+                    }
+                    Err(err) => return Err(self.fail(file, err)),
                 }
-                Err(err) => return Err(self.fail(file, err)),
-            },
+            }
             WriteState::Spooled(mut spool) => {
                 let uploaded = match spool.is_dirty().then(|| self.write_back(file, &mut spool)) {
                     None => Ok(None),

@@ -328,8 +328,30 @@ impl FsCore {
         )
     }
 
+    /// Whether the cache knows `path` as a directory (the root always is); never asks the
+    /// server.
+    fn is_cached_dir(&self, path: &Path) -> bool {
+        let Some((parent, name)) = names::split(path) else {
+            return true;
+        };
+        matches!(
+            self.namespace.cached(parent, name),
+            CachedLookup::Found(Entry {
+                kind: EntryKind::Dir,
+                ..
+            })
+        )
+    }
+
     /// Apply an mtime the remote may not support; Unsupported is logged once and ignored.
     fn apply_mtime(&self, path: &Path, mtime: SystemTime) -> Result<(), FsError> {
+        if self.warned.dir_mtime_refused.load(Ordering::Relaxed) && self.is_cached_dir(path) {
+            // The server refused a directory's time once (vsftpd and pyftpdlib refuse every
+            // directory): asking again costs a round trip per directory (rsync -a sets each
+            // one's, twice) for the same answer. Shown anyway, as below.
+            self.namespace.dir_time_kept(path, mtime);
+            return Ok(());
+        }
         match self.remote.set_mtime(path, mtime) {
             Ok(()) => {
                 self.namespace.mtime_set(path, mtime);

@@ -191,7 +191,7 @@ impl FsCore {
         self.namespace.data_changing(path);
         if size == 0 {
             let upload = self.start_upload(None, path, UploadKind::Replace, 0)?;
-            self.finish_upload(upload, path)?;
+            self.finish_upload(upload, path, None)?;
         } else {
             let mut spool = Spool::download(&self.config.spool_dir, &*self.remote, path)?;
             if spool.len() == size {

@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::error::FsError;
 use super::upload_target::UploadTarget;
-use crate::remote::{Remote, RemoteError, RemoteErrorKind, RemoteWriter};
+use crate::remote::{CommitAttrs, Remote, RemoteError, RemoteErrorKind, RemoteWriter};
 use crate::status::{self, Direction};
 
 static SPOOL_COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -152,7 +152,10 @@ impl Spool {
     ) -> Result<(), FsError> {
         let path = target.final_path().to_path_buf();
         match self.send(remote, &target) {
-            Ok(()) => target.commit(remote, &path, mode)?,
+            Ok(()) => {
+                let attrs = CommitAttrs { mode, mtime: None };
+                target.commit(remote, &path, attrs)?;
+            }
             Err(err) => {
                 target.abandon(remote);
                 return Err(err);

@@ -26,7 +26,7 @@ use std::time::{Duration, SystemTime};
 
 use super::error::FsError;
 use super::names::MAX_NAME_LEN;
-use crate::remote::{Entry, EntryKind, Remote, RemoteErrorKind};
+use crate::remote::{CommitAttrs, Entry, EntryKind, Remote, RemoteErrorKind, RemoteResult};
 
 /// The prefix of every temporary upload name.
 pub(crate) const TEMP_PREFIX: &str = ".ftpfs-upload.";
@@ -135,31 +135,46 @@ impl UploadTarget {
     }
 
     /// The server confirmed the data: give it the real name `path` (the file's current name,
-    /// which a rename during the upload may have changed). `mode` is the permissions to keep
+    /// which a rename during the upload may have changed), with `attrs` given to it first (in
+    /// the same round trip where the server allows). `attrs.mode` is the permissions to keep
     /// (the replaced file's, or a chmod made during the upload) when known: a fresh file gets
-    /// the server's default mode and would lose an executable bit.
+    /// the server's default mode and would lose an executable bit. Returns how setting
+    /// `attrs.mtime` went (`None`: not asked, or nothing to rename), for the caller to report
+    /// (or retry on the real name).
     pub(crate) fn commit(
         self,
         remote: &dyn Remote,
         path: &Path,
-        mode: Option<u32>,
-    ) -> Result<(), FsError> {
+        attrs: CommitAttrs,
+    ) -> Result<Option<RemoteResult<()>>, FsError> {
         let Some(temp) = self.temp else {
-            return Ok(());
+            return Ok(None);
         };
-        if let Some(mode) = mode.map(|mode| mode & 0o7777)
-            && let Err(err) = remote.chmod(&temp, mode)
-        {
+        let attrs = CommitAttrs {
+            mode: attrs.mode.map(|mode| mode & 0o7777),
+            ..attrs
+        };
+        let outcome = remote.commit_upload(&temp, path, attrs);
+        if let (Some(mode), Some(Err(err))) = (attrs.mode, &outcome.chmod) {
             log::warn!("could not give {} mode {mode:o}: {err}", path.display());
         }
         let context = || format!("rename upload of {} into place", path.display());
-        let first = match remote.rename(&temp, path) {
-            Ok(()) => return Ok(()),
+        let first = match outcome.rename {
+            Ok(()) => return Ok(outcome.mtime),
             Err(err) => err,
         };
         if first.kind == RemoteErrorKind::NotFound {
             // Our temporary file is gone: nothing to rename, nothing to delete.
             return Err(FsError::remote(context(), &first));
+        }
+        if first.is_transient() && renamed_anyway(remote, &temp, path) {
+            // The reply was lost, not the rename: deleting "the old file" below would delete
+            // the new one.
+            log::warn!(
+                "{}: the reply was lost, but the server shows the rename done",
+                context()
+            );
+            return Ok(outcome.mtime);
         }
         // Some servers refuse to rename over an existing file: delete it, then rename. Only
         // when the target is there, so another refusal cannot cost us the old file.
@@ -176,15 +191,18 @@ impl UploadTarget {
             "replaced {} by delete-then-rename (the server refused to rename over it)",
             path.display()
         );
-        remote.rename(&temp, path).map_err(|err| {
-            // The old file is gone and the new data sits under the temporary name: keep it.
-            log::error!(
-                "{}: the new content is on the server as {}",
-                context(),
-                temp.display()
-            );
-            FsError::remote(context(), &err)
-        })
+        remote
+            .rename(&temp, path)
+            .map(|()| outcome.mtime)
+            .map_err(|err| {
+                // The old file is gone and the new data sits under the temporary name: keep it.
+                log::error!(
+                    "{}: the new content is on the server as {}",
+                    context(),
+                    temp.display()
+                );
+                FsError::remote(context(), &err)
+            })
     }
 
     /// The upload failed: delete its temporary file (the real name was never touched).
@@ -193,6 +211,12 @@ impl UploadTarget {
             discard(remote, &temp);
         }
     }
+}
+
+/// Whether the server shows `temp` renamed to `path`: `temp` gone, `path` a file.
+fn renamed_anyway(remote: &dyn Remote, temp: &Path, path: &Path) -> bool {
+    matches!(remote.stat(temp), Err(err) if err.kind == RemoteErrorKind::NotFound)
+        && matches!(remote.stat(path), Ok(entry) if entry.kind == EntryKind::File)
 }
 
 /// Delete a temporary file, logging (not failing) when that is impossible.

@@ -20,10 +20,10 @@ use std::time::Duration;
 use super::handle::{Handle, OpenFile, WriteState};
 use super::spool::Spool;
 use super::upload_target::{self, UploadTarget};
-use super::write::{Upload, UploadKind};
+use super::write::{Upload, UploadKind, WriteProgress};
 use super::{FsCore, FsError, names};
 use crate::cache::CachedLookup;
-use crate::remote::Entry;
+use crate::remote::{CommitAttrs, Entry};
 
 /// How long to wait for another handle (busy with its own read) before giving up on closing
 /// its download.
@@ -43,23 +43,46 @@ impl FsCore {
     }
 
     /// Finish `upload` under the file's current name `path` and report what the server holds
-    /// now (an upload that carried no byte leaves the time shown when it began).
-    pub(super) fn finish_upload(&self, upload: Upload, path: &Path) -> Result<u64, FsError> {
-        let mode = if upload.is_atomic() {
+    /// now (an upload that carried no byte leaves the time shown when it began). `writer` is
+    /// the progress of the handle whose upload this is: a time set while it was open goes with
+    /// the rename of an atomic upload (one round trip). Uploads of no handle (truncate by
+    /// path, mknod) leave such a time to the handle's own upload.
+    pub(super) fn finish_upload(
+        &self,
+        upload: Upload,
+        path: &Path,
+        writer: Option<&WriteProgress>,
+    ) -> Result<u64, FsError> {
+        let attrs = if upload.is_atomic() {
             let pending = self.namespace.take_pending_mode(path);
-            pending.or_else(|| self.replaced_mode(path))
+            CommitAttrs {
+                mode: pending.or_else(|| self.replaced_mode(path)),
+                mtime: writer.and_then(WriteProgress::take_pending_mtime),
+            }
         } else {
-            None
+            CommitAttrs::default()
         };
         let carried_data = upload.carried_data();
-        let size = upload.finish(&*self.remote, path, mode)?;
+        let (size, mtime_result) = upload.finish(&*self.remote, path, attrs)?;
         if carried_data {
             self.namespace.written(path, size);
         } else {
             self.namespace.written_nothing(path, size);
         }
-        if let Some(mode) = mode {
+        if let Some(mode) = attrs.mode {
             self.namespace.mode_set(path, mode);
+        }
+        match (attrs.mtime, mtime_result) {
+            (Some(mtime), Some(Ok(()))) => self.namespace.mtime_set(path, mtime),
+            // Again on the real name, step by step: that path learns what the server can do
+            // (MFMT, MDTM-set, neither) and reports a real refusal to this close.
+            (Some(mtime), failed) => {
+                if let Some(Err(err)) = failed {
+                    log::debug!("{}: time not set with the rename ({err})", path.display());
+                }
+                self.apply_mtime(path, mtime)?;
+            }
+            (None, _) => {}
         }
         Ok(size)
     }

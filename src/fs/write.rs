@@ -35,7 +35,9 @@ use parking_lot::Mutex;
 
 use super::error::FsError;
 use super::upload_target::UploadTarget;
-use crate::remote::{Remote, RemoteError, RemoteErrorKind, RemoteResult, RemoteWriter};
+use crate::remote::{
+    CommitAttrs, Remote, RemoteError, RemoteErrorKind, RemoteResult, RemoteWriter,
+};
 use crate::status::{self, Direction};
 
 /// Bytes collected before a batch is handed to the uploader thread.
@@ -185,15 +187,17 @@ impl Upload {
     }
 
     /// Send what is left, close the data connection and wait for the server's verdict; then
-    /// give a temporary upload the real name `path` (the file's name now), keeping `mode` (the
-    /// replaced file's permissions, when known). Returns the file size the upload leaves.
-    /// On failure a temporary file is deleted and the real name is left as it was.
+    /// give a temporary upload the real name `path` (the file's name now), with `attrs` (the
+    /// replaced file's permissions when known, a time set while open) given to it first.
+    /// Returns the file size the upload leaves and how setting `attrs.mtime` went (`None`:
+    /// not tried, as for an upload in place). On failure a temporary file is deleted and the
+    /// real name is left as it was.
     pub(crate) fn finish(
         mut self,
         remote: &dyn Remote,
         path: &Path,
-        mode: Option<u32>,
-    ) -> Result<u64, FsError> {
+        attrs: CommitAttrs,
+    ) -> Result<(u64, Option<RemoteResult<()>>), FsError> {
         let sent = self.send_pending().and_then(|()| {
             self.sender = None;
             self.join_worker()
@@ -206,8 +210,8 @@ impl Upload {
         };
         match sent {
             Ok(()) => {
-                target.commit(remote, path, mode)?;
-                Ok(self.end)
+                let mtime = target.commit(remote, path, attrs)?;
+                Ok((self.end, mtime))
             }
             Err(err) => {
                 target.abandon(remote);
@@ -406,7 +410,9 @@ mod tests {
     }
 
     fn finish(upload: Upload, remote: &TestRemote, path: &str) -> Result<u64, FsError> {
-        upload.finish(remote, Path::new(path), None)
+        let (size, mtime) = upload.finish(remote, Path::new(path), CommitAttrs::default())?;
+        assert!(mtime.is_none(), "no time asked for");
+        Ok(size)
     }
 
     #[test]

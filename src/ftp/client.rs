@@ -28,8 +28,8 @@ use super::reply_errors::{
 use super::transfer::{Download, Upload};
 use super::transport::Transport;
 use crate::remote::{
-    Entry, EntryKind, Remote, RemoteError, RemoteErrorKind, RemoteReader, RemoteResult,
-    RemoteWriter,
+    CommitAttrs, CommitOutcome, Entry, EntryKind, Remote, RemoteError, RemoteErrorKind,
+    RemoteReader, RemoteResult, RemoteWriter,
 };
 
 /// Attempts for an idempotent operation (first try included).
@@ -40,7 +40,7 @@ pub struct FtpRemote {
     pool: Pool,
 }
 
-fn path_arg(path: &Path) -> RemoteResult<Arg> {
+pub(super) fn path_arg(path: &Path) -> RemoteResult<Arg> {
     Arg::new(path.as_os_str().as_bytes()).map_err(|e| {
         RemoteError::new(
             RemoteErrorKind::InvalidName,
@@ -50,7 +50,7 @@ fn path_arg(path: &Path) -> RemoteResult<Arg> {
 }
 
 /// RNTO's reply after RNFR's 350.
-fn rnto_result(reply: &Reply, to: &Path) -> RemoteResult<()> {
+pub(super) fn rnto_result(reply: &Reply, to: &Path) -> RemoteResult<()> {
     if reply.is_success() {
         Ok(())
     } else {
@@ -68,7 +68,7 @@ fn worth_retrying(error: &RemoteError) -> bool {
     error.kind == RemoteErrorKind::Connection
 }
 
-fn show(path: &Path) -> String {
+pub(super) fn show(path: &Path) -> String {
     path.display().to_string()
 }
 
@@ -516,5 +516,9 @@ impl Remote for FtpRemote {
 
     fn set_transfer_pressure_hook(&self, hook: crate::remote::PressureHook) {
         self.pool.set_pressure_hook(hook);
+    }
+
+    fn commit_upload(&self, temp: &Path, to: &Path, attrs: CommitAttrs) -> CommitOutcome {
+        self.commit_pipelined(temp, to, attrs)
     }
 }

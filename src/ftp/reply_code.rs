@@ -18,6 +18,8 @@ pub(crate) const SYSTEM_STATUS: u16 = 211;
 pub(crate) const FILE_STATUS: u16 = 213;
 /// 220: ready for a new user (the greeting).
 pub(crate) const SERVICE_READY: u16 = 220;
+/// 250: requested file action okay, completed (RNTO, DELE, CWD, ...).
+pub(crate) const FILE_ACTION_OK: u16 = 250;
 /// 227: entering passive mode (h1,h2,h3,h4,p1,p2).
 pub(crate) const PASSIVE_MODE: u16 = 227;
 /// 229: entering extended passive mode (|||port|).

@@ -543,6 +543,7 @@ fn a_server_refusing_directory_times_does_not_fail_utimens_on_directories() {
     // directory times and would abort on EACCES.
     let remote = MemoryRemote::new();
     remote.add_dir("/d");
+    remote.add_dir("/e");
     remote.add_file("/f", b"1".to_vec());
     remote.set_dir_mtime_refused(true);
     let fs = mount(&remote);
@@ -558,6 +559,13 @@ fn a_server_refusing_directory_times_does_not_fail_utimens_on_directories() {
         when,
         "files still get their time"
     );
+    // After the first refusal a directory is not asked again: one round trip each at WAN
+    // (rsync -a sets every directory's time twice) for the same 550.
+    assert_eq!(remote.set_mtime_calls(), 2);
+    let shown = fs.setattr(ino(&fs, "/e"), None, &set_time).unwrap();
+    assert_eq!(shown.mtime, when, "shown anyway");
+    fs.setattr(ROOT_INO, None, &set_time).unwrap();
+    assert_eq!(remote.set_mtime_calls(), 2, "no directory asked again");
 
     // A file's refusal is still an error.
     remote.fail_path("/f", RemoteErrorKind::PermissionDenied);

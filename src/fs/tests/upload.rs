@@ -358,6 +358,25 @@ fn a_release_during_the_unlinks_rename_still_deletes_the_hidden_file() {
 }
 
 #[test]
+fn a_rename_whose_reply_was_lost_is_not_taken_for_a_refusal() {
+    // The commit used to go on to delete-then-rename after any failed rename: with the rename
+    // done and only its reply lost, "deleting the old file" deleted the new one, and the
+    // rename after it found nothing.
+    let remote = MemoryRemote::new();
+    remote.add_file("/f", b"old content".to_vec());
+    let fs = mount(&remote);
+    let fh = fs.open(ino(&fs, "/f"), WRONLY_TRUNC).unwrap();
+    fs.write(fh, 0, b"new").unwrap();
+    remote.set_rename_reply_lost(true);
+    fs.flush(fh).unwrap();
+    remote.set_rename_reply_lost(false);
+    fs.release(fh).unwrap();
+    assert_eq!(remote.file("/f").unwrap(), b"new");
+    assert_eq!(server_names(&remote, "/"), ["f"]);
+    assert_eq!(remote.delete_calls(), 0);
+}
+
+#[test]
 fn the_create_mode_of_a_new_file_reaches_the_server_with_its_rename() {
     // The real name does not exist until the upload is renamed into place: a SITE CHMOD sent
     // right after create would miss it and the mode would be lost.

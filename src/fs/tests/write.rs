@@ -6,6 +6,14 @@ use crate::remote::RemoteErrorKind;
 
 const WRONLY_TRUNC: i32 = libc::O_WRONLY | libc::O_TRUNC;
 
+/// A setattr that sets the mtime only (utimensat, tar's futimens).
+fn mtime_only(when: std::time::SystemTime) -> SetAttrRequest {
+    SetAttrRequest {
+        mtime: Some(when),
+        ..SetAttrRequest::default()
+    }
+}
+
 fn write_in_pieces(fs: &FsCore, fh: u64, data: &[u8], piece: usize) {
     for (index, chunk) in data.chunks(piece).enumerate() {
         let written = fs.write(fh, (index * piece) as u64, chunk).unwrap();
@@ -273,10 +281,7 @@ fn mtime_set_while_writing_survives_the_upload() {
     let (attr, fh) = fs.create(ROOT_INO, name("f"), libc::O_WRONLY).unwrap();
     fs.write(fh, 0, b"data").unwrap();
     let when = UNIX_EPOCH + Duration::from_secs(1_000_000_000);
-    let set = SetAttrRequest {
-        mtime: Some(when),
-        ..SetAttrRequest::default()
-    };
+    let set = mtime_only(when);
     assert_eq!(fs.setattr(attr.ino, Some(fh), &set).unwrap().mtime, when);
     fs.release(fh).unwrap();
     assert_eq!(remote.mtime("/f").unwrap(), when);
@@ -294,10 +299,7 @@ fn mtime_set_after_close_is_applied_at_once_not_at_the_asynchronous_release() {
     fs.write(fh, 0, b"data").unwrap();
     fs.flush(fh).unwrap();
     let when = UNIX_EPOCH + Duration::from_secs(1_600_000_000);
-    let set = SetAttrRequest {
-        mtime: Some(when),
-        ..SetAttrRequest::default()
-    };
+    let set = mtime_only(when);
     fs.setattr(attr.ino, None, &set).unwrap();
     assert_eq!(
         remote.mtime("/.f.tmp").unwrap(),
@@ -452,4 +454,97 @@ fn read_only_o_trunc_of_a_running_program_is_refused_before_anything_changes() {
     let fh = fs.open(prog, libc::O_RDONLY | libc::O_TRUNC).unwrap();
     fs.release(fh).unwrap();
     fs.release(plain).unwrap();
+}
+
+#[test]
+fn tar_s_mode_and_time_go_to_the_temporary_file_with_the_rename() {
+    // tar: create 0600, write, futimens, fchmod 0644, close. Mode and time are given to the
+    // temporary upload just before its rename (the FTP client sends the three together);
+    // nothing is sent to the real name, which the server does not have yet.
+    let remote = MemoryRemote::new();
+    let fs = mount(&remote);
+    let (attr, fh) = fs
+        .create(ROOT_INO, name("t"), libc::O_WRONLY | libc::O_CREAT)
+        .unwrap();
+    let attr = fs.apply_create_mode(attr, libc::S_IFREG | 0o600, 0o022);
+    fs.write(fh, 0, b"data").unwrap();
+    let when = UNIX_EPOCH + Duration::from_secs(1_500_000_000);
+    let times = mtime_only(when);
+    fs.setattr(attr.ino, Some(fh), &times).unwrap();
+    let chmod = SetAttrRequest {
+        mode: Some(0o644),
+        ..SetAttrRequest::default()
+    };
+    fs.setattr(attr.ino, Some(fh), &chmod).unwrap();
+    assert_eq!((remote.chmod_calls(), remote.set_mtime_calls()), (0, 0));
+    fs.flush(fh).unwrap();
+    assert_eq!(
+        remote.chmod_calls(),
+        1,
+        "one SITE CHMOD, of the temporary file"
+    );
+    assert_eq!(
+        remote.set_mtime_calls(),
+        1,
+        "one time set, before the rename"
+    );
+    assert_eq!(remote.rename_calls(), 1);
+    assert_eq!(remote.mode("/t"), Some(0o644));
+    assert_eq!(remote.mtime("/t"), Some(when));
+    fs.release(fh).unwrap();
+    assert_eq!(remote.set_mtime_calls(), 1, "nothing left for the release");
+    let shown = fs.getattr(attr.ino).unwrap();
+    assert_eq!((shown.mtime, shown.perm), (when, 0o644));
+}
+
+#[test]
+fn a_commit_that_cannot_rename_fails_close_and_one_that_cannot_set_times_does_not() {
+    let remote = MemoryRemote::new();
+    let fs = mount(&remote);
+    let (attr, fh) = fs.create(ROOT_INO, name("u"), libc::O_WRONLY).unwrap();
+    fs.write(fh, 0, b"data").unwrap();
+    let when = UNIX_EPOCH + Duration::from_secs(1_500_000_000);
+    let times = mtime_only(when);
+    fs.setattr(attr.ino, Some(fh), &times).unwrap();
+    remote.fail_path("/u", RemoteErrorKind::PermissionDenied);
+    // The real name refuses everything: the rename onto it fails, so close does.
+    assert!(fs.flush(fh).is_err());
+    assert!(!remote.exists("/u"), "no file under the real name");
+    fs.release(fh).ok();
+
+    // A server that cannot set times at all: the data is in place, close succeeds.
+    remote.heal_path("/u");
+    remote.set_mtime_unsupported(true);
+    let before = remote.set_mtime_calls();
+    let (attr, fh) = fs.create(ROOT_INO, name("v"), libc::O_WRONLY).unwrap();
+    fs.write(fh, 0, b"data").unwrap();
+    fs.setattr(attr.ino, Some(fh), &times).unwrap();
+    fs.flush(fh).unwrap();
+    assert_eq!(remote.file("/v").unwrap(), b"data");
+    assert_eq!(
+        remote.set_mtime_calls() - before,
+        2,
+        "with the rename, then on the real name"
+    );
+    fs.release(fh).unwrap();
+}
+
+#[test]
+fn a_time_deferred_to_a_writer_stays_with_its_upload_when_the_path_is_truncated_meanwhile() {
+    // truncate(2) by path uploads an empty file of its own; the time utimens gave the open
+    // writer belongs to that writer's upload, which replaces the file last.
+    let remote = MemoryRemote::new();
+    let fs = mount(&remote);
+    let (attr, fh) = fs.create(ROOT_INO, name("f"), libc::O_WRONLY).unwrap();
+    fs.write(fh, 0, b"data").unwrap();
+    let when = UNIX_EPOCH + Duration::from_secs(1_500_000_000);
+    fs.setattr(attr.ino, Some(fh), &mtime_only(when)).unwrap();
+    let empty = SetAttrRequest {
+        size: Some(0),
+        ..SetAttrRequest::default()
+    };
+    fs.setattr(attr.ino, None, &empty).unwrap();
+    fs.release(fh).unwrap();
+    assert_eq!(remote.file("/f").unwrap(), b"data");
+    assert_eq!(remote.mtime("/f"), Some(when));
 }

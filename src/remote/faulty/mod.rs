@@ -44,6 +44,8 @@ struct Faults {
     failing_paths: HashMap<PathBuf, RemoteErrorKind>,
     /// Servers that refuse RNTO onto an existing file.
     rename_refuses_existing_target: bool,
+    /// Renames happen, but their reply is lost (`Connection`).
+    rename_reply_lost: bool,
     /// Servers whose RMD failure on a non-empty directory says nothing specific.
     rmdir_vague: bool,
     set_mtime_unsupported: bool,
@@ -75,6 +77,8 @@ struct Counters {
     append: AtomicU64,
     delete: AtomicU64,
     rename: AtomicU64,
+    chmod: AtomicU64,
+    set_mtime: AtomicU64,
     /// Listings ahead running now (bounded by `list_ahead_slots`).
     listing_ahead: AtomicU64,
 }
@@ -166,6 +170,11 @@ impl<R> FaultyRemote<R> {
         self.shared.faults.lock().rename_refuses_existing_target = refuse;
     }
 
+    /// Do the renames but answer them like a connection cut before the reply came.
+    pub fn set_rename_reply_lost(&self, lost: bool) {
+        self.shared.faults.lock().rename_reply_lost = lost;
+    }
+
     /// Turn RMD's "not empty" into a reason-less `Other` ("550 cannot remove directory").
     pub fn set_rmdir_vague(&self, vague: bool) {
         self.shared.faults.lock().rmdir_vague = vague;
@@ -244,6 +253,14 @@ impl<R> FaultyRemote<R> {
     /// `rename` calls so far.
     pub fn rename_calls(&self) -> u64 {
         self.shared.counters.rename.load(Ordering::Relaxed)
+    }
+    /// `chmod` calls (SITE CHMOD) so far, refused ones included.
+    pub fn chmod_calls(&self) -> u64 {
+        self.shared.counters.chmod.load(Ordering::Relaxed)
+    }
+    /// `set_mtime` calls so far, refused ones included.
+    pub fn set_mtime_calls(&self) -> u64 {
+        self.shared.counters.set_mtime.load(Ordering::Relaxed)
     }
 
     fn check_path(&self, path: &Path) -> RemoteResult<()> {
@@ -475,10 +492,18 @@ impl<R: Remote> Remote for FaultyRemote<R> {
                 "553 rename target exists",
             ));
         }
-        self.inner.rename(from, to)
+        self.inner.rename(from, to)?;
+        if self.shared.faults.lock().rename_reply_lost {
+            return Err(RemoteError::new(
+                RemoteErrorKind::Connection,
+                "connection closed before the reply to RNTO",
+            ));
+        }
+        Ok(())
     }
 
     fn set_mtime(&self, path: &Path, mtime: SystemTime) -> RemoteResult<()> {
+        Self::count(&self.shared.counters.set_mtime);
         self.check_path(path)?;
         let (unsupported, dir_refused) = {
             let faults = self.shared.faults.lock();
@@ -500,6 +525,7 @@ impl<R: Remote> Remote for FaultyRemote<R> {
     }
 
     fn chmod(&self, path: &Path, mode: u32) -> RemoteResult<()> {
+        Self::count(&self.shared.counters.chmod);
         self.check_path(path)?;
         if self.shared.faults.lock().chmod_unsupported {
             return Err(RemoteError::new(
