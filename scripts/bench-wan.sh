@@ -205,12 +205,8 @@ lftp_with() {
 
 # Waits (bounded) until server dir $2 holds exactly what local dir $1 holds; sets TOOK from $3.
 wait_on_server() {
-    local source="$1" target="$2" start="$3" deadline=$((SECONDS + STEP_TIMEOUT))
-    until diff -rq "$source" "$target" >/dev/null 2>&1; do
-        ((SECONDS < deadline)) || die "$target never matched $source"
-        sleep 0.2
-    done
-    TOOK="$(elapsed "$start" "$(now)")"
+    wait_for_same_tree "$1" "$2" "$STEP_TIMEOUT" || die "$2 never matched $1"
+    TOOK="$(elapsed "$3" "$(now)")"
 }
 same_tree() { diff -rq "$1" "$2" >/dev/null || die "$2 differs from $1 after $3"; }
 
