@@ -10,7 +10,9 @@
 # - `ls -l` of a directory of many files, cold (fresh mount) and warm (second run), with a curl
 #   LIST of the same directory as reference;
 # - `tar -x` of many small files into the mount, with curl uploading the same files over one
-#   connection as reference;
+#   connection as reference; with --writeback in BENCH_MOUNT_ARGS also in write-back mode (issue
+#   11, target >= 3,000 files/s), timed twice: until tar returns (the data is in the local
+#   spool) and until the server's tree matches the source (every upload done);
 # - peak RSS (VmHWM) of the ftpfs process during the big write;
 # - CPU seconds per GiB (ftpfs process + dd vs curl): the cost per byte, which stays meaningful
 #   when other jobs share the CPUs and make the wall-clock throughput noisy.
@@ -20,7 +22,10 @@
 # each throughput figure, the best one counts (a shared 2-core machine is noisy);
 # BENCH_LS_FILES (10000); BENCH_TAR_FILES (1000); BENCH_DIR (default /dev/shm: the server root
 # sits in RAM so the figures measure ftpfs and FTP, not the disk); BENCH_MOUNT_ARGS extra
-# `ftpfs mount` options, e.g. "--connections 8".
+# `ftpfs mount` options, e.g. "--connections 8"; "--writeback" there applies to the tar
+# workload only, which then runs in both modes (read, write and ls stay in the default mode:
+# a write-back write would be timed until dd returns, not until the server has it);
+# BENCH_ONLY ("read write ls tar") the workloads to run.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 
@@ -29,12 +34,24 @@ RUNS="${BENCH_RUNS:-3}"
 LS_FILES="${BENCH_LS_FILES:-10000}"
 TAR_FILES="${BENCH_TAR_FILES:-1000}"
 BENCH_PARENT="${BENCH_DIR:-/dev/shm}"
-read -r -a MOUNT_ARGS <<<"${BENCH_MOUNT_ARGS:-}"
+ONLY="${BENCH_ONLY:-read write ls tar}"
+read -r -a GIVEN_ARGS <<<"${BENCH_MOUNT_ARGS:-}"
+# --writeback is for the tar workload: the others mount without it.
+DEFAULT_ARGS=()
+WRITEBACK=0
+for arg in "${GIVEN_ARGS[@]}"; do
+    if [[ "$arg" == --writeback ]]; then WRITEBACK=1; else DEFAULT_ARGS+=("$arg"); fi
+done
+MOUNT_ARGS=("${DEFAULT_ARGS[@]}")
 
 require_root
 for number in "$SIZE_MIB" "$RUNS" "$LS_FILES" "$TAR_FILES"; do
     [[ "$number" =~ ^[1-9][0-9]*$ ]] || die "BENCH_* values must be positive integers"
 done
+for workload in $ONLY; do
+    [[ " read write ls tar " == *" $workload "* ]] || die "unknown workload in BENCH_ONLY: $workload"
+done
+wants() { [[ " $ONLY " == *" $1 "* ]]; }
 
 now() { date +%s.%N; }
 # Seconds between two `now` stamps, 3 decimals.
@@ -84,13 +101,17 @@ mkdir -p "$root/many" "$root/untar" "$root/curl-untar" "$mnt" "$logs"
 
 note "machine: $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg), kernel $(uname -r)"
 note "ftpfs: $("$FTPFS_BIN" --version), curl: $(curl --version | head -1 | cut -d' ' -f1-2)"
-note "big file: $SIZE_MIB MiB, best of $RUNS runs; server root in $work"
+note "workloads: $ONLY; big file: $SIZE_MIB MiB, best of $RUNS runs; server root in $work"
 
-note "creating $SIZE_MIB MiB of random data (server copy + write source)..."
-head -c "$((SIZE_MIB << 20))" /dev/urandom >"$work/source.bin"
-cp "$work/source.bin" "$root/big.bin"
-note "creating $LS_FILES files for the listing test..."
-(cd "$root/many" && seq -f "file-%06g.txt" 1 "$LS_FILES" | xargs touch)
+if wants read || wants write; then
+    note "creating $SIZE_MIB MiB of random data (server copy + write source)..."
+    head -c "$((SIZE_MIB << 20))" /dev/urandom >"$work/source.bin"
+    cp "$work/source.bin" "$root/big.bin"
+fi
+if wants ls; then
+    note "creating $LS_FILES files for the listing test..."
+    (cd "$root/many" && seq -f "file-%06g.txt" 1 "$LS_FILES" | xargs touch)
+fi
 note "creating a tarball of $TAR_FILES files of 4 KiB..."
 mkdir -p "$work/tar-src/small"
 for ((i = 1; i <= TAR_FILES; i++)); do
@@ -105,159 +126,209 @@ note "vsftpd pid $SERVER_PID on 127.0.0.1:$SERVER_PORT"
 
 
 # ---------------------------------------------------------------- sequential read
-heading "Sequential read of $SIZE_MIB MiB"
-best_curl_read=0
-best_ftpfs_read=0
-best_curl_read_cpu=999999
-best_ftpfs_read_cpu=999999
-for ((run = 1; run <= RUNS; run++)); do
-    timed curl -s -S -o /dev/null "$URL/big.bin"
-    rate="$(mib_per_s "$SIZE_MIB" "$RUN_WALL")"
-    best_curl_read="$(max_of "$best_curl_read" "$rate")"
-    best_curl_read_cpu="$(min_of "$best_curl_read_cpu" "$RUN_CPU")"
-    note "run $run  curl:  ${RUN_WALL}s  $rate MiB/s  (cpu: curl ${RUN_CPU}s)"
+if wants read; then
+    heading "Sequential read of $SIZE_MIB MiB"
+    best_curl_read=0
+    best_ftpfs_read=0
+    best_curl_read_cpu=999999
+    best_ftpfs_read_cpu=999999
+    for ((run = 1; run <= RUNS; run++)); do
+        timed curl -s -S -o /dev/null "$URL/big.bin"
+        rate="$(mib_per_s "$SIZE_MIB" "$RUN_WALL")"
+        best_curl_read="$(max_of "$best_curl_read" "$rate")"
+        best_curl_read_cpu="$(min_of "$best_curl_read_cpu" "$RUN_CPU")"
+        note "run $run  curl:  ${RUN_WALL}s  $rate MiB/s  (cpu: curl ${RUN_CPU}s)"
 
-    # Fresh mount each run so neither the kernel page cache nor ftpfs' chunk cache serves it.
-    fresh_mount
-    cpu_before="$(process_cpu "$FTPFS_PID")"
-    timed dd if="$mnt/big.bin" of=/dev/null bs=1M status=none
-    ftpfs_cpu="$(awk -v a="$cpu_before" -v b="$(process_cpu "$FTPFS_PID")" \
-        'BEGIN { printf "%.2f", b - a }')"
-    rate="$(mib_per_s "$SIZE_MIB" "$RUN_WALL")"
-    best_ftpfs_read="$(max_of "$best_ftpfs_read" "$rate")"
-    best_ftpfs_read_cpu="$(min_of "$best_ftpfs_read_cpu" "$(add "$ftpfs_cpu" "$RUN_CPU")")"
-    note "run $run  ftpfs: ${RUN_WALL}s  $rate MiB/s  (cpu: ftpfs ${ftpfs_cpu}s + dd ${RUN_CPU}s)"
-    unmount_now
-done
-note "best: ftpfs $best_ftpfs_read MiB/s, curl $best_curl_read MiB/s," \
-    "ratio $(percent "$best_ftpfs_read" "$best_curl_read") %"
-report_load
+        # Fresh mount each run so neither the kernel page cache nor ftpfs' chunk cache serves it.
+        fresh_mount
+        cpu_before="$(process_cpu "$FTPFS_PID")"
+        timed dd if="$mnt/big.bin" of=/dev/null bs=1M status=none
+        ftpfs_cpu="$(awk -v a="$cpu_before" -v b="$(process_cpu "$FTPFS_PID")" \
+            'BEGIN { printf "%.2f", b - a }')"
+        rate="$(mib_per_s "$SIZE_MIB" "$RUN_WALL")"
+        best_ftpfs_read="$(max_of "$best_ftpfs_read" "$rate")"
+        best_ftpfs_read_cpu="$(min_of "$best_ftpfs_read_cpu" "$(add "$ftpfs_cpu" "$RUN_CPU")")"
+        note "run $run  ftpfs: ${RUN_WALL}s  $rate MiB/s  (cpu: ftpfs ${ftpfs_cpu}s + dd ${RUN_CPU}s)"
+        unmount_now
+    done
+    note "best: ftpfs $best_ftpfs_read MiB/s, curl $best_curl_read MiB/s," \
+        "ratio $(percent "$best_ftpfs_read" "$best_curl_read") %"
+    report_load
+fi
 
 # ---------------------------------------------------------------- sequential write + RSS
-heading "Sequential write of $SIZE_MIB MiB (source in $BENCH_PARENT)"
-best_curl_write=0
-best_ftpfs_write=0
-best_curl_write_cpu=999999
-best_ftpfs_write_cpu=999999
-worst_hwm_kib=0
-for ((run = 1; run <= RUNS; run++)); do
-    rm -f "$root/curl-upload.bin"
-    timed curl -s -S -T "$work/source.bin" "$URL/curl-upload.bin"
-    rate="$(mib_per_s "$SIZE_MIB" "$RUN_WALL")"
-    best_curl_write="$(max_of "$best_curl_write" "$rate")"
-    best_curl_write_cpu="$(min_of "$best_curl_write_cpu" "$RUN_CPU")"
-    note "run $run  curl:  ${RUN_WALL}s  $rate MiB/s  (cpu: curl ${RUN_CPU}s)"
-    rm -f "$root/curl-upload.bin"
+if wants write; then
+    heading "Sequential write of $SIZE_MIB MiB (source in $BENCH_PARENT)"
+    best_curl_write=0
+    best_ftpfs_write=0
+    best_curl_write_cpu=999999
+    best_ftpfs_write_cpu=999999
+    worst_hwm_kib=0
+    for ((run = 1; run <= RUNS; run++)); do
+        rm -f "$root/curl-upload.bin"
+        timed curl -s -S -T "$work/source.bin" "$URL/curl-upload.bin"
+        rate="$(mib_per_s "$SIZE_MIB" "$RUN_WALL")"
+        best_curl_write="$(max_of "$best_curl_write" "$rate")"
+        best_curl_write_cpu="$(min_of "$best_curl_write_cpu" "$RUN_CPU")"
+        note "run $run  curl:  ${RUN_WALL}s  $rate MiB/s  (cpu: curl ${RUN_CPU}s)"
+        rm -f "$root/curl-upload.bin"
 
+        rm -f "$root/upload.bin"
+        fresh_mount
+        # Peak RSS of this process from now on: clear_refs 5 resets VmHWM to the current RSS.
+        echo 5 >"/proc/$FTPFS_PID/clear_refs"
+        rss_before_kib="$(awk '/^VmRSS:/ { print $2 }' "/proc/$FTPFS_PID/status")"
+        cpu_before="$(process_cpu "$FTPFS_PID")"
+        # Timed until dd returns: its close() waits for the server's 226, so the upload is done.
+        timed dd if="$work/source.bin" of="$mnt/upload.bin" bs=1M status=none
+        hwm_kib="$(awk '/^VmHWM:/ { print $2 }' "/proc/$FTPFS_PID/status")"
+        ftpfs_cpu="$(awk -v a="$cpu_before" -v b="$(process_cpu "$FTPFS_PID")" \
+            'BEGIN { printf "%.2f", b - a }')"
+        rate="$(mib_per_s "$SIZE_MIB" "$RUN_WALL")"
+        best_ftpfs_write="$(max_of "$best_ftpfs_write" "$rate")"
+        best_ftpfs_write_cpu="$(min_of "$best_ftpfs_write_cpu" "$(add "$ftpfs_cpu" "$RUN_CPU")")"
+        worst_hwm_kib="$(max_of "$worst_hwm_kib" "$hwm_kib")"
+        note "run $run  ftpfs: ${RUN_WALL}s  $rate MiB/s  (cpu: ftpfs ${ftpfs_cpu}s + dd ${RUN_CPU}s;" \
+            "RSS before $((rss_before_kib / 1024)) MiB, peak during write $((hwm_kib / 1024)) MiB)"
+        unmount_now
+        if ! cmp -s "$work/source.bin" "$root/upload.bin"; then
+            die "the file uploaded through ftpfs differs from the source"
+        fi
+    done
     rm -f "$root/upload.bin"
-    fresh_mount
-    # Peak RSS of this process from now on: clear_refs 5 resets VmHWM to the current RSS.
-    echo 5 >"/proc/$FTPFS_PID/clear_refs"
-    rss_before_kib="$(awk '/^VmRSS:/ { print $2 }' "/proc/$FTPFS_PID/status")"
-    cpu_before="$(process_cpu "$FTPFS_PID")"
-    # Timed until dd returns: its close() waits for the server's 226, so the upload is done.
-    timed dd if="$work/source.bin" of="$mnt/upload.bin" bs=1M status=none
-    hwm_kib="$(awk '/^VmHWM:/ { print $2 }' "/proc/$FTPFS_PID/status")"
-    ftpfs_cpu="$(awk -v a="$cpu_before" -v b="$(process_cpu "$FTPFS_PID")" \
-        'BEGIN { printf "%.2f", b - a }')"
-    rate="$(mib_per_s "$SIZE_MIB" "$RUN_WALL")"
-    best_ftpfs_write="$(max_of "$best_ftpfs_write" "$rate")"
-    best_ftpfs_write_cpu="$(min_of "$best_ftpfs_write_cpu" "$(add "$ftpfs_cpu" "$RUN_CPU")")"
-    worst_hwm_kib="$(max_of "$worst_hwm_kib" "$hwm_kib")"
-    note "run $run  ftpfs: ${RUN_WALL}s  $rate MiB/s  (cpu: ftpfs ${ftpfs_cpu}s + dd ${RUN_CPU}s;" \
-        "RSS before $((rss_before_kib / 1024)) MiB, peak during write $((hwm_kib / 1024)) MiB)"
-    unmount_now
-    if ! cmp -s "$work/source.bin" "$root/upload.bin"; then
-        die "the file uploaded through ftpfs differs from the source"
-    fi
-done
-rm -f "$root/upload.bin"
-note "best: ftpfs $best_ftpfs_write MiB/s, curl $best_curl_write MiB/s," \
-    "ratio $(percent "$best_ftpfs_write" "$best_curl_write") %;" \
-    "peak RSS $((worst_hwm_kib / 1024)) MiB"
-report_load
+    note "best: ftpfs $best_ftpfs_write MiB/s, curl $best_curl_write MiB/s," \
+        "ratio $(percent "$best_ftpfs_write" "$best_curl_write") %;" \
+        "peak RSS $((worst_hwm_kib / 1024)) MiB"
+    report_load
+fi
 
 # ---------------------------------------------------------------- ls -l
-heading "ls -l of a directory of $LS_FILES files"
-best_curl_list=999999
-for ((run = 1; run <= RUNS; run++)); do
-    start="$(now)"
-    curl -s -S -o /dev/null "$URL/many/"
-    best_curl_list="$(min_of "$best_curl_list" "$(elapsed "$start" "$(now)")")"
-done
-note "curl LIST (reference, best of $RUNS): ${best_curl_list}s"
-best_ls_cold=999999
-best_ls_warm=999999
-for ((run = 1; run <= RUNS; run++)); do
-    fresh_mount
-    start="$(now)"
-    listed="$(ls -l "$mnt/many" | grep -c '^-')"
-    cold="$(elapsed "$start" "$(now)")"
-    start="$(now)"
-    ls -l "$mnt/many" >/dev/null
-    warm="$(elapsed "$start" "$(now)")"
-    unmount_now
-    [[ "$listed" == "$LS_FILES" ]] || die "ls -l listed $listed files, expected $LS_FILES"
-    best_ls_cold="$(min_of "$best_ls_cold" "$cold")"
-    best_ls_warm="$(min_of "$best_ls_warm" "$warm")"
-    note "run $run  cold ${cold}s  warm ${warm}s"
-done
+if wants ls; then
+    heading "ls -l of a directory of $LS_FILES files"
+    best_curl_list=999999
+    for ((run = 1; run <= RUNS; run++)); do
+        start="$(now)"
+        curl -s -S -o /dev/null "$URL/many/"
+        best_curl_list="$(min_of "$best_curl_list" "$(elapsed "$start" "$(now)")")"
+    done
+    note "curl LIST (reference, best of $RUNS): ${best_curl_list}s"
+    best_ls_cold=999999
+    best_ls_warm=999999
+    for ((run = 1; run <= RUNS; run++)); do
+        fresh_mount
+        start="$(now)"
+        listed="$(ls -l "$mnt/many" | grep -c '^-')"
+        cold="$(elapsed "$start" "$(now)")"
+        start="$(now)"
+        ls -l "$mnt/many" >/dev/null
+        warm="$(elapsed "$start" "$(now)")"
+        unmount_now
+        [[ "$listed" == "$LS_FILES" ]] || die "ls -l listed $listed files, expected $LS_FILES"
+        best_ls_cold="$(min_of "$best_ls_cold" "$cold")"
+        best_ls_warm="$(min_of "$best_ls_warm" "$warm")"
+        note "run $run  cold ${cold}s  warm ${warm}s"
+    done
+fi
 
 # ---------------------------------------------------------------- tar -x
-heading "tar -x of $TAR_FILES files of 4 KiB into the mount"
-# curl reference: the same files uploaded one after another over one reused connection.
-curl_config="$work/curl-upload.cfg"
-for ((i = 1; i <= TAR_FILES; i++)); do
-    printf 'upload-file = "%s"\nurl = "%s"\n' "$work/tar-src/small/f$i.dat" \
-        "$URL/curl-untar/f$i.dat"
-done >"$curl_config"
-best_curl_tar=999999
-best_tar=999999
-for ((run = 1; run <= RUNS; run++)); do
-    rm -rf "${root:?}/curl-untar/"*
-    start="$(now)"
-    curl -s -S -K "$curl_config"
-    best_curl_tar="$(min_of "$best_curl_tar" "$(elapsed "$start" "$(now)")")"
+# Files per second of $1 seconds.
+files_per_s() { awk -v n="$TAR_FILES" -v s="$1" 'BEGIN { printf "%.0f", (s > 0 ? n / s : 0) }'; }
+if wants tar; then
+    heading "tar -x of $TAR_FILES files of 4 KiB into the mount"
+    # curl reference: the same files uploaded one after another over one reused connection.
+    curl_config="$work/curl-upload.cfg"
+    for ((i = 1; i <= TAR_FILES; i++)); do
+        printf 'upload-file = "%s"\nurl = "%s"\n' "$work/tar-src/small/f$i.dat" \
+            "$URL/curl-untar/f$i.dat"
+    done >"$curl_config"
+    best_curl_tar=999999
+    best_tar=999999
+    best_wb_returned=999999
+    best_wb_on_server=999999
+    for ((run = 1; run <= RUNS; run++)); do
+        rm -rf "${root:?}/curl-untar/"*
+        start="$(now)"
+        curl -s -S -K "$curl_config"
+        best_curl_tar="$(min_of "$best_curl_tar" "$(elapsed "$start" "$(now)")")"
 
-    rm -rf "${root:?}/untar/"*
-    fresh_mount
-    start="$(now)"
-    tar -C "$mnt/untar" -xf "$work/small.tar"
-    seconds="$(elapsed "$start" "$(now)")"
-    unmount_now
-    count="$(find "$root/untar/small" -type f -size 4096c | wc -l)"
-    [[ "$count" == "$TAR_FILES" ]] || die "tar -x left $count complete files, expected $TAR_FILES"
-    best_tar="$(min_of "$best_tar" "$seconds")"
-    note "run $run  ftpfs tar -x: ${seconds}s ($(awk -v n="$TAR_FILES" -v s="$seconds" \
-        'BEGIN { printf "%.0f", n / s }') files/s)"
-done
-note "curl, $TAR_FILES uploads on one connection (reference, best of $RUNS): ${best_curl_tar}s"
+        # Default mode: close returns once the server has the file, so tar returning is the time.
+        rm -rf "${root:?}/untar/"*
+        fresh_mount
+        start="$(now)"
+        tar -C "$mnt/untar" -xf "$work/small.tar"
+        seconds="$(elapsed "$start" "$(now)")"
+        unmount_now
+        count="$(find "$root/untar/small" -type f -size 4096c | wc -l)"
+        [[ "$count" == "$TAR_FILES" ]] || die "tar -x left $count complete files, expected $TAR_FILES"
+        best_tar="$(min_of "$best_tar" "$seconds")"
+        line="run $run  ftpfs tar -x: ${seconds}s ($(files_per_s "$seconds") files/s)"
+        if [[ "$WRITEBACK" == 1 ]]; then
+            # Write-back: tar returns once the data is in the spool; then poll the server.
+            rm -rf "${root:?}/untar/"*
+            MOUNT_ARGS=("${DEFAULT_ARGS[@]}" --writeback --spool-dir "$work/spool")
+            fresh_mount writeback
+            MOUNT_ARGS=("${DEFAULT_ARGS[@]}")
+            start="$(now)"
+            tar -C "$mnt/untar" -xf "$work/small.tar"
+            returned="$(elapsed "$start" "$(now)")"
+            wait_for_same_tree "$work/tar-src/small" "$root/untar/small" 300 0.02 ||
+                die "the server never got what tar -x wrote to the write-back mount"
+            on_server="$(elapsed "$start" "$(now)")"
+            unmount_now
+            best_wb_returned="$(min_of "$best_wb_returned" "$returned")"
+            best_wb_on_server="$(min_of "$best_wb_on_server" "$on_server")"
+            line+="; --writeback: returned ${returned}s ($(files_per_s "$returned") files/s),"
+            line+=" on the server ${on_server}s ($(files_per_s "$on_server") files/s)"
+        fi
+        note "$line"
+    done
+    note "curl, $TAR_FILES uploads on one connection (reference, best of $RUNS): ${best_curl_tar}s"
+fi
 
 # ---------------------------------------------------------------- summary
 verdict() { if [[ "$1" == 1 ]]; then echo PASS; else echo FAIL; fi; }
-read_pct="$(percent "$best_ftpfs_read" "$best_curl_read")"
-write_pct="$(percent "$best_ftpfs_write" "$best_curl_write")"
-hwm_mib="$((worst_hwm_kib / 1024))"
-
 # One summary line; fixed widths (column(1) is not on a minimal Debian).
 row() { printf '%-26s %-18s %-20s %-11s %s\n' "$@"; }
-heading "Summary (best of $RUNS; $SIZE_MIB MiB file; vsftpd on loopback)"
+heading "Summary (best of $RUNS; $( (wants read || wants write) && echo "$SIZE_MIB MiB file; ")vsftpd on loopback)"
 row "test" "ftpfs" "curl" "ftpfs/curl" "target"
-row "sequential read" "$best_ftpfs_read MiB/s" \
-    "$best_curl_read MiB/s" "$read_pct %" ">= 80 % $(verdict "$((read_pct >= 80))")"
-row "sequential write" "$best_ftpfs_write MiB/s" \
-    "$best_curl_write MiB/s" "$write_pct %" ">= 80 % $(verdict "$((write_pct >= 80))")"
-row "peak RSS during write" "$hwm_mib MiB" "-" "-" \
-    "< 100 MiB $(verdict "$((hwm_mib < 100))")"
-row "read CPU s/GiB" \
-    "$(cpu_per_gib "$best_ftpfs_read_cpu") (ftpfs+dd)" "$(cpu_per_gib "$best_curl_read_cpu")" \
-    "$(percent "$best_ftpfs_read_cpu" "$best_curl_read_cpu") %" "-"
-row "write CPU s/GiB" \
-    "$(cpu_per_gib "$best_ftpfs_write_cpu") (ftpfs+dd)" "$(cpu_per_gib "$best_curl_write_cpu")" \
-    "$(percent "$best_ftpfs_write_cpu" "$best_curl_write_cpu") %" "-"
-row "ls -l $LS_FILES files, cold" "${best_ls_cold}s" \
-    "${best_curl_list}s (LIST)" "-" "-"
-row "ls -l $LS_FILES files, warm" "${best_ls_warm}s" "-" "-" "-"
-row "tar -x $TAR_FILES x 4 KiB" "${best_tar}s" \
-    "${best_curl_tar}s (uploads)" "-" "-"
+if wants read; then
+    read_pct="$(percent "$best_ftpfs_read" "$best_curl_read")"
+    row "sequential read" "$best_ftpfs_read MiB/s" \
+        "$best_curl_read MiB/s" "$read_pct %" ">= 80 % $(verdict "$((read_pct >= 80))")"
+fi
+if wants write; then
+    write_pct="$(percent "$best_ftpfs_write" "$best_curl_write")"
+    hwm_mib="$((worst_hwm_kib / 1024))"
+    row "sequential write" "$best_ftpfs_write MiB/s" \
+        "$best_curl_write MiB/s" "$write_pct %" ">= 80 % $(verdict "$((write_pct >= 80))")"
+    row "peak RSS during write" "$hwm_mib MiB" "-" "-" \
+        "< 100 MiB $(verdict "$((hwm_mib < 100))")"
+fi
+if wants read; then
+    row "read CPU s/GiB" \
+        "$(cpu_per_gib "$best_ftpfs_read_cpu") (ftpfs+dd)" "$(cpu_per_gib "$best_curl_read_cpu")" \
+        "$(percent "$best_ftpfs_read_cpu" "$best_curl_read_cpu") %" "-"
+fi
+if wants write; then
+    row "write CPU s/GiB" \
+        "$(cpu_per_gib "$best_ftpfs_write_cpu") (ftpfs+dd)" "$(cpu_per_gib "$best_curl_write_cpu")" \
+        "$(percent "$best_ftpfs_write_cpu" "$best_curl_write_cpu") %" "-"
+fi
+if wants ls; then
+    row "ls -l $LS_FILES files, cold" "${best_ls_cold}s" \
+        "${best_curl_list}s (LIST)" "-" "-"
+    row "ls -l $LS_FILES files, warm" "${best_ls_warm}s" "-" "-" "-"
+fi
+if wants tar; then
+    row "tar -x $TAR_FILES x 4 KiB" "${best_tar}s ($(files_per_s "$best_tar")/s)" \
+        "${best_curl_tar}s (uploads)" "-" "-"
+    if [[ "$WRITEBACK" == 1 ]]; then
+        rate="$(files_per_s "$best_wb_returned")"
+        row "  writeback: tar returned" "${best_wb_returned}s (${rate}/s)" "-" "-" \
+            ">= 3000/s $(verdict "$((rate >= 3000))")"
+        rate="$(files_per_s "$best_wb_on_server")"
+        row "  writeback: on server" "${best_wb_on_server}s (${rate}/s)" "-" "-" \
+            ">= 3000/s $(verdict "$((rate >= 3000))")"
+    fi
+fi
 report_load

@@ -1,13 +1,15 @@
 //! Write-back mode (`--writeback`) on real servers: what `cp` wrote is on the server, byte for
 //! byte, after an unmount (SIGTERM drains the spool) and after kill -9 and a new mount (which
-//! resumes the spool). The mount is a foreground child, so its PID is known.
+//! resumes the spool), also when the kill comes in the middle of the copy. The mount is a
+//! foreground child, so its PID is known.
 
 #[macro_use]
 mod common;
 
 use std::fs;
+use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::mount::run_ok;
@@ -18,12 +20,27 @@ const FILES: usize = 50;
 /// mode 0640).
 const MTIME: u64 = 1_577_934_245;
 
+/// The name of source file `i`.
+fn name(i: usize) -> String {
+    format!("f{i:03}")
+}
+
+/// The content of source file `i`.
+fn content(i: usize) -> Vec<u8> {
+    pattern(1000 + i * 97, i as u64)
+}
+
 /// `FILES` small files of different sizes in a fresh local directory.
 fn source_tree() -> common::TempDir {
+    source_tree_of(FILES)
+}
+
+/// `count` small files of different sizes in a fresh local directory.
+fn source_tree_of(count: usize) -> common::TempDir {
     let source = temp_dir("ftpfs-wb-source");
-    for i in 0..FILES {
-        let name = source.path().join(format!("f{i:02}"));
-        fs::write(&name, pattern(1000 + i * 97, i as u64)).unwrap();
+    for i in 0..count {
+        let name = source.path().join(name(i));
+        fs::write(&name, content(i)).unwrap();
         let mtime = std::time::UNIX_EPOCH + Duration::from_secs(MTIME);
         let file = fs::File::options().write(true).open(&name).unwrap();
         file.set_modified(mtime).unwrap();
@@ -37,10 +54,15 @@ fn source_tree() -> common::TempDir {
 /// Every file of the source tree is in `dir` of the server, byte-exact.
 fn assert_on_server(server: &TestServer, dir: &str, what: &str) {
     for i in 0..FILES {
-        let path = server.path(&format!("{dir}/f{i:02}"));
-        let got = fs::read(&path).unwrap_or_else(|e| panic!("{what}: {}: {e}", path.display()));
-        assert_same(&got, &pattern(1000 + i * 97, i as u64), what);
+        assert_file_on_server(server, &format!("{dir}/{}", name(i)), i, what);
     }
+}
+
+/// Source file `i` is at `path` on the server, byte-exact.
+fn assert_file_on_server(server: &TestServer, path: &str, i: usize, what: &str) {
+    let path = server.path(path);
+    let got = fs::read(&path).unwrap_or_else(|e| panic!("{what}: {}: {e}", path.display()));
+    assert_same(&got, &content(i), &format!("{what}: {}", path.display()));
 }
 
 /// No pending upload is left in the spool.
@@ -135,19 +157,19 @@ fn copy_then_sigterm(server: &TestServer, copier: Copier) {
     if server.kind.can(Feature::SetFileTime) {
         // Set through the open file (cp) or by name after close (tar): after each upload.
         for i in 0..FILES {
-            let modified = fs::metadata(server.path(&format!("copy/f{i:02}")))
+            let modified = fs::metadata(server.path(&format!("copy/{}", name(i))))
                 .and_then(|m| m.modified())
                 .unwrap();
             let secs = modified.duration_since(std::time::UNIX_EPOCH).unwrap();
-            assert_eq!(secs.as_secs(), MTIME, "f{i:02} on {}", server.kind);
+            assert_eq!(secs.as_secs(), MTIME, "{} on {}", name(i), server.kind);
         }
     }
     if server.kind.can(Feature::Chmod) {
         use std::os::unix::fs::PermissionsExt;
         for i in 0..FILES {
-            let meta = fs::metadata(server.path(&format!("copy/f{i:02}"))).unwrap();
+            let meta = fs::metadata(server.path(&format!("copy/{}", name(i)))).unwrap();
             let mode = meta.permissions().mode() & 0o777;
-            assert_eq!(mode, 0o640, "f{i:02} on {}", server.kind);
+            assert_eq!(mode, 0o640, "{} on {}", name(i), server.kind);
         }
     }
     assert!(spool_is_empty(spool.path()));
@@ -179,7 +201,102 @@ fn kill_9_after_cp_then_a_new_mount_uploads_the_rest(server: &TestServer) {
     assert!(spool_is_empty(spool.path()));
 }
 
+/// The files a `cp -rv` reported done: GNU cp prints "'SRC' -> 'DST'" as it STARTS a file, so a
+/// file is done once a later line follows it (or cp succeeded) and no error message names it.
+fn files_cp_finished(stdout: &str, stderr: &str, cp_succeeded: bool) -> Vec<usize> {
+    let started: Vec<usize> = stdout
+        .lines()
+        .filter_map(|line| {
+            let destination = line.rsplit(" -> ").next()?.trim_matches('\'');
+            let file = Path::new(destination).file_name()?.to_str()?;
+            file.strip_prefix('f')?.parse().ok()
+        })
+        .collect();
+    let finished = if cp_succeeded {
+        started.len()
+    } else {
+        started.len().saturating_sub(1)
+    };
+    started[..finished]
+        .iter()
+        .copied()
+        .filter(|&i| !stderr.contains(&format!("/{}\'", name(i))))
+        .collect()
+}
+
+/// kill -9 of ftpfs in the middle of a `cp -r` of 100 files, then a new mount: every file cp
+/// had finished (its close returned) is on the server byte-exact, and no file on the server
+/// under a source name is a partial one.
+fn kill_9_during_cp_then_every_finished_file_reaches_the_server(server: &TestServer) {
+    const MANY: usize = 100;
+    const KILL_AFTER: usize = MANY / 2;
+    if !fuse_available(&skip::current_test()) {
+        return;
+    }
+    let source = source_tree_of(MANY);
+    let spool = temp_dir("ftpfs-wb-spool");
+    let args = ["--writeback", "--spool-dir", spool.str()];
+    let mut mount = Mount::foreground(server, server.port, &args);
+    // stdbuf -oL: one line per file as cp goes (a pipe would otherwise buffer 4 KiB).
+    let mut cp = Command::new("stdbuf")
+        .args(["-oL", "cp", "-rv"])
+        .arg(source.path())
+        .arg(mount.path("copy"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run cp");
+    let mut errors = cp.stderr.take().expect("piped");
+    let errors = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = errors.read_to_string(&mut text);
+        text
+    });
+    let mut output = String::new();
+    let mut lines_seen = 0;
+    for line in BufReader::new(cp.stdout.take().expect("piped")).lines() {
+        output.push_str(&line.expect("cp output is text"));
+        output.push('\n');
+        lines_seen += 1;
+        // The first line is the directory; then one per file.
+        if lines_seen == 1 + KILL_AFTER {
+            mount.kill_9();
+        }
+    }
+    // The dead mount fails every later operation at once (ENOTCONN): cp ends soon.
+    let status = cp.wait().expect("wait for cp");
+    let errors = errors.join().expect("stderr reader");
+    let finished = files_cp_finished(&output, &errors, status.success());
+    assert!(
+        !status.success() && finished.len() >= KILL_AFTER - 1 && finished.len() < MANY,
+        "the kill came in the middle of cp ({status}, {} finished):\n{output}\n{errors}",
+        finished.len()
+    );
+    mount.unmount(); // detaches the dead mount
+
+    // The next mount of the same spool uploads what the killed one had not; SIGTERM drains it.
+    let mut mount = Mount::foreground(server, server.port, &args);
+    signal_and_wait(&mut mount, libc::SIGTERM);
+    let logs = mount.logs();
+    mount.unmount();
+    assert!(!logs.contains("not uploaded yet"), "{logs}");
+    for &i in &finished {
+        assert_file_on_server(server, &format!("copy/{}", name(i)), i, "finished by cp");
+    }
+    // A file cp had not finished is absent, empty (created) or whole: never partly written.
+    for i in 0..MANY {
+        let path = format!("copy/{}", name(i));
+        let size = fs::metadata(server.path(&path)).map(|meta| meta.len());
+        if size.is_ok_and(|size| size > 0) {
+            assert_file_on_server(server, &path, i, "on the server");
+        }
+    }
+    assert!(spool_is_empty(spool.path()));
+}
+
 server_tests!(cp_then_sigterm_leaves_every_file_on_the_server);
 server_tests!(tar_x_then_sigterm_leaves_every_file_and_time_on_the_server);
 server_tests!(rsync_then_sigterm_leaves_every_file_and_time_on_the_server);
 server_tests!(kill_9_after_cp_then_a_new_mount_uploads_the_rest);
+server_tests!(kill_9_during_cp_then_every_finished_file_reaches_the_server);

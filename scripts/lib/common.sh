@@ -168,6 +168,18 @@ wait_for_mount() {
     return 1
 }
 
+# Waits up to $3 seconds, polling every $4 (default 0.2), until directory $2 holds exactly what
+# $1 holds (diff -r: names, types, contents); false on timeout. For mounts that upload after
+# close (ftpfs --writeback, rclone's write cache): their data reaches the server after the
+# program writing it returned, and temporary upload names are gone only once all is done.
+wait_for_same_tree() {
+    local source="$1" target="$2" deadline=$((SECONDS + $3)) poll="${4:-0.2}"
+    until diff -rq "$source" "$target" >/dev/null 2>&1; do
+        ((SECONDS < deadline)) || return 1
+        sleep "$poll"
+    done
+}
+
 # Mounts $1 (URL) on $2 in the FOREGROUND mode as a background job, so the script knows the
 # ftpfs PID (for RSS sampling) and its log ($3); remaining args go to `ftpfs mount`.
 # Sets FTPFS_PID. One job at a time: stop it with stop_foreground_job (the EXIT trap does too).

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs everything the ftpfs tests need on a Debian 12 machine, as root: servers from apt,
-# the fsx and pjdfstest programs with `cargo install` (crates.io).
+# Installs everything the ftpfs tests need on a Debian 12 machine, as root: servers and the
+# programs the mount tests run (rsync, restic, borg) from apt, the fsx and pjdfstest programs
+# with `cargo install` (crates.io).
 #
 # Why this shape:
 # - vsftpd, proftpd-core and pure-ftpd all Conflict on `ftp-server`, so only vsftpd is installed
@@ -100,6 +101,8 @@ unpack_package() {
 ensure_packages vsftpd fuse3 rsync curl openssl iproute2 python3 python3-pyftpdlib passwd \
     libhiredis0.14 libmemcached11 libmemcachedutil2 libhashkit2 libpcre2-posix3 libidn2-0 \
     libssl3 libsodium23 libacl1-dev
+# The backup programs tests/writeback_backups.rs runs on a write-back mount.
+ensure_packages restic borgbackup
 
 PROFTPD_ROOT="$SERVERS_DIR/proftpd"
 PUREFTPD_ROOT="$SERVERS_DIR/pure-ftpd"

@@ -55,9 +55,14 @@ impl FsCore {
         if changes != &SetAttrRequest::default() {
             self.check_writable()?;
             // Write-back mode: a chmod/utimens of a queued file goes with its upload; anything
-            // else waits for the upload, so the server ends in the order the program saw.
-            recorded = self.record_pending_attributes(&path, changes)?;
-            if !recorded {
+            // else waits for the upload, so the server ends in the order the program saw. A
+            // chown to the shown owner and group (tar and rsync -a as root) changes nothing.
+            let mut acting = changes.clone();
+            acting.uid = acting.uid.filter(|&uid| uid != self.config.uid);
+            acting.gid = acting.gid.filter(|&gid| gid != self.config.gid);
+            recorded = self.record_pending_attributes(&path, &acting)?;
+            let only_owner = acting == SetAttrRequest::default();
+            if !recorded && !only_owner {
                 self.wait_pending(&path)?;
             }
         }

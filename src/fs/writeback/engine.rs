@@ -61,6 +61,11 @@ pub(crate) struct Engine {
 /// of backoff): a reply we misclassify as transient must still end up reported.
 pub(crate) const MAX_RETRIES: u32 = 10;
 
+/// How long a closed file stays queued before its upload starts, unless a barrier waits (see
+/// `Queue::settle`): long enough for the utimens, chmod and rename that rsync and tar send
+/// right after close (each a few round trips at most) to find it still queued.
+const SETTLE: Duration = Duration::from_millis(200);
+
 impl Engine {
     /// Open the spool at `dir`, resume what a previous mount left there and start `workers`
     /// uploaders. `recovered` sees each resumed record before any worker runs (the filesystem
@@ -78,9 +83,11 @@ impl Engine {
         let found = store.recover()?;
         let used = Store::bytes(&found.records);
         found.records.iter().for_each(recovered);
+        let mut queue = Queue::resume(found.records);
+        queue.settle = SETTLE;
         let shared = Arc::new(Shared {
             store,
-            queue: Mutex::new(Queue::resume(found.records)),
+            queue: Mutex::new(queue),
             changed: Condvar::new(),
             budget: Budget::new(spool_size, used),
             stop: AtomicBool::new(false),
@@ -195,12 +202,15 @@ impl Engine {
     ) -> Result<(), FsError> {
         let deadline = Instant::now() + timeout;
         let mut queue = self.shared.queue.lock();
-        loop {
+        // A barrier: what is queued goes out now, without settling.
+        queue.hurry += 1;
+        self.shared.changed.notify_all();
+        let result = loop {
             if let Some(result) = done(&queue) {
-                return result;
+                break result;
             }
             if self.shared.stop.load(Ordering::SeqCst) {
-                return Err(FsError::new(
+                break Err(FsError::new(
                     libc::EIO,
                     format!("{}: upload pending at unmount", path.display()),
                 ));
@@ -211,12 +221,14 @@ impl Engine {
                 .wait_until(&mut queue, deadline)
                 .timed_out()
             {
-                return Err(FsError::new(
+                break Err(FsError::new(
                     libc::ETIMEDOUT,
                     format!("{}: upload still pending", path.display()),
                 ));
             }
-        }
+        };
+        queue.hurry -= 1;
+        result
     }
 
     /// The permanent failure recorded for `path`, if any (returned by close and fsync).
@@ -348,6 +360,9 @@ impl Engine {
         let deadline = Instant::now() + timeout;
         if !self.shared.stop.load(Ordering::SeqCst) {
             let mut queue = self.shared.queue.lock();
+            // Unmount: everything goes out now (the count stays up: no later wait settles).
+            queue.hurry += 1;
+            self.shared.changed.notify_all();
             while queue
                 .pending()
                 .any(|p| !matches!(p.state, State::Failed(_)))
@@ -414,7 +429,11 @@ fn worker(shared: &Shared) {
                 if let Some(record) = queue.take_next() {
                     break record;
                 }
-                shared.changed.wait_for(&mut queue, Duration::from_secs(1));
+                let mut wait = Duration::from_secs(1);
+                if let Some(at) = queue.next_ready_at() {
+                    wait = wait.min(at.saturating_duration_since(Instant::now()));
+                }
+                shared.changed.wait_for(&mut queue, wait);
             }
         };
         let data = shared.store.data_path(record.seq);

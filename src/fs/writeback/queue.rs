@@ -9,14 +9,17 @@
 //!   rename never waits for the network); on an entry *in flight* they return `Busy` and the
 //!   caller waits for `finished`, then applies the operation normally;
 //! - chmod/utimens of a queued entry are recorded and applied after its upload;
-//! - uploads are handed out oldest first (by sequence number).
+//! - uploads are handed out oldest first (by sequence number), each once it has been queued
+//!   for `settle` (unless someone waits at a barrier: then at once). rsync and tar set times and
+//!   rename right after close; while the entry is still queued those land in the queue, where
+//!   they cost nothing, instead of waiting for an upload that a worker took a moment earlier.
 //!
 //! Pure data structure: no I/O, no locks (the owner wraps it in one leaf mutex and never holds
 //! it across network I/O); every change that must be made durable is returned to the caller.
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::time::SystemTime;
+use std::time::{Duration, Instant, SystemTime};
 
 use super::store::Record;
 
@@ -37,6 +40,8 @@ pub(crate) struct Pending {
     /// No version of the file is on the server (created by this mount, never uploaded): a
     /// rename acts on the queue alone. Not persisted: a resumed entry is never fresh.
     pub fresh: bool,
+    /// When the close queued it; None: ready at once (resumed from the spool).
+    pub queued_at: Option<Instant>,
 }
 
 /// The answer to an operation on a path that may be pending.
@@ -58,6 +63,11 @@ pub(crate) enum Outcome {
 pub(crate) struct Queue {
     entries: BTreeMap<u64, Pending>,
     next_seq: u64,
+    /// How long a new entry stays queued before a worker takes it (0 unless the owner sets it).
+    pub settle: Duration,
+    /// Callers waiting at a barrier (fsync, an ordered operation, unmount): while any wait,
+    /// entries are handed out without settling.
+    pub hurry: usize,
 }
 
 impl Default for Queue {
@@ -78,11 +88,17 @@ impl Queue {
                     record,
                     state: State::Queued,
                     fresh: false,
+                    queued_at: None,
                 };
                 (pending.record.seq, pending)
             })
             .collect();
-        Queue { entries, next_seq }
+        Queue {
+            entries,
+            next_seq,
+            settle: Duration::ZERO,
+            hurry: 0,
+        }
     }
 
     /// The sequence number for the next close (its record is built by the caller).
@@ -111,6 +127,7 @@ impl Queue {
                 record,
                 state: State::Queued,
                 fresh: false,
+                queued_at: Some(Instant::now()),
             },
         );
         superseded
@@ -123,15 +140,35 @@ impl Queue {
         }
     }
 
-    /// The oldest queued entry whose path has nothing in flight, now marked in flight.
+    /// The oldest settled queued entry whose path has nothing in flight, now marked in flight.
     pub(crate) fn take_next(&mut self) -> Option<Record> {
+        let now = Instant::now();
         let seq = self.entries.iter().find_map(|(&seq, p)| {
-            let ready = p.state == State::Queued && !self.in_flight(&p.record.path);
+            let ready = p.state == State::Queued
+                && self.ready_at(p).is_none_or(|at| at <= now)
+                && !self.in_flight(&p.record.path);
             ready.then_some(seq)
         })?;
         let pending = self.entries.get_mut(&seq)?;
         pending.state = State::InFlight;
         Some(pending.record.clone())
+    }
+
+    /// When `p` has settled (None: now).
+    fn ready_at(&self, p: &Pending) -> Option<Instant> {
+        if self.hurry > 0 {
+            return None;
+        }
+        p.queued_at.map(|at| at + self.settle)
+    }
+
+    /// When the next queued entry settles, for a worker that found nothing ready.
+    pub(crate) fn next_ready_at(&self) -> Option<Instant> {
+        self.entries
+            .values()
+            .filter(|p| p.state == State::Queued)
+            .filter_map(|p| self.ready_at(p))
+            .min()
     }
 
     fn in_flight(&self, path: &Path) -> bool {
@@ -365,6 +402,27 @@ mod tests {
         assert_eq!(rewrite.len(), 2);
         assert!(cancelled.is_empty());
         assert_eq!(paths(&q), ["/e/a", "/e/sub/b", "/dd/c"]);
+    }
+
+    #[test]
+    fn a_new_entry_settles_before_upload_unless_a_barrier_waits() {
+        let mut q = Queue::resume(vec![rec(1, "/resumed")]);
+        q.settle = std::time::Duration::from_secs(3600);
+        let seq = q.allocate();
+        assert!(q.push(rec(seq, "/new")).is_empty());
+        // A resumed entry goes at once; the new one settles (its rename and times land here).
+        assert_eq!(q.take_next().map(|r| r.seq), Some(1));
+        assert_eq!(q.take_next(), None, "/new is settling");
+        let ready_at = q.next_ready_at().expect("/new settles at some point");
+        assert!(ready_at > std::time::Instant::now());
+        assert!(matches!(
+            q.rename(Path::new("/new"), Path::new("/renamed")),
+            Outcome::Changed { .. }
+        ));
+        // Someone waits at a barrier (fsync, unmount): it goes now.
+        q.hurry += 1;
+        assert_eq!(q.next_ready_at(), None);
+        assert_eq!(q.take_next().map(|r| r.seq), Some(seq));
     }
 
     #[test]
