@@ -30,6 +30,15 @@ pub struct Reply {
 }
 
 impl Reply {
+    /// A one-line reply, as a table test writes it.
+    #[cfg(test)]
+    pub(crate) fn line(code: u16, text: &str) -> Reply {
+        Reply {
+            code,
+            lines: vec![format!("{code} {text}").into_bytes()],
+        }
+    }
+
     /// 1yz: preliminary (more replies follow).
     pub fn is_preliminary(&self) -> bool {
         (100..200).contains(&self.code)

@@ -185,10 +185,7 @@ mod tests {
     use RemoteErrorKind::*;
 
     fn r(code: u16, text: &str) -> Reply {
-        Reply {
-            code,
-            lines: vec![format!("{code} {text}").into_bytes()],
-        }
+        Reply::line(code, text)
     }
 
     #[test]
