@@ -43,6 +43,7 @@ pub(crate) mod upload_target;
 pub(crate) mod write;
 pub(crate) mod writeback;
 
+mod deferred_dirs;
 mod dir_ops;
 mod exec;
 mod file_ops;
@@ -119,6 +120,9 @@ pub struct FsCore {
     /// Write-back mode's engine, set by `start_writeback` (empty: the default mode).
     writeback: std::sync::OnceLock<writeback::engine::Engine>,
     writeback_drained: AtomicBool,
+    /// Write-back mode: directory times and modes set while uploads below were queued,
+    /// applied once those end (`deferred_dirs`). A leaf lock.
+    deferred_dirs: deferred_dirs::DeferredDirs,
 }
 
 impl FsCore {
@@ -143,6 +147,7 @@ impl FsCore {
                 prefetch,
                 writeback: std::sync::OnceLock::new(),
                 writeback_drained: AtomicBool::new(false),
+                deferred_dirs: deferred_dirs::DeferredDirs::default(),
             }
         })
     }

@@ -270,7 +270,13 @@ impl Namespace {
     /// The mount root's time as far as this mount knows it (set, kept or moved by a change
     /// made here), if any: no listing shows the root.
     pub(crate) fn root_mtime(&self) -> Option<SystemTime> {
-        self.set_times.remembered(Path::new("/"))
+        self.remembered_mtime(Path::new("/"))
+    }
+
+    /// The exact time this mount set, kept or moved for `path` (a change made here in a
+    /// directory moves it to that moment), if any.
+    pub(crate) fn remembered_mtime(&self, path: &Path) -> Option<SystemTime> {
+        self.set_times.remembered(path)
     }
 
     /// A handle truncated `path` at `when`; the server sees it only at the next upload, so the

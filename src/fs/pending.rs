@@ -16,7 +16,8 @@
 //!   upload queued or in flight (at or below it) first wait for that upload, then go on as
 //!   without write-back (`wait_pending`). Except a chmod/utimens of a file whose upload is
 //!   still queued: recorded with it, applied after it (`record_pending_attributes`; tar sets
-//!   times by name after close); and a rename of a *fresh* file (created here under a name the
+//!   times by name after close); a chmod/utimens of a directory with uploads pending below it
+//!   (`deferred_dirs`: shown now, sent after them); and a rename of a *fresh* file (created here under a name the
 //!   server lacked, upload still queued): done in the queue alone (`rename_in_spool`; rsync's
 //!   temporary name). Before a rename or unlink, open handles' unqueued data there is queued
 //!   (`finish_uploads_under`), as the default mode finishes their uploads.
@@ -97,6 +98,12 @@ impl FsCore {
                 dir.display()
             );
         }
+        let weak = Arc::downgrade(self);
+        engine.on_upload_ended(Box::new(move |_path: &Path| {
+            if let Some(fs) = weak.upgrade() {
+                fs.apply_settled_dir_attributes();
+            }
+        }));
         log::info!("write-back mode: spool {}", dir.display());
         self.writeback
             .set(engine)
@@ -273,10 +280,13 @@ impl FsCore {
 
     /// Order: wait until no upload is queued or in flight at or below `path`.
     pub(super) fn wait_pending(&self, path: &Path) -> Result<(), FsError> {
-        match self.writeback.get() {
-            Some(engine) => engine.wait_settled(path, WAIT),
-            None => Ok(()),
-        }
+        let Some(engine) = self.writeback.get() else {
+            return Ok(());
+        };
+        engine.wait_settled(path, WAIT)?;
+        // Deferred directory attributes below go before the operation that waited (a rename).
+        self.apply_settled_dir_attributes();
+        Ok(())
     }
 
     /// fsync barrier: wait for the upload of `path`; its permanent failure is the error.
@@ -333,6 +343,7 @@ impl FsCore {
             return Ok(());
         }
         let left = engine.drain(DRAIN);
+        self.apply_settled_dir_attributes();
         for path in &left {
             log::error!(
                 "{}: not uploaded yet; kept in the write-back spool for the next mount",

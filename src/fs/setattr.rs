@@ -60,7 +60,8 @@ impl FsCore {
             let mut acting = changes.clone();
             acting.uid = acting.uid.filter(|&uid| uid != self.config.uid);
             acting.gid = acting.gid.filter(|&gid| gid != self.config.gid);
-            recorded = self.record_pending_attributes(&path, &acting)?;
+            recorded = self.defer_dir_attributes(&path, &acting)
+                || self.record_pending_attributes(&path, &acting)?;
             let only_owner = acting == SetAttrRequest::default();
             if !recorded && !only_owner {
                 self.wait_pending(&path)?;
@@ -166,7 +167,7 @@ impl FsCore {
         })
     }
 
-    fn chmod(&self, path: &Path, mode: u32) -> Result<(), FsError> {
+    pub(super) fn chmod(&self, path: &Path, mode: u32) -> Result<(), FsError> {
         match self.remote.chmod(path, mode & 0o7777) {
             Ok(()) => {
                 self.namespace.mode_set(path, mode & 0o7777);

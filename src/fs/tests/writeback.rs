@@ -405,3 +405,48 @@ fn a_new_file_renamed_or_unlinked_while_open_is_queued_first() {
     assert_eq!(names, ["done"]);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn a_directory_time_and_mode_set_while_its_files_upload_are_applied_after_them() {
+    let (remote, dir) = (MemoryRemote::new(), spool_dir("dir-time"));
+    remote.add_dir("/d");
+    remote.add_dir("/e");
+    let fs = mount_writeback(&remote, &dir);
+    let gate = remote.hold_uploads();
+    let (d, e) = (ino(&fs, "/d"), ino(&fs, "/e"));
+    for (parent, file) in [(d, "f"), (e, "g")] {
+        let (_, fh) = fs.create(parent, name(file), CREATE).unwrap();
+        fs.write(fh, 0, b"x").unwrap();
+        fs.release(fh).unwrap();
+    }
+    let when = std::time::UNIX_EPOCH + Duration::from_secs(1_000_000_000);
+    let times = SetAttrRequest {
+        mtime: Some(when),
+        ..SetAttrRequest::default()
+    };
+    // rsync and tar end with the directories' times (tar: and modes): no wait for the uploads.
+    for dir_ino in [d, e] {
+        assert_eq!(fs.setattr(dir_ino, None, &times).unwrap().mtime, when);
+    }
+    let read_only = SetAttrRequest {
+        mode: Some(0o555),
+        ..SetAttrRequest::default()
+    };
+    assert_eq!(fs.setattr(d, None, &read_only).unwrap().perm, 0o555);
+    assert_ne!(remote.mtime("/d"), Some(when), "not before its upload");
+    assert_eq!(
+        remote.mode("/d"),
+        None,
+        "a mode locking out the upload waits too"
+    );
+    // A change made here afterwards wins, as on a local disk.
+    let (_, fh) = fs.create(e, name("h"), CREATE).unwrap();
+    fs.release(fh).unwrap();
+    drop(gate);
+    fs.shutdown().unwrap();
+    assert_eq!(remote.file("/d/f").unwrap(), b"x");
+    assert_eq!(remote.mtime("/d"), Some(when), "applied after the upload");
+    assert_eq!(remote.mode("/d"), Some(0o555));
+    assert_ne!(remote.mtime("/e"), Some(when), "a later change moved it");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -48,7 +48,12 @@ struct Shared {
     stop: AtomicBool,
     upload: Box<Uploader>,
     backoff: fn(u32) -> Duration,
+    /// Told the path of each upload that ended (done or failed for good), queue unlocked.
+    ended: std::sync::OnceLock<Box<UploadEnded>>,
 }
+
+/// See `Engine::on_upload_ended`.
+pub(crate) type UploadEnded = dyn Fn(&Path) + Send + Sync;
 
 pub(crate) struct Engine {
     shared: Arc<Shared>,
@@ -93,6 +98,7 @@ impl Engine {
             stop: AtomicBool::new(false),
             upload,
             backoff,
+            ended: std::sync::OnceLock::new(),
         });
         let workers = (0..workers)
             .map(|_| {
@@ -399,6 +405,24 @@ impl Engine {
         }
     }
 
+    /// Call `hook` with the path of every upload that ends from now on (uploaded, or failed
+    /// for good), after the queue shows it ended. Only the first hook is kept.
+    pub(crate) fn on_upload_ended(&self, hook: Box<UploadEnded>) {
+        if self.shared.ended.set(hook).is_err() {
+            log::warn!("write-back: a second upload-ended hook was ignored");
+        }
+    }
+
+    /// Whether an upload of anything below directory `dir` is queued or in flight (failed
+    /// entries do not count: nothing will happen to them any more).
+    pub(crate) fn pending_below(&self, dir: &Path) -> bool {
+        self.shared.queue.lock().pending().any(|p| {
+            p.record.path != dir
+                && p.record.path.starts_with(dir)
+                && !matches!(p.state, State::Failed(_))
+        })
+    }
+
     /// The queue, for status and tests.
     pub(crate) fn with_queue<T>(&self, f: impl FnOnce(&mut Queue) -> T) -> T {
         f(&mut self.shared.queue.lock())
@@ -471,13 +495,19 @@ fn worker(shared: &Shared) {
             ),
             Err(None) => {}
         }
-        let mut queue = shared.queue.lock();
-        match result {
-            Ok(()) => queue.finished(record.seq, Ok(())),
-            Err(Some(message)) => queue.finished(record.seq, Err(message)),
-            Err(None) => queue.requeue(record.seq),
+        let ended = result.is_ok() || matches!(result, Err(Some(_)));
+        {
+            let mut queue = shared.queue.lock();
+            match result {
+                Ok(()) => queue.finished(record.seq, Ok(())),
+                Err(Some(message)) => queue.finished(record.seq, Err(message)),
+                Err(None) => queue.requeue(record.seq),
+            }
         }
         shared.changed.notify_all();
+        if let Some(hook) = shared.ended.get().filter(|_| ended) {
+            hook(&record.path);
+        }
     }
 }
 
