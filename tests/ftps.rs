@@ -9,165 +9,14 @@ mod common;
 
 use std::io::{Read, Write};
 use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::certs::{Certificates, make_certificates, make_self_signed, openssl_fingerprint};
 use common::{ServerKind, TempDir, TestServer, pattern, repo_root, temp_dir};
 use ftpfs::ftp::{FtpConfig, FtpRemote, TlsMode};
 use ftpfs::remote::{Remote, RemoteErrorKind};
-
-/// A CA and a server certificate it signed (for 127.0.0.1 and localhost), as PEM files.
-struct Certificates {
-    dir: TempDir,
-}
-
-impl Certificates {
-    fn ca(&self) -> PathBuf {
-        self.dir.path().join("ca.pem")
-    }
-    fn server_cert(&self) -> PathBuf {
-        self.dir.path().join("server.pem")
-    }
-    fn server_key(&self) -> PathBuf {
-        self.dir.path().join("server.key")
-    }
-}
-
-fn openssl(dir: &Path, args: &[&str]) {
-    let output = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("run the openssl CLI");
-    assert!(
-        output.status.success(),
-        "openssl {args:?} failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-}
-
-/// A self-signed server certificate as most NAS and vsftpd set-ups have one: made by
-/// `openssl req -x509` (which marks it as a CA), for a host name other than the address we
-/// connect to. Returns (certificate, key).
-fn make_self_signed(certs: &Certificates) -> (PathBuf, PathBuf) {
-    openssl(
-        certs.dir.path(),
-        &[
-            "req",
-            "-x509",
-            "-nodes",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-keyout",
-            "nas.key",
-            "-out",
-            "nas.pem",
-            "-days",
-            "2",
-            "-subj",
-            "/O=ftpfs test NAS/CN=nas.local",
-        ],
-    );
-    let cert = certs.dir.path().join("nas.pem");
-    let constraints = Command::new("openssl")
-        .args(["x509", "-noout", "-ext", "basicConstraints", "-in"])
-        .arg(&cert)
-        .output()
-        .expect("run the openssl CLI");
-    let constraints = String::from_utf8_lossy(&constraints.stdout);
-    assert!(
-        constraints.contains("CA:TRUE"),
-        "the case to test is a CA-marked certificate: {constraints}"
-    );
-    (cert, certs.dir.path().join("nas.key"))
-}
-
-/// `sha256:AB:CD:...` as `openssl x509 -fingerprint -sha256` prints it for `cert`.
-fn openssl_fingerprint(cert: &Path) -> String {
-    let output = Command::new("openssl")
-        .args(["x509", "-noout", "-fingerprint", "-sha256", "-in"])
-        .arg(cert)
-        .output()
-        .expect("run the openssl CLI");
-    let text = String::from_utf8_lossy(&output.stdout);
-    let hex = text
-        .trim()
-        .split_once('=')
-        .map(|(_, hex)| hex.to_string())
-        .unwrap_or_else(|| panic!("openssl fingerprint output: {text}"));
-    format!("sha256:{hex}")
-}
-
-fn make_certificates() -> Certificates {
-    let dir = temp_dir("ftpfs-ftps-certs");
-    let path = dir.path();
-    let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"];
-    openssl(
-        path,
-        &[
-            &["req", "-x509", "-nodes"][..],
-            &ec,
-            &[
-                "-keyout",
-                "ca.key",
-                "-out",
-                "ca.pem",
-                "-days",
-                "2",
-                "-subj",
-                "/CN=ftpfs test CA",
-            ],
-        ]
-        .concat(),
-    );
-    openssl(
-        path,
-        &[
-            &["req", "-new", "-nodes"][..],
-            &ec,
-            &[
-                "-keyout",
-                "server.key",
-                "-out",
-                "server.csr",
-                "-subj",
-                "/CN=127.0.0.1",
-            ],
-        ]
-        .concat(),
-    );
-    std::fs::write(
-        path.join("server.ext"),
-        "subjectAltName=IP:127.0.0.1,DNS:localhost\n\
-         basicConstraints=critical,CA:FALSE\n\
-         extendedKeyUsage=serverAuth\n",
-    )
-    .unwrap();
-    openssl(
-        path,
-        &[
-            "x509",
-            "-req",
-            "-in",
-            "server.csr",
-            "-CA",
-            "ca.pem",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-out",
-            "server.pem",
-            "-days",
-            "2",
-            "-extfile",
-            "server.ext",
-        ],
-    );
-    Certificates { dir }
-}
 
 /// vsftpd config lines for TLS that is required for logins and data, with session reuse.
 fn vsftpd_tls_config(certs: &Certificates, implicit: bool) -> String {
@@ -265,16 +114,24 @@ fn init_logging() {
     let _ = env_logger::builder().is_test(true).try_init();
 }
 
-#[test]
-fn explicit_tls_with_ca_file_lists_downloads_and_uploads_with_session_reuse() {
+/// The usual set-up: logging, a vsftpd requiring explicit TLS (logins and data, with session
+/// reuse) with a certificate signed by a fresh test CA, and a client config trusting that CA.
+/// The certificates must live as long as the server. None when vsftpd cannot run here.
+fn tls_vsftpd_with_ca() -> Option<(TestServer, FtpConfig, Certificates)> {
     init_logging();
     let certs = make_certificates();
-    let Some(server) = start_vsftpd(&vsftpd_tls_config(&certs, false)) else {
+    let server = start_vsftpd(&vsftpd_tls_config(&certs, false))?;
+    let mut config = tls_config(server.port, TlsMode::Explicit);
+    config.ca_file = Some(certs.ca());
+    Some((server, config, certs))
+}
+
+#[test]
+fn explicit_tls_with_ca_file_lists_downloads_and_uploads_with_session_reuse() {
+    let Some((server, config, _certs)) = tls_vsftpd_with_ca() else {
         return;
     };
     server.seed_file("seed.bin", &pattern(1_500_000, 1));
-    let mut config = tls_config(server.port, TlsMode::Explicit);
-    config.ca_file = Some(certs.ca());
     let remote = FtpRemote::connect(config)
         .unwrap_or_else(|e| panic!("explicit FTPS connect: {e}\n{}", server.logs()));
     exercise_transfers(&remote, &server.root, &|| server.logs());
@@ -293,14 +150,10 @@ fn explicit_tls_with_ca_file_lists_downloads_and_uploads_with_session_reuse() {
 /// still work afterwards (it would not with single-use TLS 1.3 tickets).
 #[test]
 fn aborted_transfers_do_not_use_up_session_resumption() {
-    init_logging();
-    let certs = make_certificates();
-    let Some(server) = start_vsftpd(&vsftpd_tls_config(&certs, false)) else {
+    let Some((server, mut config, _certs)) = tls_vsftpd_with_ca() else {
         return;
     };
     server.seed_file("seed.bin", &pattern(3_000_000, 2));
-    let mut config = tls_config(server.port, TlsMode::Explicit);
-    config.ca_file = Some(certs.ca());
     config.max_connections = 1;
     let remote = FtpRemote::connect(config).expect("connect");
     for round in 0..8 {
@@ -321,9 +174,7 @@ fn aborted_transfers_do_not_use_up_session_resumption() {
 
 #[test]
 fn untrusted_certificate_fails_with_a_clear_error_and_insecure_accepts_it() {
-    init_logging();
-    let certs = make_certificates();
-    let Some(server) = start_vsftpd(&vsftpd_tls_config(&certs, false)) else {
+    let Some((server, _, certs)) = tls_vsftpd_with_ca() else {
         return;
     };
     server.seed_file("seed.bin", &pattern(200_000, 3));
@@ -400,13 +251,9 @@ fn pinned_fingerprint_is_trusted_without_a_ca() {
 /// certificate would verify through the CA file (a pin means this certificate and no other).
 #[test]
 fn wrong_pin_fails_with_a_clear_message() {
-    init_logging();
-    let certs = make_certificates();
-    let Some(server) = start_vsftpd(&vsftpd_tls_config(&certs, false)) else {
+    let Some((server, mut config, certs)) = tls_vsftpd_with_ca() else {
         return;
     };
-    let mut config = tls_config(server.port, TlsMode::Explicit);
-    config.ca_file = Some(certs.ca());
     let wrong = openssl_fingerprint(&certs.ca());
     config.fingerprint = Some(wrong.parse().unwrap());
     let error = FtpRemote::connect(config)
@@ -564,14 +411,10 @@ fn implicit_tls_works_from_the_first_byte() {
 /// In active mode the server connects to us, and we are still the TLS client (RFC 4217).
 #[test]
 fn active_mode_data_connections_run_tls_too() {
-    init_logging();
-    let certs = make_certificates();
-    let Some(server) = start_vsftpd(&vsftpd_tls_config(&certs, false)) else {
+    let Some((server, mut config, _certs)) = tls_vsftpd_with_ca() else {
         return;
     };
     server.seed_file("seed.bin", &pattern(600_000, 6));
-    let mut config = tls_config(server.port, TlsMode::Explicit);
-    config.ca_file = Some(certs.ca());
     config.data_mode = ftpfs::ftp::DataMode::Active;
     let remote = FtpRemote::connect(config).expect("connect");
     exercise_transfers(&remote, &server.root, &|| server.logs());
@@ -588,14 +431,10 @@ fn active_mode_data_connections_run_tls_too() {
 /// (vsftpd's require_ssl_reuse would refuse them otherwise).
 #[test]
 fn new_control_connections_resume_an_earlier_tls_session() {
-    init_logging();
-    let certs = make_certificates();
-    let Some(server) = start_vsftpd(&vsftpd_tls_config(&certs, false)) else {
+    let Some((server, config, _certs)) = tls_vsftpd_with_ca() else {
         return;
     };
     server.seed_file("seed.bin", &pattern(600_000, 6));
-    let mut config = tls_config(server.port, TlsMode::Explicit);
-    config.ca_file = Some(certs.ca());
     let remote = FtpRemote::connect(config).expect("connect");
     // The download holds the first control connection: the listing needs a second one (which
     // the second download then reuses).

@@ -1,6 +1,7 @@
 //! Files through real mounts of real FTP servers, made by the `ftpfs` binary: `ls -l`, cat, cp,
 //! mmap, sha256sum, append/sed/pwrite/truncate edits, close-to-open, names with CR/LF, `ls`
-//! staying fast while a big file streams, and programs run from the mount (ETXTBSY). One `#[test]` per test body and server kind
+//! staying fast while a big file streams, programs run from the mount (ETXTBSY), read-only
+//! `O_TRUNC` opens. One `#[test]` per test body and server kind
 //! (vsftpd, proftpd, pure-ftpd, pyftpdlib, libunftp), each on a fresh server and mount; results
 //! are checked on the server's disk too, so a cache cannot hide a wrong upload.
 
@@ -470,6 +471,35 @@ fn which_sleep() -> std::path::PathBuf {
         .find(|path| path.exists())
         .expect("sleep(1) is installed")
 }
+
+/// `open(O_RDONLY|O_TRUNC)` of a file no program runs empties it on the server, not only in
+/// the kernel's view (ftpfs asks for FUSE_ATOMIC_O_TRUNC, so no separate truncate follows).
+fn a_read_only_o_trunc_open_empties_the_servers_copy(server: &TestServer, mount: &Mount) {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    server.seed_file("full.txt", b"content that must go\n");
+    let mut file = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_TRUNC)
+        .open(mount.path("full.txt"))
+        .unwrap();
+    let mut read = Vec::new();
+    file.read_to_end(&mut read).unwrap();
+    assert_eq!(
+        read, b"",
+        "{}: read through the truncating handle",
+        server.kind
+    );
+    drop(file);
+    assert_eq!(
+        fs::read(server.path("full.txt")).unwrap(),
+        b"",
+        "{}: the server's copy after O_RDONLY|O_TRUNC",
+        server.kind
+    );
+    assert_eq!(fs::metadata(mount.path("full.txt")).unwrap().len(), 0);
+}
+mount_tests!(a_read_only_o_trunc_open_empties_the_servers_copy);
 
 /// A file created with mode 0600 keeps it on the server. Its content goes to a temporary name
 /// until close, so the mode must be given to that file: a SITE CHMOD of the real name, which

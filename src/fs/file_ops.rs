@@ -12,8 +12,9 @@
 //!
 //! flush, fsync and release all "settle" the handle: finish the upload and report its error.
 //!
-//! Handles the kernel opens to execute a file are counted (`exec`): an `O_RDONLY|O_TRUNC` open
-//! of a running program gets ETXTBSY here, before the kernel would truncate its cached copy.
+//! `O_RDONLY|O_TRUNC` empties the server's copy at open (we ask for FUSE_ATOMIC_O_TRUNC, so the
+//! kernel sends no separate truncate). Handles the kernel opens to execute a file are counted
+//! (`exec`): such an open of a running program gets ETXTBSY here, before anything is truncated.
 
 use std::ffi::OsStr;
 
@@ -43,7 +44,8 @@ impl FsCore {
             ));
         }
         let writable = flags & libc::O_ACCMODE != libc::O_RDONLY;
-        if !writable && flags & libc::O_TRUNC != 0 && self.namespace.is_executing(ino) {
+        let truncate = flags & libc::O_TRUNC != 0;
+        if !writable && truncate && self.namespace.is_executing(ino) {
             // The kernel would truncate its cached copy on our reply and only then refuse (see
             // `exec`): refuse first, as it does for O_WRONLY.
             return Err(FsError::new(
@@ -51,13 +53,17 @@ impl FsCore {
                 format!("{} is being executed", path.display()),
             ));
         }
-        if writable {
+        if writable || truncate {
             self.check_writable()?;
         }
-        let truncate = writable && flags & libc::O_TRUNC != 0;
+        if truncate && !writable {
+            // We ask for FUSE_ATOMIC_O_TRUNC, so the kernel sends no truncate of its own and
+            // shows size 0 on our reply: the server's copy is emptied now, one STOR of nothing.
+            self.truncate(&path, None, 0)?;
+        }
         let append = writable && flags & libc::O_APPEND != 0;
         let size = if truncate { 0 } else { entry.size.unwrap_or(0) };
-        let write = if truncate {
+        let write = if truncate && writable {
             match self.writeback_spool()? {
                 Some(spool) => WriteState::Spooled(spool),
                 None => {
@@ -68,7 +74,7 @@ impl FsCore {
             WriteState::Clean { size }
         };
         let progress = writable.then(|| self.namespace.writer_opened(&path, size));
-        if truncate {
+        if truncate && writable {
             self.namespace.written(&path, 0);
         }
         let version = match (truncate, entry.mtime) {

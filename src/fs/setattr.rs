@@ -184,7 +184,9 @@ impl FsCore {
         }
     }
 
-    fn truncate(&self, path: &Path, fh: Option<u64>, size: u64) -> Result<(), FsError> {
+    /// Truncate `path` to `size`: through handle `fh` when it writes, else on the server now
+    /// (also `O_RDONLY|O_TRUNC` opens, see `file_ops`).
+    pub(super) fn truncate(&self, path: &Path, fh: Option<u64>, size: u64) -> Result<(), FsError> {
         if let Some(fh) = fh
             && let Ok(handle) = self.handles.get(fh)
             && let Handle::File(file) = &*handle

@@ -16,6 +16,7 @@
 //!   `kind::LIMITATIONS` (`kind.lacks(Feature::X)`), and is skipped everywhere.
 #![allow(dead_code)]
 
+pub mod certs;
 pub mod faults;
 pub mod files;
 mod kind;

@@ -452,6 +452,12 @@ fn read_only_o_trunc_of_a_running_program_is_refused_before_anything_changes() {
     assert_eq!(remote.file("/prog").unwrap(), b"\x7fELF program");
     let plain = fs.open(prog, libc::O_RDONLY).unwrap();
     let fh = fs.open(prog, libc::O_RDONLY | libc::O_TRUNC).unwrap();
+    assert_eq!(
+        remote.file("/prog").unwrap(),
+        b"",
+        "no program runs it: truncated"
+    );
+    assert_eq!(fs.getattr(prog).unwrap().size, 0);
     fs.release(fh).unwrap();
     fs.release(plain).unwrap();
 }
