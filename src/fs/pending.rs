@@ -12,7 +12,9 @@
 //! - Until its upload ends, a pending file keeps a registration in the namespace's open-writes
 //!   registry (one per queue entry), so lookups and getattr show the size the program wrote;
 //!   a fresh listing from the server gets the pending new names added (`with_pending_names`).
-//! - Order, in its simplest safe form: open, rename, unlink, rmdir and setattr of a path with an
+//! - A read-only open of a pending file reads its spooled data (`pending_contents`), not the
+//!   server's older version, without waiting for the upload.
+//! - Order, in its simplest safe form: a writable open, rename, unlink, rmdir and setattr of a path with an
 //!   upload queued or in flight (at or below it) first wait for that upload, then go on as
 //!   without write-back (`wait_pending`). Except a chmod/utimens of a file whose upload is
 //!   still queued: recorded with it, applied after it (`record_pending_attributes`; tar sets
@@ -269,6 +271,21 @@ impl FsCore {
         }
         self.namespace.renamed(from, to);
         Ok(true)
+    }
+
+    /// A read-only open of a pending file: its spooled data, opened now, so reads see what the
+    /// program wrote without waiting for the upload (the open descriptor keeps the data even
+    /// when the upload ends and the spool entry is removed). None: nothing pending there.
+    pub(super) fn pending_contents(&self, path: &Path) -> Option<Spool> {
+        let (data, size) = self.writeback.get()?.pending_data(path)?;
+        match Spool::open_committed(&data, size) {
+            Ok(mut spool) => {
+                spool.mark_clean(); // a copy to read, nothing to upload
+                Some(spool)
+            }
+            // Uploaded (or superseded) meanwhile: the caller waits and reads the server.
+            Err(_) => None,
+        }
     }
 
     /// Order: wait until no upload is queued or in flight at or below `path`.

@@ -12,14 +12,14 @@ use crate::remote::{Remote, RemoteErrorKind};
 const CREATE: i32 = libc::O_WRONLY | libc::O_CREAT;
 
 /// A fresh spool directory for one test.
-fn spool_dir(test: &str) -> PathBuf {
+pub(super) fn spool_dir(test: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("ftpfs-wbfs-{test}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     dir
 }
 
 /// A write-back mount over `remote` with its spool in `dir`.
-fn mount_writeback(remote: &MemoryRemote, dir: &Path) -> Arc<FsCore> {
+pub(super) fn mount_writeback(remote: &MemoryRemote, dir: &Path) -> Arc<FsCore> {
     let fs = mount_with(
         remote,
         FsConfig {

@@ -231,6 +231,16 @@ impl Engine {
         result
     }
 
+    /// The spool data file and size of the newest pending version of `path` (queued, in
+    /// flight or failed), for reads that must see it. The file may vanish once its upload ends:
+    /// the caller opens it and, if gone, acts as if nothing were pending.
+    pub(crate) fn pending_data(&self, path: &Path) -> Option<(PathBuf, u64)> {
+        let queue = self.shared.queue.lock();
+        let pending = queue.get(path)?;
+        let seq = pending.record.seq;
+        Some((self.shared.store.data_path(seq), pending.record.size))
+    }
+
     /// The permanent failure recorded for `path`, if any (returned by close and fsync).
     pub(crate) fn failure(&self, path: &Path) -> Option<FsError> {
         match &self.shared.queue.lock().get(path)?.state {
