@@ -2,6 +2,8 @@
 //! cuts every upload, so each is retried and stays pending): reads through the mount see the
 //! pending data, not the server's older version, and do not wait for the upload; once uploads
 //! get through, fsync of the file waits for its upload and the server has the new data.
+//! `ftpfs status` lists the queue with its failed attempts; `ftpfs sync` times out naming what is
+//! left (exit 1), and fsync of the mount's root waits for every upload.
 
 #[macro_use]
 mod common;
@@ -10,8 +12,22 @@ use std::fs::{self, File};
 use std::time::Duration;
 
 use common::faults::{vsftpd_for_mount, within};
+use common::mount::run_ftpfs;
 use common::proxy::{CutRule, FaultProxy};
 use common::{Mount, temp_dir};
+
+/// `ftpfs ARGS... MOUNTPOINT`: exit status, stdout, stderr.
+fn ftpfs_on(mount: &Mount, args: &[&str]) -> (Option<i32>, String, String) {
+    let mut all: Vec<&std::ffi::OsStr> = args.iter().map(|a| a.as_ref()).collect();
+    all.push(mount.dir().as_os_str());
+    let output = run_ftpfs(&all);
+    let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
+    (
+        output.status.code(),
+        text(&output.stdout),
+        text(&output.stderr),
+    )
+}
 
 #[test]
 fn reads_of_pending_files_see_the_spooled_data_while_uploads_fail() {
@@ -62,5 +78,62 @@ fn reads_of_pending_files_see_the_spooled_data_while_uploads_fail() {
         b"pending version"
     );
     assert_eq!(fs::read(server.path("new.txt")).unwrap(), b"fresh file");
+    mount.unmount();
+}
+
+#[test]
+fn status_lists_the_queue_and_sync_and_fsync_of_the_root_wait_for_it() {
+    let Some(server) = vsftpd_for_mount() else {
+        return;
+    };
+    let spool = temp_dir("ftpfs-wb-sync");
+    let proxy = FaultProxy::start(server.addr());
+    let args = ["--writeback", "--spool-dir", spool.str(), "--timeout", "5"];
+    let mount = Mount::foreground(&server, proxy.port, &args);
+    let (code, _, stderr) = ftpfs_on(&mount, &["sync", "--timeout", "5"]);
+    assert_eq!(code, Some(0), "nothing pending: {stderr}");
+
+    proxy.add_cut(CutRule::upload_after(0, 1_000_000));
+    fs::create_dir(mount.path("d")).unwrap();
+    for i in 0..3 {
+        fs::write(mount.path(&format!("d/f{i}")), vec![b'x'; 1000 + i]).unwrap();
+    }
+    std::thread::sleep(Duration::from_millis(2500));
+
+    let (code, status, _) = ftpfs_on(&mount, &["status"]);
+    assert_eq!(code, Some(0));
+    assert!(
+        status.contains("write-back: 3 file(s) not on the server yet"),
+        "{status}"
+    );
+    assert!(status.contains("/d/f1"), "{status}");
+    assert!(status.contains("failed attempt(s), last: "), "{status}");
+    let (_, json, _) = ftpfs_on(&mount, &["status", "--json"]);
+    assert!(json.contains("\"writeback\":{\"spool\":"), "{json}");
+    assert!(json.contains("\"pending_count\":3"), "{json}");
+
+    let (code, _, stderr) = ftpfs_on(&mount, &["sync", "--timeout", "1"]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("not uploaded yet: /d/f0"), "{stderr}");
+    assert!(
+        stderr.contains("timed out after 1 s with 3 upload(s)"),
+        "{stderr}"
+    );
+
+    proxy.clear_cuts();
+    // Retries back off for seconds: only a wait for every upload finds them all on the server.
+    let root = mount.dir().to_path_buf();
+    let (synced, _) = within(Duration::from_secs(120), "fsync of the root", move || {
+        File::open(&root)?.sync_all()
+    });
+    synced.unwrap_or_else(|e| panic!("fsync of the root: {e}\n{}", mount.logs()));
+    for i in 0..3 {
+        let on_server = fs::read(server.path(&format!("d/f{i}"))).unwrap();
+        assert_eq!(on_server, vec![b'x'; 1000 + i], "d/f{i}");
+    }
+    let (code, _, stderr) = ftpfs_on(&mount, &["sync"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let (_, status, _) = ftpfs_on(&mount, &["status"]);
+    assert!(status.contains("write-back: nothing pending"), "{status}");
     mount.unmount();
 }

@@ -102,7 +102,9 @@ impl FsCore {
         log::info!("write-back mode: spool {}", dir.display());
         self.writeback
             .set(engine)
-            .map_err(|_| FsError::new(libc::EINVAL, "write-back mode started twice"))
+            .map_err(|_| FsError::new(libc::EINVAL, "write-back mode started twice"))?;
+        self.install_writeback_probes();
+        Ok(())
     }
 
     /// A fresh spool for a handle that replaces its file, in write-back mode only (`None`:

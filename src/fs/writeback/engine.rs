@@ -241,6 +241,19 @@ impl Engine {
         Some((self.shared.store.data_path(seq), pending.record.size))
     }
 
+    /// Every permanent failure at or below `under`: the path and the upload's message.
+    pub(crate) fn failures(&self, under: &Path) -> Vec<(PathBuf, String)> {
+        let queue = self.shared.queue.lock();
+        queue
+            .pending()
+            .filter(|p| p.record.path.starts_with(under))
+            .filter_map(|p| match &p.state {
+                State::Failed(message) => Some((p.record.path.clone(), message.clone())),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// The permanent failure recorded for `path`, if any (returned by close and fsync).
     pub(crate) fn failure(&self, path: &Path) -> Option<FsError> {
         match &self.shared.queue.lock().get(path)?.state {
@@ -455,6 +468,8 @@ fn worker(shared: &Shared) {
                 Err(f) if f.transient && shared.stop.load(Ordering::SeqCst) => break Err(None),
                 Err(f) if f.transient && attempt < MAX_RETRIES => {
                     attempt += 1;
+                    let note = f.message.clone();
+                    shared.queue.lock().note_retry(record.seq, attempt, note);
                     log::warn!(
                         "{}: upload after close failed, retry {attempt}: {}",
                         record.path.display(),
