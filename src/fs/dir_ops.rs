@@ -264,7 +264,7 @@ impl FsCore {
             return Ok(());
         }
         self.finish_uploads_under(&from);
-        if self.rename_in_spool(&from, &to)? {
+        if self.rename_in_spool(&from, &to)? || self.rename_queued(&from, &to)? {
             return Ok(());
         }
         self.wait_pending(&from)?;

@@ -20,7 +20,8 @@
 //!   still queued: recorded with it, applied after it (`record_pending_attributes`; tar sets
 //!   times by name after close); and a rename of a *fresh* file (created here under a name the
 //!   server lacked, upload still queued): done in the queue alone (`rename_in_spool`; rsync's
-//!   temporary name). Before a rename or unlink, open handles' unqueued data there is queued
+//!   temporary name); and a rename of another file whose upload is still queued: the entry
+//!   moves in the queue, held while the server's old copy is renamed (`rename_queued`). Before a rename or unlink, open handles' unqueued data there is queued
 //!   (`finish_uploads_under`), as the default mode finishes their uploads.
 //! - Barriers: fsync waits for the path's upload and returns its permanent failure; so does the
 //!   next close of the path that did not write new data. Unmount drains with a bound, logging
@@ -288,6 +289,37 @@ impl FsCore {
             // Uploaded (or superseded) meanwhile: the caller waits and reads the server.
             Err(_) => None,
         }
+    }
+
+    /// rename of a file whose upload is still queued and whose older version is on the server:
+    /// the queue entry moves to `to`, then the server's copy is renamed, and only then may the
+    /// upload (now to `to`) run, so the server ends as the program saw it without waiting for
+    /// the upload. True: done. False: not such a file, or the server refused (then the caller
+    /// waits and renames as without write-back, handling a target in the way).
+    pub(super) fn rename_queued(&self, from: &Path, to: &Path) -> Result<bool, FsError> {
+        let Some(engine) = self.writeback.get() else {
+            return Ok(false);
+        };
+        let Some(seq) = engine.hold_renamed(from, to)? else {
+            return Ok(false);
+        };
+        match self.remote.rename(from, to) {
+            // NotFound: never uploaded, the spool held the only version.
+            Ok(()) => {}
+            Err(err) if err.kind == RemoteErrorKind::NotFound => {}
+            Err(err) => {
+                log::debug!(
+                    "rename {} to {} of a queued file: {err}; waiting for its upload",
+                    from.display(),
+                    to.display()
+                );
+                engine.unhold(seq, from, to);
+                return Ok(false);
+            }
+        }
+        self.namespace.renamed(from, to);
+        engine.release(seq);
+        Ok(true)
     }
 
     /// Order: wait until no upload is queued or in flight at or below `path`.

@@ -25,6 +25,15 @@ fn read_without_waiting(fs: &Arc<FsCore>, path: &str) -> Vec<u8> {
         .unwrap()
 }
 
+/// Replace the content of the existing file `path` (O_TRUNC) and close: queued.
+fn rewrite(fs: &FsCore, path: &str, data: &[u8]) {
+    let fh = fs
+        .open(ino(fs, path), libc::O_WRONLY | libc::O_TRUNC)
+        .unwrap();
+    fs.write(fh, 0, data).unwrap();
+    fs.release(fh).unwrap();
+}
+
 #[test]
 fn reads_of_a_pending_file_see_the_spooled_data_without_waiting() {
     let (remote, dir) = (MemoryRemote::new(), spool_dir("reads"));
@@ -32,11 +41,7 @@ fn reads_of_a_pending_file_see_the_spooled_data_without_waiting() {
     let fs = mount_writeback(&remote, &dir);
     let gate = remote.hold_uploads();
 
-    let fh = fs
-        .open(ino(&fs, "/old"), libc::O_WRONLY | libc::O_TRUNC)
-        .unwrap();
-    fs.write(fh, 0, b"pending version").unwrap();
-    fs.release(fh).unwrap();
+    rewrite(&fs, "/old", b"pending version");
     let (_, fh) = fs
         .create(ROOT_INO, name("new"), libc::O_WRONLY | libc::O_CREAT)
         .unwrap();
@@ -111,5 +116,40 @@ fn fsync_of_a_directory_and_sync_wait_for_the_uploads_below_and_report_failures(
     // A directory without failures below it: fsync succeeds.
     fs.fsyncdir(ino(&fs, "/clean")).unwrap();
     let _ = fs.shutdown();
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn rename_of_a_queued_file_renames_the_server_copy_first_and_uploads_to_the_new_name() {
+    let (remote, dir) = (MemoryRemote::new(), spool_dir("rename"));
+    remote.add_file("/old", b"v1".to_vec());
+    remote.add_file("/target", b"replaced".to_vec());
+    let fs = mount_writeback(&remote, &dir);
+    let gate = remote.hold_uploads();
+    rewrite(&fs, "/old", b"v2");
+
+    // Returns with the upload still held back: the server's copy moved, the upload follows.
+    fs.rename(ROOT_INO, name("old"), ROOT_INO, name("target"), 0)
+        .unwrap();
+    assert!(!remote.exists("/old"));
+    assert_eq!(remote.file("/target").unwrap(), b"v1", "renamed in order");
+    assert_eq!(
+        read_without_waiting(&fs, "/target"),
+        b"v2",
+        "the mount shows v2"
+    );
+    assert_eq!(
+        fs.lookup(ROOT_INO, name("old")).unwrap_err().errno,
+        libc::ENOENT
+    );
+    let view = fs.queue_view();
+    assert_eq!(view.pending.len(), 1);
+    assert_eq!(view.pending[0].path, "/target", "renamed in the queue");
+
+    drop(gate);
+    fs.fsyncdir(ROOT_INO).unwrap();
+    assert_eq!(remote.file("/target").unwrap(), b"v2");
+    assert!(!remote.exists("/old"), "the upload went to the new name");
+    fs.shutdown().unwrap();
     std::fs::remove_dir_all(&dir).unwrap();
 }

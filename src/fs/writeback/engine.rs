@@ -330,6 +330,66 @@ impl Engine {
         ))
     }
 
+    /// rename(from, to) of a file whose upload is queued and whose older version may be on the
+    /// server: the entry moves to `to` now (durably) and is held (no worker takes it) while the
+    /// caller renames the server's copy, so the upload follows that rename. Then `release`
+    /// (renamed) or `unhold` (the server refused: back to `from`). None: not such a file (one
+    /// queued entry exactly at `from`, nothing pending at or below `to`).
+    pub(crate) fn hold_renamed(&self, from: &Path, to: &Path) -> Result<Option<u64>, FsError> {
+        let mut queue = self.shared.queue.lock();
+        let seq = {
+            let mut under = queue.pending().filter(|p| p.record.path.starts_with(from));
+            match (under.next(), under.next()) {
+                (Some(p), None) if p.record.path == from && p.state == State::Queued => {
+                    p.record.seq
+                }
+                _ => return Ok(None),
+            }
+        };
+        if queue.pending().any(|p| p.record.path.starts_with(to)) {
+            return Ok(None);
+        }
+        let Outcome::Changed { rewrite, .. } = queue.rename(from, to) else {
+            return Ok(None);
+        };
+        queue.hold(seq);
+        for record in &rewrite {
+            if let Err(err) = self.shared.store.write_record(record) {
+                queue.requeue(seq);
+                queue.rename(to, from);
+                return Err(FsError::io(
+                    format!("record the rename to {}", to.display()),
+                    &err,
+                ));
+            }
+        }
+        Ok(Some(seq))
+    }
+
+    /// The held entry `seq` (see `hold_renamed`) may be uploaded again.
+    pub(crate) fn release(&self, seq: u64) {
+        self.shared.queue.lock().requeue(seq);
+        self.shared.changed.notify_all();
+    }
+
+    /// The server refused the rename of the held entry `seq`: back to `from`, released.
+    pub(crate) fn unhold(&self, seq: u64, from: &Path, to: &Path) {
+        let mut queue = self.shared.queue.lock();
+        queue.requeue(seq);
+        if let Outcome::Changed { rewrite, .. } = queue.rename(to, from) {
+            for record in &rewrite {
+                if let Err(err) = self.shared.store.write_record(record) {
+                    log::error!(
+                        "write-back spool: cannot record the name {} again: {err}",
+                        from.display()
+                    );
+                }
+            }
+        }
+        drop(queue);
+        self.shared.changed.notify_all();
+    }
+
     /// The server renamed `from` to `to`: entries still in the spool there (failed ones, or a
     /// close that raced the rename) follow, durably. Returns the paths of entries the rename
     /// replaced (cancelled).

@@ -208,6 +208,14 @@ impl Queue {
         self.retries.get(&seq)
     }
 
+    /// Keep workers off the queued entry `seq` (marked in flight) while its rename is applied
+    /// to the server; `requeue` lets them have it again.
+    pub(crate) fn hold(&mut self, seq: u64) {
+        if let Some(p) = self.entries.get_mut(&seq) {
+            p.state = State::InFlight;
+        }
+    }
+
     /// A transient failure: back to the queue (the caller waits its backoff first).
     pub(crate) fn requeue(&mut self, seq: u64) {
         if let Some(p) = self.entries.get_mut(&seq) {
