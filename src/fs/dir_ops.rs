@@ -215,6 +215,9 @@ impl FsCore {
         let parent_path = self.path_of(parent)?;
         let path = names::child_path(&parent_path, name)?;
         self.finish_uploads_under(&path);
+        if self.unlink_queued(&path)? {
+            return Ok(());
+        }
         self.wait_pending(&path)?;
         if self.hide_if_open(&path) {
             return Ok(());

@@ -21,7 +21,8 @@
 //!   times by name after close); and a rename of a *fresh* file (created here under a name the
 //!   server lacked, upload still queued): done in the queue alone (`rename_in_spool`; rsync's
 //!   temporary name); and a rename of another file whose upload is still queued: the entry
-//!   moves in the queue, held while the server's old copy is renamed (`rename_queued`). Before a rename or unlink, open handles' unqueued data there is queued
+//!   moves in the queue, held while the server's old copy is renamed (`rename_queued`); an
+//!   unlink of a queued file deletes the server's copy and cancels the entry (`unlink_queued`). Before a rename or unlink, open handles' unqueued data there is queued
 //!   (`finish_uploads_under`), as the default mode finishes their uploads.
 //! - Barriers: fsync waits for the path's upload and returns its permanent failure; so does the
 //!   next close of the path that did not write new data. Unmount drains with a bound, logging
@@ -319,6 +320,35 @@ impl FsCore {
         }
         self.namespace.renamed(from, to);
         engine.release(seq);
+        Ok(true)
+    }
+
+    /// unlink of a file whose upload is still queued (and that no handle has open): the server's
+    /// copy is deleted while the entry is held, then the entry is cancelled; no waiting for an
+    /// upload that would be deleted anyway. True: done; false: not such a file.
+    pub(super) fn unlink_queued(&self, path: &Path) -> Result<bool, FsError> {
+        let Some(engine) = self.writeback.get() else {
+            return Ok(false);
+        };
+        if self.file_is_open(path, None) {
+            return Ok(false); // hidden, not deleted: see `unlinked`
+        }
+        let Some(seq) = engine.hold_removed(path) else {
+            return Ok(false);
+        };
+        match self.remote.delete(path) {
+            // NotFound: never uploaded, the spool held the only version.
+            Ok(()) => {}
+            Err(err) if err.kind == RemoteErrorKind::NotFound => {}
+            Err(err) => {
+                engine.release(seq);
+                return Err(FsError::remote(format!("delete {}", path.display()), &err));
+            }
+        }
+        for cancelled in engine.cancel_held(seq, path) {
+            self.namespace.writer_closed(&cancelled);
+        }
+        self.namespace.removed(path);
         Ok(true)
     }
 

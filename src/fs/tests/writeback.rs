@@ -87,7 +87,7 @@ fn close_returns_before_the_upload_and_fsync_waits_for_it() {
 }
 
 #[test]
-fn unlink_and_truncate_of_a_pending_file_wait_for_its_upload() {
+fn rename_unlink_and_truncate_of_pending_files_keep_the_order() {
     let (remote, dir) = (MemoryRemote::new(), spool_dir("order"));
     let fs = mount_writeback(&remote, &dir);
     let gate = remote.hold_uploads();
@@ -107,13 +107,13 @@ fn unlink_and_truncate_of_a_pending_file_wait_for_its_upload() {
     let gate = remote.hold_uploads();
     let fh = created(&fs, "gone", b"again");
     fs.release(fh).unwrap();
-    let unlink = blocked({
-        let fs = fs.clone();
-        move || fs.unlink(ROOT_INO, name("gone"))
-    });
+    // Queued: the server's copy is deleted and the entry cancelled, without waiting.
+    fs.unlink(ROOT_INO, name("gone")).unwrap();
+    assert!(!remote.exists("/gone"));
     drop(gate);
-    unlink.join().unwrap().unwrap();
+    fs.fsyncdir(ROOT_INO).unwrap();
     assert!(!remote.exists("/gone"), "the upload did not bring it back");
+    assert!(spooled(&dir).iter().all(|r| r.path != Path::new("/gone")));
 
     let gate = remote.hold_uploads();
     let fh = created(&fs, "cut", b"long content");

@@ -153,3 +153,25 @@ fn rename_of_a_queued_file_renames_the_server_copy_first_and_uploads_to_the_new_
     fs.shutdown().unwrap();
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn unlink_of_a_queued_file_never_on_the_server_cancels_it_without_waiting() {
+    let (remote, dir) = (MemoryRemote::new(), spool_dir("unlink"));
+    let fs = mount_writeback(&remote, &dir);
+    let gate = remote.hold_uploads();
+    let (_, fh) = fs
+        .create(ROOT_INO, name("tmp"), libc::O_WRONLY | libc::O_CREAT)
+        .unwrap();
+    fs.write(fh, 0, b"scratch").unwrap();
+    fs.release(fh).unwrap();
+    fs.unlink(ROOT_INO, name("tmp")).unwrap();
+    assert!(fs.queue_view().pending.is_empty(), "cancelled in the queue");
+    assert_eq!(
+        fs.lookup(ROOT_INO, name("tmp")).unwrap_err().errno,
+        libc::ENOENT
+    );
+    drop(gate);
+    fs.shutdown().unwrap();
+    assert!(!remote.exists("/tmp"), "never uploaded");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -337,14 +337,8 @@ impl Engine {
     /// queued entry exactly at `from`, nothing pending at or below `to`).
     pub(crate) fn hold_renamed(&self, from: &Path, to: &Path) -> Result<Option<u64>, FsError> {
         let mut queue = self.shared.queue.lock();
-        let seq = {
-            let mut under = queue.pending().filter(|p| p.record.path.starts_with(from));
-            match (under.next(), under.next()) {
-                (Some(p), None) if p.record.path == from && p.state == State::Queued => {
-                    p.record.seq
-                }
-                _ => return Ok(None),
-            }
+        let Some(seq) = only_queued(&queue, from) else {
+            return Ok(None);
         };
         if queue.pending().any(|p| p.record.path.starts_with(to)) {
             return Ok(None);
@@ -364,6 +358,28 @@ impl Engine {
             }
         }
         Ok(Some(seq))
+    }
+
+    /// unlink of a file whose upload is queued: held (no worker takes it) while the caller
+    /// deletes the server's copy; then `cancel_held`, or `release` if the server refused.
+    /// None: not one queued entry exactly at `path` with nothing below it.
+    pub(crate) fn hold_removed(&self, path: &Path) -> Option<u64> {
+        let mut queue = self.shared.queue.lock();
+        let seq = only_queued(&queue, path)?;
+        queue.hold(seq);
+        Some(seq)
+    }
+
+    /// The server's copy of the held entry `seq` at `path` is gone: cancel the entry (and
+    /// anything else left at `path`). Returns the paths of the cancelled entries.
+    pub(crate) fn cancel_held(&self, seq: u64, path: &Path) -> Vec<PathBuf> {
+        let paths = self.paths_of(path);
+        let outcome = {
+            let mut queue = self.shared.queue.lock();
+            queue.requeue(seq);
+            queue.remove(path)
+        };
+        self.apply(outcome, paths)
     }
 
     /// The held entry `seq` (see `hold_renamed`) may be uploaded again.
@@ -485,6 +501,15 @@ impl Engine {
     /// The queue, for status and tests.
     pub(crate) fn with_queue<T>(&self, f: impl FnOnce(&mut Queue) -> T) -> T {
         f(&mut self.shared.queue.lock())
+    }
+}
+
+/// The one entry at or below `path`, when it is exactly at `path` and queued (not running).
+fn only_queued(queue: &Queue, path: &Path) -> Option<u64> {
+    let mut under = queue.pending().filter(|p| p.record.path.starts_with(path));
+    match (under.next(), under.next()) {
+        (Some(p), None) if p.record.path == path && p.state == State::Queued => Some(p.record.seq),
+        _ => None,
     }
 }
 
