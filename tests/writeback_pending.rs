@@ -14,7 +14,7 @@ use std::time::Duration;
 use common::faults::{vsftpd_for_mount, within};
 use common::mount::run_ftpfs;
 use common::proxy::{CutRule, FaultProxy};
-use common::{Mount, temp_dir};
+use common::{Mount, TempDir, TestServer, temp_dir};
 
 /// `ftpfs ARGS... MOUNTPOINT`: exit status, stdout, stderr.
 fn ftpfs_on(mount: &Mount, args: &[&str]) -> (Option<i32>, String, String) {
@@ -29,16 +29,36 @@ fn ftpfs_on(mount: &Mount, args: &[&str]) -> (Option<i32>, String, String) {
     )
 }
 
-#[test]
-fn reads_of_pending_files_see_the_spooled_data_while_uploads_fail() {
-    let Some(server) = vsftpd_for_mount() else {
-        return;
-    };
-    server.seed_file("old.txt", b"server version");
+/// fsync of the mount's root (FUSE fsyncdir): waits for every upload.
+fn fsync_root(mount: &Mount) {
+    let root = mount.dir().to_path_buf();
+    let (synced, _) = within(Duration::from_secs(120), "fsync of the root", move || {
+        File::open(&root)?.sync_all()
+    });
+    synced.unwrap_or_else(|e| panic!("fsync of the root: {e}\n{}", mount.logs()));
+}
+
+/// vsftpd with `old.txt` holding `seed`, mounted in write-back mode through the fault proxy
+/// with `extra` arguments; None when FUSE or the server is missing (skip rule applied).
+fn writeback_mount(
+    seed: &[u8],
+    extra: &[&str],
+) -> Option<(TestServer, TempDir, FaultProxy, Mount)> {
+    let server = vsftpd_for_mount()?;
+    server.seed_file("old.txt", seed);
     let spool = temp_dir("ftpfs-wb-pending");
     let proxy = FaultProxy::start(server.addr());
-    let args = ["--writeback", "--spool-dir", spool.str(), "--timeout", "5"];
+    let mut args = vec!["--writeback", "--spool-dir", spool.str(), "--timeout", "5"];
+    args.extend_from_slice(extra);
     let mount = Mount::foreground(&server, proxy.port, &args);
+    Some((server, spool, proxy, mount))
+}
+
+#[test]
+fn reads_of_pending_files_see_the_spooled_data_while_uploads_fail() {
+    let Some((server, _spool, proxy, mount)) = writeback_mount(b"server version", &[]) else {
+        return;
+    };
     proxy.add_cut(CutRule::upload_after(0, 1_000_000));
 
     fs::write(mount.path("old.txt"), b"pending version").unwrap();
@@ -83,13 +103,9 @@ fn reads_of_pending_files_see_the_spooled_data_while_uploads_fail() {
 
 #[test]
 fn status_lists_the_queue_and_sync_and_fsync_of_the_root_wait_for_it() {
-    let Some(server) = vsftpd_for_mount() else {
+    let Some((server, _spool, proxy, mount)) = writeback_mount(b"", &[]) else {
         return;
     };
-    let spool = temp_dir("ftpfs-wb-sync");
-    let proxy = FaultProxy::start(server.addr());
-    let args = ["--writeback", "--spool-dir", spool.str(), "--timeout", "5"];
-    let mount = Mount::foreground(&server, proxy.port, &args);
     let (code, _, stderr) = ftpfs_on(&mount, &["sync", "--timeout", "5"]);
     assert_eq!(code, Some(0), "nothing pending: {stderr}");
 
@@ -122,11 +138,7 @@ fn status_lists_the_queue_and_sync_and_fsync_of_the_root_wait_for_it() {
 
     proxy.clear_cuts();
     // Retries back off for seconds: only a wait for every upload finds them all on the server.
-    let root = mount.dir().to_path_buf();
-    let (synced, _) = within(Duration::from_secs(120), "fsync of the root", move || {
-        File::open(&root)?.sync_all()
-    });
-    synced.unwrap_or_else(|e| panic!("fsync of the root: {e}\n{}", mount.logs()));
+    fsync_root(&mount);
     for i in 0..3 {
         let on_server = fs::read(server.path(&format!("d/f{i}"))).unwrap();
         assert_eq!(on_server, vec![b'x'; 1000 + i], "d/f{i}");
@@ -135,5 +147,43 @@ fn status_lists_the_queue_and_sync_and_fsync_of_the_root_wait_for_it() {
     assert_eq!(code, Some(0), "{stderr}");
     let (_, status, _) = ftpfs_on(&mount, &["status"]);
     assert!(status.contains("write-back: nothing pending"), "{status}");
+    mount.unmount();
+}
+
+#[test]
+fn rename_of_a_queued_file_does_not_wait_and_its_upload_follows_the_new_name() {
+    // One upload worker: while it retries `first`, `old.txt` stays queued behind it.
+    let Some((server, _spool, proxy, mount)) = writeback_mount(b"v1", &["--connections", "2"])
+    else {
+        return;
+    };
+    proxy.add_cut(CutRule::upload_after(0, 1_000_000));
+    fs::write(mount.path("first"), b"holds the worker").unwrap();
+    std::thread::sleep(Duration::from_millis(1000));
+    fs::write(mount.path("old.txt"), b"v2").unwrap();
+
+    let (from, to) = (mount.path("old.txt"), mount.path("new.txt"));
+    let (renamed, _) = within(
+        Duration::from_secs(10),
+        "rename of a queued file",
+        move || fs::rename(&from, &to),
+    );
+    renamed.unwrap_or_else(|e| panic!("rename: {e}\n{}", mount.logs()));
+    assert!(!server.path("old.txt").exists(), "the server's copy moved");
+    assert_eq!(fs::read(server.path("new.txt")).unwrap(), b"v1");
+    assert_eq!(
+        fs::read(mount.path("new.txt")).unwrap(),
+        b"v2",
+        "the mount shows v2"
+    );
+
+    proxy.clear_cuts();
+    fsync_root(&mount);
+    assert_eq!(fs::read(server.path("new.txt")).unwrap(), b"v2");
+    assert!(
+        !server.path("old.txt").exists(),
+        "nothing uploaded to the old name"
+    );
+    assert_eq!(fs::read(server.path("first")).unwrap(), b"holds the worker");
     mount.unmount();
 }
