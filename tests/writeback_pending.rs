@@ -3,7 +3,8 @@
 //! pending data, not the server's older version, and do not wait for the upload; once uploads
 //! get through, fsync of the file waits for its upload and the server has the new data.
 //! `ftpfs status` lists the queue with its failed attempts; `ftpfs sync` times out naming what is
-//! left (exit 1), and fsync of the mount's root waits for every upload.
+//! left (exit 1), and fsync of the mount's root waits for every upload. A rename of a queued file
+//! returns at once: the server's old copy moves first, the upload follows the new name.
 
 #[macro_use]
 mod common;
