@@ -438,13 +438,15 @@ impl fuser::Filesystem for FuseAdapter {
     fn fsyncdir(
         &self,
         _req: &Request,
-        _ino: INodeNo,
+        ino: INodeNo,
         _fh: FileHandle,
         _datasync: bool,
         reply: ReplyEmpty,
     ) {
-        // Directory changes are applied on the server as they happen.
-        reply.ok();
+        // Directory changes reach the server as they happen; in write-back mode this waits
+        // for the uploads below the directory.
+        log::debug!("fsyncdir {ino}");
+        reply_empty("fsyncdir", self.fs.fsyncdir(ino.0), reply);
     }
 
     fn statfs(&self, _req: &Request, _ino: INodeNo, reply: ReplyStatfs) {

@@ -48,6 +48,8 @@ pub enum Action {
     DaemonChild,
     /// Show what a mount is doing (`ftpfs status`).
     Status(status::StatusRequest),
+    /// Wait for a write-back mount's uploads (`ftpfs sync`).
+    Sync(status::SyncRequest),
 }
 
 /// Do it. On `Err`, print `ftpfs: <error>` unless `error.reported`, and exit 1.
@@ -77,6 +79,7 @@ pub fn run(action: Action) -> Result<(), MountError> {
         }
         Action::DaemonChild => run_daemon_child(),
         Action::Status(request) => status::client::run(&request).map_err(MountError::new),
+        Action::Sync(request) => status::client::sync(&request).map_err(MountError::new),
     }
 }
 

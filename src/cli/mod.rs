@@ -65,6 +65,9 @@ pub enum CliCommand {
     },
     /// Show what a mount is doing: connections, transfers in flight, cache, errors.
     Status(StatusArgs),
+    /// Wait until every upload of a --writeback mount is on the server (sync(1) cannot: the
+    /// kernel does not pass it on to FUSE); exit status 1 names what failed or is still pending.
+    Sync(SyncArgs),
     /// Internal: the background process started by `mount`; reads its config on stdin.
     #[command(name = "__daemon", hide = true)]
     Daemon,
@@ -177,6 +180,17 @@ pub struct StatusArgs {
     pub interval: Duration,
 }
 
+/// Arguments of `ftpfs sync`.
+#[derive(Debug, clap::Args)]
+pub struct SyncArgs {
+    /// The directory an ftpfs mount (of this user) is on.
+    pub mountpoint: PathBuf,
+    /// Give up after this many seconds.
+    #[arg(long, value_name = "SECS", default_value = "300",
+          value_parser = options::parse_positive_seconds)]
+    pub timeout: Duration,
+}
+
 /// A translation failure: one line for the user and the exit status to use.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CliError {
@@ -246,6 +260,10 @@ pub fn translate(cli: Cli) -> Result<Action, CliError> {
             mountpoint: args.mountpoint,
             json: args.json,
             watch: args.watch.then_some(args.interval),
+        })),
+        CliCommand::Sync(args) => Ok(Action::Sync(crate::status::SyncRequest {
+            mountpoint: args.mountpoint,
+            timeout: args.timeout,
         })),
         CliCommand::Daemon => Ok(Action::DaemonChild),
     }

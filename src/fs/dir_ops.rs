@@ -215,6 +215,9 @@ impl FsCore {
         let parent_path = self.path_of(parent)?;
         let path = names::child_path(&parent_path, name)?;
         self.finish_uploads_under(&path);
+        if self.unlink_queued(&path)? {
+            return Ok(());
+        }
         self.wait_pending(&path)?;
         if self.hide_if_open(&path) {
             return Ok(());
@@ -264,7 +267,7 @@ impl FsCore {
             return Ok(());
         }
         self.finish_uploads_under(&from);
-        if self.rename_in_spool(&from, &to)? {
+        if self.rename_in_spool(&from, &to)? || self.rename_queued(&from, &to)? {
             return Ok(());
         }
         self.wait_pending(&from)?;

@@ -33,7 +33,12 @@ impl FsCore {
     /// Open an existing file. `flags` are open(2) flags (O_ACCMODE, O_TRUNC, O_APPEND...).
     pub fn open(&self, ino: u64, flags: i32) -> Result<u64, FsError> {
         let path = self.path_of(ino)?;
-        self.wait_pending(&path)?;
+        // Write-back: a reader sees the pending data at once; anything else waits for it.
+        let read_only = flags & (libc::O_ACCMODE | libc::O_TRUNC) == libc::O_RDONLY;
+        let pending = read_only.then(|| self.pending_contents(&path)).flatten();
+        if pending.is_none() {
+            self.wait_pending(&path)?;
+        }
         let entry = self
             .find_entry(&path)?
             .ok_or_else(|| FsError::not_found(path.display()))?;
@@ -70,14 +75,17 @@ impl FsCore {
                     WriteState::Streaming(self.start_upload(None, &path, UploadKind::Replace, 0)?)
                 }
             }
+        } else if let Some(spool) = pending {
+            WriteState::Spooled(spool)
         } else {
             WriteState::Clean { size }
         };
+        let spooled = matches!(write, WriteState::Spooled(_));
         let progress = writable.then(|| self.namespace.writer_opened(&path, size));
         if truncate && writable {
             self.namespace.written(&path, 0);
         }
-        let version = match (truncate, entry.mtime) {
+        let version = match (truncate || spooled, entry.mtime) {
             (false, Some(mtime)) => Some(FileVersion {
                 path: path.clone(),
                 size: entry.size,

@@ -43,6 +43,7 @@ pub(crate) mod upload_target;
 pub(crate) mod write;
 pub(crate) mod writeback;
 
+mod barriers;
 mod deferred_dirs;
 mod dir_ops;
 mod exec;

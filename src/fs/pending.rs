@@ -12,14 +12,18 @@
 //! - Until its upload ends, a pending file keeps a registration in the namespace's open-writes
 //!   registry (one per queue entry), so lookups and getattr show the size the program wrote;
 //!   a fresh listing from the server gets the pending new names added (`with_pending_names`).
-//! - Order, in its simplest safe form: open, rename, unlink, rmdir and setattr of a path with an
+//! - A read-only open of a pending file reads its spooled data (`pending_contents`), not the
+//!   server's older version, without waiting for the upload.
+//! - Order, in its simplest safe form: a writable open, rename, unlink, rmdir and setattr of a path with an
 //!   upload queued or in flight (at or below it) first wait for that upload, then go on as
 //!   without write-back (`wait_pending`). Except a chmod/utimens of a file whose upload is
 //!   still queued: recorded with it, applied after it (`record_pending_attributes`; tar sets
 //!   times by name after close); a chmod/utimens of a directory with uploads pending below it
 //!   (`deferred_dirs`: shown now, sent after them); and a rename of a *fresh* file (created here under a name the
 //!   server lacked, upload still queued): done in the queue alone (`rename_in_spool`; rsync's
-//!   temporary name). Before a rename or unlink, open handles' unqueued data there is queued
+//!   temporary name); and a rename of another file whose upload is still queued: the entry
+//!   moves in the queue, held while the server's old copy is renamed (`rename_queued`); an
+//!   unlink of a queued file deletes the server's copy and cancels the entry (`unlink_queued`). Before a rename or unlink, open handles' unqueued data there is queued
 //!   (`finish_uploads_under`), as the default mode finishes their uploads.
 //! - Barriers: fsync waits for the path's upload and returns its permanent failure; so does the
 //!   next close of the path that did not write new data. Unmount drains with a bound, logging
@@ -107,7 +111,9 @@ impl FsCore {
         log::info!("write-back mode: spool {}", dir.display());
         self.writeback
             .set(engine)
-            .map_err(|_| FsError::new(libc::EINVAL, "write-back mode started twice"))
+            .map_err(|_| FsError::new(libc::EINVAL, "write-back mode started twice"))?;
+        self.install_writeback_probes();
+        Ok(())
     }
 
     /// A fresh spool for a handle that replaces its file, in write-back mode only (`None`:
@@ -275,6 +281,81 @@ impl FsCore {
             self.namespace.writer_closed(&path);
         }
         self.namespace.renamed(from, to);
+        Ok(true)
+    }
+
+    /// A read-only open of a pending file: its spooled data, opened now, so reads see what the
+    /// program wrote without waiting for the upload (the open descriptor keeps the data even
+    /// when the upload ends and the spool entry is removed). None: nothing pending there.
+    pub(super) fn pending_contents(&self, path: &Path) -> Option<Spool> {
+        let (data, size) = self.writeback.get()?.pending_data(path)?;
+        match Spool::open_committed(&data, size) {
+            Ok(mut spool) => {
+                spool.mark_clean(); // a copy to read, nothing to upload
+                Some(spool)
+            }
+            // Uploaded (or superseded) meanwhile: the caller waits and reads the server.
+            Err(_) => None,
+        }
+    }
+
+    /// rename of a file whose upload is still queued and whose older version is on the server:
+    /// the queue entry moves to `to`, then the server's copy is renamed, and only then may the
+    /// upload (now to `to`) run, so the server ends as the program saw it without waiting for
+    /// the upload. True: done. False: not such a file, or the server refused (then the caller
+    /// waits and renames as without write-back, handling a target in the way).
+    pub(super) fn rename_queued(&self, from: &Path, to: &Path) -> Result<bool, FsError> {
+        let Some(engine) = self.writeback.get() else {
+            return Ok(false);
+        };
+        let Some(seq) = engine.hold_renamed(from, to)? else {
+            return Ok(false);
+        };
+        match self.remote.rename(from, to) {
+            // NotFound: never uploaded, the spool held the only version.
+            Ok(()) => {}
+            Err(err) if err.kind == RemoteErrorKind::NotFound => {}
+            Err(err) => {
+                log::debug!(
+                    "rename {} to {} of a queued file: {err}; waiting for its upload",
+                    from.display(),
+                    to.display()
+                );
+                engine.unhold(seq, from, to);
+                return Ok(false);
+            }
+        }
+        self.namespace.renamed(from, to);
+        engine.release(seq);
+        Ok(true)
+    }
+
+    /// unlink of a file whose upload is still queued (and that no handle has open): the server's
+    /// copy is deleted while the entry is held, then the entry is cancelled; no waiting for an
+    /// upload that would be deleted anyway. True: done; false: not such a file.
+    pub(super) fn unlink_queued(&self, path: &Path) -> Result<bool, FsError> {
+        let Some(engine) = self.writeback.get() else {
+            return Ok(false);
+        };
+        if self.file_is_open(path, None) {
+            return Ok(false); // hidden, not deleted: see `unlinked`
+        }
+        let Some(seq) = engine.hold_removed(path) else {
+            return Ok(false);
+        };
+        match self.remote.delete(path) {
+            // NotFound: never uploaded, the spool held the only version.
+            Ok(()) => {}
+            Err(err) if err.kind == RemoteErrorKind::NotFound => {}
+            Err(err) => {
+                engine.release(seq);
+                return Err(FsError::remote(format!("delete {}", path.display()), &err));
+            }
+        }
+        for cancelled in engine.cancel_held(seq, path) {
+            self.namespace.writer_closed(&cancelled);
+        }
+        self.namespace.removed(path);
         Ok(true)
     }
 

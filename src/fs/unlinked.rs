@@ -74,7 +74,7 @@ impl FsCore {
 
     /// Whether an open file handle uses `path` (or inode `ino`). Takes each handle's mutex in
     /// turn, nothing else held.
-    fn file_is_open(&self, path: &Path, ino: Option<u64>) -> bool {
+    pub(super) fn file_is_open(&self, path: &Path, ino: Option<u64>) -> bool {
         self.handles.all().iter().any(|handle| match &**handle {
             Handle::File(file) => {
                 let file = file.lock();

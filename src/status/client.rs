@@ -4,6 +4,11 @@
 //! mails and scripts. `--watch` redraws like watch(1): on a terminal the screen is cleared before
 //! each refresh, otherwise the reports are simply separated by a blank line. The watch ends when
 //! the mount goes away (exit status 1 with the reason) or on Ctrl-C.
+//!
+//! `ftpfs sync MOUNTPOINT` asks the same socket to wait for the write-back queue: exit status 0
+//! once every upload is on the server (or write-back mode is off), 1 with one line naming what
+//! failed for good or is still pending when `--timeout` ran out (each such path also on a line
+//! of its own on stderr first).
 
 use std::io::{IsTerminal, Read, Write};
 use std::os::unix::net::UnixStream;
@@ -21,6 +26,15 @@ pub struct StatusRequest {
     pub json: bool,
     /// Refresh every this long until interrupted.
     pub watch: Option<Duration>,
+}
+
+/// What `ftpfs sync` was asked to wait for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SyncRequest {
+    /// The directory the mount is on.
+    pub mountpoint: PathBuf,
+    /// How long to wait for the queue.
+    pub timeout: Duration,
 }
 
 /// Largest answer accepted from a status socket.
@@ -65,8 +79,64 @@ fn print(text: &str) -> Result<(), String> {
         .map_err(|e| format!("writing the status: {e}"))
 }
 
+/// Wait for the write-back queue of a mount (see the module doc).
+pub(crate) fn sync(request: &SyncRequest) -> Result<(), String> {
+    let mountpoint = std::path::absolute(&request.mountpoint)
+        .map_err(|e| format!("{}: {e}", request.mountpoint.display()))?;
+    // Whole seconds, rounded up: the server waits that long, we a little longer.
+    let secs = request.timeout.as_secs() + u64::from(request.timeout.subsec_nanos() > 0);
+    let answer = ask(
+        &mountpoint,
+        &format!("sync {secs}"),
+        Duration::from_secs(secs) + IO_TIMEOUT,
+    )?;
+    let (left, failed) = sync_result(&answer)?;
+    for path in &left {
+        eprintln!("ftpfs: not uploaded yet: {path}");
+    }
+    for failure in &failed {
+        eprintln!("ftpfs: upload failed for good: {failure}");
+    }
+    match (left.len(), failed.len()) {
+        (0, 0) => Ok(()),
+        (0, failed) => Err(format!(
+            "{failed} upload(s) failed for good; their data stays in the write-back spool \
+             (see ftpfs status {})",
+            mountpoint.display()
+        )),
+        (left, failed) => Err(format!(
+            "timed out after {secs} s with {left} upload(s) still pending and {failed} failed \
+             for good (see ftpfs status {})",
+            mountpoint.display()
+        )),
+    }
+}
+
+/// The paths left and the failures (`PATH: MESSAGE`) of a `sync` answer.
+fn sync_result(answer: &str) -> Result<(Vec<String>, Vec<String>), String> {
+    let mut lines = answer.lines();
+    let (mut left, mut failed) = (Vec::new(), Vec::new());
+    match lines.next() {
+        Some("off" | "done" | "timeout") => {}
+        _ => return Err(format!("unexpected answer to sync: {answer:?}")),
+    }
+    for line in lines {
+        if let Some(path) = line.strip_prefix("left ") {
+            left.push(path.to_string());
+        } else if let Some(failure) = line.strip_prefix("failed ") {
+            failed.push(failure.to_string());
+        }
+    }
+    Ok((left, failed))
+}
+
 /// One request to the mount on `mountpoint`.
 pub(crate) fn query(mountpoint: &Path, format: &str) -> Result<String, String> {
+    ask(mountpoint, format, IO_TIMEOUT)
+}
+
+/// Send `request` to the mount on `mountpoint`, wait up to `wait` for the whole answer.
+fn ask(mountpoint: &Path, request: &str, wait: Duration) -> Result<String, String> {
     let path = socket_path(mountpoint);
     let stream = UnixStream::connect(&path).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => format!(
@@ -83,11 +153,11 @@ pub(crate) fn query(mountpoint: &Path, format: &str) -> Result<String, String> {
         _ => format!("{}: {e}", path.display()),
     })?;
     stream
-        .set_read_timeout(Some(IO_TIMEOUT))
+        .set_read_timeout(Some(wait))
         .and_then(|()| stream.set_write_timeout(Some(IO_TIMEOUT)))
         .map_err(|e| e.to_string())?;
     (&stream)
-        .write_all(format!("{format}\n").as_bytes())
+        .write_all(format!("{request}\n").as_bytes())
         .map_err(|e| format!("{}: {e}", path.display()))?;
     let mut answer = String::new();
     (&stream)
@@ -101,4 +171,22 @@ pub(crate) fn query(mountpoint: &Path, format: &str) -> Result<String, String> {
         ));
     }
     Ok(answer)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sync_answers() {
+        let none = (Vec::<String>::new(), Vec::<String>::new());
+        assert_eq!(sync_result("off\n"), Ok(none.clone()));
+        assert_eq!(sync_result("done\n"), Ok(none));
+        assert_eq!(
+            sync_result("timeout\nleft /a\nfailed /b: 553 no\n"),
+            Ok((vec!["/a".to_string()], vec!["/b: 553 no".to_string()]))
+        );
+        assert!(sync_result("").is_err());
+        assert!(sync_result("error: unknown request\n").is_err());
+    }
 }

@@ -53,6 +53,65 @@ pub struct Connections {
 pub(crate) type ConnectionsProbe = Arc<dyn Fn() -> Connections + Send + Sync>;
 /// Asks the chunk cache for (hits, misses) since the mount.
 pub(crate) type CacheProbe = Arc<dyn Fn() -> (u64, u64) + Send + Sync>;
+/// Asks the write-back queue what it holds (installed when write-back mode starts).
+pub(crate) type WritebackProbe = Arc<dyn Fn() -> Writeback + Send + Sync>;
+/// `ftpfs sync`: waits up to the given time for the write-back queue to drain (installed when
+/// write-back mode starts).
+pub(crate) type SyncProbe = Arc<dyn Fn(Duration) -> SyncOutcome + Send + Sync>;
+
+/// Where one file of the write-back queue is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UploadState {
+    /// Closed, waiting for a worker.
+    Queued,
+    /// Being uploaded (or waiting out a retry's backoff).
+    Uploading,
+    /// Failed for good: the data stays in the spool, the next fsync/close of the path says so.
+    Failed,
+}
+
+impl UploadState {
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            UploadState::Queued => "queued",
+            UploadState::Uploading => "uploading",
+            UploadState::Failed => "FAILED",
+        }
+    }
+}
+
+/// One file of the write-back queue.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PendingUpload {
+    /// The path on the server it goes to.
+    pub path: String,
+    /// Its size.
+    pub bytes: u64,
+    /// Where it is.
+    pub state: UploadState,
+    /// Failed attempts so far (retried while the state is not `Failed`).
+    pub failed_attempts: u32,
+    /// The last failure's message.
+    pub last_error: Option<String>,
+}
+
+/// The write-back queue, oldest first.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Writeback {
+    /// The spool directory.
+    pub spool: String,
+    /// Every file not on the server yet (failed ones included).
+    pub pending: Vec<PendingUpload>,
+}
+
+/// What `ftpfs sync` found when it stopped waiting.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SyncOutcome {
+    /// Still queued or uploading (the wait timed out): their paths.
+    pub left: Vec<String>,
+    /// Failed for good: path and message.
+    pub failed: Vec<(String, String)>,
+}
 
 /// One transfer in flight, shared between its guard (which counts) and the table.
 #[derive(Debug)]
@@ -129,6 +188,8 @@ pub struct Snapshot {
     pub errors: u64,
     /// The most recent failure: when, and the logged message.
     pub last_error: Option<(SystemTime, String)>,
+    /// The write-back queue; `None` when write-back mode is off.
+    pub writeback: Option<Writeback>,
 }
 
 /// The process-wide registry (see `super::global`).
@@ -140,6 +201,8 @@ pub struct Registry {
     last_error: Mutex<Option<(SystemTime, String)>>,
     connections: Mutex<Option<ConnectionsProbe>>,
     cache: Mutex<Option<CacheProbe>>,
+    writeback: Mutex<Option<WritebackProbe>>,
+    sync: Mutex<Option<SyncProbe>>,
 }
 
 /// Keeps a transfer in the table until dropped; `add` counts moved bytes.
@@ -209,10 +272,25 @@ impl Registry {
         *self.cache.lock() = probe;
     }
 
+    /// Install (or with `None` remove) what lists the write-back queue and what waits for it.
+    pub(crate) fn set_writeback_probes(&self, probes: Option<(WritebackProbe, SyncProbe)>) {
+        let (list, sync) = probes.unzip();
+        *self.writeback.lock() = list;
+        *self.sync.lock() = sync;
+    }
+
+    /// `ftpfs sync`: wait up to `timeout` for the write-back queue; None: write-back is off
+    /// (every close already reached the server).
+    pub(crate) fn sync(&self, timeout: Duration) -> Option<SyncOutcome> {
+        let probe = self.sync.lock().clone();
+        probe.map(|probe| probe(timeout))
+    }
+
     pub(crate) fn snapshot(&self) -> Snapshot {
         let connections = self.connections.lock().clone();
         let cache = self.cache.lock().clone();
         let (cache_hits, cache_misses) = cache.map_or((0, 0), |probe| probe());
+        let writeback = self.writeback.lock().clone();
         let live: Vec<Arc<Live>> = self.transfers.lock().values().cloned().collect();
         let transfers = live
             .iter()
@@ -235,6 +313,7 @@ impl Registry {
             cache_misses,
             errors: self.errors.load(Ordering::Relaxed),
             last_error: self.last_error.lock().clone(),
+            writeback: writeback.map(|probe| probe()),
         }
     }
 }

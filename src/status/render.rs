@@ -5,11 +5,13 @@
 //! Keys: `mountpoint`, `server`, `pid`, `uptime_secs`, `connections` {`busy`, `idle`, `limit`,
 //! `configured`} (null when unknown), `transfers` [{`path`, `direction`, `bytes_done`,
 //! `bytes_total` (null when unknown), `rate_bytes_per_sec`, `elapsed_secs`}], `cache` {`hits`,
-//! `misses`}, `errors` {`count`, `last`, `last_at_unix`} (null when none).
+//! `misses`}, `errors` {`count`, `last`, `last_at_unix`} (null when none), `writeback` (null
+//! when off; see `queue_view`).
 
 use std::fmt::Write;
 use std::time::{Duration, SystemTime};
 
+use super::queue_view;
 use super::registry::{Snapshot, TransferSnapshot};
 
 /// Which mount the snapshot belongs to.
@@ -72,6 +74,9 @@ pub(crate) fn text(info: &MountInfo, snapshot: &Snapshot) -> String {
         let _ = write!(out, "\n  last, {} ago: {message}", duration_text(ago));
     }
     out.push('\n');
+    if let Some(writeback) = &snapshot.writeback {
+        out.push_str(&queue_view::text(writeback));
+    }
     out
 }
 
@@ -182,7 +187,8 @@ pub(crate) fn json(info: &MountInfo, snapshot: &Snapshot) -> String {
         }
         None => out.push_str("null,\"last_at_unix\":null"),
     }
-    out.push_str("}}\n");
+    let writeback = queue_view::json(snapshot.writeback.as_ref());
+    let _ = writeln!(out, "}},\"writeback\":{writeback}}}");
     out
 }
 
@@ -241,6 +247,7 @@ mod tests {
             cache_misses: 3,
             errors: 0,
             last_error: None,
+            writeback: None,
         }
     }
 
@@ -301,7 +308,8 @@ mod tests {
             "{\"mountpoint\":\"/mnt/ftp\",\"server\":\"ftp://h:2121\",\"pid\":42,\
              \"uptime_secs\":65,\"connections\":null,\"transfers\":[],\
              \"cache\":{\"hits\":1,\"misses\":3},\
-             \"errors\":{\"count\":0,\"last\":null,\"last_at_unix\":null}}\n"
+             \"errors\":{\"count\":0,\"last\":null,\"last_at_unix\":null},\
+             \"writeback\":null}\n"
         );
         let full = json(&info(), &snapshot());
         assert!(full.contains(

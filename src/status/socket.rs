@@ -11,10 +11,14 @@
 //! socket is 0600, and each connection's peer credentials (SO_PEERCRED) must be our uid or root.
 //!
 //! Protocol: the client sends one line, `text` or `json`; the server answers with the rendered
-//! status and closes. Every wait on either side has a timeout.
+//! status and closes. Or `sync SECS` (`ftpfs sync`): the server waits up to SECS for the
+//! write-back queue and answers `off` (write-back mode is off), or `done` / `timeout` followed
+//! by a `left PATH` line per upload still pending and a `failed PATH: MESSAGE` line per
+//! permanent failure. Every wait on either side has a timeout.
 //!
 //! Threads: one accept thread per mount, answering one connection at a time (each costs a
-//! snapshot and a render, microseconds). No lock of ours is held across socket I/O.
+//! snapshot and a render, microseconds); a sync waits on a thread of its own, so status keeps
+//! answering meanwhile. No lock of ours is held across socket I/O.
 
 use std::io::{BufRead, BufReader, Write};
 use std::os::fd::AsRawFd;
@@ -27,12 +31,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use super::SyncOutcome;
 use super::render::{self, MountInfo};
 
 /// How long either side waits for the other.
 pub const IO_TIMEOUT: Duration = Duration::from_secs(5);
 /// Longest request line accepted.
 const MAX_REQUEST: u64 = 64;
+/// Longest wait a `sync` request may ask for (a day).
+const MAX_SYNC_SECS: u64 = 86_400;
 
 /// The directory holding the status sockets of `uid`'s mounts (see the module doc).
 pub fn socket_dir(uid: u32) -> PathBuf {
@@ -232,6 +239,22 @@ fn answer(stream: UnixStream, info: &MountInfo) -> Result<(), String> {
     BufReader::new(std::io::Read::take(&stream, MAX_REQUEST))
         .read_line(&mut request)
         .map_err(|e| e.to_string())?;
+    if let Some(secs) = request.trim().strip_prefix("sync ") {
+        let secs = secs
+            .parse::<u64>()
+            .map_err(|_| format!("bad sync {secs:?}"))?;
+        let timeout = Duration::from_secs(secs.min(MAX_SYNC_SECS));
+        std::thread::Builder::new()
+            .name("ftpfs-sync".into())
+            .spawn(move || {
+                let body = sync_answer(super::global().sync(timeout));
+                if let Err(e) = (&stream).write_all(body.as_bytes()) {
+                    log::debug!("sync request: {e}");
+                }
+            })
+            .map_err(|e| format!("cannot start a sync thread: {e}"))?;
+        return Ok(());
+    }
     let snapshot = super::global().snapshot();
     let body = match request.trim() {
         "json" => render::json(info, &snapshot),
@@ -241,6 +264,26 @@ fn answer(stream: UnixStream, info: &MountInfo) -> Result<(), String> {
     (&stream)
         .write_all(body.as_bytes())
         .map_err(|e| e.to_string())
+}
+
+/// The answer to `sync` (see the module doc).
+fn sync_answer(outcome: Option<SyncOutcome>) -> String {
+    let Some(outcome) = outcome else {
+        return "off\n".into();
+    };
+    let mut body = String::from(if outcome.left.is_empty() {
+        "done\n"
+    } else {
+        "timeout\n"
+    });
+    for path in &outcome.left {
+        body.push_str(&format!("left {path}\n"));
+    }
+    for (path, message) in &outcome.failed {
+        let message = message.replace(['\r', '\n'], " ");
+        body.push_str(&format!("failed {path}: {message}\n"));
+    }
+    body
 }
 
 fn peer_uid(stream: &UnixStream) -> std::io::Result<u32> {

@@ -6,6 +6,7 @@ mod read;
 mod upload;
 mod write;
 mod writeback;
+mod writeback_visible;
 
 use std::ffi::OsStr;
 use std::path::{Component, Path};

@@ -12,14 +12,14 @@ use crate::remote::{Remote, RemoteErrorKind};
 const CREATE: i32 = libc::O_WRONLY | libc::O_CREAT;
 
 /// A fresh spool directory for one test.
-fn spool_dir(test: &str) -> PathBuf {
+pub(super) fn spool_dir(test: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("ftpfs-wbfs-{test}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     dir
 }
 
 /// A write-back mount over `remote` with its spool in `dir`.
-fn mount_writeback(remote: &MemoryRemote, dir: &Path) -> Arc<FsCore> {
+pub(super) fn mount_writeback(remote: &MemoryRemote, dir: &Path) -> Arc<FsCore> {
     let fs = mount_with(
         remote,
         FsConfig {
@@ -87,7 +87,7 @@ fn close_returns_before_the_upload_and_fsync_waits_for_it() {
 }
 
 #[test]
-fn rename_unlink_and_truncate_of_a_pending_file_wait_for_its_upload() {
+fn rename_unlink_and_truncate_of_pending_files_keep_the_order() {
     let (remote, dir) = (MemoryRemote::new(), spool_dir("order"));
     let fs = mount_writeback(&remote, &dir);
     let gate = remote.hold_uploads();
@@ -95,26 +95,25 @@ fn rename_unlink_and_truncate_of_a_pending_file_wait_for_its_upload() {
         let fh = created(&fs, file, file.as_bytes());
         fs.release(fh).unwrap();
     }
-    let rename = blocked({
-        let fs = fs.clone();
-        move || fs.rename(ROOT_INO, name("a"), ROOT_INO, name("b"), 0)
-    });
+    // A queued file's rename does not wait: it moves in the queue (see writeback_visible).
+    fs.rename(ROOT_INO, name("a"), ROOT_INO, name("b"), 0)
+        .unwrap();
     assert!(!remote.exists("/b"));
     drop(gate);
-    rename.join().unwrap().unwrap();
-    assert_eq!(remote.file("/b").unwrap(), b"a", "uploaded, then renamed");
+    fs.fsyncdir(ROOT_INO).unwrap();
+    assert_eq!(remote.file("/b").unwrap(), b"a", "uploaded to the new name");
     assert!(!remote.exists("/a"));
 
     let gate = remote.hold_uploads();
     let fh = created(&fs, "gone", b"again");
     fs.release(fh).unwrap();
-    let unlink = blocked({
-        let fs = fs.clone();
-        move || fs.unlink(ROOT_INO, name("gone"))
-    });
+    // Queued: the server's copy is deleted and the entry cancelled, without waiting.
+    fs.unlink(ROOT_INO, name("gone")).unwrap();
+    assert!(!remote.exists("/gone"));
     drop(gate);
-    unlink.join().unwrap().unwrap();
+    fs.fsyncdir(ROOT_INO).unwrap();
     assert!(!remote.exists("/gone"), "the upload did not bring it back");
+    assert!(spooled(&dir).iter().all(|r| r.path != Path::new("/gone")));
 
     let gate = remote.hold_uploads();
     let fh = created(&fs, "cut", b"long content");

@@ -237,6 +237,29 @@ impl Engine {
         result
     }
 
+    /// The spool data file and size of the newest pending version of `path` (queued, in
+    /// flight or failed), for reads that must see it. The file may vanish once its upload ends:
+    /// the caller opens it and, if gone, acts as if nothing were pending.
+    pub(crate) fn pending_data(&self, path: &Path) -> Option<(PathBuf, u64)> {
+        let queue = self.shared.queue.lock();
+        let pending = queue.get(path)?;
+        let seq = pending.record.seq;
+        Some((self.shared.store.data_path(seq), pending.record.size))
+    }
+
+    /// Every permanent failure at or below `under`: the path and the upload's message.
+    pub(crate) fn failures(&self, under: &Path) -> Vec<(PathBuf, String)> {
+        let queue = self.shared.queue.lock();
+        queue
+            .pending()
+            .filter(|p| p.record.path.starts_with(under))
+            .filter_map(|p| match &p.state {
+                State::Failed(message) => Some((p.record.path.clone(), message.clone())),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// The permanent failure recorded for `path`, if any (returned by close and fsync).
     pub(crate) fn failure(&self, path: &Path) -> Option<FsError> {
         match &self.shared.queue.lock().get(path)?.state {
@@ -311,6 +334,82 @@ impl Engine {
                 .map(|(_, path)| path)
                 .collect(),
         ))
+    }
+
+    /// rename(from, to) of a file whose upload is queued and whose older version may be on the
+    /// server: the entry moves to `to` now (durably) and is held (no worker takes it) while the
+    /// caller renames the server's copy, so the upload follows that rename. Then `release`
+    /// (renamed) or `unhold` (the server refused: back to `from`). None: not such a file (one
+    /// queued entry exactly at `from`, nothing pending at or below `to`).
+    pub(crate) fn hold_renamed(&self, from: &Path, to: &Path) -> Result<Option<u64>, FsError> {
+        let mut queue = self.shared.queue.lock();
+        let Some(seq) = only_queued(&queue, from) else {
+            return Ok(None);
+        };
+        if queue.pending().any(|p| p.record.path.starts_with(to)) {
+            return Ok(None);
+        }
+        let Outcome::Changed { rewrite, .. } = queue.rename(from, to) else {
+            return Ok(None);
+        };
+        queue.hold(seq);
+        for record in &rewrite {
+            if let Err(err) = self.shared.store.write_record(record) {
+                queue.requeue(seq);
+                queue.rename(to, from);
+                return Err(FsError::io(
+                    format!("record the rename to {}", to.display()),
+                    &err,
+                ));
+            }
+        }
+        Ok(Some(seq))
+    }
+
+    /// unlink of a file whose upload is queued: held (no worker takes it) while the caller
+    /// deletes the server's copy; then `cancel_held`, or `release` if the server refused.
+    /// None: not one queued entry exactly at `path` with nothing below it.
+    pub(crate) fn hold_removed(&self, path: &Path) -> Option<u64> {
+        let mut queue = self.shared.queue.lock();
+        let seq = only_queued(&queue, path)?;
+        queue.hold(seq);
+        Some(seq)
+    }
+
+    /// The server's copy of the held entry `seq` at `path` is gone: cancel the entry (and
+    /// anything else left at `path`). Returns the paths of the cancelled entries.
+    pub(crate) fn cancel_held(&self, seq: u64, path: &Path) -> Vec<PathBuf> {
+        let paths = self.paths_of(path);
+        let outcome = {
+            let mut queue = self.shared.queue.lock();
+            queue.requeue(seq);
+            queue.remove(path)
+        };
+        self.apply(outcome, paths)
+    }
+
+    /// The held entry `seq` (see `hold_renamed`) may be uploaded again.
+    pub(crate) fn release(&self, seq: u64) {
+        self.shared.queue.lock().requeue(seq);
+        self.shared.changed.notify_all();
+    }
+
+    /// The server refused the rename of the held entry `seq`: back to `from`, released.
+    pub(crate) fn unhold(&self, seq: u64, from: &Path, to: &Path) {
+        let mut queue = self.shared.queue.lock();
+        queue.requeue(seq);
+        if let Outcome::Changed { rewrite, .. } = queue.rename(to, from) {
+            for record in &rewrite {
+                if let Err(err) = self.shared.store.write_record(record) {
+                    log::error!(
+                        "write-back spool: cannot record the name {} again: {err}",
+                        from.display()
+                    );
+                }
+            }
+        }
+        drop(queue);
+        self.shared.changed.notify_all();
     }
 
     /// The server renamed `from` to `to`: entries still in the spool there (failed ones, or a
@@ -429,6 +528,15 @@ impl Engine {
     }
 }
 
+/// The one entry at or below `path`, when it is exactly at `path` and queued (not running).
+fn only_queued(queue: &Queue, path: &Path) -> Option<u64> {
+    let mut under = queue.pending().filter(|p| p.record.path.starts_with(path));
+    match (under.next(), under.next()) {
+        (Some(p), None) if p.record.path == path && p.state == State::Queued => Some(p.record.seq),
+        _ => None,
+    }
+}
+
 fn failed(path: &Path, message: &str) -> FsError {
     FsError::new(
         libc::EIO,
@@ -469,6 +577,8 @@ fn worker(shared: &Shared) {
                 Err(f) if f.transient && shared.stop.load(Ordering::SeqCst) => break Err(None),
                 Err(f) if f.transient && attempt < MAX_RETRIES => {
                     attempt += 1;
+                    let note = f.message.clone();
+                    shared.queue.lock().note_retry(record.seq, attempt, note);
                     log::warn!(
                         "{}: upload after close failed, retry {attempt}: {}",
                         record.path.display(),

@@ -68,6 +68,9 @@ pub(crate) struct Queue {
     /// Callers waiting at a barrier (fsync, an ordered operation, unmount): while any wait,
     /// entries are handed out without settling.
     pub hurry: usize,
+    /// Transient failures so far of entries being retried (or failed for good): the count and
+    /// the last message, for `ftpfs status`.
+    retries: BTreeMap<u64, (u32, String)>,
 }
 
 impl Default for Queue {
@@ -98,6 +101,7 @@ impl Queue {
             next_seq,
             settle: Duration::ZERO,
             hurry: 0,
+            retries: BTreeMap::new(),
         }
     }
 
@@ -120,6 +124,7 @@ impl Queue {
             .collect();
         for seq in &superseded {
             self.entries.remove(seq);
+            self.retries.remove(seq);
         }
         self.entries.insert(
             record.seq,
@@ -183,12 +188,31 @@ impl Queue {
         match result {
             Ok(()) => {
                 self.entries.remove(&seq);
+                self.retries.remove(&seq);
             }
             Err(message) => {
                 if let Some(p) = self.entries.get_mut(&seq) {
                     p.state = State::Failed(message);
                 }
             }
+        }
+    }
+
+    /// Attempt `attempt` of the upload of `seq` failed transiently with `message` (it is retried).
+    pub(crate) fn note_retry(&mut self, seq: u64, attempt: u32, message: String) {
+        self.retries.insert(seq, (attempt, message));
+    }
+
+    /// Transient failures of `seq` so far and the last message (for `ftpfs status`).
+    pub(crate) fn retries_of(&self, seq: u64) -> Option<&(u32, String)> {
+        self.retries.get(&seq)
+    }
+
+    /// Keep workers off the queued entry `seq` (marked in flight) while its rename is applied
+    /// to the server; `requeue` lets them have it again.
+    pub(crate) fn hold(&mut self, seq: u64) {
+        if let Some(p) = self.entries.get_mut(&seq) {
+            p.state = State::InFlight;
         }
     }
 
