@@ -366,7 +366,7 @@ fn flags_land_in_the_config() {
 fn defaults_without_flags() {
     let (config, _) = config_without_login(&mount_args(&["h", "rel/dir"])).unwrap();
     assert_eq!(config.ftp.port, 21);
-    assert_eq!(config.ftp.max_connections, 4);
+    assert_eq!(config.ftp.max_connections, 8);
     assert_eq!(config.ftp.tls, TlsMode::None);
     assert_eq!(config.ftp.data_mode, DataMode::Passive);
     assert_eq!(config.fs.dir_cache_ttl, Duration::from_secs(30));

@@ -48,7 +48,7 @@ pub struct FtpConfig {
     pub ca_file: Option<std::path::PathBuf>,
     /// Trust exactly the server certificate with this SHA-256 fingerprint (--fingerprint).
     pub fingerprint: Option<Fingerprint>,
-    /// Maximum number of simultaneous control connections (default 4).
+    /// Maximum number of simultaneous control connections (default 8).
     pub max_connections: usize,
     /// How long connecting (TCP, TLS, greeting) may take (default 10 s).
     pub connect_timeout: Duration,
@@ -78,7 +78,7 @@ impl Default for FtpConfig {
             insecure: false,
             ca_file: None,
             fingerprint: None,
-            max_connections: 4,
+            max_connections: 8,
             connect_timeout: Duration::from_secs(10),
             io_timeout: Duration::from_secs(30),
             idle_check_after: Duration::from_secs(15),
