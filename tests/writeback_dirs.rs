@@ -103,6 +103,14 @@ fn default_connections_against_a_two_connection_limit_upload_everything() {
             .arg(source.path())
             .arg(mount.path("copy")),
     );
+    // fsync waits for each upload: the first one sends all 40 queued files to the 7 workers
+    // at once, more than the server's 2 connections.
+    for dir in ["copy", "copy/sub"] {
+        for i in 0..FILES {
+            let path = mount.path(&format!("{dir}/f{i:02}"));
+            fs::File::open(&path).and_then(|f| f.sync_all()).unwrap();
+        }
+    }
     let logs = mount.logs();
     assert!(logs.contains("limiting the pool to"), "{logs}");
     mount.unmount();
