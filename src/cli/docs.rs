@@ -102,7 +102,7 @@ mod tests {
             "umount",
             "MOUNT(8) AND FSTAB",
             "fuse.ftpfs",
-            "default: 4",
+            "default: 8",
             "verbose",
         ] {
             assert!(page.contains(needle), "{needle} missing");
