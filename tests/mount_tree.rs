@@ -1,6 +1,6 @@
 //! Directories, times and whole trees through real mounts of real FTP servers: mkdir -p, mv,
-//! rm -r, rmdir of a non-empty directory, touch -d, tar -x of 300 files, rsync -a twice, a directory of 20,000 files. One
-//! `#[test]` per test body and server kind; what a server cannot do (set a directory's time,
+//! rm -r, rmdir of a non-empty directory, touch -d, tar -x of 300 files, rsync -a twice, a
+//! directory of 20,000 files. One `#[test]` per test body and server kind; what a server cannot do (set a directory's time,
 //! set any time) is skipped with the reason from `common::LIMITATIONS`.
 
 #[macro_use]
