@@ -25,7 +25,12 @@
 # `ftpfs mount` options, e.g. "--connections 8"; "--writeback" there applies to the tar
 # workload only, which then runs in both modes (read, write and ls stay in the default mode:
 # a write-back write would be timed until dd returns, not until the server has it);
-# BENCH_ONLY ("read write ls tar") the workloads to run.
+# BENCH_ONLY ("read write ls tar"; also "bigdir") the workloads to run.
+# The "bigdir" workload (not run by default) lists a directory of BENCH_BIGDIR_FILES (100000)
+# empty files with `ls -l`, cold and warm, against the same `ls -l` of the server's own tree
+# (on BENCH_DIR, a tmpfs by default), and prints the mount's VmRSS and VmHWM after the listing
+# divided by the entries (issue 10 targets: cold <= 1.2 s, warm within 1.2x of tmpfs, <= 500
+# bytes per entry).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 
@@ -33,6 +38,7 @@ SIZE_MIB="${BENCH_SIZE_MIB:-1024}"
 RUNS="${BENCH_RUNS:-3}"
 LS_FILES="${BENCH_LS_FILES:-10000}"
 TAR_FILES="${BENCH_TAR_FILES:-1000}"
+BIGDIR_FILES="${BENCH_BIGDIR_FILES:-100000}"
 BENCH_PARENT="${BENCH_DIR:-/dev/shm}"
 ONLY="${BENCH_ONLY:-read write ls tar}"
 read -r -a GIVEN_ARGS <<<"${BENCH_MOUNT_ARGS:-}"
@@ -45,11 +51,11 @@ done
 MOUNT_ARGS=("${DEFAULT_ARGS[@]}")
 
 require_root
-for number in "$SIZE_MIB" "$RUNS" "$LS_FILES" "$TAR_FILES"; do
+for number in "$SIZE_MIB" "$RUNS" "$LS_FILES" "$TAR_FILES" "$BIGDIR_FILES"; do
     [[ "$number" =~ ^[1-9][0-9]*$ ]] || die "BENCH_* values must be positive integers"
 done
 for workload in $ONLY; do
-    [[ " read write ls tar " == *" $workload "* ]] || die "unknown workload in BENCH_ONLY: $workload"
+    [[ " read write ls tar bigdir " == *" $workload "* ]] || die "unknown workload in BENCH_ONLY: $workload"
 done
 wants() { [[ " $ONLY " == *" $1 "* ]]; }
 
@@ -111,6 +117,11 @@ fi
 if wants ls; then
     note "creating $LS_FILES files for the listing test..."
     (cd "$root/many" && seq -f "file-%06g.txt" 1 "$LS_FILES" | xargs touch)
+fi
+if wants bigdir; then
+    note "creating $BIGDIR_FILES files for the big-directory test..."
+    mkdir -p "$root/big"
+    (cd "$root/big" && seq -f "entry-%07g.dat" 1 "$BIGDIR_FILES" | xargs touch)
 fi
 note "creating a tarball of $TAR_FILES files of 4 KiB..."
 mkdir -p "$work/tar-src/small"
@@ -212,6 +223,14 @@ if wants ls; then
         best_curl_list="$(min_of "$best_curl_list" "$(elapsed "$start" "$(now)")")"
     done
     note "curl LIST (reference, best of $RUNS): ${best_curl_list}s"
+    best_tmpfs_list=999999
+    for ((run = 0; run <= RUNS; run++)); do
+        start="$(now)"
+        ls -l "$root/many" >/dev/null
+        # Run 0 only warms the local dentry cache.
+        ((run == 0)) || best_tmpfs_list="$(min_of "$best_tmpfs_list" "$(elapsed "$start" "$(now)")")"
+    done
+    note "ls -l of the same tree on $(stat -f -c %T "$root") (reference, best of $RUNS): ${best_tmpfs_list}s"
     best_ls_cold=999999
     best_ls_warm=999999
     for ((run = 1; run <= RUNS; run++)); do
@@ -228,6 +247,53 @@ if wants ls; then
         best_ls_warm="$(min_of "$best_ls_warm" "$warm")"
         note "run $run  cold ${cold}s  warm ${warm}s"
     done
+fi
+
+# ---------------------------------------------------------------- big directory
+# "VmRSS VmHWM" of process $1 in KiB.
+rss_kib() { awk '/^VmRSS:/ { rss = $2 } /^VmHWM:/ { hwm = $2 } END { print rss, hwm }' "/proc/$1/status"; }
+if wants bigdir; then
+    heading "ls -l of a directory of $BIGDIR_FILES files"
+    best_tmpfs_big=999999
+    for ((run = 1; run <= RUNS + 1; run++)); do
+        start="$(now)"
+        ls -l "$root/big" >/dev/null
+        # The first run only warms the local dentry cache.
+        ((run == 1)) || best_tmpfs_big="$(min_of "$best_tmpfs_big" "$(elapsed "$start" "$(now)")")"
+    done
+    note "ls -l of the same tree on $(stat -f -c %T "$root") (best of $RUNS): ${best_tmpfs_big}s"
+    best_big_cold=999999
+    best_big_warm=999999
+    worst_big_rss=0
+    worst_big_hwm=0
+    for ((run = 1; run <= RUNS; run++)); do
+        fresh_mount
+        read -r base_rss _ <<<"$(rss_kib "$FTPFS_PID")"
+        cpu_start="$(process_cpu "$FTPFS_PID")"
+        start="$(now)"
+        listed="$(ls -l "$mnt/big" | grep -c '^-')"
+        cold="$(elapsed "$start" "$(now)")"
+        cpu_cold="$(process_cpu "$FTPFS_PID")"
+        start="$(now)"
+        ls -l "$mnt/big" >/dev/null
+        warm="$(elapsed "$start" "$(now)")"
+        cpu_warm="$(process_cpu "$FTPFS_PID")"
+        read -r rss hwm <<<"$(rss_kib "$FTPFS_PID")"
+        unmount_now
+        [[ "$listed" == "$BIGDIR_FILES" ]] || die "ls -l listed $listed files, expected $BIGDIR_FILES"
+        best_big_cold="$(min_of "$best_big_cold" "$cold")"
+        best_big_warm="$(min_of "$best_big_warm" "$warm")"
+        worst_big_rss="$(max_of "$worst_big_rss" "$rss")"
+        worst_big_hwm="$(max_of "$worst_big_hwm" "$hwm")"
+        # CPU seconds of the ftpfs process: its cost, which other jobs on the machine do not move.
+        note "run $run  cold ${cold}s  warm ${warm}s  (ftpfs cpu: cold" \
+            "$(awk -v a="$cpu_start" -v b="$cpu_cold" 'BEGIN { printf "%.2f", b - a }')s, warm" \
+            "$(awk -v a="$cpu_cold" -v b="$cpu_warm" 'BEGIN { printf "%.2f", b - a }')s)"
+        note "       RSS $((rss / 1024)) MiB" \
+            "(after mount $((base_rss / 1024)) MiB) peak $((hwm / 1024)) MiB;" \
+            "per entry: RSS $((rss * 1024 / BIGDIR_FILES)) B, peak $((hwm * 1024 / BIGDIR_FILES)) B"
+    done
+    report_load
 fi
 
 # ---------------------------------------------------------------- tar -x
@@ -317,7 +383,19 @@ fi
 if wants ls; then
     row "ls -l $LS_FILES files, cold" "${best_ls_cold}s" \
         "${best_curl_list}s (LIST)" "-" "-"
-    row "ls -l $LS_FILES files, warm" "${best_ls_warm}s" "-" "-" "-"
+    ls_ratio="$(awk -v a="$best_ls_warm" -v b="$best_tmpfs_list" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')"
+    row "ls -l $LS_FILES files, warm" "${best_ls_warm}s" "${best_tmpfs_list}s (tmpfs)" \
+        "${ls_ratio}x" "<= 1.2x $(verdict "$(awk -v r="$ls_ratio" 'BEGIN { print (r <= 1.2) }')")"
+fi
+if wants bigdir; then
+    big_ratio="$(awk -v a="$best_big_warm" -v b="$best_tmpfs_big" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')"
+    row "ls -l $BIGDIR_FILES, cold" "${best_big_cold}s" "-" "-" \
+        "<= 1.2 s $(verdict "$(awk -v s="$best_big_cold" 'BEGIN { print (s <= 1.2) }')")"
+    row "ls -l $BIGDIR_FILES, warm" "${best_big_warm}s" "${best_tmpfs_big}s (tmpfs)" \
+        "${big_ratio}x" "<= 1.2x $(verdict "$(awk -v r="$big_ratio" 'BEGIN { print (r <= 1.2) }')")"
+    per_entry="$((worst_big_rss * 1024 / BIGDIR_FILES))"
+    row "  RSS per entry" "$per_entry B" "-" "-" "<= 500 B $(verdict "$((per_entry <= 500))")"
+    row "  peak RSS per entry" "$((worst_big_hwm * 1024 / BIGDIR_FILES)) B" "-" "-" "-"
 fi
 if wants tar; then
     row "tar -x $TAR_FILES x 4 KiB" "${best_tar}s ($(files_per_s "$best_tar")/s)" \

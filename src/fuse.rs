@@ -389,7 +389,7 @@ impl fuser::Filesystem for FuseAdapter {
                 INodeNo(entry.ino),
                 entry.offset,
                 file_type(entry.kind),
-                &entry.name,
+                entry.name,
             )
         });
         match result {
@@ -407,16 +407,18 @@ impl fuser::Filesystem for FuseAdapter {
         mut reply: ReplyDirectoryPlus,
     ) {
         log::debug!("readdirplus {ino} fh={fh} offset={offset}");
-        let result = self.fs.readdirplus(ino.0, fh.0, offset, |entry, attr| {
-            reply.add(
-                INodeNo(attr.ino),
-                entry.offset,
-                &entry.name,
-                &TTL,
-                &file_attr(attr),
-                Generation(0),
-            )
-        });
+        let result = self
+            .fs
+            .readdirplus(ino.0, fh.0, offset, |entry, attr, valid_for| {
+                reply.add(
+                    INodeNo(attr.ino),
+                    entry.offset,
+                    entry.name,
+                    &valid_for.unwrap_or(TTL),
+                    &file_attr(attr),
+                    Generation(0),
+                )
+            });
         match result {
             Ok(()) => reply.ok(),
             Err(err) => reply.error(failed("readdirplus", &err)),

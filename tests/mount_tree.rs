@@ -1,6 +1,6 @@
 //! Directories, times and whole trees through real mounts of real FTP servers: mkdir -p, mv,
-//! rm -r, rmdir of a non-empty directory, touch -d, tar -x of 300 files, rsync -a twice. One
-//! `#[test]` per test body and server kind; what a server cannot do (set a directory's time,
+//! rm -r, rmdir of a non-empty directory, touch -d, tar -x of 300 files, rsync -a twice, a
+//! directory of 20,000 files. One `#[test]` per test body and server kind; what a server cannot do (set a directory's time,
 //! set any time) is skipped with the reason from `common::LIMITATIONS`.
 
 #[macro_use]
@@ -169,6 +169,51 @@ fn an_empty_new_file_keeps_its_creation_time_after_close(server: &TestServer, mo
     );
 }
 mount_tests!(an_empty_new_file_keeps_its_creation_time_after_close);
+
+/// How many files `a_directory_of_20000_files_lists_completely` seeds.
+const BIG_DIR_FILES: usize = 20_000;
+
+/// The name and size of file `i` of the big directory (names with a space; sizes vary).
+fn big_dir_file(i: usize) -> (String, u64) {
+    (format!("entry {i:05}.dat"), (i % 17) as u64)
+}
+
+fn a_directory_of_20000_files_lists_completely(server: &TestServer, mount: &Mount) {
+    for i in 0..BIG_DIR_FILES {
+        let (name, size) = big_dir_file(i);
+        server.seed_file(&format!("big/{name}"), &vec![b'x'; size as usize]);
+    }
+    let listed_sizes = |dir: &Path| -> std::collections::BTreeMap<String, u64> {
+        fs::read_dir(dir)
+            .unwrap()
+            .map(|entry| {
+                let entry = entry.unwrap();
+                let size = entry.path().symlink_metadata().unwrap().len();
+                (entry.file_name().into_string().unwrap(), size)
+            })
+            .collect()
+    };
+    let expected: std::collections::BTreeMap<String, u64> =
+        (0..BIG_DIR_FILES).map(big_dir_file).collect();
+    let shown = listed_sizes(&mount.path("big"));
+    assert_eq!(shown.len(), BIG_DIR_FILES, "{}", server.kind);
+    assert!(shown == expected, "{}: names or sizes differ", server.kind);
+    // `ls -l` itself: one line per file after "total".
+    let ls = run_ok(Command::new("ls").arg("-l").arg(mount.path("big")));
+    assert_eq!(
+        ls.lines().filter(|l| l.starts_with('-')).count(),
+        BIG_DIR_FILES
+    );
+    // Our own changes show in the cached listing at once.
+    fs::write(mount.path("big/added"), b"12345").unwrap();
+    fs::remove_file(mount.path("big/entry 00007.dat")).unwrap();
+    let shown = listed_sizes(&mount.path("big"));
+    assert_eq!(shown.len(), BIG_DIR_FILES, "{}", server.kind);
+    assert_eq!(shown.get("added"), Some(&5));
+    assert!(!shown.contains_key("entry 00007.dat"));
+    assert_eq!(shown.get("entry 00016.dat"), Some(&16));
+}
+mount_tests!(a_directory_of_20000_files_lists_completely);
 
 #[test]
 fn vsftpd_file_mtimes_are_still_set_after_a_directory_mtime_fails() {

@@ -10,14 +10,23 @@
 //! remote call and is dropped if a mutation touching that directory happened since (or if the
 //! log no longer reaches back that far).
 //!
-//! The cache is bounded: each listing is charged an estimate of its memory (`entry_cost`), and
+//! A listing is stored once, as the entries sorted by name in one shared `Arc<[Entry]>`:
+//! lookups binary-search it, and readdir snapshots share it instead of copying (a directory of
+//! 100,000 names used to be held three times: a name-keyed map, a readdir copy and each open
+//! handle's copy). Our own edits go to a small name-keyed overlay that is merged into a new
+//! sorted array once it grows past an eighth of the listing, or when a snapshot is asked for,
+//! so a burst of creates in a big directory costs amortised O(1) per edit, not an O(n) copy.
+//!
+//! The cache is bounded: each listing is charged what it holds on the heap (`entry_cost`:
+//! the entry, its name's allocation rounded as malloc rounds it, overlay bookkeeping), and
 //! when the total passes the budget, expired listings are swept first, then the least recently
 //! fetched ones go. Expired listings are also swept whenever a TTL has passed since the last
 //! sweep, so a long walk over a big tree does not keep every directory it ever saw.
 //!
-//! Locking: one mutex, held only for map operations.
+//! Locking: one mutex, held only for map operations (a merge copies the listing's entries
+//! under it, O(n) but no I/O).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -25,22 +34,43 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
-use crate::remote::Entry;
+use crate::remote::{Entry, EntryKind};
 
 /// How many recent mutations are remembered for the stale-insert check.
 const MUTATION_LOG_LEN: usize = 1024;
 
-/// Default memory budget of all cached listings (about 300,000 entries).
+/// Default memory budget of all cached listings (about 400,000 entries of short names).
 pub(crate) const DEFAULT_BUDGET: u64 = 64 * 1024 * 1024;
 
-/// Bookkeeping charged per entry on top of the `Entry` itself and its name: the hash map slot,
-/// the name key and the readdir snapshot share.
-const ENTRY_OVERHEAD: u64 = 64;
+/// Overlay edits always allowed before a merge (small listings merge rarely).
+const MIN_OVERLAY: usize = 64;
 
-/// Estimated memory one cached entry costs.
+/// Bookkeeping of one overlay edit beyond its entry: the key's string and a B-tree slot.
+const OVERLAY_OVERHEAD: u64 = 48;
+
+/// Bytes malloc really takes for a heap block of `len` bytes (glibc: 8 bytes of header,
+/// 16-byte granules, 32 bytes at least); nothing for an empty string.
+fn heap_block(len: usize) -> u64 {
+    if len == 0 {
+        0
+    } else {
+        ((len + 8).next_multiple_of(16)).max(32) as u64
+    }
+}
+
+/// Memory one entry of a sorted listing costs: its slot and its strings' heap blocks.
 fn entry_cost(entry: &Entry) -> u64 {
-    let link = entry.link_target.as_ref().map_or(0, |target| target.len());
-    (std::mem::size_of::<Entry>() + 2 * entry.name.len() + link) as u64 + ENTRY_OVERHEAD
+    let link = entry
+        .link_target
+        .as_ref()
+        .map_or(0, |target| heap_block(target.len()));
+    std::mem::size_of::<Entry>() as u64 + heap_block(entry.name.len()) + link
+}
+
+/// Memory one overlay edit costs (the entry, or a tombstone, plus its key).
+fn edit_cost(name: &OsStr, edit: &Option<Entry>) -> u64 {
+    let entry = edit.as_ref().map_or(0, entry_cost);
+    std::mem::size_of::<Option<Entry>>() as u64 + heap_block(name.len()) + OVERLAY_OVERHEAD + entry
 }
 
 /// What the cache knows about one name in a directory.
@@ -56,34 +86,124 @@ pub(crate) enum CachedLookup {
 
 #[derive(Debug)]
 struct Listing {
-    by_name: HashMap<OsString, Entry>,
-    /// Built lazily for readdir and dropped on every edit.
-    snapshot: Option<Arc<[Entry]>>,
+    /// The entries sorted by name (byte order), shared with readdir snapshots.
+    sorted: Arc<[Entry]>,
+    /// How many of `sorted` are directories (for a directory's link count).
+    sorted_dirs: usize,
+    /// Our edits since `sorted` was built: `None` is a removed name.
+    overlay: BTreeMap<OsString, Option<Entry>>,
     fetched_at: Instant,
-    /// Sum of `entry_cost` over `by_name`.
+    /// What `sorted` and `overlay` hold (see `entry_cost`, `edit_cost`).
     cost: u64,
 }
 
+/// `entries` sorted by name, duplicates dropped (the later one wins).
+fn sorted(mut entries: Vec<Entry>) -> Arc<[Entry]> {
+    entries.sort_by(|a, b| a.name.cmp(&b.name));
+    entries.dedup_by(|later, earlier| {
+        let same = later.name == earlier.name;
+        if same {
+            std::mem::swap(later, earlier);
+        }
+        same
+    });
+    entries.into()
+}
+
+fn sorted_cost(entries: &[Entry]) -> u64 {
+    entries.iter().map(entry_cost).sum()
+}
+
+fn count_dirs(entries: &[Entry]) -> usize {
+    entries.iter().filter(|e| e.kind == EntryKind::Dir).count()
+}
+
 impl Listing {
+    fn new(sorted: Arc<[Entry]>) -> Self {
+        let cost = sorted_cost(&sorted);
+        Listing {
+            sorted_dirs: count_dirs(&sorted),
+            sorted,
+            overlay: BTreeMap::new(),
+            fetched_at: Instant::now(),
+            cost,
+        }
+    }
+
+    fn find_sorted(&self, name: &OsStr) -> Option<&Entry> {
+        let index = self
+            .sorted
+            .binary_search_by(|entry| entry.name.as_os_str().cmp(name))
+            .ok()?;
+        self.sorted.get(index)
+    }
+
+    fn get(&self, name: &OsStr) -> Option<&Entry> {
+        match self.overlay.get(name) {
+            Some(edit) => edit.as_ref(),
+            None => self.find_sorted(name),
+        }
+    }
+
+    /// Records `edit` for `name`; returns the change in cost.
+    fn edit(&mut self, name: &OsStr, edit: Option<Entry>) -> i64 {
+        let before = self.cost;
+        if let Some(old) = self.overlay.get(name) {
+            self.cost -= edit_cost(name, old);
+        }
+        self.cost += edit_cost(name, &edit);
+        self.overlay.insert(name.to_os_string(), edit);
+        if self.overlay.len() > MIN_OVERLAY.max(self.sorted.len() / 8) {
+            self.merge();
+        }
+        self.cost as i64 - before as i64
+    }
+
     fn put(&mut self, entry: Entry) -> i64 {
-        let added = entry_cost(&entry) as i64;
-        let removed = self
-            .by_name
-            .insert(entry.name.clone(), entry)
-            .map_or(0, |old| entry_cost(&old) as i64);
-        self.snapshot = None;
-        self.cost = (self.cost as i64 + added - removed) as u64;
-        added - removed
+        let name = entry.name.clone();
+        self.edit(&name, Some(entry))
     }
 
     fn take(&mut self, name: &OsStr) -> i64 {
-        let Some(old) = self.by_name.remove(name) else {
+        if self.get(name).is_none() {
             return 0;
-        };
-        let removed = entry_cost(&old);
-        self.snapshot = None;
-        self.cost -= removed;
-        -(removed as i64)
+        }
+        self.edit(name, None)
+    }
+
+    /// Folds the overlay into a new sorted array (snapshots keep the old one).
+    fn merge(&mut self) {
+        if self.overlay.is_empty() {
+            return;
+        }
+        let overlay = std::mem::take(&mut self.overlay);
+        let mut merged = Vec::with_capacity(self.sorted.len() + overlay.len());
+        let mut edits = overlay.into_iter().peekable();
+        for entry in self.sorted.iter() {
+            while let Some((_, edit)) = edits.next_if(|(name, _)| *name < entry.name) {
+                merged.extend(edit);
+            }
+            match edits.next_if(|(name, _)| *name == entry.name) {
+                Some((_, edit)) => merged.extend(edit),
+                None => merged.push(entry.clone()),
+            }
+        }
+        merged.extend(edits.filter_map(|(_, edit)| edit));
+        self.sorted = merged.into();
+        self.sorted_dirs = count_dirs(&self.sorted);
+        self.cost = sorted_cost(&self.sorted);
+    }
+
+    /// How many entries are directories, counted without merging.
+    fn dir_count(&self) -> usize {
+        let is_dir = |entry: Option<&Entry>| entry.is_some_and(|e| e.kind == EntryKind::Dir);
+        self.overlay
+            .iter()
+            .fold(self.sorted_dirs, |count, (name, edit)| {
+                let was = usize::from(is_dir(self.find_sorted(name)));
+                let is = usize::from(is_dir(edit.as_ref()));
+                count + is - was
+            })
     }
 }
 
@@ -151,30 +271,43 @@ impl DirCache {
         self.state.lock().generation
     }
 
-    /// All entries of a fresh listing of `dir`.
+    /// All entries of a fresh listing of `dir`, sorted by name (shared, not copied).
     pub(crate) fn entries(&self, dir: &Path) -> Option<Arc<[Entry]>> {
         let mut state = self.state.lock();
-        let ttl = self.ttl;
-        let listing = state.listings.get_mut(dir)?;
-        if listing.fetched_at.elapsed() >= ttl {
-            return None;
-        }
-        let snapshot = listing
-            .snapshot
-            .get_or_insert_with(|| listing.by_name.values().cloned().collect());
-        Some(snapshot.clone())
+        let listing = state.fresh_mut(dir, self.ttl)?;
+        let before = listing.cost;
+        listing.merge();
+        let change = listing.cost as i64 - before as i64;
+        let sorted = Arc::clone(&listing.sorted);
+        state.add_cost(change);
+        Some(sorted)
+    }
+
+    /// How many directories a fresh listing of `dir` has (no merge, no copy).
+    pub(crate) fn dir_count(&self, dir: &Path) -> Option<usize> {
+        let state = self.state.lock();
+        let listing = state.listings.get(dir)?;
+        (listing.fetched_at.elapsed() < self.ttl).then(|| listing.dir_count())
+    }
+
+    /// How long the cached listing of `dir` stays fresh (`None`: not cached or expired), so
+    /// the kernel may keep attributes from it exactly that long.
+    pub(crate) fn fresh_for(&self, dir: &Path) -> Option<Duration> {
+        let state = self.state.lock();
+        let listing = state.listings.get(dir)?;
+        self.ttl
+            .checked_sub(listing.fetched_at.elapsed())
+            .filter(|left| !left.is_zero())
     }
 
     /// One name in a fresh listing of `dir`.
     pub(crate) fn lookup(&self, dir: &Path, name: &OsStr) -> CachedLookup {
         let state = self.state.lock();
         match state.listings.get(dir) {
-            Some(listing) if listing.fetched_at.elapsed() < self.ttl => {
-                match listing.by_name.get(name) {
-                    Some(entry) => CachedLookup::Found(entry.clone()),
-                    None => CachedLookup::Absent,
-                }
-            }
+            Some(listing) if listing.fetched_at.elapsed() < self.ttl => match listing.get(name) {
+                Some(entry) => CachedLookup::Found(entry.clone()),
+                None => CachedLookup::Absent,
+            },
             _ => CachedLookup::Unknown,
         }
     }
@@ -182,22 +315,18 @@ impl DirCache {
     /// Cache a listing fetched from the remote, unless `dir` was mutated since `generation`
     /// was read. Returns whether it was cached.
     pub(crate) fn insert(&self, dir: &Path, entries: &[Entry], generation: u64) -> bool {
+        if self.state.lock().stale_since(dir, generation) {
+            log::debug!("not caching listing of {dir:?}: mutated while it was fetched");
+            return false;
+        }
+        // Copied and sorted outside the lock; checked again below.
+        let listing = Listing::new(sorted(entries.to_vec()));
         let mut state = self.state.lock();
         if state.stale_since(dir, generation) {
             log::debug!("not caching listing of {dir:?}: mutated while it was fetched");
             return false;
         }
-        let by_name: HashMap<OsString, Entry> = entries
-            .iter()
-            .map(|entry| (entry.name.clone(), entry.clone()))
-            .collect();
-        let cost = by_name.values().map(entry_cost).sum();
-        let listing = Listing {
-            by_name,
-            snapshot: None,
-            fetched_at: Instant::now(),
-            cost,
-        };
+        let cost = listing.cost;
         if let Some(old) = state.listings.insert(dir.to_path_buf(), listing) {
             state.cost -= old.cost;
         }
@@ -221,10 +350,10 @@ impl DirCache {
         let mut state = self.state.lock();
         state.record(dir, Scope::Dir);
         if let Some(listing) = state.listings.get_mut(dir)
-            && let Some(mut entry) = listing.by_name.get(name).cloned()
+            && let Some(mut entry) = listing.get(name).cloned()
         {
             edit(&mut entry);
-            let change = listing.take(name) + listing.put(entry);
+            let change = listing.put(entry);
             state.add_cost(change);
         }
     }
@@ -265,6 +394,13 @@ impl DirCache {
 }
 
 impl State {
+    /// The listing of `dir` if it is still fresh.
+    fn fresh_mut(&mut self, dir: &Path, ttl: Duration) -> Option<&mut Listing> {
+        self.listings
+            .get_mut(dir)
+            .filter(|listing| listing.fetched_at.elapsed() < ttl)
+    }
+
     fn add_cost(&mut self, change: i64) {
         self.cost = (self.cost as i64 + change).max(0) as u64;
     }
@@ -424,6 +560,10 @@ mod tests {
         cache.upsert_entry(Path::new("/4"), file("b"));
         cache.remove_entry(Path::new("/3"), OsStr::new("a"));
         cache.modify_entry(Path::new("/2"), OsStr::new("a"), |e| e.size = Some(1));
+        assert!(cache.cost() > 3 * one, "the overlay is charged");
+        for dir in ["/2", "/3", "/4"] {
+            cache.entries(Path::new(dir)); // merges the overlay
+        }
         assert_eq!(cache.cost(), 3 * one);
         cache.invalidate_tree(Path::new("/"));
         assert_eq!((cache.cost(), cache.len()), (0, 0));
@@ -437,6 +577,127 @@ mod tests {
         cache.insert(Path::new("/new"), &[file("a")], cache.generation());
         assert_eq!(cache.len(), 1, "the expired listing is gone");
         assert_eq!(cache.cost(), entry_cost(&file("a")));
+    }
+
+    fn dir(name: &str) -> Entry {
+        Entry::new(name, EntryKind::Dir)
+    }
+
+    fn names(entries: &[Entry]) -> Vec<&str> {
+        entries.iter().map(|e| e.name.to_str().unwrap()).collect()
+    }
+
+    #[test]
+    fn listings_are_sorted_deduplicated_and_shared_with_snapshots() {
+        let cache = DirCache::new(Duration::from_secs(30));
+        let d = Path::new("/d");
+        let listed = [file("c"), file("a"), dir("b"), file("a")];
+        assert!(cache.insert(d, &listed, cache.generation()));
+        let first = cache.entries(d).unwrap();
+        assert_eq!(names(&first), ["a", "b", "c"]);
+        assert!(
+            Arc::ptr_eq(&first, &cache.entries(d).unwrap()),
+            "not copied"
+        );
+        assert_eq!(cache.dir_count(d), Some(1));
+        assert_eq!(cache.cost(), sorted_cost(&first));
+    }
+
+    #[test]
+    fn edits_overlay_the_listing_until_a_snapshot_merges_them() {
+        let cache = DirCache::new(Duration::from_secs(30));
+        let d = Path::new("/d");
+        cache.insert(d, &[file("b"), dir("d"), file("f")], cache.generation());
+        let before = cache.entries(d).unwrap();
+        // (edit, then what the listing must say)
+        cache.upsert_entry(d, file("a"));
+        cache.upsert_entry(d, dir("e"));
+        cache.remove_entry(d, OsStr::new("d"));
+        cache.remove_entry(d, OsStr::new("missing"));
+        cache.upsert_entry(d, dir("z"));
+        cache.modify_entry(d, OsStr::new("b"), |e| e.size = Some(7));
+        cache.upsert_entry(d, file("c"));
+        cache.remove_entry(d, OsStr::new("c"));
+        let cases: [(&str, Option<EntryKind>); 8] = [
+            ("a", Some(EntryKind::File)),
+            ("b", Some(EntryKind::File)),
+            ("c", None),
+            ("d", None),
+            ("e", Some(EntryKind::Dir)),
+            ("f", Some(EntryKind::File)),
+            ("z", Some(EntryKind::Dir)),
+            ("missing", None),
+        ];
+        for (name, kind) in cases {
+            let found = match cache.lookup(d, OsStr::new(name)) {
+                CachedLookup::Found(entry) => Some(entry.kind),
+                CachedLookup::Absent => None,
+                CachedLookup::Unknown => panic!("{name}: unknown"),
+            };
+            assert_eq!(found, kind, "{name}");
+        }
+        assert_eq!(cache.dir_count(d), Some(2), "d removed, e and z added");
+        let merged = cache.entries(d).unwrap();
+        assert_eq!(names(&merged), ["a", "b", "e", "f", "z"]);
+        assert_eq!(merged[1].size, Some(7));
+        assert_eq!(
+            names(&before),
+            ["b", "d", "f"],
+            "an open snapshot stays as it was"
+        );
+        assert_eq!(
+            cache.cost(),
+            sorted_cost(&merged),
+            "the overlay's cost left with it"
+        );
+    }
+
+    #[test]
+    fn many_edits_merge_on_their_own_and_keep_the_cost_honest() {
+        let cache = DirCache::new(Duration::from_secs(30));
+        let d = Path::new("/d");
+        cache.insert(d, &[], cache.generation());
+        for i in 0..1000 {
+            cache.upsert_entry(d, file(&format!("f{i:04}")));
+        }
+        for i in (0..1000).step_by(2) {
+            cache.remove_entry(d, OsStr::new(&format!("f{i:04}")));
+        }
+        let overlay_cost = cache.cost();
+        let merged = cache.entries(d).unwrap();
+        assert_eq!(merged.len(), 500);
+        assert!(merged.windows(2).all(|w| w[0].name < w[1].name));
+        assert_eq!(cache.cost(), sorted_cost(&merged));
+        assert!(overlay_cost >= cache.cost(), "edits are charged too");
+        assert_eq!(cache.dir_count(d), Some(0));
+    }
+
+    #[test]
+    fn entry_cost_counts_what_malloc_takes() {
+        let size = std::mem::size_of::<Entry>() as u64;
+        assert_eq!(heap_block(0), 0);
+        assert_eq!(heap_block(1), 32);
+        assert_eq!(heap_block(24), 32);
+        assert_eq!(heap_block(25), 48);
+        assert_eq!(entry_cost(&file("entry-0000001.dat")), size + 32);
+        let link = Entry {
+            link_target: Some("t".repeat(40).into()),
+            ..Entry::new("l", EntryKind::Symlink)
+        };
+        assert_eq!(entry_cost(&link), size + 32 + 48);
+    }
+
+    #[test]
+    fn fresh_for_counts_down_the_ttl() {
+        let cache = DirCache::new(Duration::from_secs(30));
+        assert_eq!(cache.fresh_for(Path::new("/d")), None);
+        cache.insert(Path::new("/d"), &[], cache.generation());
+        let left = cache.fresh_for(Path::new("/d")).unwrap();
+        assert!(left <= Duration::from_secs(30) && left > Duration::from_secs(29));
+        let expired = DirCache::new(Duration::ZERO);
+        expired.insert(Path::new("/d"), &[], expired.generation());
+        assert_eq!(expired.fresh_for(Path::new("/d")), None);
+        assert_eq!(expired.dir_count(Path::new("/d")), None);
     }
 
     #[test]

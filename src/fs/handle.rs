@@ -9,7 +9,7 @@
 //! taken after the table lock has been released (never both at once).
 
 use std::collections::HashMap;
-use std::ffi::OsString;
+use std::ffi::OsStr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -23,9 +23,9 @@ use super::write::{Upload, WriteProgress};
 use crate::cache::FileVersion;
 use crate::remote::{Entry, EntryKind};
 
-/// One entry of a directory snapshot, as readdir hands it out.
+/// One entry of a directory snapshot, as readdir hands it out (borrowed from the snapshot).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct DirEntryOut {
+pub struct DirEntryOut<'a> {
     /// The inode number of the entry (that of the directory itself for ".").
     pub ino: u64,
     /// The offset of the *next* entry (what the kernel passes back to continue).
@@ -33,9 +33,18 @@ pub struct DirEntryOut {
     /// File, directory or symlink, for the kernel's `d_type`.
     pub kind: EntryKind,
     /// The name inside the directory, bytes as the server sent them.
-    pub name: OsString,
+    pub name: &'a OsStr,
     /// The listing's entry (None for "." and ".."), for readdirplus attributes.
-    pub listed: Option<Entry>,
+    pub listed: Option<&'a Entry>,
+}
+
+/// An open directory: the listing as it was at opendir, shared with the listing cache (not
+/// copied: a directory of 100,000 names costs an `Arc` here). Offsets index it: 0 is ".",
+/// 1 "..", then the entries in name order.
+pub(crate) struct DirSnapshot {
+    pub ino: u64,
+    pub parent_ino: u64,
+    pub entries: Arc<[Entry]>,
 }
 
 /// Where a writable handle's data stands.
@@ -84,7 +93,7 @@ impl OpenFile {
 #[allow(clippy::large_enum_variant)]
 pub(crate) enum Handle {
     File(Mutex<OpenFile>),
-    Dir(Arc<[DirEntryOut]>),
+    Dir(DirSnapshot),
 }
 
 /// Protects: the map from handle numbers to handles.

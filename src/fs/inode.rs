@@ -7,11 +7,16 @@
 //! An inode whose name was removed while the kernel still holds it (an open file unlinked) is
 //! marked unlinked, so stat shows it with no links, as POSIX says.
 //!
+//! Each inode's path is allocated once and shared by both maps (`Arc<Path>`): `ls -l` of a
+//! big directory makes the kernel hold an inode per name, and two copies of every path were
+//! a third of what the mount kept for such a directory.
+//!
 //! Locking: one mutex around the table, never held across anything but map operations.
 
 use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use parking_lot::Mutex;
 
@@ -24,7 +29,7 @@ const UNCOUNTED_BIT: u64 = 1 << 63;
 
 #[derive(Debug)]
 struct Node {
-    path: PathBuf,
+    path: Arc<Path>,
     lookups: u64,
     /// False once the name was removed (unlink): the inode lives on for its open handles only.
     linked: bool,
@@ -33,7 +38,7 @@ struct Node {
 #[derive(Debug)]
 struct Table {
     by_ino: HashMap<u64, Node>,
-    by_path: HashMap<PathBuf, u64>,
+    by_path: HashMap<Arc<Path>, u64>,
     next_ino: u64,
 }
 
@@ -59,12 +64,12 @@ impl Table {
 
 impl InodeTable {
     pub(crate) fn new() -> Self {
-        let root = PathBuf::from("/");
+        let root: Arc<Path> = Arc::from(Path::new("/"));
         let mut by_ino = HashMap::new();
         by_ino.insert(
             ROOT_INO,
             Node {
-                path: root.clone(),
+                path: Arc::clone(&root),
                 lookups: 1,
                 linked: true,
             },
@@ -86,7 +91,7 @@ impl InodeTable {
             .lock()
             .by_ino
             .get(&ino)
-            .map(|node| node.path.clone())
+            .map(|node| node.path.to_path_buf())
     }
 
     /// The inode of `path`, counting one kernel lookup (allocating the number when new).
@@ -100,15 +105,16 @@ impl InodeTable {
         }
         let ino = table.next_ino;
         table.next_ino += 1;
+        let shared: Arc<Path> = Arc::from(path);
         table.by_ino.insert(
             ino,
             Node {
-                path: path.to_path_buf(),
+                path: Arc::clone(&shared),
                 lookups: 1,
                 linked: true,
             },
         );
-        table.by_path.insert(path.to_path_buf(), ino);
+        table.by_path.insert(shared, ino);
         ino
     }
 
@@ -134,7 +140,7 @@ impl InodeTable {
         };
         node.lookups = node.lookups.saturating_sub(count);
         if node.lookups == 0 {
-            let path = node.path.clone();
+            let path = Arc::clone(&node.path);
             table.by_ino.remove(&ino);
             if table.by_path.get(&path) == Some(&ino) {
                 table.by_path.remove(&path);
@@ -175,7 +181,7 @@ impl InodeTable {
     pub(crate) fn renamed(&self, from: &Path, to: &Path) {
         let mut table = self.table.lock();
         let table = &mut *table;
-        let replaced: Vec<PathBuf> = table
+        let replaced: Vec<Arc<Path>> = table
             .by_path
             .keys()
             .filter(|path| path.starts_with(to))
@@ -184,18 +190,19 @@ impl InodeTable {
         for path in replaced {
             table.by_path.remove(&path);
         }
-        let moved: Vec<(PathBuf, u64)> = table
+        let moved: Vec<(Arc<Path>, u64)> = table
             .by_path
             .iter()
             .filter(|(path, _)| path.starts_with(from))
-            .map(|(path, &ino)| (path.clone(), ino))
+            .map(|(path, &ino)| (Arc::clone(path), ino))
             .collect();
         for (old_path, ino) in moved {
             let Some(new_path) = super::names::rebase(&old_path, from, to) else {
                 continue;
             };
+            let new_path: Arc<Path> = Arc::from(new_path);
             table.by_path.remove(&old_path);
-            table.by_path.insert(new_path.clone(), ino);
+            table.by_path.insert(Arc::clone(&new_path), ino);
             if let Some(node) = table.by_ino.get_mut(&ino) {
                 node.path = new_path;
             }
@@ -276,6 +283,21 @@ mod tests {
         assert_ne!(new, open);
         assert!(table.is_linked(new));
         assert!(table.is_linked(ROOT_INO));
+    }
+
+    #[test]
+    fn each_path_is_stored_once_for_both_maps() {
+        let table = InodeTable::new();
+        let a = table.lookup(Path::new("/d/a"));
+        table.renamed(Path::new("/d"), Path::new("/e"));
+        let b = table.lookup(Path::new("/b"));
+        let inner = table.table.lock();
+        for ino in [ROOT_INO, a, b] {
+            let node = &inner.by_ino[&ino];
+            let (key, _) = inner.by_path.get_key_value(&*node.path).unwrap();
+            assert!(Arc::ptr_eq(key, &node.path), "{:?}", node.path);
+        }
+        assert_eq!(&*inner.by_ino[&a].path, Path::new("/e/a"));
     }
 
     #[test]

@@ -263,7 +263,13 @@ impl FsCore {
             .map_err(|err| FsError::remote(format!("list {}", dir.display()), &err))?;
         let entries = self.without_temp_files(dir, entries);
         let mut entries = self.with_pending_names(dir, entries);
-        self.namespace.listed(dir, &mut entries, generation);
+        // The cached copy when there is one: open handles then share it instead of holding
+        // a second copy of a big directory.
+        if self.namespace.listed(dir, &mut entries, generation)
+            && let Some(cached) = self.namespace.cached_listing(dir)
+        {
+            return Ok(cached);
+        }
         Ok(entries.into())
     }
 

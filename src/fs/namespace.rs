@@ -89,6 +89,11 @@ impl Namespace {
         self.dirs.entries(dir)
     }
 
+    /// How long the cached listing of `dir` stays fresh, if it is.
+    pub(crate) fn listing_fresh_for(&self, dir: &Path) -> Option<std::time::Duration> {
+        self.dirs.fresh_for(dir)
+    }
+
     /// What a fresh cached listing says about `name` in `dir`.
     pub(crate) fn cached(&self, dir: &Path, name: &OsStr) -> CachedLookup {
         self.dirs.lookup(dir, name)
@@ -419,9 +424,9 @@ impl Namespace {
             attr.nlink = 0;
         } else if attr.kind == EntryKind::Dir
             && let Some(path) = self.inodes.path(ino)
-            && let Some(entries) = self.dirs.entries(&path)
+            && let Some(subdirs) = self.dirs.dir_count(&path)
         {
-            attr.nlink = attr::dir_nlink(&entries);
+            attr.nlink = attr::dir_nlink(subdirs);
         }
         self.local_times.apply(attr);
     }

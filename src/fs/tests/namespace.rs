@@ -55,24 +55,25 @@ fn readdir_is_a_stable_snapshot_with_dots() {
         .unwrap();
     let mut first = Vec::new();
     fs.readdir(fh, 0, |entry| {
-        first.push(entry.clone());
+        first.push((entry.name.to_os_string(), entry.offset, entry.ino));
         first.len() == 2 // pretend the buffer holds two
     })
     .unwrap();
     assert_eq!(first.len(), 2);
     let mut rest = Vec::new();
-    fs.readdir(fh, first[1].offset, |entry| {
-        rest.push(entry.clone());
+    fs.readdir(fh, first[1].1, |entry| {
+        rest.push((entry.name.to_os_string(), entry.offset, entry.ino));
         false
     })
     .unwrap();
-    let names: BTreeSet<_> = first.iter().chain(&rest).map(|e| e.name.clone()).collect();
-    let expected: BTreeSet<_> = [".", "..", "one", "two"].iter().map(Into::into).collect();
+    let names: BTreeSet<_> = first.iter().chain(&rest).map(|e| e.0.clone()).collect();
+    let expected: BTreeSet<std::ffi::OsString> =
+        [".", "..", "one", "two"].iter().map(Into::into).collect();
     assert_eq!(
         names, expected,
         "the file created after opendir is not in the snapshot"
     );
-    assert_eq!(first[0].ino, d);
+    assert_eq!(first[0].2, d);
     fs.releasedir(fh).unwrap();
 
     let fh = fs.opendir(d).unwrap();
@@ -101,12 +102,14 @@ fn readdirplus_gives_attributes_and_counts_each_entry_handed_out() {
     let lists = remote.list_calls();
     let mut handed_out = Vec::new();
     let mut offered = 0;
-    fs.readdirplus(d, fh, 0, |entry, attr| {
+    fs.readdirplus(d, fh, 0, |entry, attr, valid_for| {
         offered += 1;
         if offered == 5 {
             return true; // the buffer is full: this one was not handed out
         }
-        handed_out.push((entry.name.clone(), attr.clone()));
+        // As long as the listing stays fresh (60 s here), not the adapter's default.
+        assert!(valid_for.is_some_and(|left| left > Duration::from_secs(50)));
+        handed_out.push((entry.name.to_os_string(), attr.clone()));
         false
     })
     .unwrap();
@@ -147,8 +150,8 @@ fn readdirplus_shows_changes_made_after_opendir() {
     fs.write(fh, 0, b"now twelve b").unwrap();
     fs.release(fh).unwrap();
     let mut sizes = BTreeMap::new();
-    fs.readdirplus(d, dir, 0, |entry, attr| {
-        sizes.insert(entry.name.clone(), attr.size);
+    fs.readdirplus(d, dir, 0, |entry, attr, _| {
+        sizes.insert(entry.name.to_os_string(), attr.size);
         false
     })
     .unwrap();

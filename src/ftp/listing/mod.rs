@@ -97,6 +97,10 @@ pub fn parse_list_line(line: &[u8], now: SystemTime) -> ListLine {
 
 /// "total 12" (also "total 1.5K") heading an `ls -l` listing.
 fn is_total_line(line: &[u8]) -> bool {
+    // Every LIST line comes through here: only one that can be "total" is tokenized.
+    if !starts_with_ignore_case(line.trim_ascii_start(), b"total") {
+        return false;
+    }
     let tokens = tokenize(line);
     match tokens.as_slice() {
         [word, count] => {

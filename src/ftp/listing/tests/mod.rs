@@ -187,3 +187,28 @@ fn list_body_accepts_crlf_and_lf_and_keeps_going_past_bad_lines() {
         .collect();
     assert_eq!(names, ["one", "two", "three"]);
 }
+
+#[test]
+fn total_lines_are_told_apart_from_entries() {
+    // (line, is a "total N" heading)
+    let table: [(&[u8], bool); 10] = [
+        (b"total 12", true),
+        (b"TOTAL 1.5K", true),
+        (b"  total 0", true),
+        (b"total\t7", true),
+        (b"total", false),
+        (b"total x", false),
+        (b"totally 3", false),
+        (b"total 3 more", false),
+        (b"-rw-r--r-- 1 u g 5 Jan 01 2020 total 3", false),
+        (b"", false),
+    ];
+    for (line, expected) in table {
+        assert_eq!(
+            super::is_total_line(line),
+            expected,
+            "{:?}",
+            String::from_utf8_lossy(line)
+        );
+    }
+}
