@@ -236,6 +236,16 @@ pub trait Remote: Send + Sync {
     ) -> Option<RemoteResult<Vec<Entry>>> {
         None
     }
+    /// `list_ahead` of a directory its parent's listing shows small (a few KiB, so a few
+    /// hundred entries at most): the remote may use a listing that suits only small
+    /// directories (FTP: `STAT dir` over the control connection, one round trip).
+    fn list_ahead_small(
+        &self,
+        dir: &Path,
+        starting: &mut dyn FnMut() -> bool,
+    ) -> Option<RemoteResult<Vec<Entry>>> {
+        self.list_ahead(dir, starting)
+    }
     /// The end of an atomic upload whose data the server confirmed: give the temporary file
     /// `temp` the attributes in `attrs`, then rename it to `to`. Every step is tried whatever
     /// the one before it gave (the data is complete; the caller deals with a failed chmod or
@@ -327,6 +337,13 @@ impl<R: Remote + ?Sized> Remote for std::sync::Arc<R> {
     ) -> Option<RemoteResult<Vec<Entry>>> {
         (**self).list_ahead(dir, starting)
     }
+    fn list_ahead_small(
+        &self,
+        dir: &Path,
+        starting: &mut dyn FnMut() -> bool,
+    ) -> Option<RemoteResult<Vec<Entry>>> {
+        (**self).list_ahead_small(dir, starting)
+    }
     fn commit_upload(&self, temp: &Path, to: &Path, attrs: CommitAttrs) -> CommitOutcome {
         (**self).commit_upload(temp, to, attrs)
     }
@@ -406,6 +423,13 @@ impl<R: Remote> Remote for Rooted<R> {
         starting: &mut dyn FnMut() -> bool,
     ) -> Option<RemoteResult<Vec<Entry>>> {
         self.inner.list_ahead(&self.on_server(dir), starting)
+    }
+    fn list_ahead_small(
+        &self,
+        dir: &Path,
+        starting: &mut dyn FnMut() -> bool,
+    ) -> Option<RemoteResult<Vec<Entry>>> {
+        self.inner.list_ahead_small(&self.on_server(dir), starting)
     }
     fn commit_upload(&self, temp: &Path, to: &Path, attrs: CommitAttrs) -> CommitOutcome {
         self.inner

@@ -17,7 +17,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use ftpfs::ftp::ftp_time::unix_seconds_to_system_time;
 use ftpfs::ftp::listing::{
     ListLine, is_acceptable_name, parse_list, parse_list_line, parse_mlsd, parse_mlst_line,
-    parse_mlsx_line,
+    parse_mlsx_line, parse_stat_listing,
 };
 use ftpfs::remote::Entry;
 use libfuzzer_sys::fuzz_target;
@@ -63,6 +63,14 @@ fuzz_target!(|input: &[u8]| {
 
     let lines: Vec<&[u8]> = body.split(|&byte| byte == b'\n').collect();
     assert!(mlsd.len() <= lines.len() && list.len() <= lines.len());
+
+    // The same body as the inner lines of a `STAT dir` reply: acceptable names only, never
+    // more entries than lines, and only Unix lines (so never more than LIST finds).
+    let inner: Vec<Vec<u8>> = lines.iter().map(|line| line.to_vec()).collect();
+    if let Some(stat) = parse_stat_listing(&inner, now) {
+        stat.iter().for_each(check_listed);
+        assert!(stat.len() < lines.len(), "STAT listing without its '.' line");
+    }
 
     let mut list_by_line = Vec::new();
     for line in &lines {

@@ -23,6 +23,10 @@
 //!   directory is dropped (`Namespace::listed`), and it ages out after `--dir-cache-ttl` like
 //!   any other listing. Errors of a listing ahead are only logged (debug): the kernel asked for
 //!   nothing, and a real request for the directory lists it again and reports the error.
+//! - How: a subdirectory its parent's listing shows small ([`SMALL_DIR_BYTES`]) is listed by
+//!   [`Remote::list_ahead_small`] (FTP: `STAT dir`, one round trip on LIST-only servers), any
+//!   other by [`Remote::list_ahead`]. The directory the kernel waits for is always listed the
+//!   usual way (its size may be anything).
 //! - What is listed ahead: the subdirectories of a directory read for the first time since it
 //!   was listed (an `opendir` that had to list it, or the first `opendir` of a listing made
 //!   ahead: so a walk stays a level or two ahead of `find`), and a directory that a lookup
@@ -56,6 +60,12 @@ pub(super) const MAX_QUEUED: usize = 512;
 pub(super) const JOB_MAX_AGE: Duration = Duration::from_secs(10);
 /// Longest a request waits for a listing ahead of the same directory before listing itself.
 pub(super) const WAIT_LIMIT: Duration = Duration::from_secs(30);
+/// A subdirectory whose size in its parent's listing is at most this is listed ahead as a
+/// small one ([`crate::remote::Remote::list_ahead_small`]: by `STAT` over the control
+/// connection on LIST-only FTP servers). A directory's size is its on-disk size: ext4 4 KiB
+/// per block (about 100-200 entries), tmpfs 20 bytes per entry; 32 KiB stays far below the
+/// 256 KiB a control-connection reply may have.
+pub(super) const SMALL_DIR_BYTES: u64 = 32 * 1024;
 /// A worker with an empty queue waits this long for new work before it exits.
 const WORKER_LINGER: Duration = Duration::from_millis(200);
 /// A worker that found no spare connection tries again after this long (a request or another
@@ -77,8 +87,8 @@ pub(super) enum Ahead {
 
 #[derive(Default)]
 struct State {
-    /// (directory, queued at), the next to list first.
-    queue: VecDeque<(PathBuf, Instant)>,
+    /// (directory, small, queued at), the next to list first.
+    queue: VecDeque<(PathBuf, bool, Instant)>,
     /// Taken from the queue, waiting for a spare connection; a request removes its directory
     /// from here to cancel the job.
     connecting: HashSet<PathBuf>,
@@ -123,30 +133,33 @@ impl Prefetcher {
         let subdirectories = entries
             .iter()
             .filter(|entry| entry.kind == EntryKind::Dir)
-            .map(|entry| dir.join(&entry.name));
+            .map(|entry| {
+                let small = entry.size.is_some_and(|size| size <= SMALL_DIR_BYTES);
+                (dir.join(&entry.name), small)
+            });
         self.queue(subdirectories.collect());
     }
 
     /// A lookup found the directory `path` in a listing it had to fetch: queue it.
     pub(super) fn directory(&self, path: &Path) {
-        self.queue(vec![path.to_path_buf()]);
+        self.queue(vec![(path.to_path_buf(), false)]);
     }
 
     /// Puts `dirs` at the front of the queue, in this order, and starts workers for them.
-    fn queue(&self, dirs: Vec<PathBuf>) {
+    fn queue(&self, dirs: Vec<(PathBuf, bool)>) {
         if dirs.is_empty() {
             return;
         }
         let now = Instant::now();
         let mut state = self.shared.state.lock();
-        for path in dirs.into_iter().rev() {
+        for (path, small) in dirs.into_iter().rev() {
             if state.in_flight.contains(&path) || state.connecting.contains(&path) {
                 continue;
             }
-            if let Some(at) = state.queue.iter().position(|(queued, _)| *queued == path) {
+            if let Some(at) = state.queue.iter().position(|(queued, ..)| *queued == path) {
                 state.queue.remove(at);
             }
-            state.queue.push_front((path, now));
+            state.queue.push_front((path, small, now));
         }
         state.queue.truncate(MAX_QUEUED);
         let wanted = state.queue.len().min(MAX_WORKERS);
@@ -171,7 +184,7 @@ impl Prefetcher {
     /// whether it waited, i.e. whether the cache is worth a second look.
     pub(super) fn claim(&self, dir: &Path) -> bool {
         let mut state = self.shared.state.lock();
-        if let Some(at) = state.queue.iter().position(|(queued, _)| queued == dir) {
+        if let Some(at) = state.queue.iter().position(|(queued, ..)| queued == dir) {
             state.queue.remove(at);
         }
         state.connecting.remove(dir);
@@ -220,7 +233,7 @@ fn work(shared: &Shared) {
             let now = Instant::now();
             state
                 .queue
-                .retain(|(_, queued_at)| now.duration_since(*queued_at) < JOB_MAX_AGE);
+                .retain(|(.., queued_at)| now.duration_since(*queued_at) < JOB_MAX_AGE);
             if let Some(job) = state.queue.pop_front() {
                 break Some(job);
             }
@@ -233,7 +246,7 @@ fn work(shared: &Shared) {
                 break None;
             }
         };
-        let Some((dir, queued_at)) = job else {
+        let Some((dir, small, queued_at)) = job else {
             state.workers -= 1;
             return;
         };
@@ -250,7 +263,7 @@ fn work(shared: &Shared) {
             wanted
         };
         let outcome = match shared.fs.upgrade() {
-            Some(fs) => fs.list_ahead(&dir, &mut starting),
+            Some(fs) => fs.list_ahead(&dir, small, &mut starting),
             None => Ahead::NoSpare, // unmounted: stop
         };
 
@@ -261,7 +274,7 @@ fn work(shared: &Shared) {
         shared.changed.notify_all();
         if outcome == Ahead::NoSpare {
             if wanted {
-                state.queue.push_front((dir, queued_at));
+                state.queue.push_front((dir, small, queued_at));
             }
             no_spare += 1;
             if no_spare >= NO_SPARE_TRIES {
@@ -283,7 +296,12 @@ fn work(shared: &Shared) {
 
 impl FsCore {
     /// One listing ahead of `dir`, on a spare connection only; see the module doc.
-    pub(super) fn list_ahead(&self, dir: &Path, starting: &mut dyn FnMut() -> bool) -> Ahead {
+    pub(super) fn list_ahead(
+        &self,
+        dir: &Path,
+        small: bool,
+        starting: &mut dyn FnMut() -> bool,
+    ) -> Ahead {
         if self.namespace.cached_listing(dir).is_some() {
             return Ahead::Done;
         }
@@ -294,7 +312,12 @@ impl FsCore {
             asked = true;
             starting()
         };
-        match self.remote.list_ahead(dir, &mut starting) {
+        let listed = if small {
+            self.remote.list_ahead_small(dir, &mut starting)
+        } else {
+            self.remote.list_ahead(dir, &mut starting)
+        };
+        match listed {
             None if asked => Ahead::Done,
             None => Ahead::NoSpare,
             Some(Ok(mut entries)) => {

@@ -177,7 +177,11 @@ impl FtpRemote {
         }
     }
 
-    fn list_once(&self, conn: &mut PooledControl, dir: &Path) -> RemoteResult<Vec<Entry>> {
+    pub(super) fn list_once(
+        &self,
+        conn: &mut PooledControl,
+        dir: &Path,
+    ) -> RemoteResult<Vec<Entry>> {
         let arg = path_arg(dir)?;
         let quirks = self.pool.quirks();
         if conn.features.mlst && !quirks.mlsd_refused() {
@@ -306,6 +310,23 @@ impl FtpRemote {
         })
     }
 
+    /// Run `op` on a connection that is spare right now, once `starting` says it is still
+    /// wanted (see `Remote::list_ahead`); `None` when nothing is spare or it is not wanted.
+    fn on_spare<T>(
+        &self,
+        starting: &mut dyn FnMut() -> bool,
+        op: impl FnOnce(&mut PooledControl) -> RemoteResult<T>,
+    ) -> Option<RemoteResult<T>> {
+        let mut conn = match self.pool.try_get_spare()? {
+            Ok(conn) => conn,
+            Err(err) => return Some(Err(err)),
+        };
+        if !starting() {
+            return None;
+        }
+        Some(op(&mut conn))
+    }
+
     /// Whether `path` exists (for disambiguating 550 replies); errors count as "unknown".
     fn probe(&self, path: &Path) -> Option<Entry> {
         self.retrying(Lane::Meta, |mut conn, _| self.stat_once(&mut conn, path))
@@ -323,14 +344,15 @@ impl Remote for FtpRemote {
         dir: &Path,
         starting: &mut dyn FnMut() -> bool,
     ) -> Option<RemoteResult<Vec<Entry>>> {
-        let mut conn = match self.pool.try_get_spare()? {
-            Ok(conn) => conn,
-            Err(err) => return Some(Err(err)),
-        };
-        if !starting() {
-            return None;
-        }
-        Some(self.list_once(&mut conn, dir))
+        self.on_spare(starting, |conn| self.list_once(conn, dir))
+    }
+
+    fn list_ahead_small(
+        &self,
+        dir: &Path,
+        starting: &mut dyn FnMut() -> bool,
+    ) -> Option<RemoteResult<Vec<Entry>>> {
+        self.on_spare(starting, |conn| self.list_small_once(conn, dir))
     }
 
     fn stat(&self, path: &Path) -> RemoteResult<Entry> {

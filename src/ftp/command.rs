@@ -72,6 +72,8 @@ pub enum Command {
     Mlsd(Arg),
     Mlst(Arg),
     List(Arg),
+    /// `STAT path`: a directory's listing in the reply on most LIST-only servers.
+    Stat(Arg),
     Size(Arg),
     Mdtm(Arg),
     Rest(u64),
@@ -107,6 +109,7 @@ impl Command {
             Command::Mlsd(a) => ("MLSD".into(), Some(a)),
             Command::Mlst(a) => ("MLST".into(), Some(a)),
             Command::List(a) => ("LIST".into(), Some(a)),
+            Command::Stat(a) => ("STAT".into(), Some(a)),
             Command::Size(a) => ("SIZE".into(), Some(a)),
             Command::Mdtm(a) => ("MDTM".into(), Some(a)),
             Command::Retr(a) => ("RETR".into(), Some(a)),

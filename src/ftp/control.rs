@@ -33,6 +33,8 @@ pub struct Control {
     peer: SocketAddr,
     io_timeout: Duration,
     broken: bool,
+    /// A reply line ended in a bare LF since `take_bare_line_feed` was last called.
+    bare_line_feed: bool,
     pub features: Features,
     /// This connection's TLS session, which its data connections resume (None: plain FTP).
     tls: Option<TlsSession>,
@@ -104,6 +106,7 @@ impl Control {
             peer,
             io_timeout: config.io_timeout,
             broken: false,
+            bare_line_feed: false,
             features: Features::default(),
             tls,
             ready_data: None,
@@ -357,8 +360,9 @@ impl Control {
 
     /// Read the next reply.
     pub fn read_reply(&mut self) -> Result<Reply, RemoteError> {
-        match self.buffer.read_reply(&mut self.transport) {
-            Ok(reply) => {
+        match self.buffer.read_reply_noting_bare_lf(&mut self.transport) {
+            Ok((reply, bare_line_feed)) => {
+                self.bare_line_feed |= bare_line_feed;
                 trace!("< {reply}");
                 Ok(reply)
             }
@@ -419,6 +423,17 @@ impl Control {
             RemoteErrorKind::Connection,
             format!("{}: no reply to {command}", self.peer),
         )
+    }
+
+    /// Whether a reply read since the last call had a line ending in a bare LF, not CRLF
+    /// (see `ReplyBuffer::read_reply_noting_bare_lf`); clears the note.
+    pub fn take_bare_line_feed(&mut self) -> bool {
+        std::mem::take(&mut self.bare_line_feed)
+    }
+
+    /// Whether the server sent bytes that no reply read so far consumed.
+    pub fn has_unread_reply_bytes(&self) -> bool {
+        self.buffer.has_pending()
     }
 
     /// Check the connection still answers (after sitting idle).

@@ -23,6 +23,7 @@ mod rename_replies;
 pub mod reply;
 pub(crate) mod reply_code;
 mod reply_errors;
+mod stat_listing;
 pub(crate) mod tls;
 pub(crate) mod tls_sessions;
 pub(crate) mod tls_trust;

@@ -169,8 +169,12 @@ impl ReplyBuffer {
         self.start = 0;
     }
 
-    /// Read one line (without the line ending). CRLF and bare LF both end a line.
-    fn read_line<R: Read + ?Sized>(&mut self, stream: &mut R) -> Result<Vec<u8>, ReplyError> {
+    /// Read one line (without the line ending), and whether it ended in a bare LF. CRLF and
+    /// bare LF both end a line.
+    fn read_line<R: Read + ?Sized>(
+        &mut self,
+        stream: &mut R,
+    ) -> Result<(Vec<u8>, bool), ReplyError> {
         loop {
             let pending = &self.buf[self.start..];
             if let Some(pos) = pending.iter().position(|&b| b == b'\n') {
@@ -178,14 +182,15 @@ impl ReplyBuffer {
                     return Err(ReplyError::TooLong);
                 }
                 let mut line = pending[..pos].to_vec();
-                if line.last() == Some(&b'\r') {
+                let bare = line.last() != Some(&b'\r');
+                if !bare {
                     line.pop();
                 }
                 self.start += pos + 1;
                 if self.start == self.buf.len() {
                     self.clear();
                 }
-                return Ok(line);
+                return Ok((line, bare));
             }
             if pending.len() >= MAX_LINE {
                 return Err(ReplyError::TooLong);
@@ -211,14 +216,27 @@ impl ReplyBuffer {
 
     /// Read one complete reply.
     pub fn read_reply<R: Read + ?Sized>(&mut self, stream: &mut R) -> Result<Reply, ReplyError> {
-        let first = self.read_line(stream)?;
+        self.read_reply_noting_bare_lf(stream)
+            .map(|(reply, _)| reply)
+    }
+
+    /// Read one complete reply, and whether one of its lines ended in a bare LF instead of
+    /// CRLF. vsftpd and proftpd send a name with a line feed in it unchanged inside a `STAT`
+    /// listing: that splits the line, and the piece after it may even look like the reply's
+    /// last line. A caller that trusts a multi-line reply's body must not trust it then.
+    pub fn read_reply_noting_bare_lf<R: Read + ?Sized>(
+        &mut self,
+        stream: &mut R,
+    ) -> Result<(Reply, bool), ReplyError> {
+        let (first, mut bare) = self.read_line(stream)?;
         let (code, multi) =
             parse_code(&first).ok_or_else(|| ReplyError::Malformed(first.clone()))?;
         let mut total = first.len() + 2;
         let mut lines = vec![first];
         if multi {
             loop {
-                let line = self.read_line(stream)?;
+                let (line, bare_here) = self.read_line(stream)?;
+                bare |= bare_here;
                 total += line.len() + 2;
                 if total > MAX_REPLY_BYTES {
                     return Err(ReplyError::TooLong);
@@ -230,7 +248,7 @@ impl ReplyBuffer {
                 }
             }
         }
-        Ok(Reply { code, lines })
+        Ok((Reply { code, lines }, bare))
     }
 }
 
@@ -267,6 +285,36 @@ mod tests {
             out[..n].copy_from_slice(&self.data[..n]);
             self.data = &self.data[n..];
             Ok(n)
+        }
+    }
+
+    #[test]
+    fn a_line_ending_in_a_bare_line_feed_is_noted_per_reply() {
+        let cases: &[(&[u8], &[bool])] = &[
+            (b"213-Status follows:\r\n-rw x\r\n213 End\r\n", &[false]),
+            (b"200 ok\n", &[true]),
+            // a name with a line feed in a vsftpd STAT listing ends the reply early
+            (
+                b"213-Status follows:\r\n-rw x\n213 fake\r\n-rw y\r\n213 End\r\n",
+                &[true],
+            ),
+            (b"213-a\r\nb\n213 End\r\n200 ok\r\n", &[true, false]),
+        ];
+        for (data, expected) in cases {
+            for step in [1, 7, 4096] {
+                let mut buf = ReplyBuffer::new();
+                let mut stream = Trickle { data, step };
+                let noted: Vec<bool> = expected
+                    .iter()
+                    .map(|_| buf.read_reply_noting_bare_lf(&mut stream).unwrap().1)
+                    .collect();
+                assert_eq!(
+                    &noted,
+                    expected,
+                    "{:?} step {step}",
+                    String::from_utf8_lossy(data)
+                );
+            }
         }
     }
 

@@ -14,6 +14,8 @@ pub(crate) const OK: u16 = 200;
 pub(crate) const SUPERFLUOUS: u16 = 202;
 /// 211: system status; the FEAT reply.
 pub(crate) const SYSTEM_STATUS: u16 = 211;
+/// 212: directory status; proftpd's `STAT dir` listing.
+pub(crate) const DIRECTORY_STATUS: u16 = 212;
 /// 213: file status; SIZE and MDTM put their value in the text.
 pub(crate) const FILE_STATUS: u16 = 213;
 /// 220: ready for a new user (the greeting).

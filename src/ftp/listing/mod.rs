@@ -9,6 +9,8 @@
 //! `log::debug!`ged and skipped. Names are bytes, not necessarily UTF-8: they go into `OsString`
 //! unchanged.
 //!
+//! `STAT dir` replies carrying a listing (`stat`) are Unix lines only, and strict.
+//!
 //! LIST lines are auto-detected per line: Unix first, then DOS. LIST times are server-local;
 //! the zone is unknowable, so they are taken as UTC (proftpd's `TimesGMT on` and most hosted
 //! servers make that true). "Mon DD HH:MM" rows get the year of `now`, or the previous year
@@ -24,9 +26,11 @@ use crate::remote::Entry;
 
 mod dos;
 mod mlsx;
+mod stat;
 mod unix;
 
 pub use mlsx::{parse_mlsd, parse_mlst_line, parse_mlsx_line};
+pub use stat::parse_stat_listing;
 
 #[cfg(test)]
 mod tests;

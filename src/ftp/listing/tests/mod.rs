@@ -107,6 +107,7 @@ fn assert_list_outcome(lines: &[&[u8]], outcome: &ListLine) {
 mod dos;
 mod mlsx;
 mod robustness;
+mod stat;
 mod unix;
 
 // ----- names ---------------------------------------------------------------------------

@@ -1,0 +1,132 @@
+//! Listings by `STAT dir` over the control connection (issue 10: cheaper listings at WAN).
+//!
+//! vsftpd, proftpd and pure-ftpd answer `STAT dir` with the `ls -l` lines inside the reply:
+//! one round trip and no data connection, where `LIST` needs EPSV, a connect, `150`, the data
+//! and `226`. Used only where the trade is safe (decided here, measured in
+//! docs/round-trips.md):
+//! - only for listings ahead of small directories (`Remote::list_ahead_small`): a reply
+//!   travels over the control connection and may be at most 256 KiB (`reply::MAX_REPLY_BYTES`;
+//!   a bigger one costs the connection), and the directory the kernel waits for may be any size;
+//! - only on servers listed with `LIST`: where MLSD works it is used (exact UTC times to the
+//!   second; `STAT` gives `ls -l` times, minutes or only the day for older files);
+//! - never a wrong listing: the parser is strict (`listing::parse_stat_listing`), a reply
+//!   with a line ending in a bare LF or with bytes after it (a name with a line feed that may
+//!   have ended the reply early) breaks the connection, and the first `STAT` listings of a
+//!   session are compared with `LIST` (see [`FtpRemote::list_small_once`]). Anything odd turns
+//!   `STAT` listings off for the session (`Quirks::stat_list_refused`).
+//!
+//! Residual risk, documented: a name containing CR LF on a server that sends names unescaped
+//! can forge lines of a listing; that is as true of `LIST` over a data connection.
+
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+use std::time::SystemTime;
+
+use super::client::{FtpRemote, path_arg, show};
+use super::command::Command;
+use super::listing::parse_stat_listing;
+use super::pool::PooledControl;
+use super::reply_code as code;
+use super::reply_errors::{Op, is_not_implemented};
+use crate::remote::{Entry, RemoteError, RemoteErrorKind, RemoteResult};
+
+impl FtpRemote {
+    /// Whether listings of this server may come from `STAT dir` (see [`Self::stat_listing`]).
+    fn stat_listings_usable(&self, conn: &PooledControl) -> bool {
+        let quirks = self.pool().quirks();
+        let lists_with_mlsd = conn.features.mlst && !quirks.mlsd_refused();
+        !lists_with_mlsd && !quirks.stat_list_refused()
+    }
+
+    /// The listing of `dir` from a `STAT dir` reply: one round trip on the control connection,
+    /// no data connection. `Ok(None)`: not a listing we trust for this directory (missing, a
+    /// file, refused, or a server whose replies we cannot read: then never again this
+    /// session); the caller lists the usual way, which also finds the right error.
+    fn stat_listing(
+        &self,
+        conn: &mut PooledControl,
+        dir: &Path,
+    ) -> RemoteResult<Option<Vec<Entry>>> {
+        let quirks = self.pool().quirks();
+        conn.take_bare_line_feed();
+        let reply = conn.cmd(&Command::Stat(path_arg(dir)?))?;
+        if conn.take_bare_line_feed() || conn.has_unread_reply_bytes() {
+            // A name with a line feed split a line, and may have ended the reply early: the
+            // rest of it is still to come, so this connection is out of step for good.
+            conn.mark_broken();
+            log::info!(
+                "STAT reply for {} has a line feed inside a line; listing with LIST from now on",
+                show(dir)
+            );
+            quirks.set_stat_list_refused();
+            return Err(RemoteError::new(
+                RemoteErrorKind::Protocol,
+                format!("STAT listing of {}: line feed inside a line", show(dir)),
+            ));
+        }
+        let listing = matches!(
+            reply.code,
+            code::SYSTEM_STATUS | code::DIRECTORY_STATUS | code::FILE_STATUS
+        );
+        if !listing {
+            if is_not_implemented(Op::List, &reply) {
+                log::info!("server refused STAT ({reply}); listing with LIST from now on");
+                quirks.set_stat_list_refused();
+            }
+            return Ok(None);
+        }
+        let inner = reply.inner_lines();
+        if inner.is_empty() {
+            return Ok(None); // vsftpd, pure-ftpd: no such directory
+        }
+        let parsed = parse_stat_listing(inner, SystemTime::now());
+        if parsed.is_none() {
+            log::info!(
+                "STAT reply for {} is not a listing we can read ({reply}); \
+                 listing with LIST from now on",
+                show(dir)
+            );
+            quirks.set_stat_list_refused();
+        }
+        Ok(parsed)
+    }
+
+    /// A listing ahead of a small directory: by `STAT dir` where the server allows it. The
+    /// first `STAT` listing of a session, and the first one showing a dotfile, are checked
+    /// against `LIST` of the same directory (vsftpd's `STAT` shows dotfiles that its `LIST`
+    /// hides without `force_dot_files`): a difference means `LIST` for the rest of the
+    /// session, so every listing of a session shows the same kind of picture.
+    pub(super) fn list_small_once(
+        &self,
+        conn: &mut PooledControl,
+        dir: &Path,
+    ) -> RemoteResult<Vec<Entry>> {
+        if !self.stat_listings_usable(conn) {
+            return self.list_once(conn, dir);
+        }
+        let Some(mut by_stat) = self.stat_listing(conn, dir)? else {
+            return self.list_once(conn, dir);
+        };
+        let quirks = self.pool().quirks();
+        let dotfile = by_stat.iter().any(|e| e.name.as_bytes().starts_with(b"."));
+        if quirks.stat_list_checked() && (!dotfile || quirks.stat_list_dotfiles_checked()) {
+            return Ok(by_stat);
+        }
+        let mut by_list = self.list_once(conn, dir)?;
+        by_stat.sort_by(|a, b| a.name.cmp(&b.name));
+        by_list.sort_by(|a, b| a.name.cmp(&b.name));
+        if by_stat == by_list {
+            quirks.set_stat_list_checked();
+            if dotfile {
+                quirks.set_stat_list_dotfiles_checked();
+            }
+        } else {
+            log::info!(
+                "STAT and LIST show {} differently; listing with LIST from now on",
+                show(dir)
+            );
+            quirks.set_stat_list_refused();
+        }
+        Ok(by_list)
+    }
+}
