@@ -6,6 +6,11 @@
 //! Ending a transfer early closes the data socket, reads the server's 426/226 with a short
 //! timeout and resynchronises with NOOP; a connection that misbehaves there is dropped, not
 //! reused.
+//!
+//! An upload may start before the server said 150 (`Upload::unconfirmed`, issue 10): the
+//! reply to STOR/APPE is then still due, and it is the first one read, when a write would
+//! block, when sending fails, or at `finish` right after the data and its end went out. A
+//! refusal there fails that call with the server's reason.
 
 use std::io::{self, Read, Write};
 use std::time::Duration;
