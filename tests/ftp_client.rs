@@ -568,3 +568,48 @@ fn an_upload_commit_gives_the_real_name_data_mode_and_time(server: &TestServer) 
     );
 }
 server_tests!(an_upload_commit_gives_the_real_name_data_mode_and_time);
+
+/// A STOR the server refuses (a read-only directory) fails the upload loudly with
+/// PermissionDenied: small, at `finish`; big, at a write once the socket buffers are full
+/// (the command goes out without waiting for the 150, issue 10), never by hanging until the
+/// timeout. The connection stays usable and nothing is left on the server.
+fn a_refused_stor_fails_the_write_or_finish_with_permission_denied(server: &TestServer) {
+    use std::os::unix::fs::PermissionsExt;
+    if !server.kind.can_or_skip(Feature::DiskPermissions) {
+        return;
+    }
+    let dir = server.seed_dir("locked");
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o555)).unwrap();
+    let remote = connect(server);
+    let started = std::time::Instant::now();
+    for (name, size) in [("small", 4096), ("big", 32 * 1024 * 1024)] {
+        let path = format!("/locked/{name}");
+        let outcome = remote.create(Path::new(&path)).and_then(|mut writer| {
+            writer
+                .write_all(&pattern(size, 3))
+                .map_err(RemoteError::from_io)?;
+            writer.finish()
+        });
+        let err = outcome.expect_err("a STOR into a read-only directory must fail");
+        assert_eq!(
+            err.kind,
+            RemoteErrorKind::PermissionDenied,
+            "{:?} {name}: {err}",
+            server.kind
+        );
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "{:?}: waited for a timeout",
+        server.kind
+    );
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    assert_eq!(
+        std::fs::read_dir(&dir).unwrap().count(),
+        0,
+        "{:?}",
+        server.kind
+    );
+    assert!(remote.list(Path::new("/locked")).unwrap().is_empty());
+}
+server_tests!(a_refused_stor_fails_the_write_or_finish_with_permission_denied);

@@ -528,3 +528,49 @@ fn a_new_file_keeps_the_mode_it_was_created_with(server: &TestServer, mount: &Mo
     assert_eq!(fs::read(server.path("private.key")).unwrap(), b"secret\n");
 }
 mount_tests!(a_new_file_keeps_the_mode_it_was_created_with);
+
+/// An upload the server refuses (a directory it may not write to, which the mount had listed
+/// as writable) fails with EACCES at the write or the close: the STOR goes out without waiting
+/// for its 150 (issue 10), so the open may succeed. Nothing is left on the server.
+fn a_refused_upload_fails_the_write_or_close_and_leaves_nothing(
+    server: &TestServer,
+    mount: &Mount,
+) {
+    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::io::IntoRawFd;
+    if !server.kind.can_or_skip(common::Feature::DiskPermissions) {
+        return;
+    }
+    let dir = server.seed_dir("locked");
+    assert_eq!(fs::read_dir(mount.path("locked")).unwrap().count(), 0);
+    fs::set_permissions(&dir, fs::Permissions::from_mode(0o555)).unwrap();
+    let outcome = File::create(mount.path("locked/new.txt")).and_then(|mut file| {
+        file.write_all(b"refused\n")?;
+        // SAFETY: closing the descriptor we own, once (into_raw_fd gave up the ownership).
+        match unsafe { libc::close(file.into_raw_fd()) } {
+            0 => Ok(()),
+            _ => Err(std::io::Error::last_os_error()),
+        }
+    });
+    fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).unwrap();
+    let err = outcome.expect_err("an upload into a read-only directory must fail");
+    assert_eq!(
+        err.raw_os_error(),
+        Some(libc::EACCES),
+        "{}: {err}",
+        server.kind
+    );
+    let left: Vec<_> = fs::read_dir(&dir).unwrap().collect();
+    assert!(
+        left.is_empty(),
+        "{}: left on the server: {left:?}",
+        server.kind
+    );
+    // The kernel may keep the name for its entry timeout (1 s); the mount forgets it.
+    let gone_by = Instant::now() + Duration::from_secs(3);
+    while mount.path("locked/new.txt").exists() && Instant::now() < gone_by {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(!mount.path("locked/new.txt").exists(), "{}", server.kind);
+}
+mount_tests!(a_refused_upload_fails_the_write_or_close_and_leaves_nothing);

@@ -162,9 +162,12 @@ fn an_empty_new_file_keeps_its_creation_time_after_close(server: &TestServer, mo
         .unwrap()
         .modified()
         .unwrap();
+    // The server stamps the file when it runs the STOR, which `create` no longer waits for
+    // (issue 10): up to half a round trip after the time create showed.
+    let latest = created + Duration::from_secs(1);
     assert!(
-        before <= on_disk && on_disk <= created,
-        "{}: the server's mtime {on_disk:?} is not the create's ({before:?} .. {created:?})",
+        before <= on_disk && on_disk <= latest,
+        "{}: the server's mtime {on_disk:?} is not the create's ({before:?} .. {latest:?})",
         server.kind
     );
 }

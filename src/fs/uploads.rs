@@ -63,7 +63,18 @@ impl FsCore {
             CommitAttrs::default()
         };
         let carried_data = upload.carried_data();
-        let (size, mtime_result) = upload.finish(&*self.remote, path, attrs)?;
+        let atomic = upload.is_atomic();
+        let (size, mtime_result) = match upload.finish(&*self.remote, path, attrs) {
+            Ok(done) => done,
+            Err(err) => {
+                // The real name is as it was (a new file: absent); the cached entry that
+                // `create` made is not the server's truth any more: ask it next time.
+                if let Some((parent, _)) = names::split(path).filter(|_| atomic) {
+                    self.namespace.forget_listing(parent);
+                }
+                return Err(err);
+            }
+        };
         if carried_data {
             self.namespace.written(path, size);
         } else {

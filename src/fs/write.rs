@@ -74,7 +74,9 @@ pub(crate) struct Upload {
 }
 
 impl Upload {
-    /// Open the data connection (so refusals show up at open/create) and start the uploader.
+    /// Open the data connection and start the uploader. Refusals show up here, or (where the
+    /// remote does not wait for the server's go-ahead: plain passive FTP) at the first write
+    /// that would block, or at `finish`.
     /// `start` is the file offset the first pushed byte lands at (0 for `Replace`).
     pub(crate) fn start(
         remote: &dyn Remote,

@@ -15,7 +15,7 @@ use log::debug;
 
 use super::FtpConfig;
 use super::command::{Arg, Command};
-use super::data_channel::{TransferStart, start_transfer};
+use super::data_channel::{TransferStart, send_upload_unconfirmed, start_transfer};
 use super::ftp_time::format_ftp_time;
 use super::listing::{parse_list, parse_mlsd, parse_mlst_line};
 use super::pool::{Lane, Pool, PooledControl};
@@ -272,6 +272,28 @@ impl FtpRemote {
         } else {
             Command::Appe(arg.clone())
         };
+        // Without waiting for the 150 where the data connection allows (issue 10): a refusal
+        // fails the first write that would block, or the close.
+        let mode = self.pool.config().data_mode;
+        let unconfirmed =
+            self.retrying(Lane::Transfer, |mut conn, _| match send_upload_unconfirmed(
+                &mut conn,
+                mode,
+                self.pool.quirks(),
+                &cmd,
+            )? {
+                Some(data) => Ok(Some((conn, data))),
+                None => Ok(None),
+            })?;
+        if let Some((conn, data)) = unconfirmed {
+            return Ok(Box::new(Upload::unconfirmed(
+                conn,
+                data,
+                arg,
+                replaces,
+                show(path),
+            )));
+        }
         let (conn, data) = self.open_transfer(path, None, &cmd, Op::Store)?;
         Ok(Box::new(Upload::new(conn, data, arg, replaces, show(path))))
     }

@@ -6,6 +6,11 @@
 //! Ending a transfer early closes the data socket, reads the server's 426/226 with a short
 //! timeout and resynchronises with NOOP; a connection that misbehaves there is dropped, not
 //! reused.
+//!
+//! An upload may start before the server said 150 (`Upload::unconfirmed`, issue 10): the
+//! reply to STOR/APPE is then still due, and it is the first one read, when a write would
+//! block, when sending fails, or at `finish` right after the data and its end went out. A
+//! refusal there fails that call with the server's reason.
 
 use std::io::{self, Read, Write};
 use std::time::Duration;
@@ -149,6 +154,11 @@ pub(crate) struct Upload {
     /// Why the data connection failed, kept for `finish` (which the caller calls after a
     /// failed write, and which must report the same cause).
     failure: Option<RemoteError>,
+    /// The server's 125/150 was read. False for an upload command sent without waiting for
+    /// it (`unconfirmed`): the first reply on the control connection is then that 150 or the
+    /// refusal of the command, read when a write would block, when sending fails, or at
+    /// `finish`.
+    confirmed: bool,
 }
 
 impl Upload {
@@ -168,7 +178,80 @@ impl Upload {
             replaces,
             finished: false,
             failure: None,
+            confirmed: true,
         }
+    }
+
+    /// An upload whose command went out without waiting for its 125/150
+    /// (`data_channel::send_upload_unconfirmed`); a refusal fails the first write that would
+    /// block, or `finish`.
+    pub(crate) fn unconfirmed(
+        control: PooledControl,
+        data: Transport,
+        path: Arg,
+        replaces: bool,
+        what: String,
+    ) -> Upload {
+        let mut upload = Upload::new(control, data, path, replaces, what);
+        upload.confirmed = false;
+        upload
+    }
+
+    /// Read the reply to the upload command when it is still due: Ok on 125/150; the server's
+    /// refusal otherwise (the transfer is over: nothing to resync, the data connection goes).
+    fn confirm(&mut self) -> RemoteResult<()> {
+        if self.confirmed {
+            return Ok(());
+        }
+        self.confirmed = true;
+        let refusal = match self.control.read_reply() {
+            Ok(reply) if reply.is_preliminary() => return Ok(()),
+            Ok(reply) => {
+                if reply.code == code::SERVICE_CLOSING {
+                    self.control.mark_broken();
+                }
+                reply_error(Op::Store, &reply, &self.what)
+            }
+            Err(err) => err,
+        };
+        if let Some(data) = self.data.take() {
+            data.abort();
+        }
+        self.finished = true;
+        self.failure = Some(refusal.clone());
+        Err(refusal)
+    }
+
+    /// Write without blocking while the 150 is still due: bytes the server has not asked for
+    /// yet wait in the socket buffers, and when those are full the reply says whether it ever
+    /// will (a refused upload must not block until the timeout).
+    /// `None`: nothing written, the 150 came, write the blocking way.
+    fn write_unconfirmed(&mut self, buf: &[u8]) -> io::Result<Option<usize>> {
+        let Some(data) = self.data.as_mut() else {
+            return Err(self.ended().into_io());
+        };
+        let attempt = data
+            .tcp()
+            .set_nonblocking(true)
+            .and_then(|()| data.write(buf))
+            .and_then(|n| data.tcp().set_nonblocking(false).map(|()| n));
+        match attempt {
+            Ok(n) => Ok(Some(n)),
+            Err(e) => {
+                let _ = data.tcp().set_nonblocking(false);
+                self.confirm().map_err(RemoteError::into_io)?;
+                if e.kind() == io::ErrorKind::WouldBlock {
+                    return Ok(None);
+                }
+                Err(self.data_failed(e).into_io())
+            }
+        }
+    }
+
+    fn ended(&self) -> RemoteError {
+        self.failure.clone().unwrap_or_else(|| {
+            RemoteError::new(RemoteErrorKind::Connection, "upload already ended")
+        })
     }
 
     /// The data connection failed while we were sending. A server that cannot store the data
@@ -234,13 +317,15 @@ impl Upload {
 
 impl Write for Upload {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let Some(data) = self.data.as_mut() else {
-            let ended = self.failure.clone().unwrap_or_else(|| {
-                RemoteError::new(RemoteErrorKind::Connection, "upload already ended")
-            });
-            return Err(ended.into_io());
+        let early = if self.confirmed {
+            None
+        } else {
+            self.write_unconfirmed(buf)?
         };
-        match data.write(buf) {
+        let Some(data) = self.data.as_mut() else {
+            return Err(self.ended().into_io());
+        };
+        match early.map_or_else(|| data.write(buf), Ok) {
             Ok(n) => {
                 self.control.note_progress();
                 self.sent += n as u64;
@@ -272,9 +357,14 @@ impl RemoteWriter for Upload {
         };
         if let Err(e) = data.finish_sending() {
             drop(data);
+            // A refusal of the command explains the failure better than the cut.
+            self.confirm()?;
             return Err(self.data_failed(e));
         }
         drop(data);
+        // Data and end of data are on their way: now the 150 still due (or the refusal),
+        // then the final reply, arrive back to back.
+        self.confirm()?;
         let reply = match self.control.read_reply() {
             Ok(reply) => reply,
             Err(lost) if lost.is_transient() => return self.verify_after_lost_reply(lost),

@@ -41,6 +41,9 @@ pub enum Feature {
     MkdirExistsReply,
     /// RETR of a missing file refused before the data connection opens (not 150 then 550).
     RetrRefusedEarly,
+    /// The server's disk permissions bind the logged-in user (a read-only directory refuses a
+    /// STOR), i.e. the server writes as that user, not as root.
+    DiskPermissions,
 }
 
 /// What each server cannot do, with the reason: the one table the tests skip by (the README's
@@ -57,6 +60,8 @@ pub const LIMITATIONS: &[(ServerKind, Feature, &str)] = &[
     (ServerKind::Unftp, Feature::Chmod, "libunftp has no SITE CHMOD"),
     (ServerKind::Unftp, Feature::ConnectionLimit, "unftp has no per-client connection limit"),
     (ServerKind::Unftp, Feature::MkdirExistsReply, "libunftp answers MKD of an existing directory with 550 File not found"),
+    (ServerKind::Pyftpdlib, Feature::DiskPermissions, "pyftpdlib runs as root here and writes whatever the directory's mode"),
+    (ServerKind::Unftp, Feature::DiskPermissions, "unftp runs as root here and writes whatever the directory's mode"),
     (ServerKind::Unftp, Feature::RetrRefusedEarly, "libunftp answers RETR of a missing file with 150, then 550 (the error comes at the first read)"),
 ];
 
