@@ -31,6 +31,9 @@
 # (on BENCH_DIR, a tmpfs by default), and prints the mount's VmRSS and VmHWM after the listing
 # divided by the entries (issue 10 targets: cold <= 1.2 s, warm within 1.2x of tmpfs, <= 500
 # bytes per entry).
+# BENCH_SPOOL_PARENT (default: the bench directory) where the write-back spool goes, e.g.
+# ~/.cache to time ftpfs' default location on its real disk (every close fsyncs there, so the
+# disk decides the files/s).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 
@@ -108,6 +111,16 @@ mkdir -p "$root/many" "$root/untar" "$root/curl-untar" "$mnt" "$logs"
 note "machine: $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg), kernel $(uname -r)"
 note "ftpfs: $("$FTPFS_BIN" --version), curl: $(curl --version | head -1 | cut -d' ' -f1-2)"
 note "workloads: $ONLY; big file: $SIZE_MIB MiB, best of $RUNS runs; server root in $work"
+spool="$work/spool"
+if [[ "$WRITEBACK" == 1 && -n "${BENCH_SPOOL_PARENT:-}" ]]; then
+    mkdir -p "$BENCH_SPOOL_PARENT"
+    make_temp_dir wbspool "$BENCH_SPOOL_PARENT"
+    spool="$MADE_TEMP_DIR"
+fi
+if [[ "$WRITEBACK" == 1 ]]; then
+    mkdir -p "$spool"
+    note "write-back spool in $spool ($(stat -f -c %T "$spool"))"
+fi
 
 if wants read || wants write; then
     note "creating $SIZE_MIB MiB of random data (server copy + write source)..."
@@ -331,7 +344,7 @@ if wants tar; then
         if [[ "$WRITEBACK" == 1 ]]; then
             # Write-back: tar returns once the data is in the spool; then poll the server.
             rm -rf "${root:?}/untar/"*
-            MOUNT_ARGS=("${DEFAULT_ARGS[@]}" --writeback --spool-dir "$work/spool")
+            MOUNT_ARGS=("${DEFAULT_ARGS[@]}" --writeback --spool-dir "$spool")
             fresh_mount writeback
             MOUNT_ARGS=("${DEFAULT_ARGS[@]}")
             start="$(now)"

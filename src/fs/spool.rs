@@ -5,11 +5,18 @@
 //! copy in `FsConfig::spool_dir`, uploaded whole on flush/close (to a temporary name renamed into
 //! place, like every replacing upload: see `upload_target`). The copy is unlinked right after
 //! creation, so a crash leaves nothing behind in the spool directory.
+//!
+//! A new, empty spool (`create`: every created file in write-back mode) starts in memory (a
+//! memfd) and moves to a file in the spool directory once it outgrows `IN_MEMORY`. Why: a
+//! create+unlink of a disk file per small file was a sixth of ftpfs' CPU time in `tar -x` of
+//! 1,000 small files (ext4's inode allocator skips recently deleted inodes one by one), and the
+//! bound keeps the memory of many open handles small.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::os::fd::FromRawFd;
 use std::os::unix::fs::FileExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::error::FsError;
@@ -19,6 +26,9 @@ use crate::status::{self, Direction};
 
 static SPOOL_COUNTER: AtomicU64 = AtomicU64::new(0);
 
+/// Bytes a new spool keeps in memory before it moves to a file in the spool directory.
+const IN_MEMORY: u64 = 1 << 20;
+
 /// A local, anonymous copy of one remote file.
 #[derive(Debug)]
 pub(crate) struct Spool {
@@ -26,11 +36,30 @@ pub(crate) struct Spool {
     len: u64,
     /// Changed since the last upload.
     dirty: bool,
+    /// The spool directory while the content is still in memory (None: on disk).
+    spill_to: Option<PathBuf>,
 }
 
 impl Spool {
-    /// An empty spool in `dir`.
+    /// An empty spool: in memory, moving to `dir` when it grows past `IN_MEMORY` (on disk at
+    /// once where memfd is missing).
     pub(crate) fn create(dir: &Path) -> Result<Spool, FsError> {
+        // SAFETY: a NUL-terminated name and flags; the result is checked before use.
+        let fd = unsafe { libc::memfd_create(c"ftpfs-spool".as_ptr(), libc::MFD_CLOEXEC) };
+        if fd < 0 {
+            return Spool::on_disk(dir);
+        }
+        Ok(Spool {
+            // SAFETY: `fd` is a new descriptor that nothing else owns.
+            file: unsafe { File::from_raw_fd(fd) },
+            len: 0,
+            dirty: false,
+            spill_to: Some(dir.to_path_buf()),
+        })
+    }
+
+    /// An empty spool file in `dir`, unlinked at once.
+    fn on_disk(dir: &Path) -> Result<Spool, FsError> {
         let name = format!(
             ".ftpfs-spool-{}-{}",
             std::process::id(),
@@ -50,12 +79,32 @@ impl Spool {
             file,
             len: 0,
             dirty: false,
+            spill_to: None,
         })
+    }
+
+    /// Move the content to disk before it grows to `end` bytes, when that is past `IN_MEMORY`.
+    fn make_room(&mut self, end: u64) -> Result<(), FsError> {
+        let Some(dir) = self.spill_to.as_ref().filter(|_| end > IN_MEMORY) else {
+            return Ok(());
+        };
+        let mut disk = Spool::on_disk(dir)?;
+        let copied = io::copy(&mut self.contents()?, &mut disk.file)
+            .map_err(|err| FsError::io("move spool file to disk", &err))?;
+        if copied != self.len {
+            return Err(FsError::new(
+                libc::EIO,
+                "spool file shrank while moved to disk",
+            ));
+        }
+        self.file = disk.file;
+        self.spill_to = None;
+        Ok(())
     }
 
     /// A spool holding the current remote content of `path` (empty when it does not exist).
     pub(crate) fn download(dir: &Path, remote: &dyn Remote, path: &Path) -> Result<Spool, FsError> {
-        let mut spool = Spool::create(dir)?;
+        let mut spool = Spool::on_disk(dir)?;
         let context = || format!("download {} for local editing", path.display());
         let mut reader = match remote.open_read(path, 0) {
             Ok(reader) => status::track(reader, path, Direction::Download, 0, None),
@@ -81,6 +130,7 @@ impl Spool {
             file,
             len,
             dirty: true,
+            spill_to: None,
         })
     }
 
@@ -125,6 +175,7 @@ impl Spool {
     }
 
     pub(crate) fn write_at(&mut self, offset: u64, data: &[u8]) -> Result<(), FsError> {
+        self.make_room(offset.saturating_add(data.len() as u64))?;
         self.file
             .write_all_at(data, offset)
             .map_err(|err| FsError::io("write spool file", &err))?;
@@ -134,6 +185,7 @@ impl Spool {
     }
 
     pub(crate) fn set_len(&mut self, len: u64) -> Result<(), FsError> {
+        self.make_room(len)?;
         self.file
             .set_len(len)
             .map_err(|err| FsError::io("truncate spool file", &err))?;
@@ -216,6 +268,23 @@ mod tests {
             .unwrap();
         assert_eq!(remote.file("/f").unwrap(), b"hello");
         assert!(!spool.is_dirty());
+    }
+
+    #[test]
+    fn a_growing_spool_moves_from_memory_to_disk_with_its_content() {
+        let mut spool = Spool::create(&std::env::temp_dir()).unwrap();
+        assert!(spool.spill_to.is_some(), "a new spool starts in memory");
+        spool.write_at(0, b"head").unwrap();
+        let far = IN_MEMORY + 10;
+        spool.write_at(far, b"tail").unwrap();
+        assert!(spool.spill_to.is_none(), "past the bound it is on disk");
+        assert_eq!(spool.len(), far + 4);
+        assert_eq!(spool.read_at(0, 4).unwrap(), b"head");
+        assert_eq!(spool.read_at(far, 10).unwrap(), b"tail");
+        let mut small = Spool::create(&std::env::temp_dir()).unwrap();
+        small.set_len(IN_MEMORY + 1).unwrap();
+        assert!(small.spill_to.is_none());
+        assert_eq!(small.read_at(IN_MEMORY, 5).unwrap(), vec![0]);
     }
 
     #[test]

@@ -4,12 +4,13 @@
 //! # Why this layout
 //! The promise of write-back mode is that a file whose close returned is never lost, even after
 //! kill -9 or a crash. So a pending upload exists exactly when its *record* exists:
-//! 1. the data is written to `<seq>.data.tmp`, fsync'd, renamed to `<seq>.data`;
+//! 1. the data is written to `<seq>.data` and fsync'd;
 //! 2. the record is written to `<seq>.rec.tmp`, fsync'd, renamed to `<seq>.rec`;
-//! 3. the directory is fsync'd, so both renames are durable. Only then does close return.
+//! 3. the directory is fsync'd, so the record's name is durable. Only then does close return.
 //!
 //! A crash before step 3 leaves at most a data file without record (or `.tmp` files): that close
-//! never returned, so recovery deletes them. Changing a record (rename of a pending file,
+//! never returned, so recovery deletes them. So the data file needs no temporary name of its
+//! own (a rename per close less; the three fsyncs are the floor for two files and a name). Changing a record (rename of a pending file,
 //! recorded chmod/utimens) rewrites it the same way (tmp, fsync, rename, dir fsync). Finishing
 //! deletes the record first, then the data, so a crash in between leaves only garbage.
 //!
@@ -160,23 +161,22 @@ impl Store {
     /// bytes) to the data file, then write the record. When this returns Ok, the upload
     /// survives kill -9 and a crash.
     pub(crate) fn commit(&self, record: &Record, source: &mut impl io::Read) -> io::Result<()> {
+        // No record names it yet: until `write_record` it is garbage recovery would delete.
         let data = self.data_path(record.seq);
-        let tmp = data.with_extension("data.tmp");
         let mut file = OpenOptions::new()
             .write(true)
             .create(true)
             .truncate(true)
-            .open(&tmp)?;
+            .open(&data)?;
         let copied = io::copy(source, &mut file)?;
         if copied != record.size {
-            let _ = fs::remove_file(&tmp);
+            let _ = fs::remove_file(&data);
             return Err(io::Error::other(format!(
                 "spooled {copied} bytes, expected {}",
                 record.size
             )));
         }
         file.sync_all()?;
-        fs::rename(&tmp, &data)?;
         self.write_record(record)
     }
 
