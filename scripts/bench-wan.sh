@@ -23,7 +23,9 @@
 # - ls: `ls -l` of a directory of 10,000 files, cold. Peers: curl LIST, lftp `ls` (one LIST;
 #   its `cls -l` asks per file), rclone mount (stopped after 120 s: it asks per file too).
 # - read: 128 MiB sequential read (dd bs=1M) vs `curl -o /dev/null`, every run shown, since the
-#   target (>= 1.5x curl) must hold in each. Peers: lftp `cat`, rclone mount dd.
+#   target (>= 1.5x curl) must hold in each. Peers: lftp `cat`, lftp `pget -n 2` and `-n 4`
+#   (parallel segments into a file on tmpfs: what the link allows several streams),
+#   rclone mount dd.
 #
 # Env knobs:
 #   WAN_RTT_MS (50)          round-trip time of the emulated link
@@ -395,6 +397,15 @@ if wants read; then
             timed "${LFTP[@]}" || die "lftp cat failed"
             line+=", lftp cat ${TOOK}s"
             result "read.lftp.$run" "$TOOK"
+            # lftp's pget: N parallel RETRs with REST into a local file (on tmpfs here).
+            for parts in 2 4; do
+                lftp_with "pget -n $parts /big.bin -o '$work/pget.out'"
+                timed "${LFTP[@]}" || die "lftp pget -n $parts failed: $(cat "$work/last.out")"
+                cmp -s "$work/pget.out" "$root/big.bin" || die "lftp pget -n $parts: wrong bytes"
+                rm -f "$work/pget.out"
+                line+=", lftp pget -n $parts ${TOOK}s"
+                result "read.pget$parts.$run" "$TOOK"
+            done
             rclone_mount read
             timed dd if="$rmnt/big.bin" of=/dev/null bs=1M || die "dd from rclone failed"
             rclone_unmount
@@ -446,7 +457,8 @@ fi
 if wants read; then
     for ((run = 1; run <= READ_RUNS; run++)); do
         row "read $READ_MIB MiB, run $run" "$(get "read.ftpfs.$run")" "$(get "read.curl.$run")" \
-            "$(get "read.lftp.$run") (cat)" "$(get "read.rclone.$run")" "-"
+            "$(get "read.lftp.$run") (cat); pget -n 2 $(get "read.pget2.$run"), -n 4 $(get "read.pget4.$run")" \
+            "$(get "read.rclone.$run")" "-"
     done
     worst="$(get read.worst)"
     row "read: curl time / ftpfs time" "$(get read.ratios)" "-" "-" "-" \
