@@ -13,8 +13,7 @@
 //! superseded, so rewriting a pending file while the spool is full waits for other uploads
 //! (or times out) although superseding would free room.
 //!
-//! Retries run inside the worker (the entry stays in flight during its backoff, so an operation
-//! on that path waits like for any upload in flight).
+//! The uploader threads themselves live in `worker`.
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -40,16 +39,17 @@ pub(crate) struct UploadFailure {
 /// Upload the data file (second argument) to `record.path`, then apply its recorded attributes.
 pub(crate) type Uploader = dyn Fn(&Record, &Path) -> Result<(), UploadFailure> + Send + Sync;
 
-struct Shared {
-    store: Store,
-    queue: Mutex<Queue>,
-    changed: Condvar,
-    budget: Budget,
-    stop: AtomicBool,
-    upload: Box<Uploader>,
-    backoff: fn(u32) -> Duration,
+/// What the engine and its workers (`worker`) share.
+pub(super) struct Shared {
+    pub(super) store: Store,
+    pub(super) queue: Mutex<Queue>,
+    pub(super) changed: Condvar,
+    pub(super) budget: Budget,
+    pub(super) stop: AtomicBool,
+    pub(super) upload: Box<Uploader>,
+    pub(super) backoff: fn(u32) -> Duration,
     /// Told the path of each upload that ended (done or failed for good), queue unlocked.
-    ended: std::sync::OnceLock<Box<UploadEnded>>,
+    pub(super) ended: std::sync::OnceLock<Box<UploadEnded>>,
 }
 
 /// See `Engine::on_upload_ended`.
@@ -100,14 +100,7 @@ impl Engine {
             backoff,
             ended: std::sync::OnceLock::new(),
         });
-        let workers = (0..workers)
-            .map(|_| {
-                let shared = Arc::clone(&shared);
-                std::thread::Builder::new()
-                    .name("ftpfs-writeback".into())
-                    .spawn(move || worker(&shared))
-            })
-            .collect::<io::Result<Vec<_>>>()?;
+        let workers = super::worker::spawn(&shared, workers)?;
         let engine = Engine {
             shared,
             workers: Mutex::new(workers),
@@ -552,77 +545,6 @@ fn failed(path: &Path, message: &str) -> FsError {
 impl Drop for Engine {
     fn drop(&mut self) {
         self.stop_workers();
-    }
-}
-
-fn worker(shared: &Shared) {
-    loop {
-        let record = {
-            let mut queue = shared.queue.lock();
-            loop {
-                if shared.stop.load(Ordering::SeqCst) {
-                    return;
-                }
-                if let Some(record) = queue.take_next() {
-                    break record;
-                }
-                let mut wait = Duration::from_secs(1);
-                if let Some(at) = queue.next_ready_at() {
-                    wait = wait.min(at.saturating_duration_since(Instant::now()));
-                }
-                shared.changed.wait_for(&mut queue, wait);
-            }
-        };
-        let data = shared.store.data_path(record.seq);
-        let mut attempt = 0;
-        let result = loop {
-            match (shared.upload)(&record, &data) {
-                Ok(()) => break Ok(()),
-                // Stopping during a retry: left queued (not failed) for the next mount.
-                Err(f) if f.transient && shared.stop.load(Ordering::SeqCst) => break Err(None),
-                Err(f) if f.transient && attempt < MAX_RETRIES => {
-                    attempt += 1;
-                    let note = f.message.clone();
-                    shared.queue.lock().note_retry(record.seq, attempt, note);
-                    log::warn!(
-                        "{}: upload after close failed, retry {attempt}: {}",
-                        record.path.display(),
-                        f.message
-                    );
-                    std::thread::sleep((shared.backoff)(attempt));
-                }
-                Err(f) => break Err(Some(f.message)),
-            }
-        };
-        match &result {
-            Ok(()) => {
-                if let Err(err) = shared.store.remove(record.seq) {
-                    log::warn!(
-                        "write-back spool: cannot remove entry {}: {err}",
-                        record.seq
-                    );
-                }
-                shared.budget.release(record.size);
-            }
-            Err(Some(message)) => log::error!(
-                "{}: upload after close failed, data kept in the spool: {message}",
-                record.path.display()
-            ),
-            Err(None) => {}
-        }
-        let ended = result.is_ok() || matches!(result, Err(Some(_)));
-        {
-            let mut queue = shared.queue.lock();
-            match result {
-                Ok(()) => queue.finished(record.seq, Ok(())),
-                Err(Some(message)) => queue.finished(record.seq, Err(message)),
-                Err(None) => queue.requeue(record.seq),
-            }
-        }
-        shared.changed.notify_all();
-        if let Some(hook) = shared.ended.get().filter(|_| ended) {
-            hook(&record.path);
-        }
     }
 }
 
