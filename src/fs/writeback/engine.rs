@@ -186,8 +186,8 @@ impl Engine {
     pub(crate) fn wait_settled(&self, path: &Path, timeout: Duration) -> Result<(), FsError> {
         self.wait_until(path, timeout, |queue| {
             let busy = queue
-                .pending()
-                .any(|p| p.record.path.starts_with(path) && !matches!(p.state, State::Failed(_)));
+                .below(path)
+                .any(|p| !matches!(p.state, State::Failed(_)));
             (!busy).then_some(Ok(()))
         })
     }
@@ -249,8 +249,8 @@ impl Engine {
     pub(crate) fn failures(&self, under: &Path) -> Vec<(PathBuf, String)> {
         let queue = self.shared.queue.lock();
         queue
-            .pending()
-            .filter(|p| p.record.path.starts_with(under))
+            .below_oldest_first(under)
+            .into_iter()
             .filter_map(|p| match &p.state {
                 State::Failed(message) => Some((p.record.path.clone(), message.clone())),
                 _ => None,
@@ -300,7 +300,7 @@ impl Engine {
     ) -> Result<Option<Vec<PathBuf>>, FsError> {
         let mut queue = self.shared.queue.lock();
         let only = {
-            let mut under = queue.pending().filter(|p| p.record.path.starts_with(from));
+            let mut under = queue.below(from);
             match (under.next(), under.next()) {
                 (Some(p), None) => p.record.path == from && p.fresh && p.state == State::Queued,
                 _ => false,
@@ -310,8 +310,8 @@ impl Engine {
             return Ok(None);
         }
         let replaced: Vec<(u64, PathBuf)> = queue
-            .pending()
-            .filter(|p| p.record.path.starts_with(to))
+            .below_oldest_first(to)
+            .into_iter()
             .map(|p| (p.record.seq, p.record.path.clone()))
             .collect();
         let Outcome::Changed { rewrite, cancelled } = queue.rename(from, to) else {
@@ -344,7 +344,7 @@ impl Engine {
         let Some(seq) = only_queued(&queue, from) else {
             return Ok(None);
         };
-        if queue.pending().any(|p| p.record.path.starts_with(to)) {
+        if queue.below(to).next().is_some() {
             return Ok(None);
         }
         let Outcome::Changed { rewrite, .. } = queue.rename(from, to) else {
@@ -429,8 +429,8 @@ impl Engine {
     fn paths_of(&self, under: &Path) -> Vec<(u64, PathBuf)> {
         let queue = self.shared.queue.lock();
         queue
-            .pending()
-            .filter(|p| p.record.path.starts_with(under))
+            .below_oldest_first(under)
+            .into_iter()
             .map(|p| (p.record.seq, p.record.path.clone()))
             .collect()
     }
@@ -513,11 +513,10 @@ impl Engine {
     /// Whether an upload of anything below directory `dir` is queued or in flight (failed
     /// entries do not count: nothing will happen to them any more).
     pub(crate) fn pending_below(&self, dir: &Path) -> bool {
-        self.shared.queue.lock().pending().any(|p| {
-            p.record.path != dir
-                && p.record.path.starts_with(dir)
-                && !matches!(p.state, State::Failed(_))
-        })
+        let queue = self.shared.queue.lock();
+        queue
+            .below(dir)
+            .any(|p| p.record.path != dir && !matches!(p.state, State::Failed(_)))
     }
 
     /// The queue, for status and tests.
@@ -528,7 +527,7 @@ impl Engine {
 
 /// The one entry at or below `path`, when it is exactly at `path` and queued (not running).
 fn only_queued(queue: &Queue, path: &Path) -> Option<u64> {
-    let mut under = queue.pending().filter(|p| p.record.path.starts_with(path));
+    let mut under = queue.below(path);
     match (under.next(), under.next()) {
         (Some(p), None) if p.record.path == path && p.state == State::Queued => Some(p.record.seq),
         _ => None,
