@@ -5,7 +5,9 @@
 //! testable on its own.
 //!
 //! # Lock order
-//! One leaf mutex (`queue`) with one condvar (`changed`), never held across I/O: spool files are
+//! One leaf mutex (`queue`) with two condvars, never held across I/O: `changed` for callers
+//! waiting at a barrier (told of every upload that ends), `work` for idle workers (told only
+//! when an entry may be taken sooner than a worker already waits for: see `worker`). Spool files are
 //! written and uploads run with it released. `budget` has its own leaf lock, never taken while
 //! `queue` is held.
 //!
@@ -44,6 +46,8 @@ pub(super) struct Shared {
     pub(super) store: Store,
     pub(super) queue: Mutex<Queue>,
     pub(super) changed: Condvar,
+    /// Idle workers wait here (see `worker` for when they are woken).
+    pub(super) work: Condvar,
     pub(super) budget: Budget,
     pub(super) stop: AtomicBool,
     pub(super) upload: Box<Uploader>,
@@ -94,6 +98,7 @@ impl Engine {
             store,
             queue: Mutex::new(queue),
             changed: Condvar::new(),
+            work: Condvar::new(),
             budget: Budget::new(spool_size, used),
             stop: AtomicBool::new(false),
             upload,
@@ -150,6 +155,11 @@ impl Engine {
             let superseded = queue.push(record);
             if fresh {
                 queue.mark_fresh(seq);
+            }
+            // Waking every worker on every close cost more CPU than the close itself in a
+            // `tar -x`: only when no idle worker already waits for an earlier time.
+            if queue.wake_for(seq) {
+                shared.work.notify_one();
             }
             superseded
         };
@@ -208,7 +218,7 @@ impl Engine {
         }
         // A barrier: what is queued goes out now, without settling.
         queue.hurry += 1;
-        self.shared.changed.notify_all();
+        self.shared.work.notify_all();
         let result = loop {
             if let Some(result) = done(&queue) {
                 break result;
@@ -389,6 +399,7 @@ impl Engine {
     /// The held entry `seq` (see `hold_renamed`) may be uploaded again.
     pub(crate) fn release(&self, seq: u64) {
         self.shared.queue.lock().requeue(seq);
+        self.shared.work.notify_one();
         self.shared.changed.notify_all();
     }
 
@@ -407,6 +418,7 @@ impl Engine {
             }
         }
         drop(queue);
+        self.shared.work.notify_one();
         self.shared.changed.notify_all();
     }
 
@@ -465,7 +477,7 @@ impl Engine {
             let mut queue = self.shared.queue.lock();
             // Unmount: everything goes out now (the count stays up: no later wait settles).
             queue.hurry += 1;
-            self.shared.changed.notify_all();
+            self.shared.work.notify_all();
             while queue
                 .pending()
                 .any(|p| !matches!(p.state, State::Failed(_)))
@@ -493,6 +505,7 @@ impl Engine {
 
     fn stop_workers(&self) {
         self.shared.stop.store(true, Ordering::SeqCst);
+        self.shared.work.notify_all();
         self.shared.changed.notify_all();
         let workers = std::mem::take(&mut *self.workers.lock());
         let me = std::thread::current().id();

@@ -30,7 +30,7 @@
 //! so subtree questions (a rename or removal of a directory, `pending_below`) cost
 //! O(log n + what is there) too.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -77,12 +77,19 @@ pub(crate) struct Queue {
     entries: BTreeMap<u64, Pending>,
     /// Each path's entries (sequence numbers, ascending); see "The per-path index".
     by_path: BTreeMap<PathBuf, Vec<u64>>,
+    /// The entries in state `Queued`, so hand-out looks at those only (not at uploads in
+    /// flight or failed ones); kept by the same private functions as `by_path`.
+    queued: BTreeSet<u64>,
     next_seq: u64,
     /// How long a new entry stays queued before a worker takes it (0 unless the owner sets it).
     pub settle: Duration,
     /// Callers waiting at a barrier (fsync, an ordered operation, unmount): while any wait,
     /// entries are handed out without settling.
     pub hurry: usize,
+    /// The time an idle worker sleeps until, to take the entry that settles then (None: no
+    /// worker keeps one). A close whose entry settles later needs no wake-up (`wake_for`);
+    /// see `worker` for who sets and clears it.
+    pub timer: Option<Instant>,
     /// Transient failures so far of entries being retried (or failed for good): the count and
     /// the last message, for `ftpfs status`.
     retries: BTreeMap<u64, (u32, String)>,
@@ -102,9 +109,11 @@ impl Queue {
         let mut queue = Queue {
             entries: BTreeMap::new(),
             by_path: BTreeMap::new(),
+            queued: BTreeSet::new(),
             next_seq,
             settle: Duration::ZERO,
             hurry: 0,
+            timer: None,
             retries: BTreeMap::new(),
         };
         for record in records {
@@ -125,6 +134,9 @@ impl Queue {
         let seqs = self.by_path.entry(pending.record.path.clone()).or_default();
         let at = seqs.partition_point(|&s| s < seq);
         seqs.insert(at, seq);
+        if pending.state == State::Queued {
+            self.queued.insert(seq);
+        }
         self.entries.insert(seq, pending);
     }
 
@@ -147,6 +159,7 @@ impl Queue {
     fn detach(&mut self, seq: u64) -> Option<Pending> {
         let pending = self.entries.remove(&seq)?;
         self.unindex(&pending.record.path, seq);
+        self.queued.remove(&seq);
         Some(pending)
     }
 
@@ -157,6 +170,19 @@ impl Queue {
                 self.by_path.remove(path);
             }
         }
+    }
+
+    /// Change the state of entry `seq` (keeping `queued` in step).
+    fn set_state(&mut self, seq: u64, state: State) {
+        let Some(p) = self.entries.get_mut(&seq) else {
+            return;
+        };
+        if state == State::Queued {
+            self.queued.insert(seq);
+        } else {
+            self.queued.remove(&seq);
+        }
+        p.state = state;
     }
 
     /// The entries exactly at `path`, oldest first.
@@ -233,15 +259,30 @@ impl Queue {
     /// The oldest settled queued entry whose path has nothing in flight, now marked in flight.
     pub(crate) fn take_next(&mut self) -> Option<Record> {
         let now = Instant::now();
-        let seq = self.entries.iter().find_map(|(&seq, p)| {
-            let ready = p.state == State::Queued
-                && self.ready_at(p).is_none_or(|at| at <= now)
-                && !self.in_flight(&p.record.path);
-            ready.then_some(seq)
+        let seq = self.queued.iter().copied().find(|seq| {
+            self.entries.get(seq).is_some_and(|p| {
+                self.ready_at(p).is_none_or(|at| at <= now) && !self.in_flight(&p.record.path)
+            })
         })?;
-        let pending = self.entries.get_mut(&seq)?;
-        pending.state = State::InFlight;
-        Some(pending.record.clone())
+        self.set_state(seq, State::InFlight);
+        Some(self.entries.get(&seq)?.record.clone())
+    }
+
+    /// Whether any entry waits for a worker.
+    pub(crate) fn has_queued(&self) -> bool {
+        !self.queued.is_empty()
+    }
+
+    /// Whether a worker must be woken for the entry `seq` just queued: no idle worker keeps a
+    /// time (`timer`) at or before the one it settles at.
+    pub(crate) fn wake_for(&self, seq: u64) -> bool {
+        let Some(p) = self.entries.get(&seq) else {
+            return false;
+        };
+        match (self.ready_at(p), self.timer) {
+            (Some(at), Some(timer)) => timer > at,
+            _ => true,
+        }
     }
 
     /// When `p` has settled (None: now).
@@ -252,11 +293,14 @@ impl Queue {
         p.queued_at.map(|at| at + self.settle)
     }
 
-    /// When the next queued entry settles, for a worker that found nothing ready.
+    /// When the next queued entry settles, for a worker that found nothing ready. Entries whose
+    /// path has an upload in flight do not count: the worker of that upload takes them when it
+    /// ends (counting them made idle workers spin once they had settled).
     pub(crate) fn next_ready_at(&self) -> Option<Instant> {
-        self.entries
-            .values()
-            .filter(|p| p.state == State::Queued)
+        self.queued
+            .iter()
+            .filter_map(|seq| self.entries.get(seq))
+            .filter(|p| !self.in_flight(&p.record.path))
             .filter_map(|p| self.ready_at(p))
             .min()
     }
@@ -272,11 +316,7 @@ impl Queue {
             Ok(()) => {
                 self.take_out(seq);
             }
-            Err(message) => {
-                if let Some(p) = self.entries.get_mut(&seq) {
-                    p.state = State::Failed(message);
-                }
-            }
+            Err(message) => self.set_state(seq, State::Failed(message)),
         }
     }
 
@@ -293,16 +333,12 @@ impl Queue {
     /// Keep workers off the queued entry `seq` (marked in flight) while its rename is applied
     /// to the server; `requeue` lets them have it again.
     pub(crate) fn hold(&mut self, seq: u64) {
-        if let Some(p) = self.entries.get_mut(&seq) {
-            p.state = State::InFlight;
-        }
+        self.set_state(seq, State::InFlight);
     }
 
     /// A transient failure: back to the queue (the caller waits its backoff first).
     pub(crate) fn requeue(&mut self, seq: u64) {
-        if let Some(p) = self.entries.get_mut(&seq) {
-            p.state = State::Queued;
-        }
+        self.set_state(seq, State::Queued);
     }
 
     /// Entries at `path` or below it (a renamed or removed directory moves its pending files).

@@ -1,6 +1,8 @@
 //! Tests of the write-back queue: ordering rules and the per-path index.
 
+use std::collections::BTreeSet;
 use std::path::PathBuf;
+use std::time::{Duration, Instant};
 
 use super::*;
 
@@ -38,6 +40,13 @@ fn assert_index_consistent(q: &Queue) {
             .push(p.record.seq);
     }
     assert_eq!(q.by_path, want);
+    let queued: BTreeSet<u64> = q
+        .pending()
+        .filter(|p| p.state == State::Queued)
+        .map(|p| p.record.seq)
+        .collect();
+    assert_eq!(q.queued, queued, "the queued set");
+    assert_eq!(q.has_queued(), !queued.is_empty());
     // Every answer agrees with a scan of all entries.
     let mut probes: Vec<PathBuf> = want.keys().cloned().collect();
     probes.extend(["/", "/d", "/d/sub", "/dd", "/none"].map(PathBuf::from));
@@ -307,4 +316,43 @@ fn resume_continues_numbering_after_recovered_records() {
     assert_eq!(q.allocate(), 10);
     assert_eq!(q.take_next().map(|r| r.seq), Some(4));
     assert_eq!(Queue::resume(Vec::new()).allocate(), 1);
+}
+
+#[test]
+fn a_close_wakes_a_worker_only_when_none_keeps_an_earlier_time() {
+    let mut q = Queue {
+        settle: Duration::from_secs(3600),
+        ..Queue::default()
+    };
+    let first = q.allocate();
+    q.push(rec(first, "/a"));
+    assert!(q.wake_for(first), "no worker keeps a time yet");
+    // An idle worker now waits for /a to settle; a later close settles later still.
+    q.timer = q.next_ready_at();
+    let second = q.allocate();
+    q.push(rec(second, "/b"));
+    assert!(!q.wake_for(second));
+    // A barrier makes everything ready at once: wake.
+    q.hurry += 1;
+    assert!(q.wake_for(second));
+    q.hurry -= 1;
+    // A worker keeping a later time (the earlier entry was renamed away, say) is woken.
+    q.timer = Some(Instant::now() + Duration::from_secs(7200));
+    assert!(q.wake_for(second));
+}
+
+#[test]
+fn an_entry_waiting_for_its_path_does_not_count_as_settling() {
+    // /a is in flight and a newer /a settled long ago: no worker may spin on it; the worker
+    // of the upload in flight takes it when that ends.
+    let mut q = queue(&["/a"]);
+    q.take_next().unwrap();
+    let seq = q.allocate();
+    q.push(rec(seq, "/a"));
+    assert_eq!(q.take_next(), None);
+    assert_eq!(q.next_ready_at(), None);
+    assert!(q.has_queued());
+    q.finished(1, Ok(()));
+    assert_eq!(q.take_next().map(|r| r.seq), Some(seq));
+    assert!(!q.has_queued());
 }

@@ -10,6 +10,20 @@
 //! Retries run inside the worker (the entry stays in flight during its backoff, so an operation
 //! on that path waits like for any upload in flight).
 //!
+//! # Wake-ups
+//! A new entry settles for a moment before upload (`Queue::settle`). Waking every idle worker
+//! on every close (they all looked, found nothing settled, and slept again) cost more CPU
+//! than the close itself during a `tar -x`. So idle workers wait on their own condvar (`work`)
+//! and are woken one at a time:
+//! - one idle worker keeps the time the next entry settles (`Queue::timer`); the others sleep
+//!   (bounded by `IDLE`). A close wakes one worker only when its entry would settle before that
+//!   time (or none is kept), which for a run of closes is the first one;
+//! - a worker that takes an entry while others are queued wakes one more, which takes the next
+//!   one or keeps its time, so uploads still run in parallel;
+//! - a barrier (`hurry`), a released held entry and unmount wake workers directly; an upload
+//!   that ends is followed by its own worker looking at the queue again, which also takes an
+//!   entry that was waiting for that path.
+//!
 //! Locks: as in `engine`, the queue mutex is a leaf held only to take or settle an entry, never
 //! across the upload, the backoff sleep or a store change; the budget is released with the queue
 //! unlocked.
@@ -21,6 +35,10 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use super::engine::{MAX_RETRIES, Shared};
+
+/// The longest an idle worker sleeps without being told of work (a bound on any wake-up this
+/// scheme might miss, never a wait that matters: see the module doc).
+const IDLE: Duration = Duration::from_secs(1);
 
 /// Start `count` uploader threads on `shared`.
 pub(super) fn spawn(shared: &Arc<Shared>, count: usize) -> io::Result<Vec<JoinHandle<()>>> {
@@ -43,13 +61,23 @@ fn worker(shared: &Shared) {
                     return;
                 }
                 if let Some(record) = queue.take_next() {
+                    if queue.has_queued() {
+                        shared.work.notify_one(); // the next one: taken or timed by another
+                    }
                     break record;
                 }
-                let mut wait = Duration::from_secs(1);
-                if let Some(at) = queue.next_ready_at() {
-                    wait = wait.min(at.saturating_duration_since(Instant::now()));
+                let idle = Instant::now() + IDLE;
+                let deadline = match queue.next_ready_at() {
+                    Some(at) if at < idle && queue.timer.is_none_or(|timer| at < timer) => {
+                        queue.timer = Some(at);
+                        at
+                    }
+                    _ => idle,
+                };
+                shared.work.wait_until(&mut queue, deadline);
+                if queue.timer == Some(deadline) {
+                    queue.timer = None;
                 }
-                shared.changed.wait_for(&mut queue, wait);
             }
         };
         let data = shared.store.data_path(record.seq);
