@@ -24,6 +24,9 @@
 //!   that ends is followed by its own worker looking at the queue again, which also takes an
 //!   entry that was waiting for that path.
 //!
+//! Uploaders run at a lower CPU priority (`NICE`) than the filesystem's request threads: they
+//! are background work, and on a busy machine the program writing should not wait for them.
+//!
 //! Locks: as in `engine`, the queue mutex is a leaf held only to take or settle an entry, never
 //! across the upload, the backoff sleep or a store change; the budget is released with the queue
 //! unlocked.
@@ -40,6 +43,25 @@ use super::engine::{MAX_RETRIES, Shared};
 /// scheme might miss, never a wait that matters: see the module doc).
 const IDLE: Duration = Duration::from_secs(1);
 
+/// Nice value of the uploader threads (and the threads they start), relative to the rest.
+const NICE: i32 = 10;
+
+/// Let this thread yield the CPU to the filesystem's request threads: on a busy machine a
+/// `tar -x` otherwise spends its time waiting for the uploads of what it wrote a moment ago.
+/// Linux applies PRIO_PROCESS with a thread id to that thread alone; threads it starts
+/// inherit it. A failure only costs the head start, so it is logged, not fatal.
+fn lower_priority() {
+    // SAFETY: plain syscalls on this thread's own id; no memory is passed.
+    let status =
+        unsafe { libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, NICE) };
+    if status != 0 {
+        log::debug!(
+            "write-back uploader: cannot lower its priority: {}",
+            io::Error::last_os_error()
+        );
+    }
+}
+
 /// Start `count` uploader threads on `shared`.
 pub(super) fn spawn(shared: &Arc<Shared>, count: usize) -> io::Result<Vec<JoinHandle<()>>> {
     (0..count)
@@ -53,6 +75,7 @@ pub(super) fn spawn(shared: &Arc<Shared>, count: usize) -> io::Result<Vec<JoinHa
 }
 
 fn worker(shared: &Shared) {
+    lower_priority();
     loop {
         let record = {
             let mut queue = shared.queue.lock();
