@@ -184,10 +184,7 @@ impl FsCore {
             .map_err(failure)?;
         // A newer close of the path, queued meanwhile, owns the size shown.
         let newer = self.writeback.get().is_some_and(|engine| {
-            engine.with_queue(|q| {
-                q.pending()
-                    .any(|p| p.record.path == *path && p.record.seq > record.seq)
-            })
+            engine.with_queue(|q| q.get(path).is_some_and(|p| p.record.seq > record.seq))
         });
         if !newer {
             self.namespace.written(path, record.size);
@@ -221,8 +218,8 @@ impl FsCore {
         };
         let pending: Vec<(OsString, u64)> = engine.with_queue(|queue| {
             queue
-                .pending()
-                .filter(|p| p.record.path.parent() == Some(dir))
+                .children(dir)
+                .into_iter()
                 .filter_map(|p| Some((p.record.path.file_name()?.to_owned(), p.record.size)))
                 .collect()
         });

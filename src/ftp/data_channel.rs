@@ -211,7 +211,7 @@ fn open_passive(control: &mut Control, quirks: &Quirks) -> Result<Transport, Rem
 fn pasv_port(control: &mut Control) -> Result<u16, RemoteError> {
     let reply = control.cmd(&Command::Pasv)?;
     if reply.code != code::PASSIVE_MODE {
-        let kind = if reply.is_transient_failure() {
+        let kind = if reply.is_transient_failure() || reply.ends_session() {
             RemoteErrorKind::Connection
         } else {
             RemoteErrorKind::Unsupported

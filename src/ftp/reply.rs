@@ -59,6 +59,12 @@ impl Reply {
     pub fn is_permanent_failure(&self) -> bool {
         (500..600).contains(&self.code)
     }
+    /// vsftpd's "500 OOPS: ..." (its `die()`): the session process exits after it, so the
+    /// connection is gone, whatever the code says (seen under load: "500 OOPS:
+    /// priv_sock_get_int" answering PASV when its privileged helper had died).
+    pub fn ends_session(&self) -> bool {
+        self.code == 500 && self.text().starts_with("OOPS:")
+    }
 
     /// The text of all lines with the code prefixes removed, joined by '\n', for messages.
     pub fn text(&self) -> String {
@@ -285,6 +291,24 @@ mod tests {
             out[..n].copy_from_slice(&self.data[..n]);
             self.data = &self.data[n..];
             Ok(n)
+        }
+    }
+
+    #[test]
+    fn only_vsftpd_oops_ends_the_session() {
+        let cases = [
+            (500, "OOPS: priv_sock_get_int", true),
+            (500, "OOPS: cannot change directory:/home/x", true),
+            (500, "Unknown command.", false),
+            (550, "OOPS: not a 500", false),
+            (421, "Timeout.", false),
+        ];
+        for (code, text, ends) in cases {
+            assert_eq!(
+                Reply::line(code, text).ends_session(),
+                ends,
+                "{code} {text}"
+            );
         }
     }
 

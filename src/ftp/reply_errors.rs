@@ -41,7 +41,12 @@ pub(super) enum Op {
 ///   is about the argument (a path), not the command.
 /// - Any 5xx for DataChannel: RFC 2428 servers answer 522 when they cannot do EPSV/EPRT for
 ///   this address family, older ones 500/501/502; PASV and PORT remain.
+/// - Never a reply that ends the session (vsftpd's "500 OOPS"): the server broke, it did not
+///   refuse the command, and remembering a refusal would disable the feature for the mount.
 pub(super) fn is_not_implemented(op: Op, reply: &Reply) -> bool {
+    if reply.ends_session() {
+        return false;
+    }
     match reply.code {
         code::UNRECOGNIZED | code::NOT_IMPLEMENTED | code::NOT_IMPLEMENTED_FOR_PARAMETER => true,
         code::BAD_ARGUMENTS => matches!(op, Op::SetMtime | Op::Chmod | Op::DataChannel),
@@ -95,6 +100,7 @@ pub(super) fn classify(op: Op, reply: &Reply) -> RemoteErrorKind {
     let writes = matches!(op, Op::Store | Op::Mkd | Op::Rename);
     match reply.code {
         SERVICE_CLOSING | CANT_OPEN_DATA | TRANSFER_ABORTED => Connection,
+        _ if reply.ends_session() => Connection,
         _ if storage_code && says(QUOTA_WORDS) => QuotaExceeded,
         _ if storage_code && says(NO_SPACE_WORDS) => NoSpace,
         FILE_BUSY | FILE_UNAVAILABLE
@@ -223,6 +229,8 @@ mod tests {
             (Op::Login, 530, "Login incorrect.", Auth),
             (Op::Dele, 530, "Not logged in", PermissionDenied),
             (Op::SetMtime, 500, "Unknown command.", Unsupported),
+            (Op::Store, 500, "OOPS: priv_sock_get_int", Connection),
+            (Op::DataChannel, 500, "OOPS: vsf_sysutil_bind", Connection),
             (Op::SetMtime, 501, "Syntax error", Unsupported),
             (Op::Chmod, 502, "Not implemented", Unsupported),
             (Op::Rename, 553, "Bad name", InvalidName),
@@ -366,6 +374,11 @@ mod tests {
             if want && op != Op::DataChannel {
                 assert_eq!(classify(op, &r(code, "x")), Unsupported, "{op:?} {code}");
             }
+        }
+        // vsftpd's 500 OOPS (the session died) is never "not implemented".
+        for op in [Op::List, Op::SetMtime, Op::Chmod, Op::DataChannel] {
+            let oops = r(500, "OOPS: priv_sock_get_int");
+            assert!(!is_not_implemented(op, &oops), "{op:?}");
         }
     }
 

@@ -35,7 +35,17 @@ pub(super) fn mount_writeback(remote: &MemoryRemote, dir: &Path) -> Arc<FsCore> 
 
 /// Create `name` in the root with `data` and keep the handle open.
 fn created(fs: &FsCore, name_: &str, data: &[u8]) -> u64 {
-    let (_, fh) = fs.create(ROOT_INO, name(name_), CREATE).unwrap();
+    open_written(fs, ROOT_INO, name_, data)
+}
+
+/// Create `name` in directory `parent` with `data` and close it (write-back mode: queued).
+pub(super) fn created_in(fs: &FsCore, parent: u64, name_: &str, data: &[u8]) {
+    let fh = open_written(fs, parent, name_, data);
+    fs.release(fh).unwrap();
+}
+
+fn open_written(fs: &FsCore, parent: u64, name_: &str, data: &[u8]) -> u64 {
+    let (_, fh) = fs.create(parent, name(name_), CREATE).unwrap();
     fs.write(fh, 0, data).unwrap();
     fh
 }
@@ -92,8 +102,7 @@ fn rename_unlink_and_truncate_of_pending_files_keep_the_order() {
     let fs = mount_writeback(&remote, &dir);
     let gate = remote.hold_uploads();
     for file in ["a", "gone"] {
-        let fh = created(&fs, file, file.as_bytes());
-        fs.release(fh).unwrap();
+        created_in(&fs, ROOT_INO, file, file.as_bytes());
     }
     // A queued file's rename does not wait: it moves in the queue (see writeback_visible).
     fs.rename(ROOT_INO, name("a"), ROOT_INO, name("b"), 0)
@@ -105,8 +114,7 @@ fn rename_unlink_and_truncate_of_pending_files_keep_the_order() {
     assert!(!remote.exists("/a"));
 
     let gate = remote.hold_uploads();
-    let fh = created(&fs, "gone", b"again");
-    fs.release(fh).unwrap();
+    created_in(&fs, ROOT_INO, "gone", b"again");
     // Queued: the server's copy is deleted and the entry cancelled, without waiting.
     fs.unlink(ROOT_INO, name("gone")).unwrap();
     assert!(!remote.exists("/gone"));
@@ -116,8 +124,7 @@ fn rename_unlink_and_truncate_of_pending_files_keep_the_order() {
     assert!(spooled(&dir).iter().all(|r| r.path != Path::new("/gone")));
 
     let gate = remote.hold_uploads();
-    let fh = created(&fs, "cut", b"long content");
-    fs.release(fh).unwrap();
+    created_in(&fs, ROOT_INO, "cut", b"long content");
     let ino = ino(&fs, "/cut");
     let truncate = blocked({
         let fs = fs.clone();
@@ -147,8 +154,7 @@ fn chmod_and_utimens_of_a_queued_file_go_with_its_upload() {
     let gate = remote.hold_uploads();
     // Both workers (oldest first) take these and wait at the gate: /timed stays queued.
     for file in ["a", "b", "timed"] {
-        let fh = created(&fs, file, b"t");
-        fs.release(fh).unwrap();
+        created_in(&fs, ROOT_INO, file, b"t");
     }
     let when = std::time::UNIX_EPOCH + Duration::from_secs(1_000_000_000);
     let attrs = SetAttrRequest {
@@ -186,8 +192,7 @@ fn a_permanent_failure_is_reported_by_the_next_fsync_and_close() {
     let fs = mount_writeback(&remote, &dir);
     remote.fail_next_finishes(2, RemoteErrorKind::PermissionDenied);
     for file in ["f", "x"] {
-        let fh = created(&fs, file, b"data");
-        fs.release(fh).unwrap();
+        created_in(&fs, ROOT_INO, file, b"data");
     }
     for file in ["/f", "/x"] {
         let err = upload_error(&fs, file);
@@ -243,8 +248,7 @@ fn many_files_upload_in_parallel_and_unmount_drains_them() {
     let (remote, dir) = (MemoryRemote::new(), spool_dir("drain"));
     let fs = mount_writeback(&remote, &dir);
     for i in 0..30 {
-        let fh = created(&fs, &format!("f{i}"), &pattern(100 + i));
-        fs.release(fh).unwrap();
+        created_in(&fs, ROOT_INO, &format!("f{i}"), &pattern(100 + i));
     }
     fs.shutdown().unwrap();
     for i in 0..30 {
@@ -333,8 +337,7 @@ fn a_file_unlinked_while_open_is_never_uploaded() {
 fn occupy_workers(fs: &FsCore, remote: &MemoryRemote) -> impl Drop {
     let gate = remote.hold_uploads();
     for file in ["busy1", "busy2"] {
-        let fh = created(fs, file, b"x");
-        fs.release(fh).unwrap();
+        created_in(fs, ROOT_INO, file, b"x");
     }
     gate
 }
@@ -347,8 +350,7 @@ fn rsync_pattern_renames_a_queued_new_file_in_the_spool() {
     let gate = occupy_workers(&fs, &remote);
     // rsync: lookup (absent), create the temporary name, write, close, chmod + utimens, rename.
     assert!(fs.lookup(ROOT_INO, name(".final.Xy12")).is_err());
-    let fh = created(&fs, ".final.Xy12", b"new version");
-    fs.release(fh).unwrap();
+    created_in(&fs, ROOT_INO, ".final.Xy12", b"new version");
     let when = std::time::UNIX_EPOCH + Duration::from_secs(1_300_000_000);
     let attrs = SetAttrRequest {
         mode: Some(0o600),
@@ -414,9 +416,7 @@ fn a_directory_time_and_mode_set_while_its_files_upload_are_applied_after_them()
     let gate = remote.hold_uploads();
     let (d, e) = (ino(&fs, "/d"), ino(&fs, "/e"));
     for (parent, file) in [(d, "f"), (e, "g")] {
-        let (_, fh) = fs.create(parent, name(file), CREATE).unwrap();
-        fs.write(fh, 0, b"x").unwrap();
-        fs.release(fh).unwrap();
+        created_in(&fs, parent, file, b"x");
     }
     let when = std::time::UNIX_EPOCH + Duration::from_secs(1_000_000_000);
     let times = SetAttrRequest {
@@ -439,8 +439,7 @@ fn a_directory_time_and_mode_set_while_its_files_upload_are_applied_after_them()
         "a mode locking out the upload waits too"
     );
     // A change made here afterwards wins, as on a local disk.
-    let (_, fh) = fs.create(e, name("h"), CREATE).unwrap();
-    fs.release(fh).unwrap();
+    created_in(&fs, e, "h", b"");
     drop(gate);
     fs.shutdown().unwrap();
     assert_eq!(remote.file("/d/f").unwrap(), b"x");

@@ -4,7 +4,7 @@
 use std::sync::mpsc;
 use std::time::Duration;
 
-use super::writeback::{mount_writeback, spool_dir};
+use super::writeback::{created_in, mount_writeback, spool_dir};
 use super::*;
 
 /// Open `path` read-only and read it whole on another thread; the content, or a panic when
@@ -42,11 +42,7 @@ fn reads_of_a_pending_file_see_the_spooled_data_without_waiting() {
     let gate = remote.hold_uploads();
 
     rewrite(&fs, "/old", b"pending version");
-    let (_, fh) = fs
-        .create(ROOT_INO, name("new"), libc::O_WRONLY | libc::O_CREAT)
-        .unwrap();
-    fs.write(fh, 0, b"fresh").unwrap();
-    fs.release(fh).unwrap();
+    created_in(&fs, ROOT_INO, "new", b"fresh");
 
     assert_eq!(read_without_waiting(&fs, "/old"), b"pending version");
     assert_eq!(read_without_waiting(&fs, "/new"), b"fresh");
@@ -80,11 +76,7 @@ fn fsync_of_a_directory_and_sync_wait_for_the_uploads_below_and_report_failures(
     let d = ino(&fs, "/d");
     let gate = remote.hold_uploads();
     for file in ["a", "b"] {
-        let (_, fh) = fs
-            .create(d, name(file), libc::O_WRONLY | libc::O_CREAT)
-            .unwrap();
-        fs.write(fh, 0, file.as_bytes()).unwrap();
-        fs.release(fh).unwrap();
+        created_in(&fs, d, file, file.as_bytes());
     }
     let view = fs.queue_view();
     assert_eq!(view.pending.len(), 2);
@@ -159,11 +151,7 @@ fn unlink_of_a_queued_file_never_on_the_server_cancels_it_without_waiting() {
     let (remote, dir) = (MemoryRemote::new(), spool_dir("unlink"));
     let fs = mount_writeback(&remote, &dir);
     let gate = remote.hold_uploads();
-    let (_, fh) = fs
-        .create(ROOT_INO, name("tmp"), libc::O_WRONLY | libc::O_CREAT)
-        .unwrap();
-    fs.write(fh, 0, b"scratch").unwrap();
-    fs.release(fh).unwrap();
+    created_in(&fs, ROOT_INO, "tmp", b"scratch");
     fs.unlink(ROOT_INO, name("tmp")).unwrap();
     assert!(fs.queue_view().pending.is_empty(), "cancelled in the queue");
     assert_eq!(

@@ -5,7 +5,9 @@
 //! testable on its own.
 //!
 //! # Lock order
-//! One leaf mutex (`queue`) with one condvar (`changed`), never held across I/O: spool files are
+//! One leaf mutex (`queue`) with two condvars, never held across I/O: `changed` for callers
+//! waiting at a barrier (told of every upload that ends), `work` for idle workers (told only
+//! when an entry may be taken sooner than a worker already waits for: see `worker`). Spool files are
 //! written and uploads run with it released. `budget` has its own leaf lock, never taken while
 //! `queue` is held.
 //!
@@ -13,8 +15,7 @@
 //! superseded, so rewriting a pending file while the spool is full waits for other uploads
 //! (or times out) although superseding would free room.
 //!
-//! Retries run inside the worker (the entry stays in flight during its backoff, so an operation
-//! on that path waits like for any upload in flight).
+//! The uploader threads themselves live in `worker`.
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -40,16 +41,19 @@ pub(crate) struct UploadFailure {
 /// Upload the data file (second argument) to `record.path`, then apply its recorded attributes.
 pub(crate) type Uploader = dyn Fn(&Record, &Path) -> Result<(), UploadFailure> + Send + Sync;
 
-struct Shared {
-    store: Store,
-    queue: Mutex<Queue>,
-    changed: Condvar,
-    budget: Budget,
-    stop: AtomicBool,
-    upload: Box<Uploader>,
-    backoff: fn(u32) -> Duration,
+/// What the engine and its workers (`worker`) share.
+pub(super) struct Shared {
+    pub(super) store: Store,
+    pub(super) queue: Mutex<Queue>,
+    pub(super) changed: Condvar,
+    /// Idle workers wait here (see `worker` for when they are woken).
+    pub(super) work: Condvar,
+    pub(super) budget: Budget,
+    pub(super) stop: AtomicBool,
+    pub(super) upload: Box<Uploader>,
+    pub(super) backoff: fn(u32) -> Duration,
     /// Told the path of each upload that ended (done or failed for good), queue unlocked.
-    ended: std::sync::OnceLock<Box<UploadEnded>>,
+    pub(super) ended: std::sync::OnceLock<Box<UploadEnded>>,
 }
 
 /// See `Engine::on_upload_ended`.
@@ -94,20 +98,14 @@ impl Engine {
             store,
             queue: Mutex::new(queue),
             changed: Condvar::new(),
+            work: Condvar::new(),
             budget: Budget::new(spool_size, used),
             stop: AtomicBool::new(false),
             upload,
             backoff,
             ended: std::sync::OnceLock::new(),
         });
-        let workers = (0..workers)
-            .map(|_| {
-                let shared = Arc::clone(&shared);
-                std::thread::Builder::new()
-                    .name("ftpfs-writeback".into())
-                    .spawn(move || worker(&shared))
-            })
-            .collect::<io::Result<Vec<_>>>()?;
+        let workers = super::worker::spawn(&shared, workers)?;
         let engine = Engine {
             shared,
             workers: Mutex::new(workers),
@@ -158,6 +156,11 @@ impl Engine {
             if fresh {
                 queue.mark_fresh(seq);
             }
+            // Waking every worker on every close cost more CPU than the close itself in a
+            // `tar -x`: only when no idle worker already waits for an earlier time.
+            if queue.wake_for(seq) {
+                shared.work.notify_one();
+            }
             superseded
         };
         self.forget(&superseded);
@@ -193,8 +196,8 @@ impl Engine {
     pub(crate) fn wait_settled(&self, path: &Path, timeout: Duration) -> Result<(), FsError> {
         self.wait_until(path, timeout, |queue| {
             let busy = queue
-                .pending()
-                .any(|p| p.record.path.starts_with(path) && !matches!(p.state, State::Failed(_)));
+                .below(path)
+                .any(|p| !matches!(p.state, State::Failed(_)));
             (!busy).then_some(Ok(()))
         })
     }
@@ -215,7 +218,7 @@ impl Engine {
         }
         // A barrier: what is queued goes out now, without settling.
         queue.hurry += 1;
-        self.shared.changed.notify_all();
+        self.shared.work.notify_all();
         let result = loop {
             if let Some(result) = done(&queue) {
                 break result;
@@ -256,8 +259,8 @@ impl Engine {
     pub(crate) fn failures(&self, under: &Path) -> Vec<(PathBuf, String)> {
         let queue = self.shared.queue.lock();
         queue
-            .pending()
-            .filter(|p| p.record.path.starts_with(under))
+            .below_oldest_first(under)
+            .into_iter()
             .filter_map(|p| match &p.state {
                 State::Failed(message) => Some((p.record.path.clone(), message.clone())),
                 _ => None,
@@ -307,7 +310,7 @@ impl Engine {
     ) -> Result<Option<Vec<PathBuf>>, FsError> {
         let mut queue = self.shared.queue.lock();
         let only = {
-            let mut under = queue.pending().filter(|p| p.record.path.starts_with(from));
+            let mut under = queue.below(from);
             match (under.next(), under.next()) {
                 (Some(p), None) => p.record.path == from && p.fresh && p.state == State::Queued,
                 _ => false,
@@ -317,8 +320,8 @@ impl Engine {
             return Ok(None);
         }
         let replaced: Vec<(u64, PathBuf)> = queue
-            .pending()
-            .filter(|p| p.record.path.starts_with(to))
+            .below_oldest_first(to)
+            .into_iter()
             .map(|p| (p.record.seq, p.record.path.clone()))
             .collect();
         let Outcome::Changed { rewrite, cancelled } = queue.rename(from, to) else {
@@ -351,7 +354,7 @@ impl Engine {
         let Some(seq) = only_queued(&queue, from) else {
             return Ok(None);
         };
-        if queue.pending().any(|p| p.record.path.starts_with(to)) {
+        if queue.below(to).next().is_some() {
             return Ok(None);
         }
         let Outcome::Changed { rewrite, .. } = queue.rename(from, to) else {
@@ -396,6 +399,7 @@ impl Engine {
     /// The held entry `seq` (see `hold_renamed`) may be uploaded again.
     pub(crate) fn release(&self, seq: u64) {
         self.shared.queue.lock().requeue(seq);
+        self.shared.work.notify_one();
         self.shared.changed.notify_all();
     }
 
@@ -414,6 +418,7 @@ impl Engine {
             }
         }
         drop(queue);
+        self.shared.work.notify_one();
         self.shared.changed.notify_all();
     }
 
@@ -436,8 +441,8 @@ impl Engine {
     fn paths_of(&self, under: &Path) -> Vec<(u64, PathBuf)> {
         let queue = self.shared.queue.lock();
         queue
-            .pending()
-            .filter(|p| p.record.path.starts_with(under))
+            .below_oldest_first(under)
+            .into_iter()
             .map(|p| (p.record.seq, p.record.path.clone()))
             .collect()
     }
@@ -472,7 +477,7 @@ impl Engine {
             let mut queue = self.shared.queue.lock();
             // Unmount: everything goes out now (the count stays up: no later wait settles).
             queue.hurry += 1;
-            self.shared.changed.notify_all();
+            self.shared.work.notify_all();
             while queue
                 .pending()
                 .any(|p| !matches!(p.state, State::Failed(_)))
@@ -500,6 +505,7 @@ impl Engine {
 
     fn stop_workers(&self) {
         self.shared.stop.store(true, Ordering::SeqCst);
+        self.shared.work.notify_all();
         self.shared.changed.notify_all();
         let workers = std::mem::take(&mut *self.workers.lock());
         let me = std::thread::current().id();
@@ -520,11 +526,10 @@ impl Engine {
     /// Whether an upload of anything below directory `dir` is queued or in flight (failed
     /// entries do not count: nothing will happen to them any more).
     pub(crate) fn pending_below(&self, dir: &Path) -> bool {
-        self.shared.queue.lock().pending().any(|p| {
-            p.record.path != dir
-                && p.record.path.starts_with(dir)
-                && !matches!(p.state, State::Failed(_))
-        })
+        let queue = self.shared.queue.lock();
+        queue
+            .below(dir)
+            .any(|p| p.record.path != dir && !matches!(p.state, State::Failed(_)))
     }
 
     /// The queue, for status and tests.
@@ -535,7 +540,7 @@ impl Engine {
 
 /// The one entry at or below `path`, when it is exactly at `path` and queued (not running).
 fn only_queued(queue: &Queue, path: &Path) -> Option<u64> {
-    let mut under = queue.pending().filter(|p| p.record.path.starts_with(path));
+    let mut under = queue.below(path);
     match (under.next(), under.next()) {
         (Some(p), None) if p.record.path == path && p.state == State::Queued => Some(p.record.seq),
         _ => None,
@@ -552,77 +557,6 @@ fn failed(path: &Path, message: &str) -> FsError {
 impl Drop for Engine {
     fn drop(&mut self) {
         self.stop_workers();
-    }
-}
-
-fn worker(shared: &Shared) {
-    loop {
-        let record = {
-            let mut queue = shared.queue.lock();
-            loop {
-                if shared.stop.load(Ordering::SeqCst) {
-                    return;
-                }
-                if let Some(record) = queue.take_next() {
-                    break record;
-                }
-                let mut wait = Duration::from_secs(1);
-                if let Some(at) = queue.next_ready_at() {
-                    wait = wait.min(at.saturating_duration_since(Instant::now()));
-                }
-                shared.changed.wait_for(&mut queue, wait);
-            }
-        };
-        let data = shared.store.data_path(record.seq);
-        let mut attempt = 0;
-        let result = loop {
-            match (shared.upload)(&record, &data) {
-                Ok(()) => break Ok(()),
-                // Stopping during a retry: left queued (not failed) for the next mount.
-                Err(f) if f.transient && shared.stop.load(Ordering::SeqCst) => break Err(None),
-                Err(f) if f.transient && attempt < MAX_RETRIES => {
-                    attempt += 1;
-                    let note = f.message.clone();
-                    shared.queue.lock().note_retry(record.seq, attempt, note);
-                    log::warn!(
-                        "{}: upload after close failed, retry {attempt}: {}",
-                        record.path.display(),
-                        f.message
-                    );
-                    std::thread::sleep((shared.backoff)(attempt));
-                }
-                Err(f) => break Err(Some(f.message)),
-            }
-        };
-        match &result {
-            Ok(()) => {
-                if let Err(err) = shared.store.remove(record.seq) {
-                    log::warn!(
-                        "write-back spool: cannot remove entry {}: {err}",
-                        record.seq
-                    );
-                }
-                shared.budget.release(record.size);
-            }
-            Err(Some(message)) => log::error!(
-                "{}: upload after close failed, data kept in the spool: {message}",
-                record.path.display()
-            ),
-            Err(None) => {}
-        }
-        let ended = result.is_ok() || matches!(result, Err(Some(_)));
-        {
-            let mut queue = shared.queue.lock();
-            match result {
-                Ok(()) => queue.finished(record.seq, Ok(())),
-                Err(Some(message)) => queue.finished(record.seq, Err(message)),
-                Err(None) => queue.requeue(record.seq),
-            }
-        }
-        shared.changed.notify_all();
-        if let Some(hook) = shared.ended.get().filter(|_| ended) {
-            hook(&record.path);
-        }
     }
 }
 

@@ -10,9 +10,9 @@
 //! - `budget`: the spool-size bound (close waits for room; a file larger than the spool
 //!   bypasses it);
 //! - `retry`: transient vs permanent upload failures and the backoff;
-//! - `engine`: the above plus uploader workers (given the upload as a closure), the fsync
-//!   barrier (`wait`), the unmount drain with a bound naming what is left, and resuming a spool
-//!   left by a killed mount;
+//! - `engine`: the above with the upload given as a closure, the fsync barrier (`wait`), the
+//!   unmount drain with a bound naming what is left, and resuming a spool left by a killed mount;
+//! - `worker`: the uploader threads the engine starts (take, upload, retry, settle);
 //! - `default_spool_dir`: one directory per mount source.
 //!
 //! # What the wiring does not use yet (the full plan of issue 11)
@@ -28,6 +28,7 @@ pub(crate) mod engine;
 pub(crate) mod queue;
 pub(crate) mod retry;
 pub(crate) mod store;
+mod worker;
 
 use std::path::{Path, PathBuf};
 

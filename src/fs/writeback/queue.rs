@@ -16,9 +16,22 @@
 //!
 //! Pure data structure: no I/O, no locks (the owner wraps it in one leaf mutex and never holds
 //! it across network I/O); every change that must be made durable is returned to the caller.
+//!
+//! # The per-path index
+//! Almost every question asked of the queue is about one path or one subtree (is anything
+//! pending at or below it, the newest version of it, is it in flight), once or several times
+//! per file operation. Answering them by scanning every entry made each operation cost O(queue),
+//! which a `tar -x` of many small files paid on every close while the queue was long. So the
+//! queue keeps `by_path`, path -> its entries' sequence numbers (oldest first), updated by the
+//! same few private functions that add, move and drop entries (`insert`, `take_out`,
+//! `move_entry`): the queue is the one owner of both, so they cannot drift apart. It is a
+//! `BTreeMap` ordered by path components rather than a hash map because paths are compared
+//! component by component: everything at or below a path is one contiguous range after it,
+//! so subtree questions (a rename or removal of a directory, `pending_below`) cost
+//! O(log n + what is there) too.
 
-use std::collections::BTreeMap;
-use std::path::Path;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
 use super::store::Record;
@@ -62,12 +75,21 @@ pub(crate) enum Outcome {
 #[derive(Debug)]
 pub(crate) struct Queue {
     entries: BTreeMap<u64, Pending>,
+    /// Each path's entries (sequence numbers, ascending); see "The per-path index".
+    by_path: BTreeMap<PathBuf, Vec<u64>>,
+    /// The entries in state `Queued`, so hand-out looks at those only (not at uploads in
+    /// flight or failed ones); kept by the same private functions as `by_path`.
+    queued: BTreeSet<u64>,
     next_seq: u64,
     /// How long a new entry stays queued before a worker takes it (0 unless the owner sets it).
     pub settle: Duration,
     /// Callers waiting at a barrier (fsync, an ordered operation, unmount): while any wait,
     /// entries are handed out without settling.
     pub hurry: usize,
+    /// The time an idle worker sleeps until, to take the entry that settles then (None: no
+    /// worker keeps one). A close whose entry settles later needs no wake-up (`wake_for`);
+    /// see `worker` for who sets and clears it.
+    pub timer: Option<Instant>,
     /// Transient failures so far of entries being retried (or failed for good): the count and
     /// the last message, for `ftpfs status`.
     retries: BTreeMap<u64, (u32, String)>,
@@ -84,25 +106,119 @@ impl Queue {
     /// A queue resuming `records` (from `Store::recover`), oldest first.
     pub(crate) fn resume(records: Vec<Record>) -> Queue {
         let next_seq = records.iter().map(|r| r.seq + 1).max().unwrap_or(1);
-        let entries = records
-            .into_iter()
-            .map(|record| {
-                let pending = Pending {
-                    record,
-                    state: State::Queued,
-                    fresh: false,
-                    queued_at: None,
-                };
-                (pending.record.seq, pending)
-            })
-            .collect();
-        Queue {
-            entries,
+        let mut queue = Queue {
+            entries: BTreeMap::new(),
+            by_path: BTreeMap::new(),
+            queued: BTreeSet::new(),
             next_seq,
             settle: Duration::ZERO,
             hurry: 0,
+            timer: None,
             retries: BTreeMap::new(),
+        };
+        for record in records {
+            queue.insert(Pending {
+                record,
+                state: State::Queued,
+                fresh: false,
+                queued_at: None,
+            });
         }
+        queue
+    }
+
+    /// Add an entry (and its place in the index).
+    fn insert(&mut self, pending: Pending) {
+        let seq = pending.record.seq;
+        self.detach(seq); // never there: sequence numbers are not reused
+        let seqs = self.by_path.entry(pending.record.path.clone()).or_default();
+        let at = seqs.partition_point(|&s| s < seq);
+        seqs.insert(at, seq);
+        if pending.state == State::Queued {
+            self.queued.insert(seq);
+        }
+        self.entries.insert(seq, pending);
+    }
+
+    /// Drop an entry (its place in the index and its retry notes too).
+    fn take_out(&mut self, seq: u64) -> Option<Pending> {
+        self.retries.remove(&seq);
+        self.detach(seq)
+    }
+
+    /// Give entry `seq` the path `to` (rename), keeping everything else. Returns its record.
+    fn move_entry(&mut self, seq: u64, to: PathBuf) -> Option<Record> {
+        let mut pending = self.detach(seq)?;
+        pending.record.path = to;
+        let record = pending.record.clone();
+        self.insert(pending);
+        Some(record)
+    }
+
+    /// Remove entry `seq` from `entries` and the index.
+    fn detach(&mut self, seq: u64) -> Option<Pending> {
+        let pending = self.entries.remove(&seq)?;
+        self.unindex(&pending.record.path, seq);
+        self.queued.remove(&seq);
+        Some(pending)
+    }
+
+    fn unindex(&mut self, path: &Path, seq: u64) {
+        if let Some(seqs) = self.by_path.get_mut(path) {
+            seqs.retain(|&s| s != seq);
+            if seqs.is_empty() {
+                self.by_path.remove(path);
+            }
+        }
+    }
+
+    /// Change the state of entry `seq` (keeping `queued` in step).
+    fn set_state(&mut self, seq: u64, state: State) {
+        let Some(p) = self.entries.get_mut(&seq) else {
+            return;
+        };
+        if state == State::Queued {
+            self.queued.insert(seq);
+        } else {
+            self.queued.remove(&seq);
+        }
+        p.state = state;
+    }
+
+    /// The entries exactly at `path`, oldest first.
+    pub(crate) fn at<'a>(&'a self, path: &Path) -> impl Iterator<Item = &'a Pending> + 'a {
+        let seqs = self
+            .by_path
+            .get(path)
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        seqs.iter().filter_map(|seq| self.entries.get(seq))
+    }
+
+    /// The entries at `path` or below it, grouped by path (not oldest first; see
+    /// `below_oldest_first`).
+    pub(crate) fn below<'a>(&'a self, path: &'a Path) -> impl Iterator<Item = &'a Pending> + 'a {
+        self.by_path
+            .range::<Path, _>((std::ops::Bound::Included(path), std::ops::Bound::Unbounded))
+            .take_while(move |(p, _)| p.starts_with(path))
+            .flat_map(|(_, seqs)| seqs.iter().filter_map(|seq| self.entries.get(seq)))
+    }
+
+    /// The entries at `path` or below it, oldest first.
+    pub(crate) fn below_oldest_first<'a>(&'a self, path: &'a Path) -> Vec<&'a Pending> {
+        let mut found: Vec<&Pending> = self.below(path).collect();
+        found.sort_by_key(|p| p.record.seq);
+        found
+    }
+
+    /// The entries directly in directory `dir` (not deeper), oldest first.
+    pub(crate) fn children<'a>(&'a self, dir: &'a Path) -> Vec<&'a Pending> {
+        let mut found: Vec<&Pending> = self
+            .below(dir)
+            .filter(|p| p.record.path.parent() == Some(dir))
+            .collect();
+        found.sort_by_key(|p| p.record.seq);
+        found
     }
 
     /// The sequence number for the next close (its record is built by the caller).
@@ -117,24 +233,19 @@ impl Queue {
     /// program has written newer content over it.
     pub(crate) fn push(&mut self, record: Record) -> Vec<u64> {
         let superseded: Vec<u64> = self
-            .entries
-            .iter()
-            .filter(|(_, p)| p.record.path == record.path && p.state != State::InFlight)
-            .map(|(&seq, _)| seq)
+            .at(&record.path)
+            .filter(|p| p.state != State::InFlight)
+            .map(|p| p.record.seq)
             .collect();
-        for seq in &superseded {
-            self.entries.remove(seq);
-            self.retries.remove(seq);
+        for &seq in &superseded {
+            self.take_out(seq);
         }
-        self.entries.insert(
-            record.seq,
-            Pending {
-                record,
-                state: State::Queued,
-                fresh: false,
-                queued_at: Some(Instant::now()),
-            },
-        );
+        self.insert(Pending {
+            record,
+            state: State::Queued,
+            fresh: false,
+            queued_at: Some(Instant::now()),
+        });
         superseded
     }
 
@@ -148,15 +259,30 @@ impl Queue {
     /// The oldest settled queued entry whose path has nothing in flight, now marked in flight.
     pub(crate) fn take_next(&mut self) -> Option<Record> {
         let now = Instant::now();
-        let seq = self.entries.iter().find_map(|(&seq, p)| {
-            let ready = p.state == State::Queued
-                && self.ready_at(p).is_none_or(|at| at <= now)
-                && !self.in_flight(&p.record.path);
-            ready.then_some(seq)
+        let seq = self.queued.iter().copied().find(|seq| {
+            self.entries.get(seq).is_some_and(|p| {
+                self.ready_at(p).is_none_or(|at| at <= now) && !self.in_flight(&p.record.path)
+            })
         })?;
-        let pending = self.entries.get_mut(&seq)?;
-        pending.state = State::InFlight;
-        Some(pending.record.clone())
+        self.set_state(seq, State::InFlight);
+        Some(self.entries.get(&seq)?.record.clone())
+    }
+
+    /// Whether any entry waits for a worker.
+    pub(crate) fn has_queued(&self) -> bool {
+        !self.queued.is_empty()
+    }
+
+    /// Whether a worker must be woken for the entry `seq` just queued: no idle worker keeps a
+    /// time (`timer`) at or before the one it settles at.
+    pub(crate) fn wake_for(&self, seq: u64) -> bool {
+        let Some(p) = self.entries.get(&seq) else {
+            return false;
+        };
+        match (self.ready_at(p), self.timer) {
+            (Some(at), Some(timer)) => timer > at,
+            _ => true,
+        }
     }
 
     /// When `p` has settled (None: now).
@@ -167,19 +293,20 @@ impl Queue {
         p.queued_at.map(|at| at + self.settle)
     }
 
-    /// When the next queued entry settles, for a worker that found nothing ready.
+    /// When the next queued entry settles, for a worker that found nothing ready. Entries whose
+    /// path has an upload in flight do not count: the worker of that upload takes them when it
+    /// ends (counting them made idle workers spin once they had settled).
     pub(crate) fn next_ready_at(&self) -> Option<Instant> {
-        self.entries
-            .values()
-            .filter(|p| p.state == State::Queued)
+        self.queued
+            .iter()
+            .filter_map(|seq| self.entries.get(seq))
+            .filter(|p| !self.in_flight(&p.record.path))
             .filter_map(|p| self.ready_at(p))
             .min()
     }
 
     fn in_flight(&self, path: &Path) -> bool {
-        self.entries
-            .values()
-            .any(|p| p.state == State::InFlight && p.record.path == path)
+        self.at(path).any(|p| p.state == State::InFlight)
     }
 
     /// The upload of `seq` ended. Ok: the entry is gone (remove it from the store). Err: kept
@@ -187,14 +314,9 @@ impl Queue {
     pub(crate) fn finished(&mut self, seq: u64, result: Result<(), String>) {
         match result {
             Ok(()) => {
-                self.entries.remove(&seq);
-                self.retries.remove(&seq);
+                self.take_out(seq);
             }
-            Err(message) => {
-                if let Some(p) = self.entries.get_mut(&seq) {
-                    p.state = State::Failed(message);
-                }
-            }
+            Err(message) => self.set_state(seq, State::Failed(message)),
         }
     }
 
@@ -211,25 +333,18 @@ impl Queue {
     /// Keep workers off the queued entry `seq` (marked in flight) while its rename is applied
     /// to the server; `requeue` lets them have it again.
     pub(crate) fn hold(&mut self, seq: u64) {
-        if let Some(p) = self.entries.get_mut(&seq) {
-            p.state = State::InFlight;
-        }
+        self.set_state(seq, State::InFlight);
     }
 
     /// A transient failure: back to the queue (the caller waits its backoff first).
     pub(crate) fn requeue(&mut self, seq: u64) {
-        if let Some(p) = self.entries.get_mut(&seq) {
-            p.state = State::Queued;
-        }
+        self.set_state(seq, State::Queued);
     }
 
     /// Entries at `path` or below it (a renamed or removed directory moves its pending files).
     fn affected(&self, path: &Path) -> Vec<u64> {
-        self.entries
-            .iter()
-            .filter(|(_, p)| p.record.path.starts_with(path))
-            .map(|(&seq, _)| seq)
-            .collect()
+        let below = self.below_oldest_first(path).into_iter();
+        below.map(|p| p.record.seq).collect()
     }
 
     fn any_in_flight(&self, seqs: &[u64]) -> bool {
@@ -252,20 +367,21 @@ impl Queue {
         if self.any_in_flight(&moving) || self.any_in_flight(&replaced) {
             return Outcome::Busy;
         }
-        for seq in &replaced {
-            self.entries.remove(seq);
+        for &seq in &replaced {
+            self.take_out(seq);
         }
         let mut rewrite = Vec::new();
         for seq in moving {
-            if let Some(p) = self.entries.get_mut(&seq) {
-                let rest = p.record.path.strip_prefix(from).unwrap_or(Path::new(""));
-                p.record.path = if rest.as_os_str().is_empty() {
-                    to.to_path_buf()
-                } else {
-                    to.join(rest)
-                };
-                rewrite.push(p.record.clone());
-            }
+            let Some(p) = self.entries.get(&seq) else {
+                continue;
+            };
+            let rest = p.record.path.strip_prefix(from).unwrap_or(Path::new(""));
+            let new = if rest.as_os_str().is_empty() {
+                to.to_path_buf()
+            } else {
+                to.join(rest)
+            };
+            rewrite.extend(self.move_entry(seq, new));
         }
         Outcome::Changed {
             rewrite,
@@ -282,8 +398,8 @@ impl Queue {
         if self.any_in_flight(&seqs) {
             return Outcome::Busy;
         }
-        for seq in &seqs {
-            self.entries.remove(seq);
+        for &seq in &seqs {
+            self.take_out(seq);
         }
         Outcome::Changed {
             rewrite: Vec::new(),
@@ -298,7 +414,9 @@ impl Queue {
         mtime: Option<SystemTime>,
         mode: Option<u32>,
     ) -> Outcome {
-        let Some(p) = self.entries.values_mut().find(|p| p.record.path == path) else {
+        // The oldest entry of the path: one in flight makes the change wait for it.
+        let oldest = self.at(path).next().map(|p| p.record.seq);
+        let Some(p) = oldest.and_then(|seq| self.entries.get_mut(&seq)) else {
             return Outcome::NotPending;
         };
         if p.state == State::InFlight {
@@ -314,7 +432,8 @@ impl Queue {
 
     /// The pending entry for `path` (reads and listings show its size), newest first.
     pub(crate) fn get(&self, path: &Path) -> Option<&Pending> {
-        self.entries.values().rev().find(|p| p.record.path == path)
+        let newest = self.by_path.get(path)?.last()?;
+        self.entries.get(newest)
     }
 
     /// Everything pending (for unmount messages and `ftpfs status`), oldest first.
@@ -335,163 +454,5 @@ impl Queue {
 }
 
 #[cfg(test)]
-mod tests {
-    use std::path::PathBuf;
-
-    use super::*;
-
-    fn rec(seq: u64, path: &str) -> Record {
-        Record {
-            seq,
-            path: PathBuf::from(path),
-            size: seq,
-            mtime: None,
-            mode: None,
-        }
-    }
-
-    fn queue(paths: &[&str]) -> Queue {
-        let mut q = Queue::default();
-        for path in paths {
-            let seq = q.allocate();
-            assert!(q.push(rec(seq, path)).is_empty());
-        }
-        q
-    }
-
-    fn paths(q: &Queue) -> Vec<String> {
-        q.pending()
-            .map(|p| p.record.path.display().to_string())
-            .collect()
-    }
-
-    #[test]
-    fn uploads_go_oldest_first_and_one_per_path() {
-        let mut q = queue(&["/a", "/b"]);
-        assert_eq!(q.take_next().map(|r| r.seq), Some(1));
-        // A newer close of /a while its upload is in flight: queued behind it, not superseding.
-        let seq = q.allocate();
-        assert!(q.push(rec(seq, "/a")).is_empty());
-        assert_eq!(q.take_next().map(|r| r.seq), Some(2));
-        assert_eq!(q.take_next(), None, "/a has an upload in flight");
-        q.finished(1, Ok(()));
-        assert_eq!(q.take_next().map(|r| r.seq), Some(3));
-    }
-
-    #[test]
-    fn a_newer_close_supersedes_a_queued_or_failed_one() {
-        let mut q = queue(&["/a", "/b"]);
-        let seq = q.allocate();
-        assert_eq!(q.push(rec(seq, "/a")), vec![1]);
-        assert_eq!(paths(&q), ["/b", "/a"]);
-        let first = q.take_next().unwrap();
-        q.finished(first.seq, Err("553 refused".into()));
-        assert_eq!(
-            q.get(Path::new("/b")).unwrap().state,
-            State::Failed("553 refused".into())
-        );
-        let seq = q.allocate();
-        assert_eq!(q.push(rec(seq, "/b")), vec![2]);
-    }
-
-    #[test]
-    fn rename_of_a_queued_file_moves_it_in_the_queue() {
-        // rsync: write .f.XXXX, then rename over f (which has an older pending version).
-        let mut q = queue(&["/d/f", "/d/.f.XXXX"]);
-        let outcome = q.rename(Path::new("/d/.f.XXXX"), Path::new("/d/f"));
-        assert_eq!(
-            outcome,
-            Outcome::Changed {
-                rewrite: vec![Record {
-                    path: PathBuf::from("/d/f"),
-                    ..rec(2, "/d/.f.XXXX")
-                }],
-                cancelled: vec![1],
-            }
-        );
-        assert_eq!(paths(&q), ["/d/f"]);
-        assert_eq!(
-            q.rename(Path::new("/x"), Path::new("/y")),
-            Outcome::NotPending
-        );
-    }
-
-    #[test]
-    fn rename_of_a_directory_moves_its_pending_files() {
-        let mut q = queue(&["/d/a", "/d/sub/b", "/dd/c"]);
-        let Outcome::Changed { rewrite, cancelled } = q.rename(Path::new("/d"), Path::new("/e"))
-        else {
-            panic!("expected a change");
-        };
-        assert_eq!(rewrite.len(), 2);
-        assert!(cancelled.is_empty());
-        assert_eq!(paths(&q), ["/e/a", "/e/sub/b", "/dd/c"]);
-    }
-
-    #[test]
-    fn a_new_entry_settles_before_upload_unless_a_barrier_waits() {
-        let mut q = Queue::resume(vec![rec(1, "/resumed")]);
-        q.settle = std::time::Duration::from_secs(3600);
-        let seq = q.allocate();
-        assert!(q.push(rec(seq, "/new")).is_empty());
-        // A resumed entry goes at once; the new one settles (its rename and times land here).
-        assert_eq!(q.take_next().map(|r| r.seq), Some(1));
-        assert_eq!(q.take_next(), None, "/new is settling");
-        let ready_at = q.next_ready_at().expect("/new settles at some point");
-        assert!(ready_at > std::time::Instant::now());
-        assert!(matches!(
-            q.rename(Path::new("/new"), Path::new("/renamed")),
-            Outcome::Changed { .. }
-        ));
-        // Someone waits at a barrier (fsync, unmount): it goes now.
-        q.hurry += 1;
-        assert_eq!(q.next_ready_at(), None);
-        assert_eq!(q.take_next().map(|r| r.seq), Some(seq));
-    }
-
-    #[test]
-    fn operations_on_an_upload_in_flight_wait() {
-        let mut q = queue(&["/a"]);
-        q.take_next().unwrap();
-        assert_eq!(q.rename(Path::new("/a"), Path::new("/b")), Outcome::Busy);
-        assert_eq!(q.remove(Path::new("/a")), Outcome::Busy);
-        assert_eq!(
-            q.set_attributes(Path::new("/a"), None, Some(0o600)),
-            Outcome::Busy
-        );
-        q.finished(1, Ok(()));
-        assert_eq!(q.remove(Path::new("/a")), Outcome::NotPending);
-        assert!(q.is_empty());
-    }
-
-    #[test]
-    fn unlink_cancels_and_attributes_are_recorded() {
-        let mut q = queue(&["/a", "/b"]);
-        assert_eq!(
-            q.remove(Path::new("/a")),
-            Outcome::Changed {
-                rewrite: vec![],
-                cancelled: vec![1]
-            }
-        );
-        let mtime = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(5);
-        q.set_attributes(Path::new("/b"), Some(mtime), None);
-        let Outcome::Changed { rewrite, .. } = q.set_attributes(Path::new("/b"), None, Some(0o640))
-        else {
-            panic!("expected a change");
-        };
-        assert_eq!(
-            (rewrite[0].mtime, rewrite[0].mode),
-            (Some(mtime), Some(0o640))
-        );
-        assert_eq!(q.bytes(), 2);
-    }
-
-    #[test]
-    fn resume_continues_numbering_after_recovered_records() {
-        let mut q = Queue::resume(vec![rec(4, "/a"), rec(9, "/b")]);
-        assert_eq!(q.allocate(), 10);
-        assert_eq!(q.take_next().map(|r| r.seq), Some(4));
-        assert_eq!(Queue::resume(Vec::new()).allocate(), 1);
-    }
-}
+#[path = "queue_tests.rs"]
+mod tests;
