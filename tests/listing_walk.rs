@@ -190,6 +190,28 @@ fn a_forged_reply_end_on_a_slow_link_never_answers_the_next_command() {
     assert!(server.path("evil/plain").exists());
 }
 
+/// A directory taken for small whose `STAT` reply is longer than a reply may be (on ZFS or
+/// btrfs a directory's size is its entry count, so any directory looks small): it costs one
+/// connection once, then listings ahead use `LIST` and show it whole.
+#[test]
+fn a_stat_reply_too_long_turns_stat_listings_off() {
+    let Some(server) = vsftpd() else {
+        return;
+    };
+    let long = "n".repeat(200);
+    for i in 0..1500 {
+        server.seed_file(&format!("huge/{i:04}{long}"), b"h");
+    }
+    let remote = connect(&server);
+    let dir = Path::new("/huge");
+    let first = list_small(&remote, dir);
+    let err = first.expect_err("a STAT reply of some 380 KB is refused");
+    assert_eq!(err.kind, RemoteErrorKind::Protocol, "{err}");
+    let again = list_small(&remote, dir).expect("the second listing ahead uses LIST");
+    assert_eq!(again.len(), 1500);
+    assert_eq!(shown(&again), shown(&remote.list(dir).unwrap()));
+}
+
 /// Relative paths of everything under `root`, as `find` prints them.
 fn find(root: &Path) -> BTreeSet<Vec<u8>> {
     let output = Command::new("find")

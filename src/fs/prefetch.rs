@@ -64,7 +64,9 @@ pub(super) const WAIT_LIMIT: Duration = Duration::from_secs(30);
 /// small one ([`crate::remote::Remote::list_ahead_small`]: by `STAT` over the control
 /// connection on LIST-only FTP servers). A directory's size is its on-disk size: ext4 4 KiB
 /// per block (about 100-200 entries), tmpfs 20 bytes per entry; 32 KiB stays far below the
-/// 256 KiB a control-connection reply may have.
+/// 256 KiB a control-connection reply may have. Only a hint: on ZFS and btrfs the size is
+/// the entry count, so a huge directory passes; its too-long `STAT` reply then costs one
+/// connection and ends `STAT` listings for the session (`ftp::stat_listing`).
 pub(super) const SMALL_DIR_BYTES: u64 = 32 * 1024;
 /// A worker with an empty queue waits this long for new work before it exits.
 const WORKER_LINGER: Duration = Duration::from_millis(200);

@@ -6,7 +6,9 @@
 //! docs/round-trips.md):
 //! - only for listings ahead of small directories (`Remote::list_ahead_small`): a reply
 //!   travels over the control connection and may be at most 256 KiB (`reply::MAX_REPLY_BYTES`;
-//!   a bigger one costs the connection), and the directory the kernel waits for may be any size;
+//!   a bigger one costs the connection, and turns `STAT` listings off for the session, since
+//!   "small" comes from the directory's size, which on ZFS or btrfs is its entry count and
+//!   says nothing), and the directory the kernel waits for may be any size;
 //! - only on servers listed with `LIST`: where MLSD works it is used (exact UTC times to the
 //!   second; `STAT` gives `ls -l` times, minutes or only the day for older files);
 //! - never a wrong listing: the parser is strict (`listing::parse_stat_listing`), and the
@@ -64,7 +66,23 @@ impl FtpRemote {
         // reply, with nothing after it. A name with CR LF can forge the end of the `STAT`
         // reply; the true end then arrives later (over a slow link often in a later segment,
         // so "bytes left over" alone cannot tell), and would be read as the next reply.
-        let replies = conn.pipeline(&[&Command::Stat(path_arg(dir)?), &Command::Noop])?;
+        let sent = conn.pipeline(&[&Command::Stat(path_arg(dir)?), &Command::Noop]);
+        let replies = match sent {
+            Ok(replies) => replies,
+            Err(err) => {
+                if err.kind == RemoteErrorKind::Protocol {
+                    // A reply we cannot read: most often longer than a reply may be (a
+                    // directory taken for small, as any is on ZFS or btrfs, where a
+                    // directory's size is its entry count). Once is enough.
+                    log::info!(
+                        "STAT reply for {} unreadable ({err}); listing with LIST from now on",
+                        show(dir)
+                    );
+                    quirks.set_stat_list_refused();
+                }
+                return Err(err);
+            }
+        };
         let mut replies = replies.into_iter();
         let Some(reply) = replies.next() else {
             return Err(conn.lost_reply("STAT"));
