@@ -18,6 +18,8 @@
 //!   exit when the queue is empty, so an idle mount runs no prefetch thread.
 //! - Depth first, like the walks it serves: the subdirectories of the directory read last go to
 //!   the front of the queue; the oldest jobs fall off the back when it is full.
+//! - A listing ahead is shown like any listing: it goes through `FsCore::accept_listing`, the
+//!   one path of a fresh listing (upload temporaries hidden, queued write-back names added).
 //! - Freshness is the listing cache's: a result is inserted with the cache generation read
 //!   before the remote call, so a listing that started before one of our own mutations of that
 //!   directory is dropped (`Namespace::listed`), and it ages out after `--dir-cache-ttl` like
@@ -322,13 +324,10 @@ impl FsCore {
         match listed {
             None if asked => Ahead::Done,
             None => Ahead::NoSpare,
-            Some(Ok(mut entries)) => {
-                if self.namespace.listed(dir, &mut entries, generation) {
-                    Ahead::Listed
-                } else {
-                    Ahead::Done
-                }
-            }
+            Some(Ok(entries)) => match self.accept_listing(dir, entries, generation) {
+                (_, true) => Ahead::Listed,
+                (_, false) => Ahead::Done,
+            },
             Some(Err(err)) => {
                 log::debug!("listing {} ahead failed: {err}", dir.display());
                 Ahead::Done
