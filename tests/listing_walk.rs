@@ -72,7 +72,7 @@ fn shown(entries: &[Entry]) -> Shown {
 /// A small listing ahead of `dir`, waiting (bounded) for a spare connection.
 fn list_small(remote: &FtpRemote, dir: &Path) -> RemoteResult<Vec<Entry>> {
     for _ in 0..200 {
-        if let Some(listed) = remote.list_ahead_small(dir, &mut || true) {
+        if let Some(listed) = remote.list_ahead(dir, true, &mut || true) {
             return listed;
         }
         std::thread::sleep(Duration::from_millis(10));

@@ -25,9 +25,9 @@
 //!   directory is dropped (`Namespace::listed`), and it ages out after `--dir-cache-ttl` like
 //!   any other listing. Errors of a listing ahead are only logged (debug): the kernel asked for
 //!   nothing, and a real request for the directory lists it again and reports the error.
-//! - How: a subdirectory its parent's listing shows small ([`SMALL_DIR_BYTES`]) is listed by
-//!   [`Remote::list_ahead_small`] (FTP: `STAT dir`, one round trip on LIST-only servers), any
-//!   other by [`Remote::list_ahead`]. The directory the kernel waits for is always listed the
+//! - How: [`Remote::list_ahead`] is told whether the parent's listing shows the subdirectory
+//!   small ([`SMALL_DIR_BYTES`]): a small one may be listed a cheaper way (FTP: `STAT dir`, one
+//!   round trip on LIST-only servers). The directory the kernel waits for is always listed the
 //!   usual way (its size may be anything).
 //! - What is listed ahead: the subdirectories of a directory read for the first time since it
 //!   was listed (an `opendir` that had to list it, or the first `opendir` of a listing made
@@ -63,7 +63,7 @@ pub(super) const JOB_MAX_AGE: Duration = Duration::from_secs(10);
 /// Longest a request waits for a listing ahead of the same directory before listing itself.
 pub(super) const WAIT_LIMIT: Duration = Duration::from_secs(30);
 /// A subdirectory whose size in its parent's listing is at most this is listed ahead as a
-/// small one ([`crate::remote::Remote::list_ahead_small`]: by `STAT` over the control
+/// small one ([`crate::remote::Remote::list_ahead`] with `small`: by `STAT` over the control
 /// connection on LIST-only FTP servers). A directory's size is its on-disk size: ext4 4 KiB
 /// per block (about 100-200 entries), tmpfs 20 bytes per entry; 32 KiB stays far below the
 /// 256 KiB a control-connection reply may have. Only a hint: on ZFS and btrfs the size is
@@ -316,12 +316,7 @@ impl FsCore {
             asked = true;
             starting()
         };
-        let listed = if small {
-            self.remote.list_ahead_small(dir, &mut starting)
-        } else {
-            self.remote.list_ahead(dir, &mut starting)
-        };
-        match listed {
+        match self.remote.list_ahead(dir, small, &mut starting) {
             None if asked => Ahead::Done,
             None => Ahead::NoSpare,
             Some(Ok(entries)) => match self.accept_listing(dir, entries, generation) {

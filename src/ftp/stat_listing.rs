@@ -4,7 +4,7 @@
 //! one round trip and no data connection, where `LIST` needs EPSV, a connect, `150`, the data
 //! and `226`. Used only where the trade is safe (decided here, measured in
 //! docs/round-trips.md):
-//! - only for listings ahead of small directories (`Remote::list_ahead_small`): a reply
+//! - only for listings ahead of small directories (`Remote::list_ahead` with `small`): a reply
 //!   travels over the control connection and may be at most 256 KiB (`reply::MAX_REPLY_BYTES`;
 //!   a bigger one costs the connection, and turns `STAT` listings off for the session, since
 //!   "small" comes from the directory's size, which on ZFS or btrfs is its entry count and
@@ -46,9 +46,7 @@ use crate::remote::{Entry, RemoteError, RemoteErrorKind, RemoteResult};
 impl FtpRemote {
     /// Whether listings of this server may come from `STAT dir` (see [`Self::stat_listing`]).
     fn stat_listings_usable(&self, conn: &PooledControl) -> bool {
-        let quirks = self.pool().quirks();
-        let lists_with_mlsd = conn.features.mlst && !quirks.mlsd_refused();
-        !lists_with_mlsd && !quirks.stat_list_refused()
+        !self.lists_with_mlsd(conn) && !self.pool().quirks().stat_list_refused()
     }
 
     /// The listing of `dir` from a `STAT dir` reply: one round trip on the control connection,
