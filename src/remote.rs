@@ -229,22 +229,16 @@ pub trait Remote: Send + Sync {
     /// called once that connection is ready, just before the listing is sent; when it returns
     /// false the listing is not sent (nobody wants it any more) and the answer is `None`.
     /// `None` also means nothing is spare (or this remote does not list ahead). No retries.
+    /// `small`: its parent's listing shows the directory small (a few KiB, so a few hundred
+    /// entries at most; only a hint), so the remote may use a listing that suits only small
+    /// directories (FTP: `STAT dir` over the control connection, one round trip).
     fn list_ahead(
         &self,
         _dir: &Path,
+        _small: bool,
         _starting: &mut dyn FnMut() -> bool,
     ) -> Option<RemoteResult<Vec<Entry>>> {
         None
-    }
-    /// `list_ahead` of a directory its parent's listing shows small (a few KiB, so a few
-    /// hundred entries at most): the remote may use a listing that suits only small
-    /// directories (FTP: `STAT dir` over the control connection, one round trip).
-    fn list_ahead_small(
-        &self,
-        dir: &Path,
-        starting: &mut dyn FnMut() -> bool,
-    ) -> Option<RemoteResult<Vec<Entry>>> {
-        self.list_ahead(dir, starting)
     }
     /// The end of an atomic upload whose data the server confirmed: give the temporary file
     /// `temp` the attributes in `attrs`, then rename it to `to`. Every step is tried whatever
@@ -333,16 +327,10 @@ impl<R: Remote + ?Sized> Remote for std::sync::Arc<R> {
     fn list_ahead(
         &self,
         dir: &Path,
+        small: bool,
         starting: &mut dyn FnMut() -> bool,
     ) -> Option<RemoteResult<Vec<Entry>>> {
-        (**self).list_ahead(dir, starting)
-    }
-    fn list_ahead_small(
-        &self,
-        dir: &Path,
-        starting: &mut dyn FnMut() -> bool,
-    ) -> Option<RemoteResult<Vec<Entry>>> {
-        (**self).list_ahead_small(dir, starting)
+        (**self).list_ahead(dir, small, starting)
     }
     fn commit_upload(&self, temp: &Path, to: &Path, attrs: CommitAttrs) -> CommitOutcome {
         (**self).commit_upload(temp, to, attrs)
@@ -420,16 +408,10 @@ impl<R: Remote> Remote for Rooted<R> {
     fn list_ahead(
         &self,
         dir: &Path,
+        small: bool,
         starting: &mut dyn FnMut() -> bool,
     ) -> Option<RemoteResult<Vec<Entry>>> {
-        self.inner.list_ahead(&self.on_server(dir), starting)
-    }
-    fn list_ahead_small(
-        &self,
-        dir: &Path,
-        starting: &mut dyn FnMut() -> bool,
-    ) -> Option<RemoteResult<Vec<Entry>>> {
-        self.inner.list_ahead_small(&self.on_server(dir), starting)
+        self.inner.list_ahead(&self.on_server(dir), small, starting)
     }
     fn commit_upload(&self, temp: &Path, to: &Path, attrs: CommitAttrs) -> CommitOutcome {
         self.inner

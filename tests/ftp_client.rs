@@ -281,7 +281,7 @@ fn listing_ahead_only_takes_a_connection_that_leaves_one_free(server: &TestServe
     let remote = FtpRemote::connect(config).unwrap();
     let mut asked = 0;
     let listed = remote
-        .list_ahead(Path::new("/ahead"), &mut || {
+        .list_ahead(Path::new("/ahead"), false, &mut || {
             asked += 1;
             true
         })
@@ -292,7 +292,7 @@ fn listing_ahead_only_takes_a_connection_that_leaves_one_free(server: &TestServe
     // Not wanted any more once the connection is ready: nothing listed.
     assert!(
         remote
-            .list_ahead(Path::new("/ahead"), &mut || false)
+            .list_ahead(Path::new("/ahead"), false, &mut || false)
             .is_none()
     );
     // A download holds one of the two connections: the other one is the reserve.
@@ -301,7 +301,7 @@ fn listing_ahead_only_takes_a_connection_that_leaves_one_free(server: &TestServe
     download.read_exact(&mut first).unwrap();
     assert!(
         remote
-            .list_ahead(Path::new("/ahead"), &mut || panic!("must not start"))
+            .list_ahead(Path::new("/ahead"), false, &mut || panic!("must not start"))
             .is_none(),
         "{:?}",
         server.kind

@@ -13,10 +13,11 @@ use std::process::Command;
 use std::time::Duration;
 
 use common::TestServer;
-use common::faults::config_for;
+use common::faults::{config_for, remote_via, vsftpd};
 use common::mount::Mount;
+use common::proxy::FaultProxy;
 use ftpfs::ftp::FtpRemote;
-use ftpfs::remote::{Entry, Remote, RemoteResult};
+use ftpfs::remote::{Entry, Remote, RemoteErrorKind, RemoteResult};
 
 /// Directories of the seeded tree (relative to the root) and the files in each.
 const DIRS: &[&str] = &[
@@ -71,7 +72,7 @@ fn shown(entries: &[Entry]) -> Shown {
 /// A small listing ahead of `dir`, waiting (bounded) for a spare connection.
 fn list_small(remote: &FtpRemote, dir: &Path) -> RemoteResult<Vec<Entry>> {
     for _ in 0..200 {
-        if let Some(listed) = remote.list_ahead_small(dir, &mut || true) {
+        if let Some(listed) = remote.list_ahead(dir, true, &mut || true) {
             return listed;
         }
         std::thread::sleep(Duration::from_millis(10));
@@ -107,6 +108,10 @@ fn small_listings_ahead_show_what_a_listing_shows(server: &TestServer) {
                 dir.display()
             );
         }
+    }
+    if server.kind == common::ServerKind::Vsftpd {
+        // The LIST-only server: STAT listings stayed on (no check turned them off).
+        assert!(!remote.pool().quirks().stat_list_refused());
     }
     // A missing directory and a file: the same error kind as a listing gives.
     for missing in ["/no-such-dir", "/top.txt/x"] {
@@ -150,6 +155,62 @@ fn a_name_forging_reply_lines_never_shows_a_wrong_listing(server: &TestServer) {
     );
 }
 server_tests!(a_name_forging_reply_lines_never_shows_a_wrong_listing);
+
+/// Over a slow link the true end of a `STAT` reply arrives after a name's forged end (vsftpd
+/// sends names raw): it must never be read as the reply to the next command, where it would
+/// make a refused DELE look done. The evil name sorts last, so only `213 End of status` is
+/// left over.
+#[test]
+fn a_forged_reply_end_on_a_slow_link_never_answers_the_next_command() {
+    let Some(server) = vsftpd() else {
+        return;
+    };
+    let _ = env_logger::builder().is_test(true).try_init();
+    server.seed_file("calm/one", b"1");
+    server.seed_file("evil/plain", b"p");
+    server.seed_file("evil/zz\r\n213 End forged", b"z");
+    let proxy = FaultProxy::start(server.addr());
+    let remote = remote_via(&server, &proxy);
+    // The first STAT listing of a session is checked against LIST: done here, so the evil
+    // one is trusted as far as the listing goes.
+    list_small(&remote, Path::new("/calm")).expect("calm listing");
+    // The proxy forwards line by line, a line every few tens of milliseconds: the forged
+    // `213` line is read before the rest is there.
+    proxy.set_rate_limit(Some(2_000));
+    if let Ok(entries) = list_small(&remote, Path::new("/evil")) {
+        let names: Vec<&[u8]> = entries.iter().map(|e| e.name.as_bytes()).collect();
+        assert!(!names.contains(&b"zz".as_slice()), "{names:?}");
+    }
+    proxy.set_rate_limit(None);
+    for _ in 0..3 {
+        let deleted = remote.delete(Path::new("/evil/no-such-file"));
+        let err = deleted.expect_err("DELE of a missing file answered by a stale reply");
+        assert_eq!(err.kind, RemoteErrorKind::NotFound, "{err}");
+    }
+    assert!(server.path("evil/plain").exists());
+}
+
+/// A directory taken for small whose `STAT` reply is longer than a reply may be (on ZFS or
+/// btrfs a directory's size is its entry count, so any directory looks small): it costs one
+/// connection once, then listings ahead use `LIST` and show it whole.
+#[test]
+fn a_stat_reply_too_long_turns_stat_listings_off() {
+    let Some(server) = vsftpd() else {
+        return;
+    };
+    let long = "n".repeat(200);
+    for i in 0..1500 {
+        server.seed_file(&format!("huge/{i:04}{long}"), b"h");
+    }
+    let remote = connect(&server);
+    let dir = Path::new("/huge");
+    let first = list_small(&remote, dir);
+    let err = first.expect_err("a STAT reply of some 380 KB is refused");
+    assert_eq!(err.kind, RemoteErrorKind::Protocol, "{err}");
+    let again = list_small(&remote, dir).expect("the second listing ahead uses LIST");
+    assert_eq!(again.len(), 1500);
+    assert_eq!(shown(&again), shown(&remote.list(dir).unwrap()));
+}
 
 /// Relative paths of everything under `root`, as `find` prints them.
 fn find(root: &Path) -> BTreeSet<Vec<u8>> {

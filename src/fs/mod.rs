@@ -261,16 +261,30 @@ impl FsCore {
             .remote
             .list(dir)
             .map_err(|err| FsError::remote(format!("list {}", dir.display()), &err))?;
-        let entries = self.without_temp_files(dir, entries);
-        let mut entries = self.with_pending_names(dir, entries);
+        let (entries, cached) = self.accept_listing(dir, entries, generation);
         // The cached copy when there is one: open handles then share it instead of holding
         // a second copy of a big directory.
-        if self.namespace.listed(dir, &mut entries, generation)
-            && let Some(cached) = self.namespace.cached_listing(dir)
-        {
+        if cached && let Some(cached) = self.namespace.cached_listing(dir) {
             return Ok(cached);
         }
         Ok(entries.into())
+    }
+
+    /// What every listing of `dir` fresh from the server goes through, whoever asked for it
+    /// (a request, or a listing ahead): our upload temporaries hidden (README Semantics),
+    /// names queued for write-back added, and cached unless one of our own changes of `dir`
+    /// came after `generation` (read before the remote call). Returns the entries to show
+    /// and whether they were cached.
+    fn accept_listing(
+        &self,
+        dir: &Path,
+        entries: Vec<Entry>,
+        generation: u64,
+    ) -> (Vec<Entry>, bool) {
+        let entries = self.without_temp_files(dir, entries);
+        let mut entries = self.with_pending_names(dir, entries);
+        let cached = self.namespace.listed(dir, &mut entries, generation);
+        (entries, cached)
     }
 
     /// What is at `path`, answered from the parent's listing (a stat only when the parent cannot

@@ -18,14 +18,16 @@
 //!   exit when the queue is empty, so an idle mount runs no prefetch thread.
 //! - Depth first, like the walks it serves: the subdirectories of the directory read last go to
 //!   the front of the queue; the oldest jobs fall off the back when it is full.
+//! - A listing ahead is shown like any listing: it goes through `FsCore::accept_listing`, the
+//!   one path of a fresh listing (upload temporaries hidden, queued write-back names added).
 //! - Freshness is the listing cache's: a result is inserted with the cache generation read
 //!   before the remote call, so a listing that started before one of our own mutations of that
 //!   directory is dropped (`Namespace::listed`), and it ages out after `--dir-cache-ttl` like
 //!   any other listing. Errors of a listing ahead are only logged (debug): the kernel asked for
 //!   nothing, and a real request for the directory lists it again and reports the error.
-//! - How: a subdirectory its parent's listing shows small ([`SMALL_DIR_BYTES`]) is listed by
-//!   [`Remote::list_ahead_small`] (FTP: `STAT dir`, one round trip on LIST-only servers), any
-//!   other by [`Remote::list_ahead`]. The directory the kernel waits for is always listed the
+//! - How: [`Remote::list_ahead`] is told whether the parent's listing shows the subdirectory
+//!   small ([`SMALL_DIR_BYTES`]): a small one may be listed a cheaper way (FTP: `STAT dir`, one
+//!   round trip on LIST-only servers). The directory the kernel waits for is always listed the
 //!   usual way (its size may be anything).
 //! - What is listed ahead: the subdirectories of a directory read for the first time since it
 //!   was listed (an `opendir` that had to list it, or the first `opendir` of a listing made
@@ -61,10 +63,12 @@ pub(super) const JOB_MAX_AGE: Duration = Duration::from_secs(10);
 /// Longest a request waits for a listing ahead of the same directory before listing itself.
 pub(super) const WAIT_LIMIT: Duration = Duration::from_secs(30);
 /// A subdirectory whose size in its parent's listing is at most this is listed ahead as a
-/// small one ([`crate::remote::Remote::list_ahead_small`]: by `STAT` over the control
+/// small one ([`crate::remote::Remote::list_ahead`] with `small`: by `STAT` over the control
 /// connection on LIST-only FTP servers). A directory's size is its on-disk size: ext4 4 KiB
 /// per block (about 100-200 entries), tmpfs 20 bytes per entry; 32 KiB stays far below the
-/// 256 KiB a control-connection reply may have.
+/// 256 KiB a control-connection reply may have. Only a hint: on ZFS and btrfs the size is
+/// the entry count, so a huge directory passes; its too-long `STAT` reply then costs one
+/// connection and ends `STAT` listings for the session (`ftp::stat_listing`).
 pub(super) const SMALL_DIR_BYTES: u64 = 32 * 1024;
 /// A worker with an empty queue waits this long for new work before it exits.
 const WORKER_LINGER: Duration = Duration::from_millis(200);
@@ -312,21 +316,13 @@ impl FsCore {
             asked = true;
             starting()
         };
-        let listed = if small {
-            self.remote.list_ahead_small(dir, &mut starting)
-        } else {
-            self.remote.list_ahead(dir, &mut starting)
-        };
-        match listed {
+        match self.remote.list_ahead(dir, small, &mut starting) {
             None if asked => Ahead::Done,
             None => Ahead::NoSpare,
-            Some(Ok(mut entries)) => {
-                if self.namespace.listed(dir, &mut entries, generation) {
-                    Ahead::Listed
-                } else {
-                    Ahead::Done
-                }
-            }
+            Some(Ok(entries)) => match self.accept_listing(dir, entries, generation) {
+                (_, true) => Ahead::Listed,
+                (_, false) => Ahead::Done,
+            },
             Some(Err(err)) => {
                 log::debug!("listing {} ahead failed: {err}", dir.display());
                 Ahead::Done

@@ -177,6 +177,11 @@ impl FtpRemote {
         }
     }
 
+    /// Whether listings on this server use MLSD (offered and not refused), not LIST.
+    pub(super) fn lists_with_mlsd(&self, conn: &PooledControl) -> bool {
+        conn.features.mlst && !self.pool.quirks().mlsd_refused()
+    }
+
     pub(super) fn list_once(
         &self,
         conn: &mut PooledControl,
@@ -184,7 +189,7 @@ impl FtpRemote {
     ) -> RemoteResult<Vec<Entry>> {
         let arg = path_arg(dir)?;
         let quirks = self.pool.quirks();
-        if conn.features.mlst && !quirks.mlsd_refused() {
+        if self.lists_with_mlsd(conn) {
             match self.fetch_listing(conn, &Command::Mlsd(arg.clone()), dir)? {
                 Ok(body) => return Ok(parse_mlsd(&body)),
                 Err(reply) if is_not_implemented(Op::List, &reply) => {
@@ -364,17 +369,16 @@ impl Remote for FtpRemote {
     fn list_ahead(
         &self,
         dir: &Path,
+        small: bool,
         starting: &mut dyn FnMut() -> bool,
     ) -> Option<RemoteResult<Vec<Entry>>> {
-        self.on_spare(starting, |conn| self.list_once(conn, dir))
-    }
-
-    fn list_ahead_small(
-        &self,
-        dir: &Path,
-        starting: &mut dyn FnMut() -> bool,
-    ) -> Option<RemoteResult<Vec<Entry>>> {
-        self.on_spare(starting, |conn| self.list_small_once(conn, dir))
+        self.on_spare(starting, |conn| {
+            if small {
+                self.list_small_once(conn, dir)
+            } else {
+                self.list_once(conn, dir)
+            }
+        })
     }
 
     fn stat(&self, path: &Path) -> RemoteResult<Entry> {

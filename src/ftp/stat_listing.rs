@@ -4,19 +4,32 @@
 //! one round trip and no data connection, where `LIST` needs EPSV, a connect, `150`, the data
 //! and `226`. Used only where the trade is safe (decided here, measured in
 //! docs/round-trips.md):
-//! - only for listings ahead of small directories (`Remote::list_ahead_small`): a reply
+//! - only for listings ahead of small directories (`Remote::list_ahead` with `small`): a reply
 //!   travels over the control connection and may be at most 256 KiB (`reply::MAX_REPLY_BYTES`;
-//!   a bigger one costs the connection), and the directory the kernel waits for may be any size;
+//!   a bigger one costs the connection, and turns `STAT` listings off for the session, since
+//!   "small" comes from the directory's size, which on ZFS or btrfs is its entry count and
+//!   says nothing), and the directory the kernel waits for may be any size;
 //! - only on servers listed with `LIST`: where MLSD works it is used (exact UTC times to the
 //!   second; `STAT` gives `ls -l` times, minutes or only the day for older files);
-//! - never a wrong listing: the parser is strict (`listing::parse_stat_listing`), a reply
-//!   with a line ending in a bare LF or with bytes after it (a name with a line feed that may
-//!   have ended the reply early) breaks the connection, and the first `STAT` listings of a
-//!   session are compared with `LIST` (see [`FtpRemote::list_small_once`]). Anything odd turns
-//!   `STAT` listings off for the session (`Quirks::stat_list_refused`).
+//! - never a wrong listing: the parser is strict (`listing::parse_stat_listing`), and the
+//!   first `STAT` listings of a session are compared with `LIST` (see
+//!   [`FtpRemote::list_small_once`]). Anything odd turns `STAT` listings off for the session
+//!   (`Quirks::stat_list_refused`).
+//! - never out of step: the reply travels on the control connection, so a name with CR LF
+//!   (vsftpd and proftpd send names raw) can forge the reply's end line; the true end then
+//!   arrives later and would be read as the reply to the next command (a refused DELE would
+//!   look done). So `STAT dir` goes out with a `NOOP` in the same write (no extra round trip),
+//!   and the next reply must be exactly the NOOP's `200`, with no line ending in a bare LF and
+//!   no bytes after it; else the connection is dropped and `STAT` listings end for the
+//!   session.
 //!
-//! Residual risk, documented: a name containing CR LF on a server that sends names unescaped
-//! can forge lines of a listing; that is as true of `LIST` over a data connection.
+//! Residual risk, documented: a name that forges both the end of the `STAT` reply and a
+//! `200` line after it, on a link slow enough that the true end has not arrived when the
+//! forged `200` is read, still leaves the connection one reply out of step (the rest of the
+//! real replies are read as the answers to later commands). Closing it would take a reply
+//! with content no name can hold (a second round trip, or a per-request token the server
+//! echoes, which FTP has not). Unlike `LIST`, whose forged lines stay on the data connection,
+//! a `STAT` listing shares its stream with the commands.
 
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
@@ -33,9 +46,7 @@ use crate::remote::{Entry, RemoteError, RemoteErrorKind, RemoteResult};
 impl FtpRemote {
     /// Whether listings of this server may come from `STAT dir` (see [`Self::stat_listing`]).
     fn stat_listings_usable(&self, conn: &PooledControl) -> bool {
-        let quirks = self.pool().quirks();
-        let lists_with_mlsd = conn.features.mlst && !quirks.mlsd_refused();
-        !lists_with_mlsd && !quirks.stat_list_refused()
+        !self.lists_with_mlsd(conn) && !self.pool().quirks().stat_list_refused()
     }
 
     /// The listing of `dir` from a `STAT dir` reply: one round trip on the control connection,
@@ -49,19 +60,54 @@ impl FtpRemote {
     ) -> RemoteResult<Option<Vec<Entry>>> {
         let quirks = self.pool().quirks();
         conn.take_bare_line_feed();
-        let reply = conn.cmd(&Command::Stat(path_arg(dir)?))?;
-        if conn.take_bare_line_feed() || conn.has_unread_reply_bytes() {
-            // A name with a line feed split a line, and may have ended the reply early: the
-            // rest of it is still to come, so this connection is out of step for good.
+        // `NOOP` in the same write (no extra round trip): its `200` must be the very next
+        // reply, with nothing after it. A name with CR LF can forge the end of the `STAT`
+        // reply; the true end then arrives later (over a slow link often in a later segment,
+        // so "bytes left over" alone cannot tell), and would be read as the next reply.
+        let sent = conn.pipeline(&[&Command::Stat(path_arg(dir)?), &Command::Noop]);
+        let replies = match sent {
+            Ok(replies) => replies,
+            Err(err) => {
+                if err.kind == RemoteErrorKind::Protocol {
+                    // A reply we cannot read: most often longer than a reply may be (a
+                    // directory taken for small, as any is on ZFS or btrfs, where a
+                    // directory's size is its entry count). Once is enough.
+                    log::info!(
+                        "STAT reply for {} unreadable ({err}); listing with LIST from now on",
+                        show(dir)
+                    );
+                    quirks.set_stat_list_refused();
+                }
+                return Err(err);
+            }
+        };
+        let mut replies = replies.into_iter();
+        let Some(reply) = replies.next() else {
+            return Err(conn.lost_reply("STAT"));
+        };
+        if reply.code == code::SERVICE_CLOSING {
+            return Err(RemoteError::new(
+                RemoteErrorKind::Connection,
+                format!("STAT listing of {}: {reply}", show(dir)),
+            ));
+        }
+        let in_step = replies.next().is_some_and(|noop| noop.code == code::OK)
+            && replies.next().is_none()
+            && !conn.take_bare_line_feed()
+            && !conn.has_unread_reply_bytes();
+        if !in_step {
+            // A name with a line feed split a line or forged the end of the reply: the rest
+            // of it is still to come, so this connection is out of step for good.
             conn.mark_broken();
             log::info!(
-                "STAT reply for {} has a line feed inside a line; listing with LIST from now on",
+                "STAT reply for {} is not followed by the NOOP's reply alone (a name with a \
+                 line feed?); listing with LIST from now on",
                 show(dir)
             );
             quirks.set_stat_list_refused();
             return Err(RemoteError::new(
                 RemoteErrorKind::Protocol,
-                format!("STAT listing of {}: line feed inside a line", show(dir)),
+                format!("STAT listing of {}: reply out of step", show(dir)),
             ));
         }
         let listing = matches!(

@@ -476,6 +476,7 @@ impl Remote for MemoryRemote {
     fn list_ahead(
         &self,
         dir: &Path,
+        _small: bool,
         starting: &mut dyn FnMut() -> bool,
     ) -> Option<RemoteResult<Vec<Entry>>> {
         starting().then(|| self.list(dir))

@@ -168,3 +168,27 @@ fn a_directory_found_by_a_lookup_is_listed_ahead() {
         "/walk served from the listing ahead, which read made its subdirectories next"
     );
 }
+
+#[test]
+fn a_listing_ahead_hides_upload_temporary_names_like_any_listing() {
+    let remote = MemoryRemote::new();
+    remote.set_list_ahead_slots(2);
+    tree(&remote, 1);
+    let temp = format!("{}abc-file", crate::fs::upload_target::TEMP_PREFIX);
+    remote.add_file(format!("/walk/d0/{temp}"), b"partial".to_vec());
+    let fs = mount(&remote);
+    read_dir(&fs, "/walk"); // lists d0 ahead
+    settle(&fs);
+    let calls = remote.list_calls();
+    let mut names = Vec::new();
+    let fh = fs.opendir(ino(&fs, "/walk/d0")).unwrap();
+    fs.readdir(fh, 0, |entry| {
+        names.push(entry.name.to_string_lossy().into_owned());
+        false
+    })
+    .unwrap();
+    fs.releasedir(fh).unwrap();
+    assert_eq!(remote.list_calls(), calls, "d0 came from its listing ahead");
+    assert!(names.contains(&"file".to_string()), "{names:?}");
+    assert!(!names.contains(&temp), "{names:?}");
+}

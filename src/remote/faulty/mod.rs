@@ -393,6 +393,7 @@ impl<R: Remote> Remote for FaultyRemote<R> {
     fn list_ahead(
         &self,
         dir: &Path,
+        small: bool,
         starting: &mut dyn FnMut() -> bool,
     ) -> Option<RemoteResult<Vec<Entry>>> {
         let slots = self.shared.faults.lock().list_ahead_slots as u64;
@@ -401,7 +402,7 @@ impl<R: Remote> Remote for FaultyRemote<R> {
             running.fetch_sub(1, Ordering::SeqCst);
             return None;
         }
-        let listed = self.inner.list_ahead(dir, &mut || {
+        let listed = self.inner.list_ahead(dir, small, &mut || {
             let wanted = starting();
             if wanted {
                 Self::count(&self.shared.counters.list);

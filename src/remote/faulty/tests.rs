@@ -85,7 +85,7 @@ fn rmdir_non_empty_can_be_vague() {
 fn listings_ahead_run_only_in_the_slots_given_and_count_as_listings() {
     let remote = TestRemote::new();
     remote.add_file("/d/f", b"1".to_vec());
-    let ahead = |wanted: bool| remote.list_ahead(Path::new("/d"), &mut || wanted);
+    let ahead = |wanted: bool| remote.list_ahead(Path::new("/d"), false, &mut || wanted);
     assert!(ahead(true).is_none(), "no slots unless a test asks");
     remote.set_list_ahead_slots(1);
     assert!(ahead(false).is_none(), "not wanted once started");
