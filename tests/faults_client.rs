@@ -20,7 +20,16 @@ use common::proxy::{Channel, CutRule, CutStyle, Direction, FaultProxy, Garbage};
 use common::{assert_same, pattern};
 use ftpfs::ftp::FtpRemote;
 use ftpfs::remote::faulty::FaultyRemote;
-use ftpfs::remote::{Remote, RemoteErrorKind};
+use ftpfs::remote::{Remote, RemoteErrorKind, RemoteResult};
+
+/// Upload `data` as `name` in one piece: create, write, finish.
+fn upload(remote: &FtpRemote, name: &str, data: &[u8]) -> RemoteResult<()> {
+    let mut writer = remote.create(Path::new(name))?;
+    writer
+        .write_all(data)
+        .map_err(ftpfs::remote::RemoteError::from_io)?;
+    writer.finish()
+}
 
 #[test]
 fn ftp_remote_reader_gets_every_byte_once_or_an_error() {
@@ -131,26 +140,35 @@ fn ftp_remote_upload_cut_midway_fails_loudly() {
     }
 }
 
-#[test]
-fn ftp_remote_upload_with_final_reply_lost_is_an_error_or_complete() {
-    let Some(server) = vsftpd() else {
-        return;
-    };
+/// Upload `len` bytes as `name` to a fresh vsftpd through a proxy armed with `rule`, which
+/// must fire once; None after the skip rule, else the outcome, what the server has, and what
+/// was sent.
+fn upload_under(
+    rule: CutRule,
+    name: &str,
+    len: usize,
+) -> Option<(RemoteResult<()>, Vec<u8>, Vec<u8>)> {
+    let server = vsftpd()?;
     let proxy = FaultProxy::start(server.addr());
-    // The first control connection loses its first 226: the upload's final reply.
-    proxy.add_cut(CutRule::control_at_reply("226", false, 1));
+    proxy.add_cut(rule);
     let remote = remote_via(&server, &proxy);
-    let data = pattern(4 * MIB, 4);
-    let expected = data.clone();
-    let (outcome, _) = within(Duration::from_secs(60), "upload, reply lost", move || {
-        let mut writer = remote.create(Path::new("/lost-reply.bin"))?;
-        writer
-            .write_all(&data)
-            .map_err(ftpfs::remote::RemoteError::from_io)?;
-        writer.finish()
+    let data = pattern(len, 4);
+    let (sent, path) = (data.clone(), format!("/{name}"));
+    let (outcome, _) = within(Duration::from_secs(60), name, move || {
+        upload(&remote, &path, &sent)
     });
     assert_eq!(proxy.cuts_fired(), 1);
-    let on_server = fs::read(server.path("lost-reply.bin")).unwrap_or_default();
+    let on_server = fs::read(server.path(name)).unwrap_or_default();
+    Some((outcome, on_server, data))
+}
+
+#[test]
+fn ftp_remote_upload_with_final_reply_lost_is_an_error_or_complete() {
+    // The first control connection loses its first 226: the upload's final reply.
+    let rule = CutRule::control_at_reply("226", false, 1);
+    let Some((outcome, on_server, expected)) = upload_under(rule, "lost-reply.bin", 4 * MIB) else {
+        return;
+    };
     // Every byte reached the server before its 226 was lost: whatever the client reports, the
     // server must not be left with a short file, and a reported success must be complete.
     if let Err(e) = &outcome {
@@ -163,6 +181,20 @@ fn ftp_remote_upload_with_final_reply_lost_is_an_error_or_complete() {
             "what the server kept after a lost 226",
         );
     }
+}
+
+#[test]
+fn small_upload_whose_connection_drops_before_the_150_is_complete() {
+    // The STOR goes out without waiting for its 150; a small file's data and end go with it,
+    // and the connection breaks where the 150 should arrive: the upload starts over.
+    let rule = CutRule::control_at_reply("150", false, 1);
+    let Some((outcome, on_server, sent)) = upload_under(rule, "no-150.bin", 64 * 1024) else {
+        return;
+    };
+    if let Err(e) = &outcome {
+        panic!("an upload whose 150 was lost failed: {e}");
+    }
+    assert_same(&on_server, &sent, "the upload after its 150 was lost");
 }
 
 #[test]
