@@ -308,13 +308,8 @@ impl FtpRemote {
                 None => Ok(None),
             })?;
         if let Some((conn, data)) = unconfirmed {
-            return Ok(Box::new(Upload::unconfirmed(
-                conn,
-                data,
-                arg,
-                replaces,
-                show(path),
-            )));
+            let upload = Upload::new(conn, data, arg, replaces, show(path));
+            return Ok(Box::new(upload.unconfirmed()));
         }
         let (conn, data) = self.open_transfer(path, None, &cmd, Op::Store)?;
         Ok(Box::new(Upload::new(conn, data, arg, replaces, show(path))))

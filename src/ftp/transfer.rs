@@ -205,19 +205,11 @@ impl Upload {
         }
     }
 
-    /// An upload whose command went out without waiting for its 125/150
-    /// (`data_channel::send_upload_unconfirmed`); a refusal fails the first write that would
-    /// block, or `finish`.
-    pub(crate) fn unconfirmed(
-        control: PooledControl,
-        data: Transport,
-        path: Arg,
-        replaces: bool,
-        what: String,
-    ) -> Upload {
-        let mut upload = Upload::new(control, data, path, replaces, what);
-        upload.confirmed = false;
-        upload
+    /// The same upload, its command sent without waiting for its 125/150
+    /// (`data_channel::send_upload_unconfirmed`): `confirm` reads that reply later.
+    pub(crate) fn unconfirmed(mut self) -> Upload {
+        self.confirmed = false;
+        self
     }
 
     /// Read the reply to the upload command when it is still due: Ok on 125/150; the server's
