@@ -22,12 +22,14 @@ use ftpfs::ftp::FtpRemote;
 use ftpfs::remote::faulty::FaultyRemote;
 use ftpfs::remote::{Remote, RemoteErrorKind, RemoteResult};
 
-/// Upload `data` as `name` in one piece: create, write, finish.
+/// Upload `data` as `name`: create, write in 256 KiB pieces, finish.
 fn upload(remote: &FtpRemote, name: &str, data: &[u8]) -> RemoteResult<()> {
     let mut writer = remote.create(Path::new(name))?;
-    writer
-        .write_all(data)
-        .map_err(ftpfs::remote::RemoteError::from_io)?;
+    for piece in data.chunks(256 * 1024) {
+        writer
+            .write_all(piece)
+            .map_err(ftpfs::remote::RemoteError::from_io)?;
+    }
     writer.finish()
 }
 
@@ -195,6 +197,24 @@ fn small_upload_whose_connection_drops_before_the_150_is_complete() {
         panic!("an upload whose 150 was lost failed: {e}");
     }
     assert_same(&on_server, &sent, "the upload after its 150 was lost");
+}
+
+#[test]
+fn upload_on_a_connection_dead_before_its_stor_starts_over_on_another() {
+    // The STOR goes out without a round trip on a connection that died before the server saw
+    // it (stale in the pool): the failure shows only when its reply is read, and the upload
+    // must start over on another connection, as a transfer start that failed is retried.
+    // Small: found at the finish; big: at the write that would send more than is kept.
+    for len in [256 * 1024, 8 * MIB] {
+        let rule = CutRule::control_at_command("STOR", 1);
+        let Some((outcome, on_server, sent)) = upload_under(rule, "stale.bin", len) else {
+            return;
+        };
+        if let Err(e) = &outcome {
+            panic!("{len} bytes on a dead connection failed instead of starting over: {e}");
+        }
+        assert_same(&on_server, &sent, "the upload started over");
+    }
 }
 
 #[test]

@@ -295,7 +295,11 @@ impl FtpRemote {
             Command::Appe(arg.clone())
         };
         // Without waiting for the 150 where the data connection allows (issue 10): a refusal
-        // fails the first write that would block, or the close.
+        // fails the first write that would block, or the close. Sending STOR proves nothing
+        // about a pooled connection (no round trip when its data connection was opened
+        // ahead), so `retrying` here covers only what fails before: a connection lost before
+        // the 150 is found when the reply is read, and the STOR then starts over on another
+        // connection with the bytes kept so far (`transfer::Upload`), as a retried start would.
         let mode = self.pool.config().data_mode;
         let unconfirmed =
             self.retrying(Lane::Transfer, |mut conn, _| match send_upload_unconfirmed(
