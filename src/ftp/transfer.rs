@@ -273,10 +273,12 @@ impl Upload {
     /// `None`: nothing written, the 150 came (or the upload started over), write the
     /// blocking way.
     fn write_unconfirmed(&mut self, buf: &[u8]) -> io::Result<Option<usize>> {
-        if self.kept.len() + buf.len() > KEEP_MAX {
+        let room = KEEP_MAX.saturating_sub(self.kept.len());
+        if room == 0 {
             self.confirm().map_err(RemoteError::into_io)?;
             return Ok(None);
         }
+        let buf = &buf[..buf.len().min(room)];
         let Some(data) = self.data.as_mut() else {
             return Err(self.ended().into_io());
         };
