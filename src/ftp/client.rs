@@ -295,7 +295,7 @@ impl FtpRemote {
             Command::Appe(arg.clone())
         };
         // Without waiting for the 150 where the data connection allows (issue 10): a refusal
-        // fails the first write that would block, or the close. Sending STOR proves nothing
+        // fails the first write that would block or go past 1 MiB, or the finish. Sending STOR proves nothing
         // about a pooled connection (no round trip when its data connection was opened
         // ahead), so `retrying` here covers only what fails before: a connection lost before
         // the 150 is found when the reply is read, and the STOR then starts over on another

@@ -9,7 +9,8 @@
 //!
 //! An upload may start before the server said 150 (`Upload::unconfirmed`, issue 10): the
 //! reply to STOR/APPE is then still due, and it is the first one read, when a write would
-//! block, when sending fails, or at `finish` right after the data and its end went out. A
+//! block or go past `KEEP_MAX`, when sending fails, or at `finish` right after the data and
+//! its end went out. A
 //! refusal there fails that call with the server's reason. A STOR whose connection is lost
 //! before that reply (a connection that went stale in the pool, or a cut) starts over on
 //! another connection (`start_over`): the bytes sent before the 150 are kept for that (at most
@@ -176,8 +177,8 @@ pub(crate) struct Upload {
     failure: Option<RemoteError>,
     /// The server's 125/150 was read. False for an upload command sent without waiting for
     /// it (`unconfirmed`): the first reply on the control connection is then that 150 or the
-    /// refusal of the command, read when a write would block, when sending fails, or at
-    /// `finish`.
+    /// refusal of the command, read when a write would block or go past `KEEP_MAX`, when
+    /// sending fails, or at `finish`.
     confirmed: bool,
     /// The bytes sent while the 150 is still due, to start over with.
     kept: Vec<u8>,
