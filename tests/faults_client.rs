@@ -143,17 +143,22 @@ fn ftp_remote_upload_cut_midway_fails_loudly() {
 }
 
 /// Upload `len` bytes as `name` to a fresh vsftpd through a proxy armed with `rule`, which
-/// must fire once; None after the skip rule, else the outcome, what the server has, and what
+/// must fire once, with the pool's connection cap set to `cap` when given; None after the skip rule, else the outcome, what the server has, and what
 /// was sent.
 fn upload_under(
     rule: CutRule,
     name: &str,
     len: usize,
+    cap: Option<usize>,
 ) -> Option<(RemoteResult<()>, Vec<u8>, Vec<u8>)> {
     let server = vsftpd()?;
     let proxy = FaultProxy::start(server.addr());
     proxy.add_cut(rule);
-    let remote = remote_via(&server, &proxy);
+    let mut config = config_for(&server, proxy.port, Duration::from_secs(10));
+    if let Some(cap) = cap {
+        config.max_connections = cap;
+    }
+    let remote = FtpRemote::connect(config).expect("login");
     let data = pattern(len, 4);
     let (sent, path) = (data.clone(), format!("/{name}"));
     let (outcome, _) = within(Duration::from_secs(60), name, move || {
@@ -168,7 +173,8 @@ fn upload_under(
 fn ftp_remote_upload_with_final_reply_lost_is_an_error_or_complete() {
     // The first control connection loses its first 226: the upload's final reply.
     let rule = CutRule::control_at_reply("226", false, 1);
-    let Some((outcome, on_server, expected)) = upload_under(rule, "lost-reply.bin", 4 * MIB) else {
+    let Some((outcome, on_server, expected)) = upload_under(rule, "lost-reply.bin", 4 * MIB, None)
+    else {
         return;
     };
     // Every byte reached the server before its 226 was lost: whatever the client reports, the
@@ -190,7 +196,7 @@ fn small_upload_whose_connection_drops_before_the_150_is_complete() {
     // The STOR goes out without waiting for its 150; a small file's data and end go with it,
     // and the connection breaks where the 150 should arrive: the upload starts over.
     let rule = CutRule::control_at_reply("150", false, 1);
-    let Some((outcome, on_server, sent)) = upload_under(rule, "no-150.bin", 64 * 1024) else {
+    let Some((outcome, on_server, sent)) = upload_under(rule, "no-150.bin", 64 * 1024, None) else {
         return;
     };
     if let Err(e) = &outcome {
@@ -204,14 +210,15 @@ fn upload_on_a_connection_dead_before_its_stor_starts_over_on_another() {
     // The STOR goes out without a round trip on a connection that died before the server saw
     // it (stale in the pool): the failure shows only when its reply is read, and the upload
     // must start over on another connection, as a transfer start that failed is retried.
-    // Small: found at the finish; big: at the write that would send more than is kept.
-    for len in [256 * 1024, 8 * MIB] {
+    // Small: found at the finish; big: at the write that would send more than is kept. With
+    // a cap of two connections, one for transfers: the dead one gives its slot back first.
+    for (len, cap) in [(256 * 1024, None), (8 * MIB, None), (256 * 1024, Some(2))] {
         let rule = CutRule::control_at_command("STOR", 1);
-        let Some((outcome, on_server, sent)) = upload_under(rule, "stale.bin", len) else {
+        let Some((outcome, on_server, sent)) = upload_under(rule, "stale.bin", len, cap) else {
             return;
         };
         if let Err(e) = &outcome {
-            panic!("{len} bytes on a dead connection failed instead of starting over: {e}");
+            panic!("{len} bytes (cap {cap:?}) on a dead connection did not start over: {e}");
         }
         assert_same(&on_server, &sent, "the upload started over");
     }

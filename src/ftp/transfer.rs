@@ -254,7 +254,8 @@ impl Upload {
             "connection lost before the server took the upload of {}: {lost}; starting over",
             self.what
         );
-        self.control.mark_broken();
+        // Its slot first: with a cap of two, the one for transfers is this one.
+        self.control.give_back_slot();
         let pool = self.control.pool();
         let command = Command::Stor(self.path.clone());
         let (control, mut data) = open_transfer(&pool, &self.what, None, &command, Op::Store)?;
