@@ -20,7 +20,18 @@ use common::proxy::{Channel, CutRule, CutStyle, Direction, FaultProxy, Garbage};
 use common::{assert_same, pattern};
 use ftpfs::ftp::FtpRemote;
 use ftpfs::remote::faulty::FaultyRemote;
-use ftpfs::remote::{Remote, RemoteErrorKind};
+use ftpfs::remote::{Remote, RemoteErrorKind, RemoteResult};
+
+/// Upload `data` as `name`: create, write in 256 KiB pieces, finish.
+fn upload(remote: &FtpRemote, name: &str, data: &[u8]) -> RemoteResult<()> {
+    let mut writer = remote.create(Path::new(name))?;
+    for piece in data.chunks(256 * 1024) {
+        writer
+            .write_all(piece)
+            .map_err(ftpfs::remote::RemoteError::from_io)?;
+    }
+    writer.finish()
+}
 
 #[test]
 fn ftp_remote_reader_gets_every_byte_once_or_an_error() {
@@ -131,26 +142,41 @@ fn ftp_remote_upload_cut_midway_fails_loudly() {
     }
 }
 
-#[test]
-fn ftp_remote_upload_with_final_reply_lost_is_an_error_or_complete() {
-    let Some(server) = vsftpd() else {
-        return;
-    };
+/// Upload `len` bytes as `name` to a fresh vsftpd through a proxy armed with `rule`, which
+/// must fire once, with the pool's connection cap set to `cap` when given; None after the skip rule, else the outcome, what the server has, and what
+/// was sent.
+fn upload_under(
+    rule: CutRule,
+    name: &str,
+    len: usize,
+    cap: Option<usize>,
+) -> Option<(RemoteResult<()>, Vec<u8>, Vec<u8>)> {
+    let server = vsftpd()?;
     let proxy = FaultProxy::start(server.addr());
-    // The first control connection loses its first 226: the upload's final reply.
-    proxy.add_cut(CutRule::control_at_reply("226", false, 1));
-    let remote = remote_via(&server, &proxy);
-    let data = pattern(4 * MIB, 4);
-    let expected = data.clone();
-    let (outcome, _) = within(Duration::from_secs(60), "upload, reply lost", move || {
-        let mut writer = remote.create(Path::new("/lost-reply.bin"))?;
-        writer
-            .write_all(&data)
-            .map_err(ftpfs::remote::RemoteError::from_io)?;
-        writer.finish()
+    proxy.add_cut(rule);
+    let mut config = config_for(&server, proxy.port, Duration::from_secs(10));
+    if let Some(cap) = cap {
+        config.max_connections = cap;
+    }
+    let remote = FtpRemote::connect(config).expect("login");
+    let data = pattern(len, 4);
+    let (sent, path) = (data.clone(), format!("/{name}"));
+    let (outcome, _) = within(Duration::from_secs(60), name, move || {
+        upload(&remote, &path, &sent)
     });
     assert_eq!(proxy.cuts_fired(), 1);
-    let on_server = fs::read(server.path("lost-reply.bin")).unwrap_or_default();
+    let on_server = fs::read(server.path(name)).unwrap_or_default();
+    Some((outcome, on_server, data))
+}
+
+#[test]
+fn ftp_remote_upload_with_final_reply_lost_is_an_error_or_complete() {
+    // The first control connection loses its first 226: the upload's final reply.
+    let rule = CutRule::control_at_reply("226", false, 1);
+    let Some((outcome, on_server, expected)) = upload_under(rule, "lost-reply.bin", 4 * MIB, None)
+    else {
+        return;
+    };
     // Every byte reached the server before its 226 was lost: whatever the client reports, the
     // server must not be left with a short file, and a reported success must be complete.
     if let Err(e) = &outcome {
@@ -162,6 +188,39 @@ fn ftp_remote_upload_with_final_reply_lost_is_an_error_or_complete() {
             &expected,
             "what the server kept after a lost 226",
         );
+    }
+}
+
+#[test]
+fn small_upload_whose_connection_drops_before_the_150_is_complete() {
+    // The STOR goes out without waiting for its 150; a small file's data and end go with it,
+    // and the connection breaks where the 150 should arrive: the upload starts over.
+    let rule = CutRule::control_at_reply("150", false, 1);
+    let Some((outcome, on_server, sent)) = upload_under(rule, "no-150.bin", 64 * 1024, None) else {
+        return;
+    };
+    if let Err(e) = &outcome {
+        panic!("an upload whose 150 was lost failed: {e}");
+    }
+    assert_same(&on_server, &sent, "the upload after its 150 was lost");
+}
+
+#[test]
+fn upload_on_a_connection_dead_before_its_stor_starts_over_on_another() {
+    // The STOR goes out without a round trip on a connection that died before the server saw
+    // it (stale in the pool): the failure shows only when its reply is read, and the upload
+    // must start over on another connection, as a transfer start that failed is retried.
+    // Small: found at the finish; big: at the write that would send more than is kept. With
+    // a cap of two connections, one for transfers: the dead one gives its slot back first.
+    for (len, cap) in [(256 * 1024, None), (8 * MIB, None), (256 * 1024, Some(2))] {
+        let rule = CutRule::control_at_command("STOR", 1);
+        let Some((outcome, on_server, sent)) = upload_under(rule, "stale.bin", len, cap) else {
+            return;
+        };
+        if let Err(e) = &outcome {
+            panic!("{len} bytes (cap {cap:?}) on a dead connection did not start over: {e}");
+        }
+        assert_same(&on_server, &sent, "the upload started over");
     }
 }
 

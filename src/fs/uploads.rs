@@ -63,13 +63,13 @@ impl FsCore {
             CommitAttrs::default()
         };
         let carried_data = upload.carried_data();
-        let atomic = upload.is_atomic();
         let (size, mtime_result) = match upload.finish(&*self.remote, path, attrs) {
             Ok(done) => done,
             Err(err) => {
-                // The real name is as it was (a new file: absent); the cached entry that
-                // `create` made is not the server's truth any more: ask it next time.
-                if let Some((parent, _)) = names::split(path).filter(|_| atomic) {
+                // The cached entry (the one `create` made, or the size we were writing) is not
+                // the server's truth any more: the real name is as it was (atomic; a new file:
+                // absent), or absent after a refused STOR, or short (in place). Ask next time.
+                if let Some((parent, _)) = names::split(path) {
                     self.namespace.forget_listing(parent);
                 }
                 return Err(err);

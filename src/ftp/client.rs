@@ -68,6 +68,44 @@ fn worth_retrying(error: &RemoteError) -> bool {
     error.kind == RemoteErrorKind::Connection
 }
 
+/// `FtpRemote::retrying` on any pool (also used by `transfer::Upload` to start over).
+fn retrying<T>(
+    pool: &Pool,
+    lane: Lane,
+    mut op: impl FnMut(PooledControl, u32) -> RemoteResult<T>,
+) -> RemoteResult<T> {
+    let mut attempt = 0;
+    loop {
+        let result = pool.get(lane).and_then(|conn| op(conn, attempt));
+        match result {
+            Err(e) if worth_retrying(&e) && attempt + 1 < ATTEMPTS => {
+                debug!("retrying after transient failure: {e}");
+                std::thread::sleep(Duration::from_millis(100 * 4u64.pow(attempt)));
+                attempt += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
+/// Check out a transfer connection of `pool` and start `cmd` (waiting for its 125/150);
+/// retried while nothing was transferred.
+pub(super) fn open_transfer(
+    pool: &Pool,
+    what: &str,
+    rest: Option<u64>,
+    cmd: &Command,
+    op: Op,
+) -> RemoteResult<(PooledControl, Transport)> {
+    let mode = pool.config().data_mode;
+    retrying(pool, Lane::Transfer, |mut conn, _| {
+        match start_transfer(&mut conn, mode, pool.quirks(), rest, cmd)? {
+            TransferStart::Started(data) => Ok((conn, data)),
+            TransferStart::Refused(reply) => Err(reply_error(op, &reply, what)),
+        }
+    })
+}
+
 pub(super) fn show(path: &Path) -> String {
     path.display().to_string()
 }
@@ -103,20 +141,9 @@ impl FtpRemote {
     fn retrying<T>(
         &self,
         lane: Lane,
-        mut op: impl FnMut(PooledControl, u32) -> RemoteResult<T>,
+        op: impl FnMut(PooledControl, u32) -> RemoteResult<T>,
     ) -> RemoteResult<T> {
-        let mut attempt = 0;
-        loop {
-            let result = self.pool.get(lane).and_then(|conn| op(conn, attempt));
-            match result {
-                Err(e) if worth_retrying(&e) && attempt + 1 < ATTEMPTS => {
-                    debug!("retrying after transient failure: {e}");
-                    std::thread::sleep(Duration::from_millis(100 * 4u64.pow(attempt)));
-                    attempt += 1;
-                }
-                other => return other,
-            }
-        }
+        retrying(&self.pool, lane, op)
     }
 
     /// Send a simple command and expect a 2xx reply.
@@ -262,12 +289,7 @@ impl FtpRemote {
         cmd: &Command,
         op: Op,
     ) -> RemoteResult<(PooledControl, Transport)> {
-        self.retrying(Lane::Transfer, |mut conn, _| {
-            match self.start(&mut conn, rest, cmd)? {
-                TransferStart::Started(data) => Ok((conn, data)),
-                TransferStart::Refused(reply) => Err(reply_error(op, &reply, &show(path))),
-            }
-        })
+        open_transfer(&self.pool, &show(path), rest, cmd, op)
     }
 
     fn upload(&self, path: &Path, replaces: bool) -> RemoteResult<Box<dyn RemoteWriter>> {
@@ -278,7 +300,11 @@ impl FtpRemote {
             Command::Appe(arg.clone())
         };
         // Without waiting for the 150 where the data connection allows (issue 10): a refusal
-        // fails the first write that would block, or the close.
+        // fails the first write that would block or go past 1 MiB, or the finish. Sending STOR proves nothing
+        // about a pooled connection (no round trip when its data connection was opened
+        // ahead), so `retrying` here covers only what fails before: a connection lost before
+        // the 150 is found when the reply is read, and the STOR then starts over on another
+        // connection with the bytes kept so far (`transfer::Upload`), as a retried start would.
         let mode = self.pool.config().data_mode;
         let unconfirmed =
             self.retrying(Lane::Transfer, |mut conn, _| match send_upload_unconfirmed(
@@ -291,13 +317,8 @@ impl FtpRemote {
                 None => Ok(None),
             })?;
         if let Some((conn, data)) = unconfirmed {
-            return Ok(Box::new(Upload::unconfirmed(
-                conn,
-                data,
-                arg,
-                replaces,
-                show(path),
-            )));
+            let upload = Upload::new(conn, data, arg, replaces, show(path));
+            return Ok(Box::new(upload.unconfirmed()));
         }
         let (conn, data) = self.open_transfer(path, None, &cmd, Op::Store)?;
         Ok(Box::new(Upload::new(conn, data, arg, replaces, show(path))))

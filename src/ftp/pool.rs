@@ -120,6 +120,8 @@ pub struct PooledControl {
     control: Option<Control>,
     lane: Lane,
     inner: Arc<Inner>,
+    /// Its slot was given back early (`give_back_slot`): dropping it only closes it.
+    given_back: bool,
 }
 
 enum Decision {
@@ -365,6 +367,7 @@ impl Pool {
             control: Some(control),
             lane,
             inner: self.inner.clone(),
+            given_back: false,
         }
     }
 
@@ -396,6 +399,25 @@ impl PooledControl {
         self.inner.last_progress_ms.store(now, Ordering::Relaxed);
     }
 
+    /// Mark this connection broken and give its slot back now rather than at drop, so that its
+    /// owner can check out another in its place: with a cap of two (one for transfers), waiting
+    /// for a second transfer slot while holding the first would wait for itself. The
+    /// connection stays as a broken one (its commands fail) until dropped, which closes it.
+    pub fn give_back_slot(&mut self) {
+        let Some(control) = self.control.as_mut() else {
+            return;
+        };
+        control.mark_broken();
+        let mut state = self.inner.state.lock();
+        if self.lane == Lane::Transfer {
+            state.transfers = state.transfers.saturating_sub(1);
+        }
+        state.open = state.open.saturating_sub(1);
+        self.inner.freed.notify_all();
+        drop(state);
+        self.given_back = true;
+    }
+
     /// The pool this connection belongs to (to ask something on a second connection).
     pub fn pool(&self) -> Pool {
         Pool {
@@ -422,6 +444,10 @@ impl Drop for PooledControl {
         let Some(control) = self.control.take() else {
             return;
         };
+        if self.given_back {
+            drop(control);
+            return;
+        }
         let mut state = self.inner.state.lock();
         if self.lane == Lane::Transfer {
             state.transfers = state.transfers.saturating_sub(1);

@@ -9,12 +9,20 @@
 //!
 //! An upload may start before the server said 150 (`Upload::unconfirmed`, issue 10): the
 //! reply to STOR/APPE is then still due, and it is the first one read, when a write would
-//! block, when sending fails, or at `finish` right after the data and its end went out. A
-//! refusal there fails that call with the server's reason.
+//! block or go past `KEEP_MAX`, when sending fails, or at `finish` right after the data and
+//! its end went out. A
+//! refusal there fails that call with the server's reason. A STOR whose connection is lost
+//! before that reply (a connection that went stale in the pool, or a cut) starts over on
+//! another connection (`start_over`): the bytes sent before the 150 are kept for that (at most
+//! `KEEP_MAX`; the 150 is read before sending more), and a second STOR replaces whatever the
+//! first one stored. A SIZE check would not do here: the first STOR may never have run, and
+//! an old file of the same size would pass for ours. An APPE is not replayed (it could append
+//! twice).
 
 use std::io::{self, Read, Write};
 use std::time::Duration;
 
+use super::client::open_transfer;
 use super::command::{Arg, Command};
 use super::control::Control;
 use super::pool::{Lane, PooledControl};
@@ -25,6 +33,19 @@ use crate::remote::{RemoteError, RemoteErrorKind, RemoteResult, RemoteWriter};
 
 /// How long we wait for the server's reply after aborting a transfer.
 const ABORT_REPLY_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Most bytes an upload sends before the server's 150 (kept to start over with).
+const KEEP_MAX: usize = 1024 * 1024;
+
+/// How the reply to an upload command turned out (`Upload::confirm`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Confirmed {
+    /// The 125/150 came (or came earlier).
+    Here,
+    /// The connection was lost before it: the upload started over on another connection,
+    /// which now carries every byte sent so far.
+    StartedOver,
+}
 
 fn data_error(control: &mut Control, e: io::Error, what: &str) -> RemoteError {
     control.mark_broken();
@@ -156,9 +177,11 @@ pub(crate) struct Upload {
     failure: Option<RemoteError>,
     /// The server's 125/150 was read. False for an upload command sent without waiting for
     /// it (`unconfirmed`): the first reply on the control connection is then that 150 or the
-    /// refusal of the command, read when a write would block, when sending fails, or at
-    /// `finish`.
+    /// refusal of the command, read when a write would block or go past `KEEP_MAX`, when
+    /// sending fails, or at `finish`.
     confirmed: bool,
+    /// The bytes sent while the 150 is still due, to start over with.
+    kept: Vec<u8>,
 }
 
 impl Upload {
@@ -179,33 +202,28 @@ impl Upload {
             finished: false,
             failure: None,
             confirmed: true,
+            kept: Vec::new(),
         }
     }
 
-    /// An upload whose command went out without waiting for its 125/150
-    /// (`data_channel::send_upload_unconfirmed`); a refusal fails the first write that would
-    /// block, or `finish`.
-    pub(crate) fn unconfirmed(
-        control: PooledControl,
-        data: Transport,
-        path: Arg,
-        replaces: bool,
-        what: String,
-    ) -> Upload {
-        let mut upload = Upload::new(control, data, path, replaces, what);
-        upload.confirmed = false;
-        upload
+    /// The same upload, its command sent without waiting for its 125/150
+    /// (`data_channel::send_upload_unconfirmed`): `confirm` reads that reply later.
+    pub(crate) fn unconfirmed(mut self) -> Upload {
+        self.confirmed = false;
+        self
     }
 
     /// Read the reply to the upload command when it is still due: Ok on 125/150; the server's
     /// refusal otherwise (the transfer is over: nothing to resync, the data connection goes).
-    fn confirm(&mut self) -> RemoteResult<()> {
+    /// A STOR whose connection was lost before the reply starts over on another one.
+    fn confirm(&mut self) -> RemoteResult<Confirmed> {
         if self.confirmed {
-            return Ok(());
+            return Ok(Confirmed::Here);
         }
         self.confirmed = true;
+        let kept = std::mem::take(&mut self.kept);
         let refusal = match self.control.read_reply() {
-            Ok(reply) if reply.is_preliminary() => return Ok(()),
+            Ok(reply) if reply.is_preliminary() => return Ok(Confirmed::Here),
             Ok(reply) => {
                 if reply.code == code::SERVICE_CLOSING {
                     self.control.mark_broken();
@@ -217,16 +235,52 @@ impl Upload {
         if let Some(data) = self.data.take() {
             data.abort();
         }
-        self.finished = true;
-        self.failure = Some(refusal.clone());
-        Err(refusal)
+        let outcome = if self.replaces && refusal.kind == RemoteErrorKind::Connection {
+            self.start_over(&kept, refusal)
+        } else {
+            Err(refusal)
+        };
+        outcome.inspect_err(|error| {
+            self.finished = true;
+            self.failure = Some(error.clone());
+        })
+    }
+
+    /// The connection of an unconfirmed STOR was lost before the server's 150: send the STOR
+    /// again on another connection (waiting for its 150 this time, retried like any transfer
+    /// start) and the bytes sent so far on the new data connection.
+    fn start_over(&mut self, kept: &[u8], lost: RemoteError) -> RemoteResult<Confirmed> {
+        log::warn!(
+            "connection lost before the server took the upload of {}: {lost}; starting over",
+            self.what
+        );
+        // Its slot first: with a cap of two, the one for transfers is this one.
+        self.control.give_back_slot();
+        let pool = self.control.pool();
+        let command = Command::Stor(self.path.clone());
+        let (control, mut data) = open_transfer(&pool, &self.what, None, &command, Op::Store)?;
+        // The broken connection goes (closed, not pooled).
+        self.control = control;
+        let resent = data.write_all(kept);
+        self.data = Some(data);
+        match resent {
+            Ok(()) => Ok(Confirmed::StartedOver),
+            Err(e) => Err(self.data_failed(e)),
+        }
     }
 
     /// Write without blocking while the 150 is still due: bytes the server has not asked for
     /// yet wait in the socket buffers, and when those are full the reply says whether it ever
     /// will (a refused upload must not block until the timeout).
-    /// `None`: nothing written, the 150 came, write the blocking way.
+    /// `None`: nothing written, the 150 came (or the upload started over), write the
+    /// blocking way.
     fn write_unconfirmed(&mut self, buf: &[u8]) -> io::Result<Option<usize>> {
+        let room = KEEP_MAX.saturating_sub(self.kept.len());
+        if room == 0 {
+            self.confirm().map_err(RemoteError::into_io)?;
+            return Ok(None);
+        }
+        let buf = &buf[..buf.len().min(room)];
         let Some(data) = self.data.as_mut() else {
             return Err(self.ended().into_io());
         };
@@ -236,11 +290,14 @@ impl Upload {
             .and_then(|()| data.write(buf))
             .and_then(|n| data.tcp().set_nonblocking(false).map(|()| n));
         match attempt {
-            Ok(n) => Ok(Some(n)),
+            Ok(n) => {
+                self.kept.extend_from_slice(&buf[..n]);
+                Ok(Some(n))
+            }
             Err(e) => {
                 let _ = data.tcp().set_nonblocking(false);
-                self.confirm().map_err(RemoteError::into_io)?;
-                if e.kind() == io::ErrorKind::WouldBlock {
+                let confirmed = self.confirm().map_err(RemoteError::into_io)?;
+                if e.kind() == io::ErrorKind::WouldBlock || confirmed == Confirmed::StartedOver {
                     return Ok(None);
                 }
                 Err(self.data_failed(e).into_io())
@@ -348,23 +405,29 @@ impl RemoteWriter for Upload {
         if let Some(failure) = self.failure.take() {
             return Err(failure);
         }
-        self.finished = true;
-        let Some(mut data) = self.data.take() else {
-            return Err(RemoteError::new(
-                RemoteErrorKind::Connection,
-                format!("upload of {} was interrupted", self.what),
-            ));
-        };
-        if let Err(e) = data.finish_sending() {
+        loop {
+            let Some(mut data) = self.data.take() else {
+                self.finished = true;
+                return Err(RemoteError::new(
+                    RemoteErrorKind::Connection,
+                    format!("upload of {} was interrupted", self.what),
+                ));
+            };
+            let sent = data.finish_sending();
             drop(data);
-            // A refusal of the command explains the failure better than the cut.
-            self.confirm()?;
-            return Err(self.data_failed(e));
+            // Data and end of data are on their way: now the 150 still due (or the refusal),
+            // then the final reply, arrive back to back. A refusal of the command explains a
+            // failed send better than the cut; an upload that started over on another
+            // connection is finished there.
+            if self.confirm()? == Confirmed::StartedOver {
+                continue;
+            }
+            if let Err(e) = sent {
+                return Err(self.data_failed(e));
+            }
+            break;
         }
-        drop(data);
-        // Data and end of data are on their way: now the 150 still due (or the refusal),
-        // then the final reply, arrive back to back.
-        self.confirm()?;
+        self.finished = true;
         let reply = match self.control.read_reply() {
             Ok(reply) => reply,
             Err(lost) if lost.is_transient() => return self.verify_after_lost_reply(lost),

@@ -187,6 +187,11 @@ impl Leg {
                 .write_all(b"502 EPSV disabled by the test proxy\r\n")
                 .map_err(|_| Stop::Ended);
         }
+        if let Some(CutWhen::BeforeLine(prefix)) = self.cut.as_ref().map(|armed| &armed.when)
+            && verb.starts_with(prefix.as_bytes())
+        {
+            self.fire_cut()?;
+        }
         self.send(&line)
     }
 

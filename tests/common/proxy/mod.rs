@@ -64,7 +64,8 @@ pub enum CutWhen {
     AfterBytes(u64),
     /// Right after forwarding a control line starting with this text (e.g. "150").
     AfterLine(String),
-    /// Instead of forwarding a control line starting with this text (e.g. "226").
+    /// Instead of forwarding a control line starting with this text (e.g. "226", or a
+    /// command's verb towards the server).
     BeforeLine(String),
 }
 
@@ -117,6 +118,19 @@ impl CutRule {
             channel: Channel::Data,
             direction: Direction::ToServer,
             when: CutWhen::AfterBytes(bytes),
+            every: 1,
+            times,
+            style: CutStyle::Reset,
+        }
+    }
+
+    /// Cut the control connection instead of passing on a command `verb` (upper case): the
+    /// server never sees it, as when the connection had gone stale before the command.
+    pub fn control_at_command(verb: &str, times: usize) -> CutRule {
+        CutRule {
+            channel: Channel::Control,
+            direction: Direction::ToServer,
+            when: CutWhen::BeforeLine(verb.to_string()),
             every: 1,
             times,
             style: CutStyle::Reset,
