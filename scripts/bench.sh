@@ -227,6 +227,19 @@ if wants write; then
 fi
 
 # ---------------------------------------------------------------- ls -l
+# Best seconds of $RUNS `ls -l` of DIR on the local disk (the reference ftpfs is compared
+# with), after one run that only warms the local dentry cache: noted, and left in
+# $reference_best (not printed for a $(...): the note must reach the report).
+reference_ls() {
+    local dir="$1" run start
+    reference_best=999999
+    for ((run = 0; run <= RUNS; run++)); do
+        start="$(now)"
+        ls -l "$dir" >/dev/null
+        ((run == 0)) || reference_best="$(min_of "$reference_best" "$(elapsed "$start" "$(now)")")"
+    done
+    note "ls -l of the same tree on $(stat -f -c %T "$root") (reference, best of $RUNS): ${reference_best}s"
+}
 if wants ls; then
     heading "ls -l of a directory of $LS_FILES files"
     best_curl_list=999999
@@ -236,14 +249,8 @@ if wants ls; then
         best_curl_list="$(min_of "$best_curl_list" "$(elapsed "$start" "$(now)")")"
     done
     note "curl LIST (reference, best of $RUNS): ${best_curl_list}s"
-    best_tmpfs_list=999999
-    for ((run = 0; run <= RUNS; run++)); do
-        start="$(now)"
-        ls -l "$root/many" >/dev/null
-        # Run 0 only warms the local dentry cache.
-        ((run == 0)) || best_tmpfs_list="$(min_of "$best_tmpfs_list" "$(elapsed "$start" "$(now)")")"
-    done
-    note "ls -l of the same tree on $(stat -f -c %T "$root") (reference, best of $RUNS): ${best_tmpfs_list}s"
+    reference_ls "$root/many"
+    best_tmpfs_list="$reference_best"
     best_ls_cold=999999
     best_ls_warm=999999
     for ((run = 1; run <= RUNS; run++)); do
@@ -267,14 +274,8 @@ fi
 rss_kib() { awk '/^VmRSS:/ { rss = $2 } /^VmHWM:/ { hwm = $2 } END { print rss, hwm }' "/proc/$1/status"; }
 if wants bigdir; then
     heading "ls -l of a directory of $BIGDIR_FILES files"
-    best_tmpfs_big=999999
-    for ((run = 1; run <= RUNS + 1; run++)); do
-        start="$(now)"
-        ls -l "$root/big" >/dev/null
-        # The first run only warms the local dentry cache.
-        ((run == 1)) || best_tmpfs_big="$(min_of "$best_tmpfs_big" "$(elapsed "$start" "$(now)")")"
-    done
-    note "ls -l of the same tree on $(stat -f -c %T "$root") (best of $RUNS): ${best_tmpfs_big}s"
+    reference_ls "$root/big"
+    best_tmpfs_big="$reference_best"
     best_big_cold=999999
     best_big_warm=999999
     worst_big_rss=0

@@ -2,7 +2,8 @@
 //! file. The server's root is a small tmpfs so the disk really fills; `kill -9` of ftpfs in the
 //! middle of an overwrite; and two handles of one file, one reading and one appending, which
 //! vsftpd's `lock_upload_files` would make wait on each other. And where an upload in flight
-//! is written: under a temporary name by default, under the real name with `--inplace`.
+//! is written: under a temporary name by default, under the real name with `--inplace`. And
+//! that the kernel lets go of a refused new file's name within seconds.
 //!
 //! The mount is `ftpfs mount -f` as a child process (`Mount::foreground`), so its PID is known
 //! for `kill -9`. The harness (servers, mounts, the tmpfs, the skip rule) is tests/common.
@@ -280,4 +281,43 @@ fn an_inplace_overwrite_in_flight_goes_to_the_real_name() {
             "{extra:?}: no temporary name"
         );
     }
+}
+
+/// `ls -l` while a new file is written hands the kernel its name (READDIRPLUS); when the
+/// upload is then refused, the kernel must let the name go after its short default, not keep
+/// it for the rest of the listing's `--dir-cache-ttl` (30 s), which forgetting our own listing
+/// cannot shorten.
+#[test]
+fn a_refused_new_file_listed_while_written_leaves_the_kernel_cache_in_seconds() {
+    let _serial = one_at_a_time();
+    let Some(server) = vsftpd() else { return };
+    let Some(disk) = SmallDisk::over(&server, 3 * MIB) else {
+        return;
+    };
+    let mount = foreground(&server, &["--timeout", "10"]);
+    let path = mount.path("new.bin");
+    let mut file = File::create(&path).unwrap();
+    let mut errors = Vec::new();
+    if let Err(err) = file.write_all(&pattern(4 * MIB, 10)) {
+        errors.push(format!("write: {err}"));
+    }
+    // After the last write (a write makes the kernel drop the attributes it has).
+    assert_eq!(names(mount.dir()), ["new.bin"], "listed while written");
+    if let Err(err) = close(file) {
+        errors.push(format!("close: {err}"));
+    }
+    assert!(!errors.is_empty(), "an upload that cannot fit must fail");
+    assert!(names(&server.root).is_empty(), "no new.bin on the server");
+    let refused = Instant::now();
+    while fs::metadata(&path).is_ok() {
+        assert!(
+            refused.elapsed() < Duration::from_secs(10),
+            "new.bin still shown 10 s after its upload failed ({errors:?}):\n{}",
+            mount.logs()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(!names(mount.dir()).contains(&"new.bin".to_string()));
+    drop(mount);
+    drop(disk);
 }

@@ -108,10 +108,13 @@ impl FsCore {
     /// Like `readdir`, with each entry's attributes, so `ls -l` needs no lookup per name. The
     /// kernel keeps every entry it accepts (`add` returned false) as a lookup it will forget
     /// later, so those are counted like `lookup`; "." and ".." are not (the kernel skips them).
-    /// `add` also gets how long the attributes stay true: as long as the listing they came
-    /// from stays fresh (`None` when it is not cached any more: the adapter's default then),
-    /// so `ls -l` of a big directory stats from the kernel's cache, not with a getattr per
-    /// name once a second has passed.
+    /// `add` also gets how long the name and attributes stay true: as long as the current
+    /// listing stays fresh, so `ls -l` of a big directory stats from the kernel's cache, not
+    /// with a getattr per name once a second has passed. Only for an entry that listing has
+    /// and nobody writes, though: `None` (the adapter's short default) for one known only from
+    /// the handle's older snapshot (we removed it, or a re-fetch lacks it) and for a file with
+    /// a write or upload in flight (a refused upload takes its name back, and the kernel would
+    /// keep a name we hand out for longer than forgetting our listing can reach).
     pub fn readdirplus(
         &self,
         dir: u64,
@@ -138,16 +141,17 @@ impl FsCore {
             let path = dir_path.join(out.name);
             // The listing cache is newer than the snapshot when we changed the file since
             // opendir; stale attributes here would override fresher ones in the kernel.
-            let current = match self.namespace.cached(&dir_path, out.name) {
-                CachedLookup::Found(entry) => entry,
-                _ => listed.clone(),
+            let (current, in_listing) = match self.namespace.cached(&dir_path, out.name) {
+                CachedLookup::Found(entry) => (entry, true),
+                _ => (listed.clone(), false),
             };
+            let lasts = valid_for.filter(|_| in_listing && !self.namespace.is_written(&path));
             // The overlay of an entry is always an entry.
             let Some(entry) = self.namespace.overlay(&path, out.name, Some(current)) else {
                 continue;
             };
             let ino = self.namespace.lookup_ino(&path);
-            if add(&out, &self.attr(ino, &entry), valid_for) {
+            if add(&out, &self.attr(ino, &entry), lasts) {
                 self.namespace.forget(ino, 1); // not handed out after all
                 break;
             }

@@ -361,6 +361,11 @@ impl Namespace {
         self.open_writes.defer_mtime(path, mtime)
     }
 
+    /// Whether a handle writes `path` or its upload is still on the way (write-back queue).
+    pub(crate) fn is_written(&self, path: &Path) -> bool {
+        self.open_writes.get(path).is_some()
+    }
+
     /// `listed` (what the listing says about `path`, named `name`) with the size and pending
     /// mtime of writes in flight laid over it.
     pub(crate) fn overlay(

@@ -3,6 +3,7 @@
 mod namespace;
 mod prefetch;
 mod read;
+mod readdirplus;
 mod upload;
 mod write;
 mod writeback;
