@@ -92,7 +92,7 @@ impl Engine {
         let found = store.recover()?;
         let used = Store::bytes(&found.records);
         found.records.iter().for_each(recovered);
-        let mut queue = Queue::resume(found.records);
+        let mut queue = Queue::resume(found.records, found.next_free_seq);
         queue.settle = SETTLE;
         let shared = Arc::new(Shared {
             store,

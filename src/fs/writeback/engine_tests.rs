@@ -35,11 +35,34 @@ fn uploader(server: &Server, fail: usize, transient: bool) -> Box<Uploader> {
 
 const LONG: Duration = Duration::from_secs(30);
 
-/// An engine on `d` whose retries wait `LONG` (none happen unless a test makes them).
-fn start(d: &Path, size: u64, workers: usize, upload: Box<Uploader>) -> Engine {
-    Engine::start(d, size, workers, upload, |_| LONG, &|_| {})
+/// A write-back close of `data` to `path` with no recorded attributes, waiting up to `LONG`.
+fn close(engine: &Engine, path: &str, data: &[u8]) -> Option<usize> {
+    engine
+        .close(
+            Path::new(path),
+            data.len() as u64,
+            &mut &data[..],
+            (None, None),
+            false,
+            LONG,
+        )
         .unwrap()
-        .0
+}
+
+/// An engine on `d` whose retries wait `LONG` (none happen unless a test makes them), and the
+/// unreadable records its recovery reported.
+fn start_reporting(
+    d: &Path,
+    size: u64,
+    workers: usize,
+    upload: Box<Uploader>,
+) -> (Engine, Vec<(PathBuf, String)>) {
+    Engine::start(d, size, workers, upload, |_| LONG, &|_| {}).unwrap()
+}
+
+/// `start_reporting` without the report.
+fn start(d: &Path, size: u64, workers: usize, upload: Box<Uploader>) -> Engine {
+    start_reporting(d, size, workers, upload).0
 }
 
 #[test]
@@ -54,19 +77,7 @@ fn close_returns_then_fsync_waits_for_the_upload() {
         &|_| {},
     )
     .unwrap();
-    assert_eq!(
-        engine
-            .close(
-                Path::new("/a"),
-                3,
-                &mut &b"abc"[..],
-                (None, None),
-                false,
-                LONG
-            )
-            .unwrap(),
-        Some(0)
-    );
+    assert_eq!(close(&engine, "/a", b"abc"), Some(0));
     engine.wait(Path::new("/a"), LONG).unwrap();
     assert_eq!(
         server.lock()[Path::new("/a")],
@@ -89,16 +100,7 @@ fn close_returns_then_fsync_waits_for_the_upload() {
 fn a_permanent_failure_is_returned_and_the_data_kept() {
     let (server, d) = (Server::default(), dir("perm"));
     let engine = start(&d, 1 << 20, 1, uploader(&server, 1, false));
-    engine
-        .close(
-            Path::new("/a"),
-            1,
-            &mut &b"x"[..],
-            (None, None),
-            false,
-            LONG,
-        )
-        .unwrap();
+    close(&engine, "/a", b"x");
     let err = engine.wait(Path::new("/a"), LONG).unwrap_err();
     assert!(err.message.contains("451 try later"), "{err:?}");
     assert_eq!(engine.drain(LONG), vec![PathBuf::from("/a")]);
@@ -111,26 +113,8 @@ fn a_permanent_failure_is_returned_and_the_data_kept() {
 fn the_next_mount_resumes_what_a_dropped_one_left() {
     let (server, d) = (Server::default(), dir("resume"));
     let engine = start(&d, 1 << 20, 0, uploader(&server, 0, true));
-    engine
-        .close(
-            Path::new("/a"),
-            2,
-            &mut &b"aa"[..],
-            (None, None),
-            false,
-            LONG,
-        )
-        .unwrap();
-    engine
-        .close(
-            Path::new("/b"),
-            1,
-            &mut &b"b"[..],
-            (None, None),
-            false,
-            LONG,
-        )
-        .unwrap();
+    close(&engine, "/a", b"aa");
+    close(&engine, "/b", b"b");
     assert_eq!(
         engine.with_queue(|q| q.rename(Path::new("/b"), Path::new("/c"))),
         super::super::queue::Outcome::Changed {
@@ -157,15 +141,7 @@ fn the_next_mount_resumes_what_a_dropped_one_left() {
         .unwrap();
     drop(engine); // like kill -9: no drain, no upload (no workers)
     assert!(server.lock().is_empty());
-    let (engine, unreadable) = Engine::start(
-        &d,
-        1 << 20,
-        1,
-        uploader(&server, 0, true),
-        |_| LONG,
-        &|_| {},
-    )
-    .unwrap();
+    let (engine, unreadable) = start_reporting(&d, 1 << 20, 1, uploader(&server, 0, true));
     assert!(unreadable.is_empty());
     assert!(engine.drain(LONG).is_empty());
     let server = server.lock();
@@ -200,32 +176,8 @@ fn a_full_spool_makes_close_wait_and_large_files_bypass_it() {
     let (server, d) = (Server::default(), dir("full"));
     let (engine, _) =
         Engine::start(&d, 4, 0, uploader(&server, 0, true), |_| LONG, &|_| {}).unwrap();
-    assert_eq!(
-        engine
-            .close(
-                Path::new("/big"),
-                5,
-                &mut &b"12345"[..],
-                (None, None),
-                false,
-                LONG
-            )
-            .unwrap(),
-        None
-    );
-    assert_eq!(
-        engine
-            .close(
-                Path::new("/a"),
-                4,
-                &mut &b"1234"[..],
-                (None, None),
-                false,
-                LONG
-            )
-            .unwrap(),
-        Some(0)
-    );
+    assert_eq!(close(&engine, "/big", b"12345"), None);
+    assert_eq!(close(&engine, "/a", b"1234"), Some(0));
     let err = engine.close(
         Path::new("/b"),
         1,
@@ -239,20 +191,31 @@ fn a_full_spool_makes_close_wait_and_large_files_bypass_it() {
     // With an uploader running, the waiting close gets the room /a's upload frees.
     let (engine, _) =
         Engine::start(&d, 4, 1, uploader(&server, 0, true), |_| LONG, &|_| {}).unwrap();
-    assert_eq!(
-        engine
-            .close(
-                Path::new("/b"),
-                1,
-                &mut &b"1"[..],
-                (None, None),
-                false,
-                LONG
-            )
-            .unwrap(),
-        Some(0)
-    );
+    assert_eq!(close(&engine, "/b", b"1"), Some(0));
     assert_eq!(server.lock()[Path::new("/a")], b"1234");
+    assert!(engine.drain(LONG).is_empty());
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
+#[test]
+fn a_new_close_never_takes_the_number_of_an_unreadable_record() {
+    let (server, d) = (Server::default(), dir("unreadable"));
+    std::fs::create_dir_all(&d).unwrap();
+    // Left by a newer ftpfs: a record this version cannot read, and its data.
+    let kept_record = d.join(format!("{:020}.rec", 1));
+    let kept_data = d.join(format!("{:020}.data", 1));
+    std::fs::write(&kept_record, b"ftpfs-writeback 99\n").unwrap();
+    std::fs::write(&kept_data, b"precious").unwrap();
+    let (engine, unreadable) = start_reporting(&d, 1 << 20, 1, uploader(&server, 0, true));
+    assert_eq!(unreadable.len(), 1);
+    close(&engine, "/new", b"new");
+    engine.wait(Path::new("/new"), LONG).unwrap();
+    assert_eq!(server.lock()[Path::new("/new")], b"new");
+    assert_eq!(std::fs::read(&kept_data).unwrap(), b"precious");
+    assert_eq!(
+        std::fs::read(&kept_record).unwrap(),
+        b"ftpfs-writeback 99\n"
+    );
     assert!(engine.drain(LONG).is_empty());
     std::fs::remove_dir_all(&d).unwrap();
 }

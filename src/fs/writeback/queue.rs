@@ -98,14 +98,16 @@ pub(crate) struct Queue {
 impl Default for Queue {
     /// An empty queue; sequence numbers start at 1.
     fn default() -> Self {
-        Queue::resume(Vec::new())
+        Queue::resume(Vec::new(), 1)
     }
 }
 
 impl Queue {
-    /// A queue resuming `records` (from `Store::recover`), oldest first.
-    pub(crate) fn resume(records: Vec<Record>) -> Queue {
-        let next_seq = records.iter().map(|r| r.seq + 1).max().unwrap_or(1);
+    /// A queue resuming `records` (from `Store::recover`), oldest first, numbering new entries
+    /// from `next_free_seq` (or above the records, if higher).
+    pub(crate) fn resume(records: Vec<Record>, next_free_seq: u64) -> Queue {
+        let above_records = records.iter().map(|r| r.seq + 1).max().unwrap_or(1);
+        let next_seq = above_records.max(next_free_seq);
         let mut queue = Queue {
             entries: BTreeMap::new(),
             by_path: BTreeMap::new(),

@@ -76,7 +76,7 @@ fn assert_index_consistent(q: &Queue) {
 
 #[test]
 fn the_path_index_follows_enqueue_rename_finish_and_fail() {
-    let mut q = Queue::resume(vec![rec(3, "/d/r")]);
+    let mut q = Queue::resume(vec![rec(3, "/d/r")], 1);
     assert_index_consistent(&q);
     for path in ["/d/a", "/d/sub/b", "/dd/c", "/d/a", "/d.x", "/d/sub/b"] {
         let seq = q.allocate();
@@ -253,7 +253,7 @@ fn rename_of_a_directory_moves_its_pending_files() {
 
 #[test]
 fn a_new_entry_settles_before_upload_unless_a_barrier_waits() {
-    let mut q = Queue::resume(vec![rec(1, "/resumed")]);
+    let mut q = Queue::resume(vec![rec(1, "/resumed")], 1);
     q.settle = std::time::Duration::from_secs(3600);
     let seq = q.allocate();
     assert!(q.push(rec(seq, "/new")).is_empty());
@@ -312,10 +312,12 @@ fn unlink_cancels_and_attributes_are_recorded() {
 
 #[test]
 fn resume_continues_numbering_after_recovered_records() {
-    let mut q = Queue::resume(vec![rec(4, "/a"), rec(9, "/b")]);
+    let mut q = Queue::resume(vec![rec(4, "/a"), rec(9, "/b")], 1);
     assert_eq!(q.allocate(), 10);
     assert_eq!(q.take_next().map(|r| r.seq), Some(4));
-    assert_eq!(Queue::resume(Vec::new()).allocate(), 1);
+    assert_eq!(Queue::resume(Vec::new(), 1).allocate(), 1);
+    // An unreadable record numbered 12 stays in the spool: its number is not reused.
+    assert_eq!(Queue::resume(vec![rec(4, "/a")], 13).allocate(), 13);
 }
 
 #[test]

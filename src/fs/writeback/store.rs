@@ -130,6 +130,10 @@ pub(crate) struct Recovered {
     pub records: Vec<Record>,
     /// Records that could not be read (file name and why); left in place, never deleted.
     pub unreadable: Vec<(PathBuf, String)>,
+    /// The smallest sequence number no file in the spool uses (1 when empty). New uploads are
+    /// numbered from here: an unreadable record keeps its number and its data file, so a new
+    /// close under that number would overwrite data that recovery promised to leave alone.
+    pub next_free_seq: u64,
 }
 
 /// One mount source's spool directory.
@@ -215,11 +219,17 @@ impl Store {
     /// What a previous mount left: complete records oldest first; leftovers of closes that
     /// never returned (tmp files, data without record) are deleted.
     pub(crate) fn recover(&self) -> io::Result<Recovered> {
-        let mut found = Recovered::default();
+        let mut found = Recovered {
+            next_free_seq: 1,
+            ..Recovered::default()
+        };
         let mut data_files = Vec::new();
         for entry in fs::read_dir(&self.dir)? {
             let path = entry?.path();
             let name = path.file_name().unwrap_or_default().to_string_lossy();
+            if let Some(seq) = seq_of_name(&name) {
+                found.next_free_seq = found.next_free_seq.max(seq.saturating_add(1));
+            }
             if name.ends_with(".tmp") {
                 fs::remove_file(&path)?;
             } else if name.ends_with(".data") {
@@ -266,6 +276,15 @@ impl Store {
     pub(crate) fn bytes(records: &[Record]) -> u64 {
         records.iter().map(|r| r.size).sum()
     }
+}
+
+/// The sequence number a spool file name carries (`<seq>.data`, `<seq>.rec`, `<seq>.rec.tmp`).
+fn seq_of_name(name: &str) -> Option<u64> {
+    let digits = name.split('.').next()?;
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
 }
 
 /// Take the spool's exclusive lock: two mounts of one source must never share a spool (the
@@ -377,6 +396,10 @@ mod tests {
         assert_eq!(fs::read(store.data_path(2)).unwrap(), b"bbb");
         assert_eq!(found.unreadable.len(), 1);
         assert!(found.unreadable[0].1.contains("format 9"));
+        assert_eq!(
+            found.next_free_seq, 10,
+            "above the unreadable record's number"
+        );
         assert!(!store.data_path(7).exists());
         assert!(!dir.join("00000000000000000008.rec.tmp").exists());
 
@@ -384,6 +407,12 @@ mod tests {
         store.remove(1).unwrap(); // idempotent
         let found = store.recover().unwrap();
         assert_eq!(found.records.len(), 1);
+        assert_eq!(
+            found.next_free_seq, 10,
+            "the unreadable record is still there"
+        );
+        assert_eq!(seq_of_name("lock"), None);
+        assert_eq!(seq_of_name(".data"), None);
         fs::remove_dir_all(&dir).unwrap();
     }
 
