@@ -1,10 +1,10 @@
 //! Write-back mode (issue 11): close returns once the data is durable in a local spool, and
 //! background workers upload it later.
 //!
-//! STATUS: wired in its simplest safe form by `fs::pending` (only with `--writeback`, off by
-//! default); see there for what the filesystem does. The building blocks:
+//! Wired by `fs::pending` (only with `--writeback`, off by default); see there for what the
+//! filesystem does, and README "Write-back mode" for what is promised. The building blocks:
 //! - `store`: the durable spool directory (versioned records, tmp+fsync+rename commits,
-//!   recovery of what a killed mount left behind);
+//!   recovery of what a killed mount left behind, numbering above every file it holds);
 //! - `queue`: the in-memory per-path ordering of pending uploads (rename/unlink/attributes of
 //!   pending files, oldest-first hand-out, one upload per path at a time);
 //! - `budget`: the spool-size bound (close waits for room; a file larger than the spool
@@ -15,13 +15,12 @@
 //! - `worker`: the uploader threads the engine starts (take, upload, retry, settle);
 //! - `default_spool_dir`: one directory per mount source.
 //!
-//! # What the wiring does not use yet (the full plan of issue 11)
-//! - rename of a queued file that may exist on the server, and unlink of a queued file, acting
-//!   on the queue without waiting: today only chmod/utimens of a queued file and the rename of
-//!   a fresh one (never on the server) do; the rest waits for the upload, then acts on the
-//!   server (`Engine::wait_settled`).
-//! - reads of a pending file from its spool data (today open waits for the upload);
-//! - `syncfs` waiting for everything, and `ftpfs status` listing the queue.
+//! # Not done (see README "Write-back mode")
+//! - a rename or unlink of a file whose upload is running or being retried waits for it;
+//! - `sync`/`syncfs(2)` cannot wait for the queue: Linux forwards them only to FUSE servers
+//!   that set `sync_fs` (virtiofs); `ftpfs sync` and a directory `fsync` are the barriers;
+//! - a commit costs three fsyncs on the spool disk (data, record, directory), so on a disk
+//!   spool the local fsync rate, not the network, bounds how fast closes return.
 
 pub(crate) mod budget;
 pub(crate) mod engine;
