@@ -318,7 +318,7 @@ impl FsCore {
                     from.display(),
                     to.display()
                 );
-                engine.unhold(seq, from, to);
+                engine.unhold(seq, from);
                 return Ok(false);
             }
         }

@@ -56,6 +56,19 @@ pub(super) struct Shared {
     pub(super) ended: std::sync::OnceLock<Box<UploadEnded>>,
 }
 
+impl Shared {
+    /// Remove cancelled/superseded entries from the store and give their room back.
+    pub(super) fn forget(&self, seqs: &[u64]) {
+        for &seq in seqs {
+            let size = std::fs::metadata(self.store.data_path(seq)).map(|m| m.len());
+            if let Err(err) = self.store.remove(seq) {
+                log::warn!("write-back spool: cannot remove entry {seq}: {err}");
+            }
+            self.budget.release(size.unwrap_or(0));
+        }
+    }
+}
+
 /// See `Engine::on_upload_ended`.
 pub(crate) type UploadEnded = dyn Fn(&Path) + Send + Sync;
 
@@ -168,15 +181,8 @@ impl Engine {
         Ok(Some(superseded.len()))
     }
 
-    /// Remove cancelled/superseded entries from the store and give their room back.
     fn forget(&self, seqs: &[u64]) {
-        for &seq in seqs {
-            let size = std::fs::metadata(self.shared.store.data_path(seq)).map(|m| m.len());
-            if let Err(err) = self.shared.store.remove(seq) {
-                log::warn!("write-back spool: cannot remove entry {seq}: {err}");
-            }
-            self.shared.budget.release(size.unwrap_or(0));
-        }
+        self.shared.forget(seqs);
     }
 
     /// fsync barrier: wait until nothing is pending for `path`; a permanent failure of its
@@ -384,15 +390,12 @@ impl Engine {
         Some(seq)
     }
 
-    /// The server's copy of the held entry `seq` at `path` is gone: cancel the entry (and
-    /// anything else left at `path`). Returns the paths of the cancelled entries.
+    /// The server's copy of the held entry `seq` at `path` is gone: cancel that entry (a
+    /// close at `path` while the server deleted it is newer data and stays). Returns the
+    /// paths of the cancelled entries.
     pub(crate) fn cancel_held(&self, seq: u64, path: &Path) -> Vec<PathBuf> {
         let paths = self.paths_of(path);
-        let outcome = {
-            let mut queue = self.shared.queue.lock();
-            queue.requeue(seq);
-            queue.remove(path)
-        };
+        let outcome = self.shared.queue.lock().cancel(seq);
         self.apply(outcome, paths)
     }
 
@@ -404,18 +407,17 @@ impl Engine {
     }
 
     /// The server refused the rename of the held entry `seq`: back to `from`, released.
-    pub(crate) fn unhold(&self, seq: u64, from: &Path, to: &Path) {
+    pub(crate) fn unhold(&self, seq: u64, from: &Path) {
         let mut queue = self.shared.queue.lock();
         queue.requeue(seq);
-        if let Outcome::Changed { rewrite, .. } = queue.rename(to, from) {
-            for record in &rewrite {
-                if let Err(err) = self.shared.store.write_record(record) {
-                    log::error!(
-                        "write-back spool: cannot record the name {} again: {err}",
-                        from.display()
-                    );
-                }
-            }
+        // That entry alone: a close at `to` meanwhile (another handle) stays at `to`.
+        if let Some(record) = queue.move_back(seq, from)
+            && let Err(err) = self.shared.store.write_record(&record)
+        {
+            log::error!(
+                "write-back spool: cannot record the name {} again: {err}",
+                from.display()
+            );
         }
         drop(queue);
         self.shared.work.notify_one();

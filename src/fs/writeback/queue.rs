@@ -311,14 +311,31 @@ impl Queue {
         self.at(path).any(|p| p.state == State::InFlight)
     }
 
-    /// The upload of `seq` ended. Ok: the entry is gone (remove it from the store). Err: kept
-    /// as failed, with the message for the next fsync/close.
-    pub(crate) fn finished(&mut self, seq: u64, result: Result<(), String>) {
+    /// The upload of `seq` ended. Ok: the entry is gone (the caller removed it from the
+    /// store). Err: kept as failed, with the message for the next fsync/close, unless a newer
+    /// version of the path is pending (closed while this one was in flight): what the program
+    /// wrote last is that one, so the failed one is dropped, as `push` drops a failed entry.
+    /// Kept, it would be uploaded again by the next mount, over the newer version. (So an Ok
+    /// never leaves an older failed version behind.) Returns the entries dropped here, for the
+    /// caller to remove from the store before it lets go of the queue (so no crash can leave
+    /// one to be resumed after the newer upload).
+    pub(crate) fn finished(&mut self, seq: u64, result: Result<(), String>) -> Vec<u64> {
+        let Some(path) = self.entries.get(&seq).map(|p| p.record.path.clone()) else {
+            return Vec::new();
+        };
         match result {
             Ok(()) => {
                 self.take_out(seq);
+                Vec::new()
             }
-            Err(message) => self.set_state(seq, State::Failed(message)),
+            Err(_) if self.at(&path).any(|p| p.record.seq > seq) => {
+                self.take_out(seq);
+                vec![seq]
+            }
+            Err(message) => {
+                self.set_state(seq, State::Failed(message));
+                Vec::new()
+            }
         }
     }
 
@@ -391,6 +408,24 @@ impl Queue {
         }
     }
 
+    /// Entry `seq` alone goes (back) to `to`: a held entry whose server rename was refused.
+    /// Entries closed at its held name meanwhile stay there. Returns its record to rewrite.
+    pub(crate) fn move_back(&mut self, seq: u64, to: &Path) -> Option<Record> {
+        self.move_entry(seq, to.to_path_buf())
+    }
+
+    /// Entry `seq` alone is cancelled (a held entry whose server copy was deleted; a close at
+    /// its path meanwhile is newer data and stays).
+    pub(crate) fn cancel(&mut self, seq: u64) -> Outcome {
+        match self.take_out(seq) {
+            Some(_) => Outcome::Changed {
+                rewrite: Vec::new(),
+                cancelled: vec![seq],
+            },
+            None => Outcome::NotPending,
+        }
+    }
+
     /// unlink/rmdir: pending entries at or under `path` are cancelled.
     pub(crate) fn remove(&mut self, path: &Path) -> Outcome {
         let seqs = self.affected(path);
@@ -416,14 +451,16 @@ impl Queue {
         mtime: Option<SystemTime>,
         mode: Option<u32>,
     ) -> Outcome {
-        // The oldest entry of the path: one in flight makes the change wait for it.
-        let oldest = self.at(path).next().map(|p| p.record.seq);
-        let Some(p) = oldest.and_then(|seq| self.entries.get_mut(&seq)) else {
-            return Outcome::NotPending;
-        };
-        if p.state == State::InFlight {
+        // Recorded on the newest version (the one the server ends with); while any version
+        // is in flight, the change waits for it (recorded on an older one, it would be lost
+        // when a newer one uploads after it; on a newer one, applied before the older lands).
+        if self.in_flight(path) {
             return Outcome::Busy;
         }
+        let newest = self.by_path.get(path).and_then(|seqs| seqs.last()).copied();
+        let Some(p) = newest.and_then(|seq| self.entries.get_mut(&seq)) else {
+            return Outcome::NotPending;
+        };
         p.record.mtime = mtime.or(p.record.mtime);
         p.record.mode = mode.or(p.record.mode);
         Outcome::Changed {

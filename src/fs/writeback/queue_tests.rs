@@ -358,3 +358,93 @@ fn an_entry_waiting_for_its_path_does_not_count_as_settling() {
     assert_eq!(q.take_next().map(|r| r.seq), Some(seq));
     assert!(!q.has_queued());
 }
+
+#[test]
+fn an_older_version_that_fails_under_a_newer_one_is_dropped_not_kept_to_resume() {
+    let mut q = queue(&["/a"]);
+    let older = q.take_next().unwrap();
+    // Closed again while the older version is on the wire.
+    let newer = q.allocate();
+    assert!(
+        q.push(rec(newer, "/a")).is_empty(),
+        "in flight: not superseded"
+    );
+    // The older upload fails for good: the newer one is what the program wrote last.
+    assert_eq!(
+        q.finished(older.seq, Err("553 refused".into())),
+        vec![older.seq]
+    );
+    assert_eq!(q.get(Path::new("/a")).map(|p| p.record.seq), Some(newer));
+    assert_eq!(q.take_next().map(|r| r.seq), Some(newer));
+    assert!(q.finished(newer, Ok(())).is_empty());
+    assert!(
+        q.is_empty(),
+        "nothing left for a later mount to upload over the newer version"
+    );
+    // Alone, a failure is kept (the next fsync/close reports it).
+    let mut q = queue(&["/b"]);
+    let only = q.take_next().unwrap();
+    assert!(q.finished(only.seq, Err("553".into())).is_empty());
+    assert!(matches!(
+        q.get(Path::new("/b")).map(|p| &p.state),
+        Some(State::Failed(_))
+    ));
+}
+
+#[test]
+fn attributes_wait_for_a_version_in_flight_then_go_to_the_newest() {
+    let mut q = queue(&["/a"]);
+    let older = q.take_next().unwrap();
+    let newer = q.allocate();
+    q.push(rec(newer, "/a"));
+    assert_eq!(
+        q.set_attributes(Path::new("/a"), None, Some(0o600)),
+        Outcome::Busy
+    );
+    q.finished(older.seq, Ok(()));
+    let Outcome::Changed { rewrite, .. } = q.set_attributes(Path::new("/a"), None, Some(0o600))
+    else {
+        panic!("recorded on the queued version");
+    };
+    assert_eq!((rewrite[0].seq, rewrite[0].mode), (newer, Some(0o600)));
+}
+
+#[test]
+fn a_held_entry_goes_back_or_is_cancelled_alone_leaving_a_close_made_meanwhile() {
+    // A refused server rename: the held entry returns to its old name; a close at the new
+    // name while the server was asked (another handle) stays there.
+    let mut q = queue(&["/from"]);
+    let held = q.get(Path::new("/from")).unwrap().record.seq;
+    assert!(matches!(
+        q.rename(Path::new("/from"), Path::new("/to")),
+        Outcome::Changed { .. }
+    ));
+    q.hold(held);
+    let meanwhile = q.allocate();
+    assert!(
+        q.push(rec(meanwhile, "/to")).is_empty(),
+        "held: not superseded"
+    );
+    q.requeue(held);
+    let back = q.move_back(held, Path::new("/from")).unwrap();
+    assert_eq!(back.path, PathBuf::from("/from"));
+    assert_eq!(
+        q.get(Path::new("/to")).map(|p| p.record.seq),
+        Some(meanwhile)
+    );
+    assert_index_consistent(&q);
+    // A server delete of the held entry's copy: only that entry is cancelled.
+    q.hold(held);
+    let newer = q.allocate();
+    q.push(rec(newer, "/from"));
+    assert_eq!(
+        q.cancel(held),
+        Outcome::Changed {
+            rewrite: Vec::new(),
+            cancelled: vec![held]
+        }
+    );
+    assert_eq!(q.get(Path::new("/from")).map(|p| p.record.seq), Some(newer));
+    assert_eq!(q.cancel(held), Outcome::NotPending);
+    assert_index_consistent(&q);
+}

@@ -124,30 +124,43 @@ fn worker(shared: &Shared) {
                 Err(f) => break Err(Some(f.message)),
             }
         };
-        match &result {
-            Ok(()) => {
-                if let Err(err) = shared.store.remove(record.seq) {
-                    log::warn!(
-                        "write-back spool: cannot remove entry {}: {err}",
-                        record.seq
-                    );
-                }
-                shared.budget.release(record.size);
+        if result.is_ok() {
+            if let Err(err) = shared.store.remove(record.seq) {
+                log::warn!(
+                    "write-back spool: cannot remove entry {}: {err}",
+                    record.seq
+                );
             }
-            Err(Some(message)) => log::error!(
-                "{}: upload after close failed, data kept in the spool: {message}",
-                record.path.display()
-            ),
-            Err(None) => {}
+            shared.budget.release(record.size);
         }
         let ended = result.is_ok() || matches!(result, Err(Some(_)));
         {
             let mut queue = shared.queue.lock();
-            match result {
+            let dropped = match result {
                 Ok(()) => queue.finished(record.seq, Ok(())),
-                Err(Some(message)) => queue.finished(record.seq, Err(message)),
-                Err(None) => queue.requeue(record.seq),
-            }
+                Err(Some(message)) => {
+                    let dropped = queue.finished(record.seq, Err(message.clone()));
+                    if dropped.contains(&record.seq) {
+                        log::warn!(
+                            "{}: upload of an older version failed ({message}); a newer \
+                             version is pending and replaces it",
+                            record.path.display()
+                        );
+                    } else {
+                        log::error!(
+                            "{}: upload after close failed, data kept in the spool: {message}",
+                            record.path.display()
+                        );
+                    }
+                    dropped
+                }
+                Err(None) => {
+                    queue.requeue(record.seq);
+                    Vec::new()
+                }
+            };
+            // Under the queue lock: no worker takes the newer version before these are gone.
+            shared.forget(&dropped);
         }
         shared.changed.notify_all();
         if let Some(hook) = shared.ended.get().filter(|_| ended) {
