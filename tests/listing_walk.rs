@@ -15,7 +15,7 @@ use std::time::Duration;
 use common::TestServer;
 use common::faults::{config_for, remote_via, vsftpd};
 use common::mount::Mount;
-use common::proxy::FaultProxy;
+use common::proxy::{CutRule, FaultProxy};
 use ftpfs::ftp::FtpRemote;
 use ftpfs::remote::{Entry, Remote, RemoteErrorKind, RemoteResult};
 
@@ -188,6 +188,33 @@ fn a_forged_reply_end_on_a_slow_link_never_answers_the_next_command() {
         assert_eq!(err.kind, RemoteErrorKind::NotFound, "{err}");
     }
     assert!(server.path("evil/plain").exists());
+}
+
+/// A connection cut after the `STAT` reply, before the `NOOP`'s: a network fault, which fails
+/// that listing as one (tried again elsewhere), not a server that garbles STAT listings: they
+/// stay on.
+#[test]
+fn a_cut_before_the_noop_reply_keeps_stat_listings_on() {
+    let Some(server) = vsftpd() else {
+        return;
+    };
+    let _ = env_logger::builder().is_test(true).try_init();
+    server.seed_file("calm/one", b"1");
+    let proxy = FaultProxy::start(server.addr());
+    // Armed on the connections made from now on: every listing ahead below runs on one.
+    proxy.add_cut(CutRule::control_at_reply("200 NOOP", false, 1));
+    let remote = remote_via(&server, &proxy);
+    let first = list_small(&remote, Path::new("/calm"));
+    assert_eq!(proxy.cuts_fired(), 1, "the NOOP's reply was cut");
+    let err = first.expect_err("the listing whose connection was cut");
+    assert_eq!(err.kind, RemoteErrorKind::Connection, "{err}");
+    assert!(!remote.pool().quirks().stat_list_refused());
+    let again = list_small(&remote, Path::new("/calm")).expect("listed on a new connection");
+    assert_eq!(
+        shown(&again),
+        shown(&remote.list(Path::new("/calm")).unwrap())
+    );
+    assert!(!remote.pool().quirks().stat_list_refused());
 }
 
 /// A directory taken for small whose `STAT` reply is longer than a reply may be (on ZFS or

@@ -378,12 +378,12 @@ impl Control {
         }
     }
 
-    /// Send a command and read its (first) reply. A 421 means the server is closing this
-    /// connection: it is marked broken so it is never reused.
+    /// Send a command and read its (first) reply. A 421 (or vsftpd's `500 OOPS`) means the
+    /// server is closing this connection: it is marked broken so it is never reused.
     pub fn cmd(&mut self, command: &Command) -> Result<Reply, RemoteError> {
         self.send(command)?;
         let reply = self.read_reply()?;
-        if reply.code == code::SERVICE_CLOSING {
+        if reply.closes_connection() {
             self.broken = true;
         }
         Ok(reply)
@@ -397,6 +397,17 @@ impl Control {
     /// (a server that closes after refusing), marking the connection broken: the caller then
     /// gets fewer replies than commands and decides from those it got.
     pub fn pipeline(&mut self, commands: &[&Command]) -> Result<Vec<Reply>, RemoteError> {
+        self.pipeline_noting_cut(commands)
+            .map(|(replies, _)| replies)
+    }
+
+    /// [`Control::pipeline`], also returning why a reply after the first could not be read
+    /// (None: every reply came, or a 421 stopped them), for a caller that must tell a cut or
+    /// silent connection from a reply it could not parse.
+    pub fn pipeline_noting_cut(
+        &mut self,
+        commands: &[&Command],
+    ) -> Result<(Vec<Reply>, Option<RemoteError>), RemoteError> {
         self.send_all(commands)?;
         let mut replies = Vec::with_capacity(commands.len());
         for _ in commands {
@@ -404,16 +415,17 @@ impl Control {
             let reply = match self.read_reply() {
                 Ok(reply) => reply,
                 Err(e) if replies.is_empty() => return Err(e),
-                Err(_) => break, // read_reply marked the connection broken
+                // read_reply marked the connection broken
+                Err(e) => return Ok((replies, Some(e))),
             };
-            let closing = reply.code == code::SERVICE_CLOSING;
+            let closing = reply.closes_connection();
             replies.push(reply);
             if closing {
                 self.broken = true;
                 break;
             }
         }
-        Ok(replies)
+        Ok((replies, None))
     }
 
     /// The error for a pipelined command whose reply never came (see [`Control::pipeline`]).

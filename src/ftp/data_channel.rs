@@ -187,7 +187,7 @@ fn open_passive(control: &mut Control, quirks: &Quirks) -> Result<Transport, Rem
                     format!("unparsable EPSV reply: {reply}"),
                 )
             })?
-        } else if reply.code == code::SERVICE_CLOSING {
+        } else if reply.closes_connection() {
             return Err(RemoteError::new(
                 RemoteErrorKind::Connection,
                 reply.to_string(),

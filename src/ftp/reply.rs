@@ -66,6 +66,11 @@ impl Reply {
         self.code == 500 && self.text().starts_with("OOPS:")
     }
 
+    /// The server closes the connection after this reply: a 421, or vsftpd's `500 OOPS`.
+    pub fn closes_connection(&self) -> bool {
+        self.code == code::SERVICE_CLOSING || self.ends_session()
+    }
+
     /// The text of all lines with the code prefixes removed, joined by '\n', for messages.
     pub fn text(&self) -> String {
         let mut out = String::new();
@@ -296,19 +301,19 @@ mod tests {
 
     #[test]
     fn only_vsftpd_oops_ends_the_session() {
+        // (code, text, vsftpd's die(), the connection closes after it)
         let cases = [
-            (500, "OOPS: priv_sock_get_int", true),
-            (500, "OOPS: cannot change directory:/home/x", true),
-            (500, "Unknown command.", false),
-            (550, "OOPS: not a 500", false),
-            (421, "Timeout.", false),
+            (500, "OOPS: priv_sock_get_int", true, true),
+            (500, "OOPS: cannot change directory:/home/x", true, true),
+            (500, "Unknown command.", false, false),
+            (550, "OOPS: not a 500", false, false),
+            (421, "Timeout.", false, true),
+            (200, "NOOP ok.", false, false),
         ];
-        for (code, text, ends) in cases {
-            assert_eq!(
-                Reply::line(code, text).ends_session(),
-                ends,
-                "{code} {text}"
-            );
+        for (code, text, ends, closes) in cases {
+            let reply = Reply::line(code, text);
+            assert_eq!(reply.ends_session(), ends, "{code} {text}");
+            assert_eq!(reply.closes_connection(), closes, "{code} {text}");
         }
     }
 

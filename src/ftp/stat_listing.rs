@@ -64,9 +64,12 @@ impl FtpRemote {
         // reply, with nothing after it. A name with CR LF can forge the end of the `STAT`
         // reply; the true end then arrives later (over a slow link often in a later segment,
         // so "bytes left over" alone cannot tell), and would be read as the next reply.
-        let sent = conn.pipeline(&[&Command::Stat(path_arg(dir)?), &Command::Noop]);
+        let sent = conn.pipeline_noting_cut(&[&Command::Stat(path_arg(dir)?), &Command::Noop]);
         let replies = match sent {
-            Ok(replies) => replies,
+            // The NOOP's reply lost to a cut or a silent server: a network fault, tried
+            // again elsewhere like any (not a reason to stop using STAT).
+            Ok((_, Some(cut))) if cut.kind != RemoteErrorKind::Protocol => return Err(cut),
+            Ok((replies, _)) => replies,
             Err(err) => {
                 if err.kind == RemoteErrorKind::Protocol {
                     // A reply we cannot read: most often longer than a reply may be (a
@@ -85,7 +88,7 @@ impl FtpRemote {
         let Some(reply) = replies.next() else {
             return Err(conn.lost_reply("STAT"));
         };
-        if reply.code == code::SERVICE_CLOSING {
+        if reply.closes_connection() {
             return Err(RemoteError::new(
                 RemoteErrorKind::Connection,
                 format!("STAT listing of {}: {reply}", show(dir)),

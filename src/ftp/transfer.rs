@@ -225,7 +225,7 @@ impl Upload {
         let refusal = match self.control.read_reply() {
             Ok(reply) if reply.is_preliminary() => return Ok(Confirmed::Here),
             Ok(reply) => {
-                if reply.code == code::SERVICE_CLOSING {
+                if reply.closes_connection() {
                     self.control.mark_broken();
                 }
                 reply_error(Op::Store, &reply, &self.what)
