@@ -320,6 +320,13 @@ impl Control {
         self.broken = true;
     }
 
+    /// Mark broken and close the connection now (FIN to the server, which ends its session
+    /// there and frees its per-address count), although the handle lives on until dropped.
+    pub fn abandon(&mut self) {
+        self.broken = true;
+        self.transport.abort();
+    }
+
     /// Change how long reply reads may wait (e.g. a short wait after aborting a transfer).
     pub fn set_reply_timeout(&mut self, timeout: Duration) {
         if self.transport.set_read_timeout(timeout).is_err() {

@@ -402,12 +402,17 @@ impl PooledControl {
     /// Mark this connection broken and give its slot back now rather than at drop, so that its
     /// owner can check out another in its place: with a cap of two (one for transfers), waiting
     /// for a second transfer slot while holding the first would wait for itself. The
-    /// connection stays as a broken one (its commands fail) until dropped, which closes it.
+    /// connection is closed at once (a server counting connections per address must see this
+    /// one go before the replacement logs in) and stays as a broken handle (its commands fail)
+    /// until dropped. A second call does nothing.
     pub fn give_back_slot(&mut self) {
+        if self.given_back {
+            return;
+        }
         let Some(control) = self.control.as_mut() else {
             return;
         };
-        control.mark_broken();
+        control.abandon();
         let mut state = self.inner.state.lock();
         if self.lane == Lane::Transfer {
             state.transfers = state.transfers.saturating_sub(1);
