@@ -219,3 +219,24 @@ fn a_new_close_never_takes_the_number_of_an_unreadable_record() {
     assert!(engine.drain(LONG).is_empty());
     std::fs::remove_dir_all(&d).unwrap();
 }
+
+#[test]
+fn unmount_does_not_wait_for_a_retry_backoff_to_end() {
+    let (server, d) = (Server::default(), dir("backoff"));
+    // Every attempt fails transiently; the backoff is LONG (30 s).
+    let engine = start(&d, 1 << 20, 1, uploader(&server, usize::MAX, true));
+    close(&engine, "/a", b"a");
+    let began = Instant::now();
+    // The worker is in (or about to start) its first backoff: the drain gives up after 0.3 s
+    // and the worker must stop without sleeping out the rest of its 30 s.
+    let left = engine.drain(Duration::from_millis(300));
+    assert_eq!(left, vec![PathBuf::from("/a")], "left in the spool");
+    assert!(
+        began.elapsed() < LONG / 2,
+        "unmount waited {:?} for a backoff",
+        began.elapsed()
+    );
+    let kept = Store::open(&d).unwrap().recover().unwrap().records;
+    assert_eq!(kept.len(), 1, "kept for the next mount");
+    std::fs::remove_dir_all(&d).unwrap();
+}

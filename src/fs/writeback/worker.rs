@@ -51,14 +51,44 @@ const NICE: i32 = 10;
 /// Linux applies PRIO_PROCESS with a thread id to that thread alone; threads it starts
 /// inherit it. A failure only costs the head start, so it is logged, not fatal.
 fn lower_priority() {
-    // SAFETY: plain syscalls on this thread's own id; no memory is passed.
-    let status =
-        unsafe { libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, NICE) };
+    // SAFETY: plain syscalls on this thread's own id (and its errno); no memory is passed.
+    let tid = unsafe { libc::gettid() } as libc::id_t;
+    // getpriority returns the nice value, which may be -1: errno tells an error apart.
+    // SAFETY: as above.
+    let current = unsafe {
+        *libc::__errno_location() = 0;
+        libc::getpriority(libc::PRIO_PROCESS, tid)
+    };
+    let current = match io::Error::last_os_error().raw_os_error() {
+        Some(0) | None => current,
+        Some(_) => 0,
+    };
+    // Relative to what ftpfs was started with (`nice -n 15 ftpfs ...` must not be raised).
+    let lowered = (current + NICE).min(19);
+    // SAFETY: as above.
+    let status = unsafe { libc::setpriority(libc::PRIO_PROCESS, tid, lowered) };
     if status != 0 {
         log::debug!(
             "write-back uploader: cannot lower its priority: {}",
             io::Error::last_os_error()
         );
+    }
+}
+
+/// Sleep `pause` (a retry's backoff, up to a minute) unless the engine stops meanwhile:
+/// false then. Checked in short steps so an unmount never waits for a backoff to end.
+fn sleep_unless_stopped(shared: &Shared, pause: Duration) -> bool {
+    const STEP: Duration = Duration::from_millis(100);
+    let until = Instant::now() + pause;
+    loop {
+        if shared.stop.load(Ordering::SeqCst) {
+            return false;
+        }
+        let left = until.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return true;
+        }
+        std::thread::sleep(left.min(STEP));
     }
 }
 
@@ -119,7 +149,11 @@ fn worker(shared: &Shared) {
                         record.path.display(),
                         f.message
                     );
-                    std::thread::sleep((shared.backoff)(attempt));
+                    if !sleep_unless_stopped(shared, (shared.backoff)(attempt)) {
+                        // Unmount during the backoff: left queued (not failed) for the next
+                        // mount, without one more attempt that could outlast the drain.
+                        break Err(None);
+                    }
                 }
                 Err(f) => break Err(Some(f.message)),
             }
