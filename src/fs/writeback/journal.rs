@@ -346,7 +346,20 @@ impl Journal {
         let mut files = segment_files(&self.dir)?;
         files.sort();
         for (id, path) in files {
-            let bytes = fs::read(&path)?;
+            let bytes = match fs::read(&path) {
+                Ok(bytes) => bytes,
+                // Kept (pinned by the store) and reported, like an unreadable entry.
+                Err(err) => {
+                    events.push(Event {
+                        segment: id,
+                        file: path,
+                        offset: 0,
+                        seq: 0,
+                        what: What::Unreadable(format!("cannot read the segment: {err}")),
+                    });
+                    continue;
+                }
+            };
             let shared = Arc::new(path.clone());
             let torn = scan(&bytes, |offset, seq, what| {
                 let what = match what {

@@ -13,7 +13,7 @@
 //!   (3) leaves at most a data file without record (or `.tmp` files): that close never returned,
 //!   so recovery deletes them. Three fsyncs are little next to writing more than a MiB. Changes
 //!   of such a record are journal entries (applied over the record by recovery); finishing
-//!   writes a done entry, then deletes the record, then the data, then syncs the directory.
+//!   deletes the record, then the data, syncs the directory, then writes a done entry.
 //!
 //! Recovery reads the format 1 files, then the journal in order, so an upgrade loses nothing.
 //! The data of an entry is reached through a `journal::Location` (file, offset, length), never
@@ -250,25 +250,24 @@ impl Store {
         Some(self.index.lock().get(&seq)?.data.clone())
     }
 
-    /// The upload is on the server (or cancelled): forget it. A done entry first (see
-    /// `journal` for why it needs no fsync); a format 1 entry's files are unlinked after it,
-    /// record first, and the directory synced, so the done entry is never the only trace.
+    /// The upload is on the server (or cancelled): forget it, with a done entry (see `journal`
+    /// for why it needs no fsync). A format 1 entry's files go first (record, data, directory
+    /// synced): while they may come back, the journal entries that renamed it must stay, and
+    /// the done entry is what lets them go.
     pub(crate) fn remove(&self, seq: u64) -> io::Result<()> {
         let slot = self.index.lock().remove(&seq);
-        self.journal.done(seq)?;
-        if slot.as_ref().is_some_and(|slot| !slot.files) {
-            return Ok(());
-        }
-        for path in [self.record_path(seq), self.data_path(seq)] {
-            match fs::remove_file(path) {
-                Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
-                _ => {}
+        if slot.as_ref().is_none_or(|slot| slot.files) {
+            for path in [self.record_path(seq), self.data_path(seq)] {
+                match fs::remove_file(path) {
+                    Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+                    _ => {}
+                }
+            }
+            if slot.is_some() {
+                self.sync_dir()?;
             }
         }
-        match slot {
-            Some(_) => self.sync_dir(),
-            None => Ok(()),
-        }
+        self.journal.done(seq)
     }
 
     /// Unmount: nothing more is written; what is garbage is deleted.
