@@ -291,3 +291,19 @@ fn crc32_is_the_zlib_one() {
     assert_eq!(crc32(b"123456789"), 0xCBF4_3926);
     assert_eq!(crc32(b""), 0);
 }
+
+#[test]
+fn a_segment_that_cannot_be_read_is_reported_and_kept() {
+    let dir = temp_dir("unreadable-segment");
+    let store = Store::open(&dir).unwrap();
+    commit(&store, 1, "/a", b"a");
+    drop(store);
+    let odd = dir.join(format!("{PREFIX}{:020}", 7));
+    fs::create_dir(&odd).unwrap(); // read(2) fails: EISDIR
+    let found = Store::open(&dir).unwrap().recover().unwrap();
+    assert_eq!(found.records, vec![record(1, "/a", 1)]);
+    assert_eq!(found.unreadable.len(), 1);
+    assert!(found.unreadable[0].1.contains("cannot read"), "{found:?}");
+    assert!(odd.exists());
+    fs::remove_dir_all(&dir).unwrap();
+}
