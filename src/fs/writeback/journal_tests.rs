@@ -97,9 +97,11 @@ fn a_torn_or_corrupt_last_entry_drops_only_that_entry() {
         drop(store);
         let segment = segment_files(&dir).unwrap().remove(0).1;
         let mut bytes = fs::read(&segment).unwrap();
+        let mut last = 0;
+        assert_eq!(scan(&bytes, |offset, _, _| last = offset as usize), None);
         match damage {
-            "truncate" => bytes.truncate(bytes.len() - 5),
-            _ => *bytes.last_mut().unwrap() ^= 0x20,
+            "truncate" => bytes.truncate(last + FRAME + HEADER + 3),
+            _ => bytes[last + FRAME + HEADER + 20] ^= 0x20,
         }
         fs::write(&segment, &bytes).unwrap();
         let want = vec![pair("/a", b"first"), pair("/b", b"second")];
@@ -163,6 +165,18 @@ fn a_format_1_spool_is_recovered_then_changed_and_finished() {
     fs::remove_dir_all(&dir).unwrap();
 }
 
+/// Where the entries of a segment end (the zeros written ahead start).
+fn entries_end(bytes: &[u8]) -> usize {
+    let mut at = 0;
+    while let Some(len) = bytes.get(at..at + 4) {
+        match u32::from_le_bytes([len[0], len[1], len[2], len[3]]) as usize {
+            0 => break,
+            len => at += FRAME + len,
+        }
+    }
+    at
+}
+
 /// A sealed entry of format `version` for `seq` with the given record text (a commit).
 fn foreign_entry(version: u8, seq: u64, record: &[u8]) -> Vec<u8> {
     let mut entry = start_entry(seq, COMMIT, Some(record));
@@ -180,6 +194,7 @@ fn unreadable_entries_are_kept_reported_and_numbered_above() {
     // A later ftpfs' entries: another entry version, and a record of another format.
     let segment = segment_files(&dir).unwrap().remove(0).1;
     let mut bytes = fs::read(&segment).unwrap();
+    bytes.truncate(entries_end(&bytes)); // the zeros written ahead go
     bytes.extend(foreign_entry(9, 40, b"whatever"));
     bytes.extend(foreign_entry(ENTRY_VERSION, 41, b"ftpfs-writeback 9\n"));
     fs::write(&segment, &bytes).unwrap();
