@@ -12,28 +12,20 @@
 //! machine: 10,000 instead of 5,000 per second for 4 KiB entries). An all-zero rest of a
 //! segment is its end, not a torn entry.
 //!
-//! # Entry format (spool format 2)
-//! Every entry is `len: u32 LE | crc32: u32 LE | body` (`len` bytes, CRC-32/IEEE of `body`).
-//! That frame never changes with the version, so a later format can still be skipped over.
-//! `body` is `version: u8 | seq: u64 LE | kind: u8 | ...`:
-//! - kind 1, commit: `record_len: u32 LE | record (store::Record text) | data`;
-//! - kind 2, update: `record_len: u32 LE | record` (a renamed path, a recorded chmod/utimens);
-//! - kind 3, done: nothing (uploaded or cancelled).
-//!
-//! A short or bad-checksum entry ends its segment: it is the torn tail of a write no close
-//! waited for (a close returns only after the `fdatasync` that covers its entry), so recovery
-//! drops it. An entry of another version (or one that does not parse) is reported and its
-//! segment is kept for good, like an unreadable record of format 1; its `seq` (always at the
-//! same place) still counts for numbering.
+//! Entries are framed, versioned and checksummed: see `entry` (spool format 2).
 //!
 //! # Done entries need no fsync of their own
 //! A lost done entry means the upload is redone after a crash, as when the unlink of a record
 //! was lost in format 1. Order is kept, which matters when two versions of one path were
-//! uploaded: a segment is written in order, so a done entry can only be lost together with
-//! everything written after it in its segment; a full segment is `fdatasync`ed before the next
-//! one is started, and done entries copied out of a segment being deleted are synced before the
-//! deletion. So after a crash the done entries left are a prefix of those written, and what is
-//! redone is redone oldest first, the newest version last.
+//! uploaded (redoing only the older one would leave it on the server). What recovery applies
+//! is a prefix of what was written:
+//! - within a segment: recovery stops at the first entry that does not check (a lost block
+//!   reads as zeros), and an `fdatasync` writes every earlier entry of the file, so nothing
+//!   after a lost entry counts, synced or not;
+//! - across segments: a full segment is `fdatasync`ed before the next one is started; done
+//!   entries copied out of a segment being deleted are synced before the deletion; recovery
+//!   syncs the segments a killed mount left (their unsynced entries may still be only in the
+//!   page cache) before this mount writes its own.
 //!
 //! # Garbage
 //! A segment is deleted when it is not the active one, none of its commits and updates is live,
@@ -51,8 +43,8 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 
-/// The version byte of every entry this ftpfs writes (spool format 2).
-pub(crate) const ENTRY_VERSION: u8 = 2;
+use super::entry::{Body, COMMIT, DONE, UPDATE, scan, seal_entry, start_entry};
+
 /// Files up to this size are committed inline; larger ones as a data file and record
 /// (format 1), whose three fsyncs are small next to writing that much data.
 pub(crate) const INLINE_MAX: u64 = 1 << 20;
@@ -61,16 +53,6 @@ const SEGMENT_SIZE: u64 = 16 << 20;
 /// Zeros written ahead of the entries at a time (see the module doc).
 const CHUNK: u64 = 1 << 20;
 const PREFIX: &str = "journal-";
-/// `len` and `crc32`.
-const FRAME: usize = 8;
-/// `version`, `seq`, `kind`.
-const HEADER: usize = 10;
-/// The longest body this version accepts (larger: a torn or foreign length).
-const MAX_BODY: usize = HEADER + 4 + (1 << 16) + INLINE_MAX as usize;
-
-const COMMIT: u8 = 1;
-const UPDATE: u8 = 2;
-const DONE: u8 = 3;
 
 /// Where an entry's data is: `len` bytes at `offset` of the file `path` (a segment, or a
 /// format 1 data file at offset 0).
@@ -441,8 +423,13 @@ impl Journal {
                 What::Update { .. } | What::Unreadable(_) => {}
             }
         }
-        for id in segment_files(&self.dir).unwrap_or_default() {
-            state.segments.entry(id.0).or_default(); // empty: garbage
+        for (id, path) in segment_files(&self.dir).unwrap_or_default() {
+            state.segments.entry(id).or_default(); // empty: garbage
+            // A killed mount's unsynced done entries were read from the page cache: made
+            // durable before this mount's own entries can be (see the module doc).
+            if let Err(err) = File::open(&path).and_then(|file| file.sync_data()) {
+                log::warn!("write-back journal: cannot sync {}: {err}", path.display());
+            }
         }
         for id in pinned {
             state.segments.entry(*id).or_default().pinned = true;
@@ -499,130 +486,6 @@ fn segment_files(dir: &Path) -> io::Result<Vec<(u64, PathBuf)>> {
         }
     }
     Ok(found)
-}
-
-/// An entry's frame and header (and record), the length and checksum still zero.
-fn start_entry(seq: u64, kind: u8, record: Option<&[u8]>) -> Vec<u8> {
-    let mut entry = Vec::with_capacity(FRAME + HEADER + 4 + record.map_or(0, <[u8]>::len));
-    entry.extend_from_slice(&[0; FRAME]);
-    entry.push(ENTRY_VERSION);
-    entry.extend_from_slice(&seq.to_le_bytes());
-    entry.push(kind);
-    if let Some(record) = record {
-        entry.extend_from_slice(&(record.len() as u32).to_le_bytes());
-        entry.extend_from_slice(record);
-    }
-    entry
-}
-
-/// Fill in the length and checksum.
-fn seal_entry(entry: &mut [u8]) -> io::Result<()> {
-    let body = &entry[FRAME..];
-    if body.len() > MAX_BODY {
-        return Err(io::Error::other("journal entry too large"));
-    }
-    let (len, crc) = (body.len() as u32, crc32(body));
-    entry[..4].copy_from_slice(&len.to_le_bytes());
-    entry[4..FRAME].copy_from_slice(&crc.to_le_bytes());
-    Ok(())
-}
-
-/// A parsed body (borrowing the segment's bytes).
-enum Body<'a> {
-    Commit {
-        record: &'a [u8],
-        data_at: usize,
-        data_len: usize,
-    },
-    Update {
-        record: &'a [u8],
-    },
-    Done,
-    Unreadable(String),
-}
-
-/// Call `found(offset, seq, body)` for each entry of a segment, in order (a commit's data is
-/// `data_len` bytes from `data_at`, relative to the entry). Returns where a torn or corrupt
-/// tail starts, and why, if there is one.
-fn scan(bytes: &[u8], mut found: impl FnMut(u64, u64, Body<'_>)) -> Option<(u64, &'static str)> {
-    let mut at = 0usize;
-    while at < bytes.len() {
-        let Some(frame) = bytes.get(at..at + FRAME) else {
-            return Some((at as u64, "short frame"));
-        };
-        let len = u32::from_le_bytes([frame[0], frame[1], frame[2], frame[3]]) as usize;
-        let crc = u32::from_le_bytes([frame[4], frame[5], frame[6], frame[7]]);
-        if len == 0 && bytes[at..].iter().all(|&b| b == 0) {
-            return None; // the zeros written ahead: the end
-        }
-        if !(HEADER..=MAX_BODY).contains(&len) {
-            return Some((at as u64, "bad length"));
-        }
-        let Some(body) = bytes.get(at + FRAME..at + FRAME + len) else {
-            return Some((at as u64, "short entry"));
-        };
-        if crc32(body) != crc {
-            return Some((at as u64, "bad checksum"));
-        }
-        let mut seq = [0; 8];
-        seq.copy_from_slice(&body[1..9]);
-        found(at as u64, u64::from_le_bytes(seq), parse(body));
-        at += FRAME + len;
-    }
-    None
-}
-
-fn parse(body: &[u8]) -> Body<'_> {
-    if body[0] != ENTRY_VERSION {
-        return Body::Unreadable(format!(
-            "journal entry format {}, this ftpfs reads format {ENTRY_VERSION}",
-            body[0]
-        ));
-    }
-    let rest = &body[HEADER..];
-    let record = || {
-        let len = rest.get(..4)?;
-        let len = u32::from_le_bytes([len[0], len[1], len[2], len[3]]) as usize;
-        Some((rest.get(4..4 + len)?, HEADER + 4 + len))
-    };
-    match (body[9], record()) {
-        (COMMIT, Some((record, end))) => Body::Commit {
-            record,
-            data_at: FRAME + end,
-            data_len: body.len() - end,
-        },
-        (UPDATE, Some((record, end))) if end == body.len() => Body::Update { record },
-        (DONE, _) if rest.is_empty() => Body::Done,
-        (kind, _) => Body::Unreadable(format!("malformed journal entry (kind {kind})")),
-    }
-}
-
-/// CRC-32 (IEEE 802.3, as zlib), table-driven.
-fn crc32(bytes: &[u8]) -> u32 {
-    const TABLE: [u32; 256] = {
-        let mut table = [0u32; 256];
-        let mut i = 0;
-        while i < 256 {
-            let mut c = i as u32;
-            let mut k = 0;
-            while k < 8 {
-                c = if c & 1 != 0 {
-                    0xEDB8_8320 ^ (c >> 1)
-                } else {
-                    c >> 1
-                };
-                k += 1;
-            }
-            table[i] = c;
-            i += 1;
-        }
-        table
-    };
-    let mut crc = !0u32;
-    for &b in bytes {
-        crc = TABLE[((crc ^ u32::from(b)) & 0xFF) as usize] ^ (crc >> 8);
-    }
-    !crc
 }
 
 #[cfg(test)]

@@ -3,6 +3,9 @@
 
 use std::time::UNIX_EPOCH;
 
+use super::super::entry::{
+    COMMIT, ENTRY_VERSION, FRAME, HEADER, crc32, scan, seal_entry, start_entry,
+};
 use super::super::store::tests::{self as store_tests, record};
 use super::super::store::{Record, Store};
 use super::*;

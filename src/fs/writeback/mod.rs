@@ -25,6 +25,7 @@
 
 pub(crate) mod budget;
 pub(crate) mod engine;
+mod entry;
 pub(crate) mod journal;
 pub(crate) mod queue;
 pub(crate) mod retry;
