@@ -69,9 +69,11 @@ fn assert_file_on_server(server: &TestServer, path: &str, i: usize, what: &str) 
 fn spool_is_empty(spool: &Path) -> bool {
     fs::read_dir(spool)
         .map(|entries| {
-            !entries
-                .filter_map(Result::ok)
-                .any(|e| e.file_name().to_string_lossy().ends_with(".rec"))
+            !entries.filter_map(Result::ok).any(|e| {
+                let name = e.file_name().to_string_lossy().into_owned();
+                // Format 1 records, and journal segments (deleted once all is uploaded).
+                name.ends_with(".rec") || name.starts_with("journal-")
+            })
         })
         .unwrap_or(true)
 }

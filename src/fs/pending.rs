@@ -42,7 +42,7 @@ use std::time::{Duration, SystemTime};
 use super::handle::OpenFile;
 use super::spool::Spool;
 use super::writeback::engine::{Engine, UploadFailure, Uploader};
-use super::writeback::{retry, store::Record};
+use super::writeback::{journal::Location, retry, store::Record};
 use super::{FsCore, FsError, SetAttrRequest};
 use crate::remote::{Entry, EntryKind, RemoteError, RemoteErrorKind};
 
@@ -69,13 +69,15 @@ impl FsCore {
         }
         let weak = Arc::downgrade(self);
         let upload: Box<Uploader> =
-            Box::new(move |record: &Record, data: &Path| match weak.upgrade() {
-                Some(fs) => fs.upload_pending(record, data),
-                None => Err(UploadFailure {
-                    transient: true,
-                    message: "the filesystem is gone".into(),
-                }),
-            });
+            Box::new(
+                move |record: &Record, data: &Location| match weak.upgrade() {
+                    Some(fs) => fs.upload_pending(record, data),
+                    None => Err(UploadFailure {
+                        transient: true,
+                        message: "the filesystem is gone".into(),
+                    }),
+                },
+            );
         let show_pending = |record: &Record| {
             let pending = self.namespace.writer_opened(&record.path, record.size);
             pending.set_size(record.size);
@@ -177,9 +179,9 @@ impl FsCore {
     }
 
     /// A worker uploads one queued file (the engine retries transient failures).
-    fn upload_pending(&self, record: &Record, data: &Path) -> Result<(), UploadFailure> {
+    fn upload_pending(&self, record: &Record, data: &Location) -> Result<(), UploadFailure> {
         let path = &record.path;
-        let mut spool = Spool::open_committed(data, record.size).map_err(failure)?;
+        let mut spool = Spool::open_committed(data).map_err(failure)?;
         self.upload_spool_as(None, &mut spool, path, record.mode, Duration::ZERO)
             .map_err(failure)?;
         // A newer close of the path, queued meanwhile, owns the size shown.
@@ -285,8 +287,8 @@ impl FsCore {
     /// program wrote without waiting for the upload (the open descriptor keeps the data even
     /// when the upload ends and the spool entry is removed). None: nothing pending there.
     pub(super) fn pending_contents(&self, path: &Path) -> Option<Spool> {
-        let (data, size) = self.writeback.get()?.pending_data(path)?;
-        match Spool::open_committed(&data, size) {
+        let data = self.writeback.get()?.pending_data(path)?;
+        match Spool::open_committed(&data) {
             Ok(mut spool) => {
                 spool.mark_clean(); // a copy to read, nothing to upload
                 Some(spool)

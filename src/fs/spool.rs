@@ -21,6 +21,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::error::FsError;
 use super::upload_target::UploadTarget;
+use super::writeback::journal::Location;
 use crate::remote::{CommitAttrs, Remote, RemoteError, RemoteErrorKind, RemoteWriter};
 use crate::status::{self, Direction};
 
@@ -33,6 +34,9 @@ const IN_MEMORY: u64 = 1 << 20;
 #[derive(Debug)]
 pub(crate) struct Spool {
     file: File,
+    /// Where the content starts in `file` (not 0 only for a write-back journal entry, which
+    /// is read, never written).
+    base: u64,
     len: u64,
     /// Changed since the last upload.
     dirty: bool,
@@ -52,6 +56,7 @@ impl Spool {
         Ok(Spool {
             // SAFETY: `fd` is a new descriptor that nothing else owns.
             file: unsafe { File::from_raw_fd(fd) },
+            base: 0,
             len: 0,
             dirty: false,
             spill_to: Some(dir.to_path_buf()),
@@ -77,6 +82,7 @@ impl Spool {
         }
         Ok(Spool {
             file,
+            base: 0,
             len: 0,
             dirty: false,
             spill_to: None,
@@ -121,14 +127,16 @@ impl Spool {
         Ok(spool)
     }
 
-    /// A spool over the finished local file `path` of `len` bytes (a write-back spool entry,
-    /// uploaded by the same `upload` as every spool). Dirty: it is there to be uploaded.
-    pub(crate) fn open_committed(path: &Path, len: u64) -> Result<Spool, FsError> {
-        let file = File::open(path)
-            .map_err(|err| FsError::io(format!("open spool entry {}", path.display()), &err))?;
+    /// A spool over the data of a write-back spool entry (read only, uploaded by the same
+    /// `upload` as every spool). Dirty: it is there to be uploaded.
+    pub(crate) fn open_committed(data: &Location) -> Result<Spool, FsError> {
+        let file = data.open().map_err(|err| {
+            FsError::io(format!("open spool entry {}", data.path.display()), &err)
+        })?;
         Ok(Spool {
             file,
-            len,
+            base: data.offset,
+            len: data.len,
             dirty: true,
             spill_to: None,
         })
@@ -137,7 +145,7 @@ impl Spool {
     /// The whole content, read from the start (to copy it into the write-back spool).
     pub(crate) fn contents(&self) -> Result<impl Read + '_, FsError> {
         (&self.file)
-            .seek(SeekFrom::Start(0))
+            .seek(SeekFrom::Start(self.base))
             .map_err(|err| FsError::io("read spool file", &err))?;
         Ok((&self.file).take(self.len))
     }
@@ -169,7 +177,7 @@ impl Spool {
         let available = self.len.saturating_sub(offset).min(size as u64) as usize;
         let mut data = vec![0u8; available];
         self.file
-            .read_exact_at(&mut data, offset)
+            .read_exact_at(&mut data, self.base + offset)
             .map_err(|err| FsError::io("read spool file", &err))?;
         Ok(data)
     }
@@ -232,7 +240,7 @@ impl Spool {
         );
         let mut source = (&self.file).take(self.len);
         (&self.file)
-            .seek(SeekFrom::Start(0))
+            .seek(SeekFrom::Start(self.base))
             .map_err(|e| FsError::io(context(), &e))?;
         let copied = io::copy(&mut source, &mut writer);
         let flushed = copied.and_then(|_| writer.flush());

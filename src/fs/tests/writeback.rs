@@ -52,7 +52,7 @@ fn open_written(fs: &FsCore, parent: u64, name_: &str, data: &[u8]) -> u64 {
 
 /// Records still in the spool.
 fn spooled(dir: &Path) -> Vec<Record> {
-    Store::open(dir).unwrap().recover().unwrap().records
+    Store::open(dir).unwrap().peek().unwrap().records
 }
 
 /// Run `op` on another thread; give it time to block, then check it has not finished.

@@ -27,6 +27,7 @@ use std::time::{Duration, Instant};
 use parking_lot::{Condvar, Mutex};
 
 use super::budget::{Budget, Reserve};
+use super::journal::Location;
 use super::queue::{Outcome, Queue, State};
 use super::store::{Record, Store};
 use crate::fs::FsError;
@@ -38,8 +39,9 @@ pub(crate) struct UploadFailure {
     pub message: String,
 }
 
-/// Upload the data file (second argument) to `record.path`, then apply its recorded attributes.
-pub(crate) type Uploader = dyn Fn(&Record, &Path) -> Result<(), UploadFailure> + Send + Sync;
+/// Upload the spooled data (second argument) to `record.path`, then apply its recorded
+/// attributes.
+pub(crate) type Uploader = dyn Fn(&Record, &Location) -> Result<(), UploadFailure> + Send + Sync;
 
 /// What the engine and its workers (`worker`) share.
 pub(super) struct Shared {
@@ -60,11 +62,11 @@ impl Shared {
     /// Remove cancelled/superseded entries from the store and give their room back.
     pub(super) fn forget(&self, seqs: &[u64]) {
         for &seq in seqs {
-            let size = std::fs::metadata(self.store.data_path(seq)).map(|m| m.len());
+            let size = self.store.location(seq).map_or(0, |data| data.len);
             if let Err(err) = self.store.remove(seq) {
                 log::warn!("write-back spool: cannot remove entry {seq}: {err}");
             }
-            self.budget.release(size.unwrap_or(0));
+            self.budget.release(size);
         }
     }
 }
@@ -251,14 +253,13 @@ impl Engine {
         result
     }
 
-    /// The spool data file and size of the newest pending version of `path` (queued, in
-    /// flight or failed), for reads that must see it. The file may vanish once its upload ends:
-    /// the caller opens it and, if gone, acts as if nothing were pending.
-    pub(crate) fn pending_data(&self, path: &Path) -> Option<(PathBuf, u64)> {
+    /// Where the spooled data of the newest pending version of `path` (queued, in flight or
+    /// failed) is, for reads that must see it. Its file may vanish once its upload ends: the
+    /// caller opens it and, if gone, acts as if nothing were pending.
+    pub(crate) fn pending_data(&self, path: &Path) -> Option<Location> {
         let queue = self.shared.queue.lock();
         let pending = queue.get(path)?;
-        let seq = pending.record.seq;
-        Some((self.shared.store.data_path(seq), pending.record.size))
+        self.shared.store.location(pending.record.seq)
     }
 
     /// Every permanent failure at or below `under`: the path and the upload's message.
@@ -495,6 +496,7 @@ impl Engine {
             }
         }
         self.stop_workers();
+        self.shared.store.close();
         let left: Vec<PathBuf> = self
             .shared
             .queue

@@ -17,14 +17,14 @@ fn dir(name: &str) -> PathBuf {
 fn uploader(server: &Server, fail: usize, transient: bool) -> Box<Uploader> {
     let server = Arc::clone(server);
     let calls = AtomicUsize::new(0);
-    Box::new(move |record: &Record, data: &Path| {
+    Box::new(move |record: &Record, data: &Location| {
         if calls.fetch_add(1, Ordering::SeqCst) < fail {
             return Err(UploadFailure {
                 transient,
                 message: "451 try later".into(),
             });
         }
-        let bytes = std::fs::read(data).map_err(|e| UploadFailure {
+        let bytes = data.read().map_err(|e| UploadFailure {
             transient: false,
             message: e.to_string(),
         })?;
@@ -238,5 +238,38 @@ fn unmount_does_not_wait_for_a_retry_backoff_to_end() {
     );
     let kept = Store::open(&d).unwrap().recover().unwrap().records;
     assert_eq!(kept.len(), 1, "kept for the next mount");
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
+#[test]
+fn a_spool_of_format_1_is_resumed_and_left_empty() {
+    let (server, d) = (Server::default(), dir("format1"));
+    std::fs::create_dir_all(&d).unwrap();
+    // Left by an ftpfs before the journal: one record and one data file per upload.
+    for (seq, path, data) in [(1u64, "/one", &b"first"[..]), (2, "/two", b"second")] {
+        let record = Record {
+            seq,
+            path: path.into(),
+            size: data.len() as u64,
+            mtime: None,
+            mode: None,
+        };
+        std::fs::write(d.join(format!("{seq:020}.data")), data).unwrap();
+        std::fs::write(d.join(format!("{seq:020}.rec")), record.encode()).unwrap();
+    }
+    let (engine, unreadable) = start_reporting(&d, 1 << 20, 1, uploader(&server, 0, true));
+    assert!(unreadable.is_empty());
+    close(&engine, "/three", b"third"); // a new close goes to the journal
+    assert!(engine.drain(LONG).is_empty());
+    let server = server.lock();
+    assert_eq!(server[Path::new("/one")], b"first");
+    assert_eq!(server[Path::new("/two")], b"second");
+    assert_eq!(server[Path::new("/three")], b"third");
+    let left: Vec<_> = std::fs::read_dir(&d)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .filter(|name| name != "lock")
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
     std::fs::remove_dir_all(&d).unwrap();
 }

@@ -3,8 +3,9 @@
 //!
 //! Wired by `fs::pending` (only with `--writeback`, off by default); see there for what the
 //! filesystem does, and README "Write-back mode" for what is promised. The building blocks:
-//! - `store`: the durable spool directory (versioned records, tmp+fsync+rename commits,
-//!   recovery of what a killed mount left behind, numbering above every file it holds);
+//! - `store`: the durable spool directory (versioned records, recovery of what a killed mount
+//!   left behind, numbering above every entry it holds), with `journal`: the append-only
+//!   segments a small file's close is committed to with one fdatasync;
 //! - `queue`: the in-memory per-path ordering of pending uploads (rename/unlink/attributes of
 //!   pending files, oldest-first hand-out, one upload per path at a time);
 //! - `budget`: the spool-size bound (close waits for room; a file larger than the spool
@@ -19,11 +20,13 @@
 //! - a rename or unlink of a file whose upload is running or being retried waits for it;
 //! - `sync`/`syncfs(2)` cannot wait for the queue: Linux forwards them only to FUSE servers
 //!   that set `sync_fs` (virtiofs); `ftpfs sync` and a directory `fsync` are the barriers;
-//! - a commit costs three fsyncs on the spool disk (data, record, directory), so on a disk
-//!   spool the local fsync rate, not the network, bounds how fast closes return.
+//! - closes commit one at a time (the journal's lock is held across its fdatasync): parallel
+//!   writers do not share an fdatasync (no group commit).
 
 pub(crate) mod budget;
 pub(crate) mod engine;
+mod entry;
+pub(crate) mod journal;
 pub(crate) mod queue;
 pub(crate) mod retry;
 pub(crate) mod store;

@@ -1,33 +1,45 @@
-//! The durable spool of write-back mode: one data file and one metadata record per pending
-//! upload, in a directory private to one mount source.
+//! The durable spool of write-back mode: what is pending, in a directory private to one mount
+//! source.
 //!
 //! # Why this layout
 //! The promise of write-back mode is that a file whose close returned is never lost, even after
-//! kill -9 or a crash. So a pending upload exists exactly when its *record* exists:
-//! 1. the data is written to `<seq>.data` and fsync'd;
-//! 2. the record is written to `<seq>.rec.tmp`, fsync'd, renamed to `<seq>.rec`;
-//! 3. the directory is fsync'd, so the record's name is durable. Only then does close return.
+//! kill -9 or a crash. Two layouts hold a pending upload:
+//! - up to `journal::INLINE_MAX` bytes (nearly every file of a `tar -x`): one entry in the
+//!   journal (`journal`), record and data together, made durable by one fdatasync. Record
+//!   changes and finished uploads are journal entries too;
+//! - larger files, and every entry of a spool written before the journal (format 1): a data file
+//!   `<seq>.data` and a record `<seq>.rec`, committed as (1) data written and fsync'd, (2)
+//!   record written to `<seq>.rec.tmp`, fsync'd, renamed, (3) directory fsync'd. A crash before
+//!   (3) leaves at most a data file without record (or `.tmp` files): that close never returned,
+//!   so recovery deletes them. Three fsyncs are little next to writing more than a MiB. Changes
+//!   of such a record are journal entries (applied over the record by recovery); finishing
+//!   deletes the record, then the data, syncs the directory, then writes a done entry.
 //!
-//! A crash before step 3 leaves at most a data file without record (or `.tmp` files): that close
-//! never returned, so recovery deletes them. So the data file needs no temporary name of its
-//! own (a rename per close less; the three fsyncs are the floor for two files and a name). Changing a record (rename of a pending file,
-//! recorded chmod/utimens) rewrites it the same way (tmp, fsync, rename, dir fsync). Finishing
-//! deletes the record first, then the data, so a crash in between leaves only garbage.
+//! Recovery reads the format 1 files, then the journal in order, so an upgrade loses nothing.
+//! The data of an entry is reached through a `journal::Location` (file, offset, length), never
+//! a path alone.
 //!
 //! A spool serves one mount at a time: `lock` takes an exclusive flock on its `lock` file.
 //!
 //! # Record format (versioned, so an upgrade can read it or say why not)
-//! Text, one `key value` per line, first line `ftpfs-writeback 1`. The path is written as raw
-//! bytes: names with CR, LF or NUL are refused by the filesystem (EINVAL), so a path never
-//! contains a line break. Unknown keys are ignored (a newer minor addition); an unknown version
-//! makes recovery refuse that record with a message and leave it in place.
+//! Text, one `key value` per line, first line `ftpfs-writeback 1` (in `.rec` files and inside
+//! journal entries alike). The path is written as raw bytes: names with CR, LF or NUL are
+//! refused by the filesystem (EINVAL), so a path never contains a line break. Unknown keys are
+//! ignored (a newer minor addition); an unknown version makes recovery refuse that record with
+//! a message and leave it in place.
 
+use std::collections::{BTreeMap, HashMap};
 use std::ffi::OsStr;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use parking_lot::Mutex;
+
+use super::journal::{INLINE_MAX, Journal, Location, What};
 
 /// The first line of every record; the number is the format version.
 const MAGIC: &str = "ftpfs-writeback";
@@ -140,9 +152,19 @@ pub(crate) struct Recovered {
 #[derive(Debug)]
 pub(crate) struct Store {
     dir: PathBuf,
-    /// The directory, open for its fsyncs (every close and record change syncs it: opening
-    /// it each time was two more system calls on the close path).
+    /// The directory, open for its fsyncs (format 1 commits; opening it each time was two
+    /// more system calls on the close path).
     handle: File,
+    journal: Journal,
+    /// Where the data of each entry committed or recovered by this store is.
+    index: Mutex<HashMap<u64, Slot>>,
+}
+
+#[derive(Clone, Debug)]
+struct Slot {
+    data: Location,
+    /// A format 1 entry (`<seq>.rec` and `<seq>.data`), deleted by unlinking them.
+    files: bool,
 }
 
 impl Store {
@@ -154,6 +176,8 @@ impl Store {
         Ok(Store {
             dir: dir.to_path_buf(),
             handle: File::open(dir)?,
+            journal: Journal::open(dir)?,
+            index: Mutex::new(HashMap::new()),
         })
     }
 
@@ -165,11 +189,33 @@ impl Store {
         self.dir.join(format!("{seq:020}.rec"))
     }
 
-    /// Make `record` and its data durable: copy `source` (the handle's content, `record.size`
-    /// bytes) to the data file, then write the record. When this returns Ok, the upload
-    /// survives kill -9 and a crash.
+    /// Make `record` and its data durable: `record.size` bytes of `source` (the handle's
+    /// content). Up to `INLINE_MAX` bytes: one journal entry, one fdatasync; larger: a data
+    /// file and a record (format 1). When this returns Ok, the upload survives kill -9 and a
+    /// crash.
     pub(crate) fn commit(&self, record: &Record, source: &mut impl io::Read) -> io::Result<()> {
-        // No record names it yet: until `write_record` it is garbage recovery would delete.
+        let slot = if record.size <= INLINE_MAX {
+            let data = (self.journal).commit(record.seq, &record.encode(), record.size, source)?;
+            Slot { data, files: false }
+        } else {
+            self.commit_files(record, source)?;
+            Slot {
+                data: Location {
+                    path: Arc::new(self.data_path(record.seq)),
+                    offset: 0,
+                    len: record.size,
+                },
+                files: true,
+            }
+        };
+        self.index.lock().insert(record.seq, slot);
+        Ok(())
+    }
+
+    /// Format 1: data file fsync'd, record written to a tmp file, fsync'd, renamed, directory
+    /// fsync'd.
+    fn commit_files(&self, record: &Record, source: &mut impl io::Read) -> io::Result<()> {
+        // No record names it yet: until the record exists it is garbage recovery would delete.
         let data = self.data_path(record.seq);
         let mut file = OpenOptions::new()
             .write(true)
@@ -185,11 +231,6 @@ impl Store {
             )));
         }
         file.sync_all()?;
-        self.write_record(record)
-    }
-
-    /// Rewrite a record (renamed path, recorded mtime/mode), durably.
-    pub(crate) fn write_record(&self, record: &Record) -> io::Result<()> {
         let path = self.record_path(record.seq);
         let tmp = path.with_extension("rec.tmp");
         let mut file = File::create(&tmp)?;
@@ -199,31 +240,64 @@ impl Store {
         self.sync_dir()
     }
 
-    /// The upload is on the server (or cancelled): forget it. Record first, so a crash in
-    /// between leaves only a data file without record, which recovery deletes.
+    /// Change a record (renamed path, recorded mtime/mode), durably: one journal entry.
+    pub(crate) fn write_record(&self, record: &Record) -> io::Result<()> {
+        self.journal.update(record.seq, &record.encode())
+    }
+
+    /// Where the data of entry `seq` is (None: not in this store).
+    pub(crate) fn location(&self, seq: u64) -> Option<Location> {
+        Some(self.index.lock().get(&seq)?.data.clone())
+    }
+
+    /// The upload is on the server (or cancelled): forget it, with a done entry (see `journal`
+    /// for why it needs no fsync). A format 1 entry's files go first (record, data, directory
+    /// synced): while they may come back, the journal entries that renamed it must stay, and
+    /// the done entry is what lets them go.
     pub(crate) fn remove(&self, seq: u64) -> io::Result<()> {
-        match fs::remove_file(self.record_path(seq)) {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
-            _ => {}
+        let slot = self.index.lock().remove(&seq);
+        if slot.as_ref().is_none_or(|slot| slot.files) {
+            for path in [self.record_path(seq), self.data_path(seq)] {
+                match fs::remove_file(path) {
+                    Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+                    _ => {}
+                }
+            }
+            if slot.is_some() {
+                self.sync_dir()?;
+            }
         }
-        match fs::remove_file(self.data_path(seq)) {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
-            _ => Ok(()),
-        }
+        self.journal.done(seq)
+    }
+
+    /// Unmount: nothing more is written; what is garbage is deleted.
+    pub(crate) fn close(&self) {
+        self.journal.close();
     }
 
     fn sync_dir(&self) -> io::Result<()> {
         self.handle.sync_all()
     }
 
-    /// What a previous mount left: complete records oldest first; leftovers of closes that
-    /// never returned (tmp files, data without record) are deleted.
+    /// What a previous mount left: complete entries oldest first (format 1 files and journal);
+    /// leftovers of closes that never returned (tmp files, data without record, torn journal
+    /// tails) and finished entries are deleted; unreadable ones are kept and reported.
     pub(crate) fn recover(&self) -> io::Result<Recovered> {
+        self.read(true)
+    }
+
+    /// What `recover` would find, changing nothing (tests look at a live spool).
+    #[cfg(test)]
+    pub(crate) fn peek(&self) -> io::Result<Recovered> {
+        self.read(false)
+    }
+
+    fn read(&self, clean: bool) -> io::Result<Recovered> {
         let mut found = Recovered {
             next_free_seq: 1,
             ..Recovered::default()
         };
-        let mut data_files = Vec::new();
+        let (mut files, mut data_files) = (BTreeMap::new(), Vec::new());
         for entry in fs::read_dir(&self.dir)? {
             let path = entry?.path();
             let name = path.file_name().unwrap_or_default().to_string_lossy();
@@ -231,7 +305,9 @@ impl Store {
                 found.next_free_seq = found.next_free_seq.max(seq.saturating_add(1));
             }
             if name.ends_with(".tmp") {
-                fs::remove_file(&path)?;
+                if clean {
+                    fs::remove_file(&path)?;
+                }
             } else if name.ends_with(".data") {
                 data_files.push(path);
             } else if name.ends_with(".rec") {
@@ -240,20 +316,88 @@ impl Store {
                     .and_then(|b| Record::decode(&b))
                     .and_then(|r| self.check_data(r))
                 {
-                    Ok(record) => found.records.push(record),
+                    Ok(record) => {
+                        files.insert(record.seq, record);
+                    }
                     Err(why) => found.unreadable.push((path, why)),
                 }
             }
         }
-        for data in data_files {
-            let owned = found.records.iter().any(|r| self.data_path(r.seq) == data)
-                || found
-                    .unreadable
-                    .iter()
-                    .any(|(rec, _)| rec.with_extension("data") == data);
-            if !owned {
-                fs::remove_file(&data)?;
+        let events = self.journal.read()?;
+        let (mut live, mut pinned, mut finished) = (BTreeMap::new(), Vec::new(), Vec::new());
+        // Numbers of unreadable entries: a data file of theirs (a later format's) is kept.
+        let mut kept = Vec::new();
+        for event in &events {
+            let seq = event.seq;
+            found.next_free_seq = found.next_free_seq.max(seq.saturating_add(1));
+            let verdict = match &event.what {
+                What::Commit { record, data } => decode_for(record, seq, Some(data.len))
+                    .map(|r| live.insert(seq, (r, data.clone()))),
+                What::Update { record } => decode_for(record, seq, None).map(|r| {
+                    if let Some(entry) = live.get_mut(&seq) {
+                        entry.0 = Record {
+                            size: entry.0.size,
+                            ..r
+                        };
+                    } else if let Some(entry) = files.get_mut(&seq) {
+                        *entry = Record {
+                            size: entry.size,
+                            ..r
+                        };
+                    }
+                    None
+                }),
+                What::Done => {
+                    live.remove(&seq);
+                    if files.remove(&seq).is_some() {
+                        finished.push(seq);
+                    }
+                    Ok(None)
+                }
+                What::Unreadable(why) => Err(why.clone()),
+            };
+            if let Err(why) = verdict {
+                let at = format!("entry at byte {} (number {seq}): {why}", event.offset);
+                found.unreadable.push((event.file.clone(), at));
+                pinned.push(event.segment);
+                kept.push(seq);
             }
+        }
+        if clean {
+            for seq in finished {
+                let _ = fs::remove_file(self.record_path(seq));
+            }
+            for data in data_files {
+                let owned = seq_of_name(&data.file_name().unwrap_or_default().to_string_lossy())
+                    .is_some_and(|seq| files.contains_key(&seq) || kept.contains(&seq))
+                    || (found.unreadable.iter()).any(|(rec, _)| rec.with_extension("data") == data);
+                if !owned {
+                    fs::remove_file(&data)?;
+                }
+            }
+            self.journal.adopt(
+                &events,
+                |seq| live.contains_key(&seq) || files.contains_key(&seq),
+                &pinned,
+            );
+        }
+        let mut index = self.index.lock();
+        for record in files.into_values() {
+            let data = Location {
+                path: Arc::new(self.data_path(record.seq)),
+                offset: 0,
+                len: record.size,
+            };
+            if clean {
+                index.insert(record.seq, Slot { data, files: true });
+            }
+            found.records.push(record);
+        }
+        for (seq, (record, data)) in live {
+            if clean {
+                index.insert(seq, Slot { data, files: false });
+            }
+            found.records.push(record);
         }
         found.records.sort_by_key(|r| r.seq);
         Ok(found)
@@ -275,6 +419,21 @@ impl Store {
     /// Bytes held by committed data files (for the spool-size bound after recovery).
     pub(crate) fn bytes(records: &[Record]) -> u64 {
         records.iter().map(|r| r.size).sum()
+    }
+}
+
+/// The record of a journal entry for `seq`, checked against the entry (its number, and the
+/// length of a commit's data).
+fn decode_for(bytes: &[u8], seq: u64, data_len: Option<u64>) -> Result<Record, String> {
+    let record = Record::decode(bytes)?;
+    if record.seq != seq {
+        return Err(format!("record says number {}", record.seq));
+    }
+    match data_len {
+        Some(len) if len != record.size => {
+            Err(format!("{len} bytes of data, record says {}", record.size))
+        }
+        _ => Ok(record),
     }
 }
 
@@ -310,10 +469,11 @@ pub(crate) fn lock(dir: &Path) -> io::Result<std::fs::File> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
-    fn record(seq: u64, path: &str, size: u64) -> Record {
+    /// A record without attributes (also used by the journal's tests).
+    pub(in crate::fs::writeback) fn record(seq: u64, path: &str, size: u64) -> Record {
         Record {
             seq,
             path: PathBuf::from(path),
@@ -323,7 +483,8 @@ mod tests {
         }
     }
 
-    fn temp_dir(name: &str) -> PathBuf {
+    /// A fresh (absent) directory for test `name`.
+    pub(in crate::fs::writeback) fn temp_dir(name: &str) -> PathBuf {
         let dir = std::env::temp_dir().join(format!("ftpfs-wb-{name}-{}", std::process::id()));
         let _ = fs::remove_dir_all(&dir);
         dir
@@ -391,9 +552,10 @@ mod tests {
         // A record from a future format: kept, reported.
         fs::write(dir.join("00000000000000000009.rec"), b"ftpfs-writeback 9\n").unwrap();
 
-        let found = Store::open(&dir).unwrap().recover().unwrap();
+        let next = Store::open(&dir).unwrap();
+        let found = next.recover().unwrap();
         assert_eq!(found.records, vec![record(1, "/a", 1), renamed]);
-        assert_eq!(fs::read(store.data_path(2)).unwrap(), b"bbb");
+        assert_eq!(next.location(2).unwrap().read().unwrap(), b"bbb");
         assert_eq!(found.unreadable.len(), 1);
         assert!(found.unreadable[0].1.contains("format 9"));
         assert_eq!(

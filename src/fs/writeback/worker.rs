@@ -133,10 +133,13 @@ fn worker(shared: &Shared) {
                 }
             }
         };
-        let data = shared.store.data_path(record.seq);
+        let data = shared.store.location(record.seq);
         let mut attempt = 0;
         let result = loop {
-            match (shared.upload)(&record, &data) {
+            let Some(data) = &data else {
+                break Err(Some("its spool entry is gone".to_string()));
+            };
+            match (shared.upload)(&record, data) {
                 Ok(()) => break Ok(()),
                 // Stopping during a retry: left queued (not failed) for the next mount.
                 Err(f) if f.transient && shared.stop.load(Ordering::SeqCst) => break Err(None),
