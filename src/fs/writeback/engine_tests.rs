@@ -35,6 +35,11 @@ fn uploader(server: &Server, fail: usize, transient: bool) -> Box<Uploader> {
 
 const LONG: Duration = Duration::from_secs(30);
 
+/// What a next mount of spool `d` would resume.
+fn spooled(d: &Path) -> Vec<Record> {
+    Store::open(d).unwrap().recover().unwrap().records
+}
+
 /// A write-back close of `data` to `path` with no recorded attributes, waiting up to `LONG`.
 fn close(engine: &Engine, path: &str, data: &[u8]) -> Option<usize> {
     engine
@@ -85,14 +90,7 @@ fn close_returns_then_fsync_waits_for_the_upload() {
         "retried after transient failures"
     );
     assert!(engine.drain(LONG).is_empty());
-    assert!(
-        Store::open(&d)
-            .unwrap()
-            .recover()
-            .unwrap()
-            .records
-            .is_empty()
-    );
+    assert!(spooled(&d).is_empty());
     std::fs::remove_dir_all(&d).unwrap();
 }
 
@@ -104,7 +102,7 @@ fn a_permanent_failure_is_returned_and_the_data_kept() {
     let err = engine.wait(Path::new("/a"), LONG).unwrap_err();
     assert!(err.message.contains("451 try later"), "{err:?}");
     assert_eq!(engine.drain(LONG), vec![PathBuf::from("/a")]);
-    let left = Store::open(&d).unwrap().recover().unwrap().records;
+    let left = spooled(&d);
     assert_eq!(left.len(), 1, "the data stays in the spool");
     std::fs::remove_dir_all(&d).unwrap();
 }
@@ -236,7 +234,7 @@ fn unmount_does_not_wait_for_a_retry_backoff_to_end() {
         "unmount waited {:?} for a backoff",
         began.elapsed()
     );
-    let kept = Store::open(&d).unwrap().recover().unwrap().records;
+    let kept = spooled(&d);
     assert_eq!(kept.len(), 1, "kept for the next mount");
     std::fs::remove_dir_all(&d).unwrap();
 }

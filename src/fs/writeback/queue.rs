@@ -457,7 +457,7 @@ impl Queue {
         if self.in_flight(path) {
             return Outcome::Busy;
         }
-        let newest = self.by_path.get(path).and_then(|seqs| seqs.last()).copied();
+        let newest = self.get(path).map(|p| p.record.seq);
         let Some(p) = newest.and_then(|seq| self.entries.get_mut(&seq)) else {
             return Outcome::NotPending;
         };

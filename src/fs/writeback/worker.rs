@@ -48,26 +48,18 @@ const NICE: i32 = 10;
 
 /// Let this thread yield the CPU to the filesystem's request threads: on a busy machine a
 /// `tar -x` otherwise spends its time waiting for the uploads of what it wrote a moment ago.
-/// Linux applies PRIO_PROCESS with a thread id to that thread alone; threads it starts
-/// inherit it. A failure only costs the head start, so it is logged, not fatal.
+/// nice(3) adds to the calling thread's own nice value (on Linux, `PRIO_PROCESS` 0 is the
+/// calling thread), capped at 19: relative to what ftpfs was started with, so `nice -n 15
+/// ftpfs ...` never raises its uploaders. Threads it starts inherit it. A failure only costs
+/// the head start, so it is logged, not fatal.
 fn lower_priority() {
-    // SAFETY: plain syscalls on this thread's own id (and its errno); no memory is passed.
-    let tid = unsafe { libc::gettid() } as libc::id_t;
-    // getpriority returns the nice value, which may be -1: errno tells an error apart.
-    // SAFETY: as above.
-    let current = unsafe {
+    // nice returns the new value, which may be -1: errno tells a failure apart.
+    // SAFETY: plain syscalls on this thread and its errno; no memory is passed.
+    let failed = unsafe {
         *libc::__errno_location() = 0;
-        libc::getpriority(libc::PRIO_PROCESS, tid)
+        libc::nice(NICE) == -1 && *libc::__errno_location() != 0
     };
-    let current = match io::Error::last_os_error().raw_os_error() {
-        Some(0) | None => current,
-        Some(_) => 0,
-    };
-    // Relative to what ftpfs was started with (`nice -n 15 ftpfs ...` must not be raised).
-    let lowered = (current + NICE).min(19);
-    // SAFETY: as above.
-    let status = unsafe { libc::setpriority(libc::PRIO_PROCESS, tid, lowered) };
-    if status != 0 {
+    if failed {
         log::debug!(
             "write-back uploader: cannot lower its priority: {}",
             io::Error::last_os_error()
@@ -203,5 +195,29 @@ fn worker(shared: &Shared) {
         if let Some(hook) = shared.ended.get().filter(|_| ended) {
             hook(&record.path);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn own_nice() -> i32 {
+        // SAFETY: a plain syscall about the calling thread.
+        unsafe { libc::getpriority(libc::PRIO_PROCESS, 0) }
+    }
+
+    #[test]
+    fn lower_priority_adds_to_this_thread_alone() {
+        let before = own_nice();
+        let (inside, lowered) = std::thread::spawn(|| {
+            let inside = own_nice();
+            lower_priority();
+            (inside, own_nice())
+        })
+        .join()
+        .unwrap();
+        assert_eq!(lowered, (inside + NICE).min(19));
+        assert_eq!(own_nice(), before, "the other threads keep theirs");
     }
 }
