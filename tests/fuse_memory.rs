@@ -131,3 +131,46 @@ fn failed_upload_makes_close_and_fsync_fail() {
     drop(file);
     mount.unmount();
 }
+
+/// The mount clears set-ID bits itself (FUSE_HANDLE_KILLPRIV, which spares a GETATTR per
+/// chown): chown drops S_ISUID, and S_ISGID of a group-executable file, as the kernel does;
+/// a set-group-ID file without group execute keeps its bit, a directory keeps both.
+#[test]
+fn chown_drops_set_id_bits_like_the_kernel() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt, chown};
+    let Some(mount) = memory_mount(TestRemote::new()) else {
+        return;
+    };
+    let mode_of =
+        |name: &str| fs::metadata(mount.path(name)).unwrap().permissions().mode() & 0o7777;
+    // To the shown owner, as tar -x run as root does.
+    let owner = |name: &str| {
+        let meta = fs::metadata(mount.path(name)).unwrap();
+        (Some(meta.uid()), Some(meta.gid()))
+    };
+    for (name, before, after) in [
+        ("setid", 0o6755, 0o755),
+        ("setuid", 0o4700, 0o700),
+        ("lock", 0o2745, 0o2745),
+    ] {
+        fs::write(mount.path(name), b"x").unwrap();
+        fs::set_permissions(mount.path(name), fs::Permissions::from_mode(before)).unwrap();
+        assert_eq!(mode_of(name), before, "{name} before chown");
+        let (uid, gid) = owner(name);
+        chown(mount.path(name), uid, gid).unwrap();
+        assert_eq!(mode_of(name), after, "{name} after chown");
+        assert_eq!(
+            mount.remote().mode(format!("/{name}")),
+            Some(after),
+            "{name} on the server"
+        );
+    }
+    fs::create_dir(mount.path("d")).unwrap();
+    fs::set_permissions(mount.path("d"), fs::Permissions::from_mode(0o2775)).unwrap();
+    chown(mount.path("d"), owner("d").0, None).unwrap();
+    assert_eq!(
+        mode_of("d"),
+        0o2775,
+        "a directory keeps its set-group-ID bit"
+    );
+}

@@ -124,7 +124,7 @@ impl FsCore {
         if self.writeback.get().is_none() {
             return Ok(None);
         }
-        let mut spool = Spool::create(&self.config.spool_dir)?;
+        let mut spool = Spool::create(&self.config.spool_dir);
         spool.mark_dirty(); // even empty, the file must reach the server
         Ok(Some(spool))
     }

@@ -40,6 +40,12 @@ pub struct SetAttrRequest {
     pub atime: Option<SystemTime>,
     /// New modification time (utimensat), stored on the server in whole seconds.
     pub mtime: Option<SystemTime>,
+    /// The set-user-ID bit (and the set-group-ID bit of a group-executable file) of a regular
+    /// file must go with this change, as the kernel clears them on chown, and on truncate and
+    /// write by an unprivileged caller. The mount leaves that to us (`FUSE_HANDLE_KILLPRIV`):
+    /// otherwise the kernel asks GETATTR first on every chown, a round trip per file that
+    /// `tar -x` as root restores ownership of.
+    pub drop_privileges: bool,
 }
 
 impl FsCore {
@@ -50,6 +56,13 @@ impl FsCore {
         fh: Option<u64>,
         changes: &SetAttrRequest,
     ) -> Result<Attr, FsError> {
+        let privileges_dropped;
+        let changes = if changes.drop_privileges {
+            privileges_dropped = self.privileges_dropped(ino, changes)?;
+            &privileges_dropped
+        } else {
+            changes
+        };
         let path = self.path_of(ino)?;
         let mut recorded = false;
         if changes != &SetAttrRequest::default() {
@@ -111,6 +124,32 @@ impl FsCore {
             self.namespace.attributes_changed(ino, SystemTime::now());
         }
         self.getattr(ino)
+    }
+
+    /// `changes` without `drop_privileges`, and with the mode that clears what it asks to drop
+    /// (unless they set a mode themselves): S_ISUID, and S_ISGID when the group may execute
+    /// (without group execute it marks mandatory locking, which the kernel keeps too).
+    fn privileges_dropped(
+        &self,
+        ino: u64,
+        changes: &SetAttrRequest,
+    ) -> Result<SetAttrRequest, FsError> {
+        let mut plain = SetAttrRequest {
+            drop_privileges: false,
+            ..changes.clone()
+        };
+        if plain.mode.is_none() {
+            let attr = self.getattr(ino)?;
+            let perm = u32::from(attr.perm);
+            let mut drop = perm & libc::S_ISUID;
+            if perm & (libc::S_ISGID | libc::S_IXGRP) == libc::S_ISGID | libc::S_IXGRP {
+                drop |= libc::S_ISGID;
+            }
+            if attr.kind == EntryKind::File && drop != 0 {
+                plain.mode = Some(perm & !drop);
+            }
+        }
+        Ok(plain)
     }
 
     /// A file or directory was just created as `attr` (the server's default mode); the caller
@@ -267,6 +306,15 @@ mod tests {
         FsCore::new(Arc::new(remote.clone()), config)
     }
 
+    /// A mount over a remote holding `/NAME` with `data`, and the file's inode.
+    fn mounted_file(name: &str, data: &[u8]) -> (MemoryRemote, Arc<FsCore>, u64) {
+        let remote = MemoryRemote::new();
+        remote.add_file(format!("/{name}"), data.to_vec());
+        let fs = mount(&remote);
+        let ino = fs.lookup(ROOT_INO, OsStr::new(name)).unwrap().ino;
+        (remote, fs, ino)
+    }
+
     fn created(fs: &FsCore, name: &str) -> Attr {
         let (attr, fh) = fs
             .create(ROOT_INO, OsStr::new(name), libc::O_WRONLY | libc::O_CREAT)
@@ -308,10 +356,7 @@ mod tests {
 
     #[test]
     fn utimens_atime_is_remembered_and_chmod_moves_ctime() {
-        let remote = MemoryRemote::new();
-        remote.add_file("/f", b"data".to_vec());
-        let fs = mount(&remote);
-        let ino = fs.lookup(ROOT_INO, OsStr::new("f")).unwrap().ino;
+        let (_remote, fs, ino) = mounted_file("f", b"data");
         let atime = UNIX_EPOCH + Duration::from_secs(1_900_000_000);
         let mtime = UNIX_EPOCH + Duration::from_secs(1_000_000_000);
         let times = SetAttrRequest {
@@ -334,6 +379,35 @@ mod tests {
     }
 
     #[test]
+    fn dropping_privileges_clears_set_id_bits_unless_a_mode_is_given() {
+        let (remote, fs, ino) = mounted_file("t", b"0123456789");
+        let chmod = |mode| SetAttrRequest {
+            mode: Some(mode),
+            ..SetAttrRequest::default()
+        };
+        fs.setattr(ino, None, &chmod(0o6755)).unwrap();
+        let truncate = SetAttrRequest {
+            size: Some(3),
+            drop_privileges: true,
+            ..SetAttrRequest::default()
+        };
+        let attr = fs.setattr(ino, None, &truncate).unwrap();
+        assert_eq!((attr.perm, attr.size), (0o755, 3));
+        assert_eq!(remote.mode("/t"), Some(0o755));
+        fs.setattr(ino, None, &chmod(0o4755)).unwrap();
+        let explicit = SetAttrRequest {
+            drop_privileges: true,
+            ..chmod(0o4711)
+        };
+        assert_eq!(fs.setattr(ino, None, &explicit).unwrap().perm, 0o4711);
+        let nothing = SetAttrRequest {
+            drop_privileges: true,
+            ..SetAttrRequest::default()
+        };
+        assert_eq!(fs.setattr(ino, None, &nothing).unwrap().perm, 0o711);
+    }
+
+    #[test]
     fn directory_nlink_counts_subdirectories_of_a_cached_listing() {
         let remote = MemoryRemote::new();
         remote.add_dir("/top/a");
@@ -349,10 +423,7 @@ mod tests {
 
     #[test]
     fn ftruncate_through_an_open_handle_shows_a_new_mtime_at_once() {
-        let remote = MemoryRemote::new();
-        remote.add_file("/t", b"0123456789".to_vec());
-        let fs = mount(&remote);
-        let ino = fs.lookup(ROOT_INO, OsStr::new("t")).unwrap().ino;
+        let (remote, fs, ino) = mounted_file("t", b"0123456789");
         let old = UNIX_EPOCH + Duration::from_secs(1_000_000_000);
         let set_old = SetAttrRequest {
             mtime: Some(old),

@@ -132,30 +132,10 @@ pub(super) fn parse(body: &[u8]) -> Body<'_> {
     }
 }
 
-/// CRC-32 (IEEE 802.3, as zlib), table-driven.
+/// CRC-32 (IEEE 802.3, as zlib). crc32fast, not a byte-at-a-time table: every write-back
+/// close checksums its file's data on the FUSE thread the application waits for, and the table
+/// loop was 2.5 % of ftpfs' CPU in `tar -x` of 4 KiB files (crc32fast uses the CPU's carry-less
+/// multiply where there is one).
 pub(super) fn crc32(bytes: &[u8]) -> u32 {
-    const TABLE: [u32; 256] = {
-        let mut table = [0u32; 256];
-        let mut i = 0;
-        while i < 256 {
-            let mut c = i as u32;
-            let mut k = 0;
-            while k < 8 {
-                c = if c & 1 != 0 {
-                    0xEDB8_8320 ^ (c >> 1)
-                } else {
-                    c >> 1
-                };
-                k += 1;
-            }
-            table[i] = c;
-            i += 1;
-        }
-        table
-    };
-    let mut crc = !0u32;
-    for &b in bytes {
-        crc = TABLE[((crc ^ u32::from(b)) & 0xFF) as usize] ^ (crc >> 8);
-    }
-    !crc
+    crc32fast::hash(bytes)
 }

@@ -176,6 +176,10 @@ impl Journal {
     ) -> io::Result<Location> {
         let mut entry = start_entry(seq, COMMIT, Some(record));
         let data_at = entry.len();
+        // Room for the data at once: grown by read_to_end's doubling, the entry was copied
+        // again and again (realloc: 13 of the 85 perf samples of Journal::commit, tar -x of
+        // 4 KiB files).
+        entry.reserve(size.min(INLINE_MAX) as usize);
         source
             .take(size.saturating_add(1))
             .read_to_end(&mut entry)?;
