@@ -13,7 +13,9 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::mount::run_ok;
-use common::{Feature, Mount, TestServer, assert_same, fuse_available, pattern, skip, temp_dir};
+use common::{
+    Feature, Mount, ServerKind, TestServer, assert_same, fuse_available, pattern, skip, temp_dir,
+};
 
 const FILES: usize = 50;
 /// The mtime of every source file (2020-01-02 03:04:05 UTC), which `cp -p` keeps (and the
@@ -165,6 +167,18 @@ fn copy_then_sigterm(server: &TestServer, copier: Copier) {
             let secs = modified.duration_since(std::time::UNIX_EPOCH).unwrap();
             assert_eq!(secs.as_secs(), MTIME, "{} on {}", name(i), server.kind);
         }
+    }
+    if server.kind == ServerKind::Vsftpd {
+        // The time goes with the rename of each upload's temporary file (one round trip),
+        // never in a command of its own to the real name afterwards.
+        let log = server.vsftpd_protocol_log();
+        let mdtm = |name: &str| {
+            log.lines()
+                .filter(|line| line.contains("\"MDTM ") && line.contains(name))
+                .count()
+        };
+        assert_eq!(mdtm("/copy/f"), 0, "no MDTM of a real name:\n{log}");
+        assert_eq!(mdtm("/copy/.ftpfs-upload."), FILES, "{log}");
     }
     if server.kind.can(Feature::Chmod) {
         use std::os::unix::fs::PermissionsExt;

@@ -8,7 +8,7 @@
 //! - Close (`settle` of a dirty spool) copies the data into the durable write-back spool
 //!   (`write_back`) and returns; a file larger than the whole spool is uploaded at close as
 //!   without write-back. Background workers upload queued files oldest first through the same
-//!   atomic `upload_spool_as` close uses, then apply the recorded mode and mtime.
+//!   atomic `upload_spool_as` close uses, the recorded mode and mtime going with its rename.
 //! - Until its upload ends, a pending file keeps a registration in the namespace's open-writes
 //!   registry (one per queue entry), so lookups and getattr show the size the program wrote;
 //!   a fresh listing from the server gets the pending new names added (`with_pending_names`).
@@ -44,7 +44,7 @@ use super::spool::Spool;
 use super::writeback::engine::{Engine, UploadFailure, Uploader};
 use super::writeback::{journal::Location, retry, store::Record};
 use super::{FsCore, FsError, SetAttrRequest};
-use crate::remote::{Entry, EntryKind, RemoteError, RemoteErrorKind};
+use crate::remote::{CommitAttrs, Entry, EntryKind, RemoteError, RemoteErrorKind};
 
 /// Bound for a wait on the queue: fsync, an operation ordered after an upload, a full spool.
 const WAIT: Duration = Duration::from_secs(300);
@@ -182,7 +182,13 @@ impl FsCore {
     fn upload_pending(&self, record: &Record, data: &Location) -> Result<(), UploadFailure> {
         let path = &record.path;
         let mut spool = Spool::open_committed(data).map_err(failure)?;
-        self.upload_spool_as(None, &mut spool, path, record.mode, Duration::ZERO)
+        // The recorded time goes with the rename (one round trip less than setting it after).
+        let attrs = CommitAttrs {
+            mode: record.mode,
+            mtime: record.mtime,
+        };
+        let mtime_result = self
+            .upload_spool_as(None, &mut spool, path, attrs, Duration::ZERO)
             .map_err(failure)?;
         // A newer close of the path, queued meanwhile, owns the size shown.
         let newer = self.writeback.get().is_some_and(|engine| {
@@ -194,9 +200,7 @@ impl FsCore {
         if let Some(mode) = record.mode {
             self.namespace.mode_set(path, mode);
         }
-        if let Some(mtime) = record.mtime
-            && let Err(err) = self.apply_mtime(path, mtime)
-        {
+        if let Err(err) = self.mtime_after_commit(path, record.mtime, mtime_result) {
             log::warn!(
                 "{} was uploaded, but its time was not set: {err}",
                 path.display()

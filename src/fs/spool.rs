@@ -23,7 +23,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use super::error::FsError;
 use super::upload_target::UploadTarget;
 use super::writeback::journal::Location;
-use crate::remote::{CommitAttrs, Remote, RemoteError, RemoteErrorKind, RemoteWriter};
+use crate::remote::{
+    CommitAttrs, Remote, RemoteError, RemoteErrorKind, RemoteResult, RemoteWriter,
+};
 use crate::status::{self, Direction};
 
 static SPOOL_COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -246,26 +248,25 @@ impl Spool {
     }
 
     /// Replace the remote file with the spool's content and wait for the server's verdict;
-    /// `mode` is the replaced file's permissions when known (kept by an atomic upload).
+    /// `attrs` go with the rename of an atomic upload (`attrs.mode`: the replaced file's
+    /// permissions when known). Returns how setting `attrs.mtime` went (`None`: not asked, or
+    /// an upload in place), for the caller to report or retry (`FsCore::mtime_after_commit`).
     pub(crate) fn upload(
         &mut self,
         remote: &dyn Remote,
         target: UploadTarget,
-        mode: Option<u32>,
-    ) -> Result<(), FsError> {
+        attrs: CommitAttrs,
+    ) -> Result<Option<RemoteResult<()>>, FsError> {
         let path = target.final_path().to_path_buf();
-        match self.send(remote, &target) {
-            Ok(()) => {
-                let attrs = CommitAttrs { mode, mtime: None };
-                target.commit(remote, &path, attrs)?;
-            }
+        let mtime = match self.send(remote, &target) {
+            Ok(()) => target.commit(remote, &path, attrs)?,
             Err(err) => {
                 target.abandon(remote);
                 return Err(err);
             }
-        }
+        };
         self.dirty = false;
-        Ok(())
+        Ok(mtime)
     }
 
     /// STOR the content to the target's upload path.
@@ -312,7 +313,11 @@ mod tests {
         assert_eq!(spool.read_at(0, 100).unwrap(), b"hello WORLD!");
         spool.set_len(5).unwrap();
         spool
-            .upload(&remote, UploadTarget::atomic(Path::new("/f")), None)
+            .upload(
+                &remote,
+                UploadTarget::atomic(Path::new("/f")),
+                CommitAttrs::default(),
+            )
             .unwrap();
         assert_eq!(remote.file("/f").unwrap(), b"hello");
         assert!(!spool.is_dirty());
@@ -367,7 +372,11 @@ mod tests {
         spool.write_at(0, b"x").unwrap();
         remote.fail_next_finishes(1, RemoteErrorKind::NoSpace);
         let err = spool
-            .upload(&remote, UploadTarget::atomic(Path::new("/f")), None)
+            .upload(
+                &remote,
+                UploadTarget::atomic(Path::new("/f")),
+                CommitAttrs::default(),
+            )
             .unwrap_err();
         assert_eq!(err.errno, libc::ENOSPC);
         assert!(spool.is_dirty());

@@ -15,7 +15,7 @@
 //! the same moment delay each other, never deadlock.
 
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use super::handle::{Handle, OpenFile, WriteState};
 use super::spool::Spool;
@@ -23,7 +23,7 @@ use super::upload_target::{self, UploadTarget};
 use super::write::{Upload, UploadKind, WriteProgress};
 use super::{FsCore, FsError, names};
 use crate::cache::CachedLookup;
-use crate::remote::{CommitAttrs, Entry};
+use crate::remote::{CommitAttrs, Entry, RemoteResult};
 
 /// How long to wait for another handle (busy with its own read) before giving up on closing
 /// its download.
@@ -83,10 +83,22 @@ impl FsCore {
         if let Some(mode) = attrs.mode {
             self.namespace.mode_set(path, mode);
         }
-        match (attrs.mtime, mtime_result) {
+        self.mtime_after_commit(path, attrs.mtime, mtime_result)?;
+        Ok(size)
+    }
+
+    /// The time `mtime` asked of an upload's commit, which went as `result` (`None`: not sent
+    /// with it, e.g. an upload in place): shown when set, else set on the real name step by
+    /// step, which learns what the server can do (MFMT, MDTM-set, neither) and returns a real
+    /// refusal.
+    pub(super) fn mtime_after_commit(
+        &self,
+        path: &Path,
+        mtime: Option<SystemTime>,
+        result: Option<RemoteResult<()>>,
+    ) -> Result<(), FsError> {
+        match (mtime, result) {
             (Some(mtime), Some(Ok(()))) => self.namespace.mtime_set(path, mtime),
-            // Again on the real name, step by step: that path learns what the server can do
-            // (MFMT, MDTM-set, neither) and reports a real refusal to this close.
             (Some(mtime), failed) => {
                 if let Some(Err(err)) = failed {
                     log::debug!("{}: time not set with the rename ({err})", path.display());
@@ -95,7 +107,7 @@ impl FsCore {
             }
             (None, _) => {}
         }
-        Ok(size)
+        Ok(())
     }
 
     /// Upload a spool's whole content to `path`.
@@ -105,24 +117,30 @@ impl FsCore {
         spool: &mut Spool,
         path: &Path,
     ) -> Result<(), FsError> {
-        self.upload_spool_as(own, spool, path, None, HANDLE_WAIT)
+        self.upload_spool_as(own, spool, path, CommitAttrs::default(), HANDLE_WAIT)
+            .map(drop)
     }
 
-    /// `upload_spool` giving the new file `mode` (else the replaced file's, when known),
-    /// waiting at most `handle_wait` for each busy handle (a background upload waits for none:
-    /// a handle's mutex may be held by a close waiting for this very upload to free room).
+    /// `upload_spool` giving the new file `attrs` with its rename (the mode defaults to the
+    /// replaced file's, when known), waiting at most `handle_wait` for each busy handle (a
+    /// background upload waits for none: a handle's mutex may be held by a close waiting for
+    /// this very upload to free room). Returns how setting `attrs.mtime` went, for
+    /// `mtime_after_commit`.
     pub(super) fn upload_spool_as(
         &self,
         own: Option<&OpenFile>,
         spool: &mut Spool,
         path: &Path,
-        mode: Option<u32>,
+        attrs: CommitAttrs,
         handle_wait: Duration,
-    ) -> Result<(), FsError> {
+    ) -> Result<Option<RemoteResult<()>>, FsError> {
         self.close_downloads(path, own, handle_wait);
         let target = self.upload_target(path, UploadKind::Replace);
-        let mode = mode.or_else(|| self.replaced_mode(path));
-        spool.upload(&*self.remote, target, mode)
+        let attrs = CommitAttrs {
+            mode: attrs.mode.or_else(|| self.replaced_mode(path)),
+            ..attrs
+        };
+        spool.upload(&*self.remote, target, attrs)
     }
 
     fn upload_target(&self, path: &Path, kind: UploadKind) -> UploadTarget {

@@ -4,9 +4,10 @@
 //! Layout: `command` (what we send) and `reply` (what we read) are pure; `reply_code` names
 //! the codes; `listing` and `ftp_time` parse what servers list; `transport` is the byte stream;
 //! `control` is one logged-in connection; `data_channel` opens data channels; `transfer` wraps
-//! a running RETR/STOR; `pool` shares connections; `commit` ends an atomic upload in one round trip; `reply_errors` maps replies to error kinds
+//! a running RETR/STOR; `pool` shares connections (`background`: its threads opening data connections ahead); `commit` ends an atomic upload in one round trip; `reply_errors` maps replies to error kinds
 //! and decides when a command counts as not implemented; `client` maps it all onto `Remote`.
 
+mod background;
 pub(crate) mod certificate;
 pub(crate) mod client;
 pub(crate) mod command;

@@ -40,6 +40,7 @@ use std::time::{Duration, Instant};
 use log::{debug, warn};
 use parking_lot::{Condvar, Mutex};
 
+use super::background::Background;
 use super::config::{DataMode, FtpConfig};
 use super::control::{ConnectFailure, Control};
 use super::data_channel::prepare_ahead;
@@ -86,6 +87,8 @@ struct Inner {
     epoch: Instant,
     /// When a transfer last moved data, in ms since `epoch`.
     last_progress_ms: AtomicU64,
+    /// The threads that open data connections ahead (`prepare_in_background`).
+    ahead: Background,
 }
 
 impl Inner {
@@ -148,6 +151,7 @@ impl Pool {
             pressure_hook: Mutex::new(None),
             epoch: Instant::now(),
             last_progress_ms: AtomicU64::new(0),
+            ahead: Background::new("ftp-data-ahead"),
         });
         spawn_reaper(Arc::downgrade(&inner));
         Pool { inner }
@@ -497,27 +501,18 @@ fn put_back(inner: &Inner, control: Control) {
     }
 }
 
-/// Open the next data connection ahead on a thread of its own, then return the connection to
-/// the pool (it stays counted as open, not idle, meanwhile). A failure only costs the head start.
+/// Open the next data connection ahead on a background thread (`Inner::ahead`), then return
+/// the connection to the pool (it stays counted as open, not idle, meanwhile). A failure only
+/// costs the head start.
 fn prepare_in_background(inner: Arc<Inner>, control: Control) {
-    let slot = Arc::new(Mutex::new(Some(control)));
-    let theirs = slot.clone();
     let task_inner = inner.clone();
-    let spawned = std::thread::Builder::new()
-        .name("ftp-data-ahead".into())
-        .spawn(move || {
-            if let Some(mut control) = theirs.lock().take() {
-                if let Err(e) = prepare_ahead(&mut control, &task_inner.quirks) {
-                    debug!("could not open a data connection ahead: {e}");
-                }
-                put_back(&task_inner, control);
-            }
-        });
-    if spawned.is_err()
-        && let Some(control) = slot.lock().take()
-    {
-        put_back(&inner, control);
-    }
+    inner.ahead.run(move || {
+        let mut control = control;
+        if let Err(e) = prepare_ahead(&mut control, &task_inner.quirks) {
+            debug!("could not open a data connection ahead: {e}");
+        }
+        put_back(&task_inner, control);
+    });
 }
 
 /// Close connections idle past `idle_close_after`, until the pool is dropped.

@@ -208,6 +208,14 @@ impl TestServer {
         text
     }
 
+    /// The whole of vsftpd's protocol log (`log_ftp_protocol=YES`: every command it was sent),
+    /// for tests that count commands; "" for the other kinds.
+    #[allow(dead_code)] // not every test binary counts commands
+    pub fn vsftpd_protocol_log(&self) -> String {
+        let log = fs::read(self.state.path().join("vsftpd.log")).unwrap_or_default();
+        String::from_utf8_lossy(&log).into_owned()
+    }
+
     /// Kills the server and all its session processes (SIGKILL to the process group), so
     /// connected clients see their connections drop. Root and port stay reserved.
     pub fn stop(&mut self) {

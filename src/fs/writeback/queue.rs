@@ -298,13 +298,22 @@ impl Queue {
     /// When the next queued entry settles, for a worker that found nothing ready. Entries whose
     /// path has an upload in flight do not count: the worker of that upload takes them when it
     /// ends (counting them made idle workers spin once they had settled).
+    ///
+    /// The path of an entry is looked up (`in_flight`, component-wise path comparisons) only
+    /// when its time would be the earliest so far: entries settle in about the order they were
+    /// queued, so that is the first few, not every queued entry (1,000 lookups per idle worker
+    /// wake-up during a `tar -x` showed in its profile).
     pub(crate) fn next_ready_at(&self) -> Option<Instant> {
-        self.queued
-            .iter()
-            .filter_map(|seq| self.entries.get(seq))
-            .filter(|p| !self.in_flight(&p.record.path))
-            .filter_map(|p| self.ready_at(p))
-            .min()
+        let mut next: Option<Instant> = None;
+        for p in self.queued.iter().filter_map(|seq| self.entries.get(seq)) {
+            if let Some(at) = self.ready_at(p)
+                && next.is_none_or(|next| at < next)
+                && !self.in_flight(&p.record.path)
+            {
+                next = Some(at);
+            }
+        }
+        next
     }
 
     fn in_flight(&self, path: &Path) -> bool {

@@ -252,6 +252,33 @@ fn rename_of_a_directory_moves_its_pending_files() {
 }
 
 #[test]
+fn the_next_settling_time_skips_paths_in_flight() {
+    let mut q = Queue {
+        settle: std::time::Duration::from_secs(3600),
+        ..Queue::default()
+    };
+    let first = q.allocate();
+    q.push(rec(first, "/a"));
+    q.hold(first); // in flight
+    let older = q.allocate();
+    q.push(rec(older, "/a")); // waits for /a's upload, whenever it settles
+    let newer = q.allocate();
+    q.push(rec(newer, "/b"));
+    let settles = |q: &Queue, path: &str| {
+        q.get(Path::new(path)).and_then(|p| p.queued_at).unwrap() + q.settle
+    };
+    let (a, b) = (settles(&q, "/a"), settles(&q, "/b"));
+    assert!(a <= b);
+    assert_eq!(
+        q.next_ready_at(),
+        Some(b),
+        "not /a's: its path is in flight"
+    );
+    assert_eq!(q.finished(first, Ok(())), Vec::<u64>::new());
+    assert_eq!(q.next_ready_at(), Some(a), "the earliest once /a is free");
+}
+
+#[test]
 fn a_new_entry_settles_before_upload_unless_a_barrier_waits() {
     let mut q = Queue::resume(vec![rec(1, "/resumed")], 1);
     q.settle = std::time::Duration::from_secs(3600);
