@@ -11,8 +11,9 @@
 #   LIST of the same directory as reference;
 # - `tar -x` of many small files into the mount, with curl uploading the same files over one
 #   connection as reference; with --writeback in BENCH_MOUNT_ARGS also in write-back mode (issue
-#   11, target >= 3,000 files/s), timed twice: until tar returns (the data is in the local
-#   spool) and until the server's tree matches the source (every upload done);
+#   11, target >= 3,000 files/s until tar returns, the data then durable in the local spool),
+#   timed twice: until tar returns, and until the server's tree matches the source (every
+#   upload done; shown without a target);
 # - peak RSS (VmHWM) of the ftpfs process during the big write;
 # - CPU seconds per GiB (ftpfs process + dd vs curl): the cost per byte, which stays meaningful
 #   when other jobs share the CPUs and make the wall-clock throughput noisy.
@@ -419,8 +420,9 @@ if wants tar; then
         row "  writeback: tar returned" "${best_wb_returned}s (${rate}/s)" "-" "-" \
             ">= 3000/s $(verdict "$((rate >= 3000))")"
         rate="$(files_per_s "$best_wb_on_server")"
-        row "  writeback: on server" "${best_wb_on_server}s (${rate}/s)" "-" "-" \
-            ">= 3000/s $(verdict "$((rate >= 3000))")"
+        # No target: issue 11's ">= 3,000 files/s" is tar's, which in this mode returns once the
+        # data is durable in the spool; uploads start 0.2 s after each close (README).
+        row "  writeback: on server" "${best_wb_on_server}s (${rate}/s)" "-" "-" "- (uploads after close)"
     fi
 fi
 report_load
