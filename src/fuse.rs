@@ -385,12 +385,16 @@ impl fuser::Filesystem for FuseAdapter {
 
     fn opendir(&self, _req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
         log::debug!("opendir {ino}");
-        reply_open(
-            "opendir",
-            self.fs.opendir(ino.0),
-            FopenFlags::empty(),
-            reply,
-        );
+        // The kernel keeps the entries it reads (FOPEN_CACHE_DIR), and may answer the next
+        // opendir's readdir from them only while our listing is unchanged (FOPEN_KEEP_CACHE).
+        let opened = self.fs.opendir(ino.0);
+        let mut flags = FopenFlags::FOPEN_CACHE_DIR;
+        if let Ok(fh) = opened
+            && self.fs.kernel_may_keep_listing(fh).unwrap_or(false)
+        {
+            flags |= FopenFlags::FOPEN_KEEP_CACHE;
+        }
+        reply_open("opendir", opened, flags, reply);
     }
 
     fn readdir(

@@ -276,6 +276,14 @@ fn close_to_open_and_server_side_changes_after_the_ttl(server: &TestServer, moun
         b"version one\n"
     );
     assert_eq!(names(&mount.path("cto")), ["changing.txt"]);
+    // Listed again: the kernel now answers from its own copy of the listing (FOPEN_KEEP_CACHE),
+    // which our own changes and the TTL below must still reach.
+    assert_eq!(names(&mount.path("cto")), ["changing.txt"]);
+    fs::write(mount.path("cto/local.txt"), b"ours\n").unwrap();
+    assert_eq!(names(&mount.path("cto")), ["changing.txt", "local.txt"]);
+    fs::remove_file(mount.path("cto/local.txt")).unwrap();
+    assert_eq!(names(&mount.path("cto")), ["changing.txt"]);
+    assert_eq!(names(&mount.path("cto")), ["changing.txt"]);
     let changed = Instant::now();
     server.seed_file("cto/changing.txt", b"version two is longer\n");
     set_disk_mtime(

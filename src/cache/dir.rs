@@ -23,6 +23,15 @@
 //! fetched ones go. Expired listings are also swept whenever a TTL has passed since the last
 //! sweep, so a long walk over a big tree does not keep every directory it ever saw.
 //!
+//! The kernel may keep its own copy of a listing between opendirs (`FOPEN_CACHE_DIR` with
+//! `FOPEN_KEEP_CACHE`), which turns a warm `ls` of a big directory into no request at all. It
+//! is allowed to only while the listing it copied is still the one cached here:
+//! `kernel_may_keep` says yes only for the same fresh, unedited `sorted` array it saw handed out
+//! before. Every change replaces that array (a new listing, a merge of our edits), a stale
+//! listing is never handed out, so the kernel's copy is never older than `--dir-cache-ttl`
+//! allows or than our own changes. (The kernel also drops its copy by itself when one of our
+//! changes through it, or a new directory mtime, touches the directory.)
+//!
 //! Locking: one mutex, held only for map operations (a merge copies the listing's entries
 //! under it, O(n) but no I/O).
 
@@ -93,6 +102,8 @@ struct Listing {
     /// Our edits since `sorted` was built: `None` is a removed name.
     overlay: BTreeMap<OsString, Option<Entry>>,
     fetched_at: Instant,
+    /// `sorted` went to an opendir the kernel was told to cache (see `kernel_may_keep`).
+    handed_to_kernel: bool,
     /// What `sorted` and `overlay` hold (see `entry_cost`, `edit_cost`).
     cost: u64,
 }
@@ -126,6 +137,7 @@ impl Listing {
             sorted,
             overlay: BTreeMap::new(),
             fetched_at: Instant::now(),
+            handed_to_kernel: false,
             cost,
         }
     }
@@ -190,6 +202,7 @@ impl Listing {
         }
         merged.extend(edits.filter_map(|(_, edit)| edit));
         self.sorted = merged.into();
+        self.handed_to_kernel = false;
         self.sorted_dirs = count_dirs(&self.sorted);
         self.cost = sorted_cost(&self.sorted);
     }
@@ -281,6 +294,20 @@ impl DirCache {
         let sorted = Arc::clone(&listing.sorted);
         state.add_cost(change);
         Some(sorted)
+    }
+
+    /// Whether the kernel may keep the copy of `dir`'s listing it made at an earlier opendir:
+    /// only when `entries`, this opendir's snapshot, is the fresh cached listing without edits
+    /// that an earlier call already handed out. Marks it handed out (see the module doc).
+    pub(crate) fn kernel_may_keep(&self, dir: &Path, entries: &Arc<[Entry]>) -> bool {
+        let mut state = self.state.lock();
+        let Some(listing) = state.fresh_mut(dir, self.ttl) else {
+            return false;
+        };
+        if !listing.overlay.is_empty() || !Arc::ptr_eq(&listing.sorted, entries) {
+            return false;
+        }
+        std::mem::replace(&mut listing.handed_to_kernel, true)
     }
 
     /// How many directories a fresh listing of `dir` has (no merge, no copy).

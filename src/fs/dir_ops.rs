@@ -80,6 +80,19 @@ impl FsCore {
         })))
     }
 
+    /// Whether the kernel may answer readdir on the directory handle `fh` from the copy it
+    /// made at an earlier opendir (`FOPEN_KEEP_CACHE`): only when nothing changed since, as
+    /// `DirCache::kernel_may_keep` decides. A warm `ls -l` of a big directory then costs no
+    /// readdir request.
+    pub fn kernel_may_keep_listing(&self, fh: u64) -> Result<bool, FsError> {
+        let handle = self.handles.get(fh)?;
+        let snapshot = dir_snapshot(&handle)?;
+        let dir = self.path_of(snapshot.ino)?;
+        Ok(self
+            .namespace
+            .kernel_may_keep_listing(&dir, &snapshot.entries))
+    }
+
     /// Hand entries from `offset` on to `add` until it returns true (buffer full).
     pub fn readdir(
         &self,

@@ -89,6 +89,11 @@ impl Namespace {
         self.dirs.entries(dir)
     }
 
+    /// Whether the kernel may keep its copy of `dir`'s listing (see `DirCache::kernel_may_keep`).
+    pub(crate) fn kernel_may_keep_listing(&self, dir: &Path, entries: &Arc<[Entry]>) -> bool {
+        self.dirs.kernel_may_keep(dir, entries)
+    }
+
     /// How long the cached listing of `dir` stays fresh, if it is.
     pub(crate) fn listing_fresh_for(&self, dir: &Path) -> Option<std::time::Duration> {
         self.dirs.fresh_for(dir)

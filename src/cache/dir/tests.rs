@@ -238,3 +238,38 @@ fn overflowing_the_log_makes_old_inserts_stale() {
     }
     assert!(!cache.insert(Path::new("/d"), &[], before));
 }
+
+#[test]
+fn the_kernel_keeps_its_copy_only_of_the_same_unchanged_listing() {
+    let cache = DirCache::new(Duration::from_millis(200));
+    let dir = Path::new("/d");
+    cache.insert(dir, &[file("a"), file("b")], cache.generation());
+    let first = cache.entries(dir).unwrap();
+    // The first opendir fills the kernel's copy; the next ones may keep it.
+    assert!(!cache.kernel_may_keep(dir, &first));
+    assert!(cache.kernel_may_keep(dir, &first));
+    assert!(cache.kernel_may_keep(dir, &cache.entries(dir).unwrap()));
+
+    // An edit of ours: the snapshot after it is a new listing, filled again once.
+    cache.upsert_entry(dir, file("c"));
+    let edited = cache.entries(dir).unwrap();
+    assert!(!Arc::ptr_eq(&first, &edited));
+    assert!(!cache.kernel_may_keep(dir, &first), "an old snapshot");
+    assert!(!cache.kernel_may_keep(dir, &edited));
+    assert!(cache.kernel_may_keep(dir, &edited));
+    // An edit not merged yet (a snapshot taken before it) is not kept either.
+    cache.remove_entry(dir, OsStr::new("a"));
+    assert!(!cache.kernel_may_keep(dir, &edited));
+
+    // A listing fetched again is new, even with the same names.
+    cache.insert(dir, &[file("b"), file("c")], cache.generation());
+    let refetched = cache.entries(dir).unwrap();
+    assert!(!cache.kernel_may_keep(dir, &refetched));
+    assert!(cache.kernel_may_keep(dir, &refetched));
+
+    // An expired listing is never kept, nor is one that is not cached.
+    std::thread::sleep(Duration::from_millis(250));
+    assert!(!cache.kernel_may_keep(dir, &refetched));
+    let uncached: Arc<[Entry]> = vec![file("b")].into();
+    assert!(!cache.kernel_may_keep(Path::new("/other"), &uncached));
+}
